@@ -1,0 +1,78 @@
+"""Placement constraints, after Fenzo's.
+
+Each constraint can be *hard* (a host that does not satisfy it is rejected) or *soft* (it scores
+the host in [0, 1] and the score is blended with fitness). The objects are plain, immutable data:
+the scheduler validates them when they are handed to it, and the exact rules live in
+``docs/semantics.md``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+
+@dataclass(frozen=True, init=False)
+class HostAttrValue:
+    """The host's attribute ``attr`` must equal ``value`` (or be one of ``values``).
+
+    ``attr="hostname"`` matches the host id.
+    """
+
+    attr: str
+    values: tuple = field(default=())
+
+    def __init__(self, attr: str, value=None, values: Iterable | None = None):
+        object.__setattr__(self, "attr", attr)
+        if values is None:
+            vals = () if value is None else (value,)
+        else:
+            vals = tuple(values) if not isinstance(values, str) else (values,)
+            if value is not None:
+                vals = (value, *vals)
+        object.__setattr__(self, "values", vals)
+
+    def __repr__(self) -> str:
+        vals = ",".join(str(v) for v in self.values)
+        return f"HostAttrValue({self.attr}={vals})"
+
+
+@dataclass(frozen=True)
+class UniqueHostAttr:
+    """No two co-tasks (tasks of the same job) on hosts with the same value of ``attr``.
+
+    With the default ``attr="hostname"`` this is "one task of the job per host".
+    """
+
+    attr: str = "hostname"
+
+    def __repr__(self) -> str:
+        return f"UniqueHostAttr({self.attr})"
+
+
+@dataclass(frozen=True)
+class ExclusiveHost:
+    """The task needs a host with no other task on it, and (as a hard constraint) keeps it."""
+
+    def __repr__(self) -> str:
+        return "ExclusiveHost()"
+
+
+@dataclass(frozen=True)
+class BalancedHostAttr:
+    """Spread co-tasks evenly over the values of ``attr`` (e.g. zones).
+
+    Hard: a value may not hold more than ``ceil(co-tasks / expected_values)`` co-tasks, counting
+    the task being placed. Soft: the score falls as the host's value holds more co-tasks than
+    the least-loaded value.
+    """
+
+    attr: str
+    expected_values: int
+
+    def __repr__(self) -> str:
+        return f"BalancedHostAttr({self.attr},{self.expected_values})"
+
+
+CONSTRAINT_TYPES = (HostAttrValue, UniqueHostAttr, ExclusiveHost, BalancedHostAttr)
+
+__all__ = ["HostAttrValue", "UniqueHostAttr", "ExclusiveHost", "BalancedHostAttr", "CONSTRAINT_TYPES"]
