@@ -1,0 +1,451 @@
+"""The reference twin: the scheduling semantics in plain Python.
+
+``ReferenceScheduler`` has the public API of ``titus.Scheduler`` and implements
+``docs/semantics.md`` as directly as possible, one task and one host at a time, with the same
+floating-point operations in the same order. It exists to be obviously right, not fast: the
+differential tests run it beside the native engine and demand identical results.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
+from titus.scheduler import validation as v
+from titus.scheduler.failures import constraint_labels, make_failure
+from titus.scheduler.model import Host, Result, Task, TaskClass
+from titus.scheduler.tiekey import tiekey
+
+EPS = v.EPS
+
+
+def merge_ranges(ranges) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping inclusive port ranges."""
+    out: list[list[int]] = []
+    for lo, hi in sorted((int(a), int(b)) for a, b in ranges):
+        if out and lo <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return [(a, b) for a, b in out]
+
+
+@dataclass
+class _Host:
+    idx: int
+    id: str
+    cap: dict
+    used: dict
+    ports: list
+    sets: dict  # name -> list of [label | None, used, slots]
+    attrs: dict
+    key: int
+    enabled: bool = True
+    tasks: set = field(default_factory=set)  # held-task keys
+    exclusive: int = 0
+
+    def free_ports(self) -> int:
+        return sum(hi - lo + 1 for lo, hi in self.ports) - len(self.used_ports)
+
+    def __post_init__(self):
+        self.used_ports: set[int] = set()
+
+
+@dataclass
+class _Held:
+    key: object
+    host: int
+    demand: dict
+    job: str | None
+    group: str | None
+    exclusive: bool
+    ports: list
+    sets: dict
+
+
+@dataclass
+class _Ask:
+    """A task as the placement loop sees it (from a Task or an array row)."""
+
+    id: str | None
+    demand: dict
+    job: str | None
+    group: str | None
+    hard: tuple
+    soft: tuple
+    ports: int
+    sets: dict
+
+
+class ReferenceScheduler:
+    """Plain-Python scheduler with the same API and semantics as ``titus.Scheduler``."""
+
+    def __init__(self, fitness="cpu_mem_binpack", good_enough=None, group_limits=None, seed=0,
+                 soft_weight=0.5, fitness_weight=0.35, index=True):
+        self._fitness = v.normalize_fitness(fitness)
+        self._good_enough = v.check_good_enough(good_enough)
+        self._limits = v.check_group_limits(group_limits)
+        self._seed = v.check_seed(seed)
+        self._ws, self._wf = v.check_weights(soft_weight, fitness_weight)
+        self._resources: list[str] = list(v.BASE_RESOURCES)
+        self._hosts: list[_Host | None] = []
+        self._by_id: dict[str, int] = {}
+        self._held: dict[object, _Held] = {}
+        self._group_used: dict[str, dict[str, float]] = {}
+        self._job_hosts: dict[str, dict[int, int]] = {}  # job -> host index -> co-tasks held
+        self._anon = 0
+
+    # ----------------------------------------------------------------- views
+    @property
+    def resources(self) -> tuple:
+        """Resource names, in the column order of ``schedule_arrays``'s demand."""
+        return tuple(self._resources)
+
+    @property
+    def host_ids(self) -> list:
+        """Host index -> id (None where a host was removed)."""
+        return [h.id if h else None for h in self._hosts]
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def _host(self, host_id) -> _Host:
+        if host_id not in self._by_id:
+            raise KeyError(f"unknown host id {host_id!r}")
+        return self._hosts[self._by_id[host_id]]
+
+    def host_usage(self, host_id) -> dict:
+        """Resource -> amount held on the host."""
+        h = self._host(host_id)
+        return {r: h.used.get(r, 0.0) for r in self._resources}
+
+    def host_free(self, host_id) -> dict:
+        """Resource -> capacity left on the host."""
+        h = self._host(host_id)
+        return {r: h.cap.get(r, 0.0) - h.used.get(r, 0.0) for r in self._resources}
+
+    def is_enabled(self, host_id) -> bool:
+        """Whether new tasks may be placed on the host."""
+        return self._host(host_id).enabled
+
+    def task_host(self, task_id):
+        """The host id holding the task, or None."""
+        held = self._held.get(task_id)
+        return self._hosts[held.host].id if held else None
+
+    def held_tasks(self) -> dict:
+        """Task id -> host id for every named task held."""
+        return {k: self._hosts[t.host].id for k, t in self._held.items() if isinstance(k, str)}
+
+    # ----------------------------------------------------------------- hosts
+    def _note_scalars(self, scalars):
+        for name in scalars:
+            if name not in self._resources:
+                self._resources.append(name)
+
+    def add_hosts(self, hosts) -> None:
+        """Add hosts (all or none: the batch is validated first)."""
+        hosts = v.check_hosts(hosts, self._by_id)
+        for h in hosts:
+            self._note_scalars(h.scalars)
+            cap = {r: float(getattr(h, r)) for r in v.BASE_RESOURCES}
+            cap.update({k: float(q) for k, q in h.scalars.items()})
+            attrs = {k: str(val) for k, val in h.attributes.items()}
+            attrs["hostname"] = h.id
+            sets = {n: [[None, 0, int(sl)] for _ in range(int(ns))] for n, (ns, sl) in h.resource_sets.items()}
+            idx = len(self._hosts)
+            self._hosts.append(_Host(idx, h.id, cap, {}, merge_ranges(h.ports), sets, attrs,
+                                     tiekey(h.id, self._seed)))
+            self._by_id[h.id] = idx
+
+    def add_host(self, host: Host) -> None:
+        """Add one host."""
+        self.add_hosts([host])
+
+    def remove_host(self, host_id) -> list:
+        """Remove a host; the tasks it held are dropped. Returns their ids (sorted)."""
+        h = self._host(host_id)
+        dropped = [k for k in list(h.tasks)]
+        for k in dropped:
+            self._unhold(k)
+        self._hosts[h.idx] = None
+        del self._by_id[host_id]
+        return sorted(k for k in dropped if isinstance(k, str))
+
+    def disable_host(self, host_id) -> None:
+        """No new placements on the host; what it holds stays."""
+        self._host(host_id).enabled = False
+
+    def enable_host(self, host_id) -> None:
+        """Let new placements land on the host again."""
+        self._host(host_id).enabled = True
+
+    # ----------------------------------------------------------------- tasks
+    def release(self, task_id) -> None:
+        """The task ended: its resources go back to its host."""
+        if task_id not in self._held:
+            raise KeyError(f"unknown task id {task_id!r}")
+        self._unhold(task_id)
+
+    def reset(self) -> None:
+        """Drop every held task."""
+        for k in list(self._held):
+            self._unhold(k)
+
+    def add_running(self, task: Task, host_id, ports=None) -> None:
+        """Hold an already-running task on a host, refusing any over-commit."""
+        v.check_tasks([task], self._held)
+        h = self._host(host_id)
+        self._note_scalars(task.scalars)
+        ask = self._ask_from_task(task)
+        for r in self._resources:
+            if h.used.get(r, 0.0) + ask.demand.get(r, 0.0) > h.cap.get(r, 0.0) + EPS:
+                raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: {r}")
+        if ports is not None:
+            ports = [v.count(p, f"add_running: task {task.id!r} port") for p in ports]
+            if len(set(ports)) != len(ports):
+                raise ValueError(f"add_running: task {task.id!r}: duplicate ports {ports}")
+            for p in ports:
+                if p in h.used_ports or not any(lo <= p <= hi for lo, hi in h.ports):
+                    raise ValueError(f"add_running: task {task.id!r}: port {p} is not free on host {host_id!r}")
+        elif h.free_ports() < ask.ports:
+            raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: ports")
+        for name in sorted(ask.sets):
+            if self._pick_set(h, name, ask.sets[name]) is None:
+                raise ValueError(
+                    f"add_running: task {task.id!r} does not fit on host {host_id!r}: resource_set:{name}")
+        exclusive = any(isinstance(c, ExclusiveHost) for c in ask.hard)
+        self._hold(task.id, h, ask, exclusive, ports)
+
+    def schedule(self, tasks) -> Result:
+        """Place tasks in order, greedily (see docs/semantics.md)."""
+        tasks = v.check_tasks(tasks, self._held)
+        for t in tasks:
+            self._note_scalars(t.scalars)
+        result = Result()
+        for t in tasks:
+            ask = self._ask_from_task(t)
+            h, failure = self._place(ask, t.id)
+            if h is None:
+                result.failures[t.id] = failure
+                continue
+            held = self._held[t.id]
+            result.assignments[t.id] = h.id
+            if held.ports:
+                result.ports[t.id] = list(held.ports)
+            if held.sets:
+                result.resource_sets[t.id] = dict(held.sets)
+        return result
+
+    def schedule_arrays(self, demand, task_class, classes, task_ids=None) -> np.ndarray:
+        """Rows of ``demand`` (columns in ``resources`` order) placed like ``schedule`` would."""
+        d, tc, classes, task_ids = v.check_arrays(demand, task_class, classes, self._resources,
+                                                  task_ids, self._held)
+        out = np.full(d.shape[0], -1, dtype=np.int32)
+        for i in range(d.shape[0]):
+            c: TaskClass = classes[tc[i]]
+            ask = _Ask(None, {r: float(d[i, j]) for j, r in enumerate(self._resources)}, c.job, c.group,
+                       tuple(c.hard), tuple(c.soft), int(c.ports), dict(c.resource_sets))
+            if task_ids is not None:
+                key = task_ids[i]
+            else:
+                self._anon += 1
+                key = ("anon", self._anon)
+            h, _ = self._place(ask, key)
+            if h is not None:
+                out[i] = h.idx
+        return out
+
+    # ----------------------------------------------------------------- internals
+    def _ask_from_task(self, t: Task) -> _Ask:
+        demand = {r: float(getattr(t, r)) for r in v.BASE_RESOURCES}
+        demand.update({k: float(q) for k, q in t.scalars.items()})
+        return _Ask(t.id, demand, t.job, t.group, tuple(t.hard), tuple(t.soft), int(t.ports),
+                    dict(t.resource_sets))
+
+    def _live_hosts(self):
+        return [h for h in self._hosts if h is not None]
+
+    def _place(self, ask: _Ask, key):
+        hosts = self._live_hosts()
+        if ask.group is not None and ask.group in self._limits:
+            used = self._group_used.get(ask.group, {})
+            for r, lim in self._limits[ask.group].items():
+                if used.get(r, 0.0) + ask.demand.get(r, 0.0) > lim + EPS:
+                    return None, make_failure({"group_limit": len(hosts)}, len(hosts),
+                                              {"group_limit": f"group_limit({ask.group})"})
+        counts = self._attr_counts(ask)
+        best = best_score = None
+        good = None
+        reasons: dict[str, int] = {}
+        for h in hosts:
+            reason = self._reject(ask, h, counts)
+            if reason is not None:
+                reasons[reason] = reasons.get(reason, 0) + 1
+                continue
+            score = self._score(ask, h, counts)
+            if best is None or score > best_score or (score == best_score and h.key < best.key):
+                best, best_score = h, score
+            if self._good_enough is not None and score >= self._good_enough:
+                if good is None or h.key < good.key:
+                    good = h
+        chosen = good if good is not None else best
+        if chosen is None:
+            return None, make_failure(reasons, len(hosts), constraint_labels(ask.hard))
+        exclusive = any(isinstance(c, ExclusiveHost) for c in ask.hard)
+        self._hold(key, chosen, ask, exclusive, None)
+        return chosen, None
+
+    def _attr_counts(self, ask: _Ask) -> dict:
+        """attr -> {value: co-tasks on hosts with that value}, for the attrs the task's constraints name."""
+        attrs = {c.attr for c in (*ask.hard, *ask.soft) if isinstance(c, (UniqueHostAttr, BalancedHostAttr))}
+        per_host = self._job_hosts.get(ask.job, {}) if ask.job is not None else {}
+        out = {}
+        for a in attrs:
+            cnt: dict[str, int] = {}
+            for idx, n in per_host.items():
+                h = self._hosts[idx]
+                if n and a in h.attrs:
+                    cnt[h.attrs[a]] = cnt.get(h.attrs[a], 0) + n
+            out[a] = cnt
+        return out
+
+    def _reject(self, ask: _Ask, h: _Host, counts) -> str | None:
+        if not h.enabled:
+            return "disabled"
+        if h.exclusive or (h.tasks and any(isinstance(c, ExclusiveHost) for c in ask.hard)):
+            return "constraint:ExclusiveHost"
+        for r in self._resources:
+            if h.used.get(r, 0.0) + ask.demand.get(r, 0.0) > h.cap.get(r, 0.0) + EPS:
+                return r
+        if h.free_ports() < ask.ports:
+            return "ports"
+        for name in sorted(ask.sets):
+            if self._pick_set(h, name, ask.sets[name]) is None:
+                return f"resource_set:{name}"
+        for c in ask.hard:
+            if not self._satisfied(c, h, counts):
+                return f"constraint:{type(c).__name__}"
+        return None
+
+    def _satisfied(self, c, h: _Host, counts) -> bool:
+        if isinstance(c, HostAttrValue):
+            return c.attr in h.attrs and h.attrs[c.attr] in {str(x) for x in c.values}
+        if isinstance(c, UniqueHostAttr):
+            return c.attr in h.attrs and counts[c.attr].get(h.attrs[c.attr], 0) == 0
+        if isinstance(c, ExclusiveHost):
+            return not h.tasks
+        if isinstance(c, BalancedHostAttr):
+            if c.attr not in h.attrs:
+                return False
+            cnt = counts[c.attr]
+            n, k = sum(cnt.values()), int(c.expected_values)
+            return cnt.get(h.attrs[c.attr], 0) + 1 <= (n + k) // k
+        raise TypeError(c)
+
+    def _soft_score(self, c, h: _Host, counts) -> float:
+        if isinstance(c, BalancedHostAttr):
+            if c.attr not in h.attrs:
+                return 0.0
+            cnt = counts[c.attr]
+            nonzero = [n for n in cnt.values() if n > 0]
+            m = min(nonzero) if len(nonzero) >= int(c.expected_values) else 0
+            return 1.0 / (1.0 + float(max(0, cnt.get(h.attrs[c.attr], 0) - m)))
+        return 1.0 if self._satisfied(c, h, counts) else 0.0
+
+    def _util(self, ask: _Ask, h: _Host, r: str) -> float:
+        cap = h.cap.get(r, 0.0)
+        return (h.used.get(r, 0.0) + ask.demand.get(r, 0.0)) / cap if cap > 0 else 0.0
+
+    def _fit_one(self, name: str, ask: _Ask, h: _Host) -> float:
+        spread = name.endswith("_spread")
+        rs = v.BINPACKERS[name.replace("_spread", "_binpack")]
+        if len(rs) == 1:
+            f = self._util(ask, h, rs[0])
+        elif len(rs) == 2:
+            f = (self._util(ask, h, rs[0]) + self._util(ask, h, rs[1])) / 2.0
+        else:
+            f = (self._util(ask, h, rs[0]) + self._util(ask, h, rs[1]) + self._util(ask, h, rs[2])) / 3.0
+        return 1.0 - f if spread else f
+
+    def _score(self, ask: _Ask, h: _Host, counts) -> float:
+        num = den = 0.0
+        for name, w in self._fitness:
+            num += w * self._fit_one(name, ask, h)
+            den += w
+        fit = num / den
+        if ask.soft:
+            total = 0.0
+            for c in ask.soft:
+                total += self._soft_score(c, h, counts)
+            soft = total / len(ask.soft)
+        else:
+            soft = 1.0
+        return (self._ws * soft + self._wf * fit) / (self._ws + self._wf)
+
+    @staticmethod
+    def _pick_set(h: _Host, name: str, label: str):
+        sets = h.sets.get(name)
+        if not sets:
+            return None
+        for i, (lab, used, slots) in enumerate(sets):
+            if lab == label and used < slots:
+                return i
+        for i, (lab, _, _) in enumerate(sets):
+            if lab is None:
+                return i
+        return None
+
+    def _hold(self, key, h: _Host, ask: _Ask, exclusive: bool, ports) -> None:
+        for r, q in ask.demand.items():
+            h.used[r] = h.used.get(r, 0.0) + q
+        if ports is None:
+            ports = []
+            need = ask.ports
+            for lo, hi in h.ports:
+                p = lo
+                while need and p <= hi:
+                    if p not in h.used_ports:
+                        ports.append(p)
+                        need -= 1
+                    p += 1
+                if not need:
+                    break
+        h.used_ports.update(ports)
+        sets = {}
+        for name in sorted(ask.sets):
+            i = self._pick_set(h, name, ask.sets[name])
+            s = h.sets[name][i]
+            s[0], s[1] = ask.sets[name], s[1] + 1
+            sets[name] = i
+        if ask.group is not None:
+            g = self._group_used.setdefault(ask.group, {})
+            for r, q in ask.demand.items():
+                g[r] = g.get(r, 0.0) + q
+        if ask.job is not None:
+            jh = self._job_hosts.setdefault(ask.job, {})
+            jh[h.idx] = jh.get(h.idx, 0) + 1
+        h.tasks.add(key)
+        h.exclusive += exclusive
+        self._held[key] = _Held(key, h.idx, dict(ask.demand), ask.job, ask.group, exclusive, list(ports), sets)
+
+    def _unhold(self, key) -> None:
+        t = self._held.pop(key)
+        h = self._hosts[t.host]
+        for r, q in t.demand.items():
+            h.used[r] = h.used.get(r, 0.0) - q
+        h.used_ports.difference_update(t.ports)
+        for name, i in t.sets.items():
+            s = h.sets[name][i]
+            s[1] -= 1
+            if s[1] == 0:
+                s[0] = None
+        if t.group is not None:
+            g = self._group_used[t.group]
+            for r, q in t.demand.items():
+                g[r] = g.get(r, 0.0) - q
+        if t.job is not None:
+            self._job_hosts[t.job][t.host] -= 1
+        h.tasks.discard(key)
+        h.exclusive -= t.exclusive
