@@ -1,3 +1,206 @@
-// Placeholder module so the package builds while the engine is written.
+// pybind11 module titus._engine: the Engine class over numpy arrays. Whole batches cross the
+// boundary; the placement loop runs with the GIL released.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
-PYBIND11_MODULE(_engine, m) { m.doc() = "titus scheduling engine"; }
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <stdexcept>
+
+#include "engine.hpp"
+#include "hash.hpp"
+
+namespace py = pybind11;
+using titus::Engine;
+
+namespace {
+
+template <typename T>
+using CArray = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+// Hand a vector to numpy without copying: the array owns it through a capsule.
+template <typename T>
+py::array_t<T> to_numpy(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
+    auto* owned = new std::vector<T>(std::move(v));
+    py::capsule free_when_done(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+    return py::array_t<T>(shape, owned->data(), free_when_done);
+}
+
+void check_host(const Engine& e, int32_t h) {
+    if (!e.is_live(h)) throw py::index_error("no live host at index " + std::to_string(h));
+}
+
+void check_cols(const py::array& a, py::ssize_t cols, const char* what) {
+    if (a.ndim() != 2 || a.shape(1) != cols)
+        throw py::value_error(std::string(what) + ": expected shape (n, " + std::to_string(cols) + ")");
+}
+
+std::vector<std::pair<int32_t, int32_t>> set_requests(const CArray<int32_t>& rs) {
+    if (rs.size() == 0) return {};
+    check_cols(rs, 2, "resource set requests");
+    std::vector<std::pair<int32_t, int32_t>> out;
+    auto a = rs.unchecked<2>();
+    for (py::ssize_t i = 0; i < a.shape(0); ++i) out.emplace_back(a(i, 0), a(i, 1));
+    return out;
+}
+
+py::tuple schedule(Engine& e, const CArray<double>& demand, const CArray<int32_t>& task_class,
+                   const CArray<int32_t>& cls, const CArray<int32_t>& cons, const CArray<int32_t>& vals,
+                   const CArray<int32_t>& rs, const CArray<int32_t>& limit_groups, const CArray<double>& limits,
+                   bool details, bool want_slots) {
+    const py::ssize_t n = task_class.size();
+    if (demand.ndim() != 2 || demand.shape(0) != n || demand.shape(1) != e.n_resources())
+        throw py::value_error("demand: expected shape (len(task_class), n_resources)");
+    if (cls.size()) check_cols(cls, 9, "classes");
+    if (cons.size()) check_cols(cons, 5, "constraints");
+    if (rs.size()) check_cols(rs, 2, "resource set requests");
+    if (limit_groups.size()) check_cols(limits, e.n_resources(), "group limits");
+    const py::ssize_t n_cls = cls.size() ? cls.shape(0) : 0;
+    const int32_t* tc = task_class.data();
+    for (py::ssize_t i = 0; i < n; ++i)
+        if (tc[i] < 0 || tc[i] >= n_cls) throw py::value_error("task_class entry out of range");
+
+    titus::ClassTable table;
+    table.cls = cls.data();
+    table.n_cls = n_cls;
+    table.cons = cons.data();
+    table.n_cons = cons.size() ? cons.shape(0) : 0;
+    table.vals = vals.data();
+    table.n_vals = vals.size();
+    table.rs = rs.data();
+    table.n_rs = rs.size() ? rs.shape(0) : 0;
+    titus::GroupLimits gl;
+    gl.groups = limit_groups.data();
+    gl.limits = limits.data();
+    gl.n = limit_groups.size();
+
+    py::array_t<int32_t> hosts(n);
+    py::object slots = py::none();
+    titus::ScheduleOut out;
+    out.host = hosts.mutable_data();
+    if (want_slots) {
+        py::array_t<int32_t> s(n);
+        out.slot = s.mutable_data();
+        slots = s;
+    }
+    out.details = details;
+    {
+        py::gil_scoped_release release;
+        e.schedule(demand.data(), tc, n, table, gl, out);
+    }
+    const py::ssize_t n_fail = static_cast<py::ssize_t>(out.fail_rows.size());
+    py::object port_off = py::none(), ports = py::none(), set_choice = py::none();
+    if (details) {
+        port_off = to_numpy(std::move(out.port_off), {n + 1});
+        const py::ssize_t np_ = static_cast<py::ssize_t>(out.ports.size());
+        ports = to_numpy(std::move(out.ports), {np_});
+        set_choice = to_numpy(std::move(out.set_choice), {n, static_cast<py::ssize_t>(out.max_sets)});
+    }
+    return py::make_tuple(hosts, slots, to_numpy(std::move(out.fail_rows), {n_fail}),
+                          to_numpy(std::move(out.fail_counts), {n_fail, static_cast<py::ssize_t>(out.width)}),
+                          port_off, ports, set_choice);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_engine, m) {
+    m.doc() = "Titus scheduling engine: hosts as structure-of-arrays, tasks placed in batches "
+              "(feasibility -> score -> select), the GIL released while it works.";
+
+    m.def("tiekey", [](const std::string& host_id, uint64_t seed) {
+        return titus::tiekey_from_fnv(titus::fnv1a64(host_id.data(), host_id.size()), seed);
+    }, py::arg("host_id"), py::arg("seed"), "The tie-break key of a host id for a seed (lowest wins).");
+
+    py::class_<Engine>(m, "Engine", "Host state, held tasks and the placement loop, over interned ints.")
+        .def(py::init<int32_t, uint64_t, std::vector<int32_t>, std::vector<double>, double, double, double, bool>(),
+             py::arg("n_resources"), py::arg("seed"), py::arg("fitness_kinds"), py::arg("fitness_weights"),
+             py::arg("soft_weight"), py::arg("fitness_weight"), py::arg("good_enough"), py::arg("use_index"))
+        .def_property_readonly("n_resources", &Engine::n_resources, "Columns of a demand row.")
+        .def_property_readonly("n_live", &Engine::n_live, "Hosts not removed.")
+        .def_property_readonly("n_held", &Engine::n_held, "Tasks held.")
+        .def("add_resource", &Engine::add_resource, "Append a resource column (capacity 0 everywhere).")
+        .def("add_hosts",
+             [](Engine& e, const CArray<double>& caps, const CArray<uint64_t>& fnv, const CArray<int32_t>& attrs,
+                const CArray<int32_t>& ports, const CArray<int32_t>& sets) {
+                 const py::ssize_t n = fnv.size();
+                 if (caps.ndim() != 2 || caps.shape(0) != n || caps.shape(1) != e.n_resources())
+                     throw py::value_error("caps: expected shape (n_hosts, n_resources)");
+                 if (attrs.size()) check_cols(attrs, 3, "attributes");
+                 if (ports.size()) check_cols(ports, 3, "port ranges");
+                 if (sets.size()) check_cols(sets, 4, "resource sets");
+                 return e.add_hosts(caps.data(), n, fnv.data(), attrs.data(), attrs.size() ? attrs.shape(0) : 0,
+                                    ports.data(), ports.size() ? ports.shape(0) : 0, sets.data(),
+                                    sets.size() ? sets.shape(0) : 0);
+             },
+             py::arg("caps"), py::arg("fnv"), py::arg("attrs"), py::arg("ports"), py::arg("sets"),
+             "Add hosts: capacities [n, R], FNV-1a of their ids, (row, attr, value) attributes, "
+             "(row, lo, hi) port ranges and (row, name, sets, slots) resource sets. Returns the first index.")
+        .def("ensure_attrs", &Engine::ensure_attrs, "Make room for n attribute ids.")
+        .def("remove_host",
+             [](Engine& e, int32_t h) {
+                 check_host(e, h);
+                 std::vector<int32_t> dropped = e.remove_host(h);
+                 const py::ssize_t n = static_cast<py::ssize_t>(dropped.size());
+                 return to_numpy(std::move(dropped), {n});
+             },
+             "Remove a host; returns the slots of the tasks dropped with it.")
+        .def("set_enabled", [](Engine& e, int32_t h, bool on) { check_host(e, h); e.set_enabled(h, on); })
+        .def("is_enabled", [](const Engine& e, int32_t h) { check_host(e, h); return e.is_enabled(h); })
+        .def("used",
+             [](const Engine& e, int32_t h) {
+                 check_host(e, h);
+                 return py::array_t<double>(e.n_resources(), e.used_of(h));
+             },
+             "Resources held on a host, in resource order.")
+        .def("cap",
+             [](const Engine& e, int32_t h) {
+                 check_host(e, h);
+                 return py::array_t<double>(e.n_resources(), e.cap_of(h));
+             },
+             "Capacities of a host, in resource order.")
+        .def("tasks_on", [](const Engine& e, int32_t h) { check_host(e, h); return e.tasks_on(h); })
+        .def("schedule", &schedule, py::arg("demand"), py::arg("task_class"), py::arg("cls"), py::arg("cons"),
+             py::arg("vals"), py::arg("rs"), py::arg("limit_groups"), py::arg("limits"), py::arg("details"),
+             py::arg("want_slots"),
+             "Place rows of demand in order. Returns (hosts, slots|None, fail_rows, fail_counts, "
+             "port_off|None, ports|None, set_choice|None).")
+        .def("overcommit_reason",
+             [](const Engine& e, int32_t h, const CArray<double>& d) {
+                 check_host(e, h);
+                 if (d.size() != e.n_resources()) throw py::value_error("demand: expected n_resources values");
+                 return e.overcommit_reason(h, d.data());
+             },
+             "First reason slot (3 + resource) the demand would over-commit on the host, or -1.")
+        .def("port_free", [](const Engine& e, int32_t h, int32_t p) { check_host(e, h); return e.port_free(h, p); })
+        .def("free_ports", [](const Engine& e, int32_t h) { check_host(e, h); return e.free_ports(h); })
+        .def("missing_set",
+             [](const Engine& e, int32_t h, const CArray<int32_t>& rs) {
+                 check_host(e, h);
+                 return e.missing_set(h, set_requests(rs));
+             },
+             "Index of the first resource-set request the host cannot serve, or -1.")
+        .def("hold",
+             [](Engine& e, int32_t h, const CArray<double>& d, int32_t job, int32_t group, bool exclusive,
+                int32_t n_ports, py::object exact_ports, const CArray<int32_t>& rs) {
+                 check_host(e, h);
+                 if (d.size() != e.n_resources()) throw py::value_error("demand: expected n_resources values");
+                 std::vector<int32_t> exact;
+                 const bool has_exact = !exact_ports.is_none();
+                 if (has_exact) exact = exact_ports.cast<std::vector<int32_t>>();
+                 std::vector<int32_t> ports, sets;
+                 const int32_t slot = e.hold(h, d.data(), job, group, exclusive, n_ports, has_exact ? &exact : nullptr,
+                                             set_requests(rs), &ports, &sets);
+                 return py::make_tuple(slot, ports, sets);
+             },
+             "Hold a task on a host without checks (the caller checked). Returns (slot, ports, set indices).")
+        .def("release",
+             [](Engine& e, int32_t slot) {
+                 if (!e.slot_held(slot)) throw py::key_error("no task held in slot " + std::to_string(slot));
+                 e.release(slot);
+             },
+             "A held task ended: its resources go back to its host.")
+        .def("reset", &Engine::reset, "Drop every held task.")
+        .def("slot_host", [](const Engine& e, int32_t slot) { return e.slot_held(slot) ? e.slot_host(slot) : -1; })
+        .def_property_readonly("host_bytes", &Engine::host_bytes, "Engine bytes per host (dense part).")
+        .def_property_readonly("task_bytes", &Engine::task_bytes, "Engine bytes per held task (dense part).");
+}

@@ -1,2 +1,280 @@
-# cython: language_level=3
-"""Python-object <-> array boundary of the scheduling engine."""
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The Python-object <-> array boundary of the scheduling engine (``titus._engine``).
+
+``Codec`` interns every name once (attribute names and values, jobs, groups, resource-set names
+and labels, host ids) and turns lists of ``Host``/``Task``/``TaskClass`` objects into the packed
+int32/float64 arrays the engine reads, then turns the engine's answers back into ``Failure``
+objects. The engine itself sees only ints and doubles.
+
+Array layouts (shared with ``csrc/engine.hpp``):
+
+- hosts: ``caps`` float64[n, R]; ``fnv`` uint64[n] (FNV-1a of the UTF-8 id); ``attrs``
+  int32[m, 3] (host row, attribute id, value id); ``ports`` int32[p, 3] (host row, lo, hi);
+  ``sets`` int32[s, 4] (host row, set name id, sets, slots);
+- classes: ``cls`` int32[K, 9] (job, group, ports, hard_off, hard_cnt, soft_off, soft_cnt,
+  rs_off, rs_cnt); ``cons`` int32[C, 5] (kind, attribute id, expected_values, val_off,
+  val_cnt); ``vals`` int32[V]; ``rs`` int32[S, 2] (set name id, label id), sorted by name.
+"""
+import numpy as np
+cimport numpy as cnp
+from libc.stdint cimport int32_t, uint64_t
+
+from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
+
+cnp.import_array()
+
+BASE_RESOURCES = ("cpus", "memory_mb", "disk_mb", "network_mbps")
+HOSTNAME = "hostname"
+_KINDS = {HostAttrValue: 0, UniqueHostAttr: 1, ExclusiveHost: 2, BalancedHostAttr: 3}
+
+# Reason slots of a failure row (csrc/engine.hpp ReasonSlot): then resources, ports, sets, hard.
+REASON_GROUP_LIMIT = 0
+REASON_DISABLED = 1
+REASON_EXCLUSIVE = 2
+REASON_RESOURCE0 = 3
+
+
+cpdef uint64_t fnv1a64(str text):
+    """64-bit FNV-1a of the UTF-8 bytes of ``text``."""
+    cdef bytes data = text.encode("utf-8")
+    cdef const unsigned char[:] view = data
+    cdef uint64_t h = 0xCBF29CE484222325ULL
+    cdef Py_ssize_t i
+    for i in range(view.shape[0]):
+        h = (h ^ view[i]) * 0x100000001B3ULL
+    return h
+
+
+cdef inline int32_t intern(dict table, object key):
+    """The id of ``key`` in ``table``, giving it the next id when it is new."""
+    cdef object found = table.get(key)
+    if found is None:
+        found = len(table)
+        table[key] = found
+    return <int32_t>found
+
+
+cdef class Codec:
+    """Interning tables and the encoders/decoders of one scheduler."""
+
+    cdef public list resources          # resource names, in demand column order
+    cdef public dict resource_col       # name -> column
+    cdef public dict host_index         # live host id -> index
+    cdef public dict attrs              # attribute name -> id (hostname is 0)
+    cdef public list attr_values        # per attribute id: {str value: local id}
+    cdef public dict jobs, groups, set_names, labels
+
+    def __init__(self):
+        self.resources = list(BASE_RESOURCES)
+        self.resource_col = {r: i for i, r in enumerate(BASE_RESOURCES)}
+        self.host_index = {}
+        self.attrs = {HOSTNAME: 0}
+        self.attr_values = [None]  # hostname values are host indices
+        self.jobs = {}
+        self.groups = {}
+        self.set_names = {}
+        self.labels = {}
+
+    # ------------------------------------------------------------------ resources
+    def note_scalars(self, list items):
+        """Append scalar names not seen before (in order) from hosts' or tasks' ``scalars``.
+
+        Returns how many were added (the engine must add as many columns).
+        """
+        cdef int added = 0
+        for item in items:
+            for name in item.scalars:
+                if name not in self.resource_col:
+                    self.resource_col[name] = len(self.resources)
+                    self.resources.append(name)
+                    added += 1
+        return added
+
+    cdef void _fill_row(self, double[:, ::1] out, Py_ssize_t i, object item):
+        out[i, 0] = float(item.cpus)
+        out[i, 1] = float(item.memory_mb)
+        out[i, 2] = float(item.disk_mb)
+        out[i, 3] = float(item.network_mbps)
+        for name, q in item.scalars.items():
+            out[i, <Py_ssize_t>self.resource_col[name]] = float(q)
+
+    def demand_row(self, task):
+        """One task's demand as float64[R], in resource order."""
+        out = np.zeros((1, len(self.resources)), dtype=np.float64)
+        self._fill_row(out, 0, task)
+        return out[0]
+
+    # ------------------------------------------------------------------ hosts
+    def encode_hosts(self, list hosts, int first_index):
+        """Pack hosts for ``Engine.add_hosts`` and register their ids (index from ``first_index``)."""
+        cdef Py_ssize_t n = len(hosts), i
+        caps = np.zeros((n, len(self.resources)), dtype=np.float64)
+        fnv = np.empty(n, dtype=np.uint64)
+        cdef double[:, ::1] cv = caps
+        cdef uint64_t[::1] fv = fnv
+        attrs, ports, sets = [], [], []
+        cdef int32_t a
+        for i in range(n):
+            h = hosts[i]
+            self._fill_row(cv, i, h)
+            fv[i] = fnv1a64(h.id)
+            for name, value in h.attributes.items():
+                if name == HOSTNAME:
+                    continue  # hostname is always the host id
+                a = intern(self.attrs, name)
+                if a == len(self.attr_values):
+                    self.attr_values.append({})
+                attrs.append((i, a, intern(self.attr_values[a], str(value))))
+            for lo, hi in h.ports:
+                ports.append((i, int(lo), int(hi)))
+            for name, shape in h.resource_sets.items():
+                sets.append((i, intern(self.set_names, name), int(shape[0]), int(shape[1])))
+            self.host_index[h.id] = first_index + i
+        return (caps, fnv, _rows(attrs, 3), _rows(ports, 3), _rows(sets, 4))
+
+    # ------------------------------------------------------------------ tasks and classes
+    def encode_tasks(self, list tasks):
+        """Demand rows and task classes of a task list: (demand f64[N, R], task_class i32[N], keys).
+
+        Tasks that share job, group, constraints, ports and resource sets share a class; each
+        class key is ``(job, group, hard, soft, ports, sorted resource_sets items)``.
+        """
+        cdef Py_ssize_t n = len(tasks), i
+        demand = np.zeros((n, len(self.resources)), dtype=np.float64)
+        task_class = np.empty(n, dtype=np.int32)
+        cdef double[:, ::1] dv = demand
+        cdef int32_t[::1] tv = task_class
+        cdef dict index = {}
+        keys = []
+        for i in range(n):
+            t = tasks[i]
+            self._fill_row(dv, i, t)
+            key = (t.job, t.group, tuple(t.hard), tuple(t.soft), int(t.ports),
+                   tuple(sorted(t.resource_sets.items())))
+            k = index.get(key)
+            if k is None:
+                k = len(keys)
+                index[key] = k
+                keys.append(key)
+            tv[i] = k
+        return demand, task_class, keys
+
+    def class_key(self, c):
+        """The class key of a ``TaskClass`` (or a ``Task``)."""
+        return (c.job, c.group, tuple(c.hard), tuple(c.soft), int(c.ports),
+                tuple(sorted(c.resource_sets.items())))
+
+    def encode_classes(self, list keys):
+        """Pack class keys for ``Engine.schedule``: (cls, cons, vals, rs)."""
+        cdef Py_ssize_t k_n = len(keys), k
+        cls = np.zeros((k_n, 9), dtype=np.int32)
+        cdef int32_t[:, ::1] cv = cls
+        cons, vals, rs = [], [], []
+        for k in range(k_n):
+            job, group, hard, soft, n_ports, sets = keys[k]
+            cv[k, 0] = -1 if job is None else intern(self.jobs, job)
+            cv[k, 1] = -1 if group is None else intern(self.groups, group)
+            cv[k, 2] = n_ports
+            cv[k, 3] = len(cons)
+            for c in hard:
+                cons.append(self._constraint(c, vals))
+            cv[k, 4] = len(hard)
+            cv[k, 5] = len(cons)
+            for c in soft:
+                cons.append(self._constraint(c, vals))
+            cv[k, 6] = len(soft)
+            cv[k, 7] = len(rs)
+            for name, label in sets:
+                rs.append((intern(self.set_names, name), intern(self.labels, label)))
+            cv[k, 8] = len(sets)
+        return cls, _rows(cons, 5), np.asarray(vals, dtype=np.int32), _rows(rs, 2)
+
+    cdef tuple _constraint(self, c, list vals):
+        kind = _KINDS[type(c)]
+        if kind == 2:
+            return (kind, -1, 1, len(vals), 0)
+        attr = self.attrs.get(c.attr, -1)
+        if kind == 0:
+            off = len(vals)
+            for x in c.values:
+                vals.append(self._value_id(attr, str(x)))
+            return (kind, attr, 1, off, len(c.values))
+        expected = int(c.expected_values) if kind == 3 else 1
+        return (kind, attr, expected, len(vals), 0)
+
+    cdef int32_t _value_id(self, object attr, str value):
+        if attr < 0:
+            return -1
+        if attr == 0:
+            return self.host_index.get(value, -1)
+        return self.attr_values[attr].get(value, -1)
+
+    def group_limits(self, dict limits):
+        """Group limits as (group ids int32[L], limits float64[L, R]; +inf where none)."""
+        ids = np.empty(len(limits), dtype=np.int32)
+        table = np.full((len(limits), len(self.resources)), np.inf, dtype=np.float64)
+        for row, (group, lim) in enumerate(limits.items()):
+            ids[row] = intern(self.groups, group)
+            for r, value in lim.items():
+                col = self.resource_col.get(r)
+                if col is not None:
+                    table[row, col] = value
+        return ids, table
+
+    def set_requests(self, dict sets):
+        """A task's resource-set requests sorted by name: int32[S, 2] (name id, label id)."""
+        return _rows([(intern(self.set_names, n), intern(self.labels, l)) for n, l in sorted(sets.items())], 2)
+
+    # ------------------------------------------------------------------ failures
+    def failures(self, list keys, task_class, fail_rows, fail_counts, int n_hosts):
+        """Failure objects of the unplaced rows, as [(row, Failure)].
+
+        A failure row holds, per reason slot, how many hosts that reason rejected: slot 0 is 1
+        when the task's group limit stopped it, then disabled, exclusive, each resource, ports,
+        the class's resource sets (up to the most any class asks) and hard constraints.
+        """
+        cdef Py_ssize_t f, j, w, row, k
+        cdef int32_t[:, ::1] counts = fail_counts
+        cdef int32_t[::1] rows = fail_rows
+        cdef int32_t[::1] tc = task_class
+        cdef Py_ssize_t max_sets = max([len(key[5]) for key in keys], default=0)
+        cdef dict names_cache = {}
+        # imported here: titus.scheduler imports this module
+        from titus.scheduler.failures import constraint_labels, make_failure
+        out = []
+        w = counts.shape[1]
+        for f in range(rows.shape[0]):
+            row = rows[f]
+            k = tc[row]
+            key = keys[k]
+            if counts[f, REASON_GROUP_LIMIT]:
+                out.append((row, make_failure({"group_limit": n_hosts}, n_hosts,
+                                              {"group_limit": f"group_limit({key[1]})"})))
+                continue
+            names = names_cache.get(k)
+            if names is None:
+                names = self._reason_names(key, max_sets, w)
+                names_cache[k] = names
+            reasons = {}
+            for j in range(1, w):
+                if counts[f, j]:
+                    name = names[j]
+                    reasons[name] = reasons.get(name, 0) + counts[f, j]
+            out.append((row, make_failure(reasons, n_hosts, constraint_labels(key[2]))))
+        return out
+
+    cdef list _reason_names(self, tuple key, Py_ssize_t max_sets, Py_ssize_t w):
+        """The reason name of every slot of a failure row, for one class."""
+        names = ["group_limit", "disabled", "constraint:ExclusiveHost"] + list(self.resources) + ["ports"]
+        sets = [f"resource_set:{name}" for name, _ in key[5]]
+        names += sets + [None] * (max_sets - len(sets))
+        names += [f"constraint:{type(c).__name__}" for c in key[2]]
+        names += [None] * (w - len(names))
+        return names
+
+
+def _rows(list rows, int width):
+    """A list of equal-length tuples as a C-contiguous int32[n, width] array."""
+    if not rows:
+        return np.zeros((0, width), dtype=np.int32)
+    return np.ascontiguousarray(np.asarray(rows, dtype=np.int64).astype(np.int32))

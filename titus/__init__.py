@@ -12,4 +12,7 @@ except ImportError as exc:  # pragma: no cover - only on an unbuilt checkout
         "from the repository root."
     ) from exc
 
+from titus.scheduler import Failure, Host, Result, Scheduler, Task, TaskClass  # noqa: E402
+
 __version__ = "0.1.0"
+__all__ = ["Scheduler", "Host", "Task", "TaskClass", "Result", "Failure"]

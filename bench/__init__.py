@@ -1,0 +1,1 @@
+"""Benchmarks: the engine grid, round latency and memory, with in-process baselines."""

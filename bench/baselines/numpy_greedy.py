@@ -1,0 +1,223 @@
+"""The baseline a Python user would write: numpy, one task at a time, all hosts at once.
+
+For each task: a vectorised feasibility mask over every host, a vectorised score of the
+feasible hosts with the same fitness, soft-constraint blend and weights as the engine, and
+``argmax``. Hosts are kept in tie-key order so that ``argmax`` (first maximum) breaks ties
+exactly as docs/semantics.md says; every float is computed with the same operations in the same
+order as the reference twin, so the placements are identical (tests/test_bench_baselines.py).
+
+Supports the four resources, the four constraint kinds (hard and soft) and named fitness mixes;
+not ports, scalars, resource sets, group limits or ``good_enough`` (the benchmark workloads use
+none of them).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
+from titus.scheduler import validation
+from titus.scheduler.tiekey import tiekey
+
+EPS = validation.EPS
+
+
+class NumpyGreedy:
+    """Greedy placement with vectorised numpy over hosts (see the module docstring).
+
+    ``capacity`` float64[H, R] in ``resources`` order; ``attributes`` maps an attribute name to
+    a sequence of H values (None where a host lacks it); ``hostname`` is added from ``host_ids``.
+    """
+
+    def __init__(self, capacity, host_ids, attributes, resources, fitness="cpu_mem_binpack",
+                 seed=0, soft_weight=0.5, fitness_weight=0.35):
+        capacity = np.asarray(capacity, dtype=np.float64)
+        self._fitness = validation.normalize_fitness(fitness)
+        self._ws, self._wf = validation.check_weights(soft_weight, fitness_weight)
+        self._resources = tuple(resources)
+        keys = np.array([tiekey(h, seed) for h in host_ids], dtype=np.uint64)
+        self._order = np.argsort(keys, kind="stable")  # position -> original host index
+        self._cap = np.ascontiguousarray(capacity[self._order])
+        self._cap_eps = self._cap + EPS
+        self._safe_cap = np.where(self._cap > 0, self._cap, 1.0)
+        self._used = np.zeros_like(self._cap)
+        self._tasks_on = np.zeros(len(host_ids), dtype=np.int64)
+        self._exclusive_on = np.zeros(len(host_ids), dtype=bool)
+        attrs = {name: list(values) for name, values in attributes.items()}
+        attrs["hostname"] = list(host_ids)
+        self._codes, self._values = {}, {}
+        for name, values in attrs.items():
+            ordered = [values[i] for i in self._order]
+            distinct = sorted({str(x) for x in ordered if x is not None})
+            index = {x: k for k, x in enumerate(distinct)}
+            self._values[name] = distinct
+            self._codes[name] = np.array(
+                [index[str(x)] if x is not None else -1 for x in ordered], dtype=np.int64)
+        self._job_counts: dict[str, dict[str, np.ndarray]] = {}  # job -> attr -> per value
+        self._placed: list[tuple[str | None, int]] = []  # (job, position) of every placement
+        self._static: dict[tuple, np.ndarray] = {}
+
+    @property
+    def hosts_used(self) -> int:
+        """Hosts holding at least one task."""
+        return int(np.count_nonzero(self._tasks_on))
+
+    def schedule_arrays(self, demand, task_class, classes, time_budget=None, progress=None):
+        """Place rows in order; returns (int32[N] host index or -1, rows done).
+
+        With ``time_budget`` seconds, stops after the row that crosses it (the rows done are a
+        prefix, so their placements equal any exact scheduler's on the same prefix).
+        ``progress`` is called with the number of rows done every 256 rows.
+        """
+        demand = np.asarray(demand, dtype=np.float64)
+        task_class = np.asarray(task_class)
+        out = np.full(len(demand), -1, dtype=np.int32)
+        plans = [self._plan(c) for c in classes]
+        start = time.perf_counter()
+        done = 0
+        for i in range(len(demand)):
+            position = self._place(demand[i], plans[task_class[i]])
+            if position >= 0:
+                out[i] = self._order[position]
+            done = i + 1
+            if done % 256 == 0:
+                if progress is not None:
+                    progress(done)
+                if time_budget is not None and time.perf_counter() - start > time_budget:
+                    break
+        return out, done
+
+    # ------------------------------------------------------------------ internals
+    def _plan(self, cls):
+        """What a task class needs per task: its static mask and its dynamic checks."""
+        static = np.ones(len(self._cap), dtype=bool)
+        for c in cls.hard:
+            if isinstance(c, HostAttrValue):
+                static &= self._attr_mask(c)
+        attrs = {c.attr for c in (*cls.hard, *cls.soft)
+                 if isinstance(c, (UniqueHostAttr, BalancedHostAttr))}
+        for attr in attrs:
+            if attr not in self._codes:
+                self._codes[attr] = np.full(len(self._cap), -1, dtype=np.int64)
+                self._values[attr] = []
+            if cls.job is not None:
+                self._counts(cls.job, attr)
+        return cls, static
+
+    def _attr_mask(self, c: HostAttrValue) -> np.ndarray:
+        key = (c.attr, tuple(str(x) for x in c.values))
+        if key not in self._static:
+            codes = self._codes.get(c.attr)
+            if codes is None:
+                self._static[key] = np.zeros(len(self._cap), dtype=bool)
+            else:
+                wanted = [k for k, x in enumerate(self._values[c.attr]) if x in key[1]]
+                self._static[key] = np.isin(codes, wanted)
+        return self._static[key]
+
+    def _counts(self, job: str, attr: str) -> np.ndarray:
+        """Co-tasks of ``job`` per value of ``attr`` (built from past placements when new)."""
+        per_attr = self._job_counts.setdefault(job, {})
+        counts = per_attr.get(attr)
+        if counts is None:
+            counts = np.zeros(len(self._values[attr]) + 1, dtype=np.int64)  # last: no value
+            codes = self._codes[attr]
+            for j, position in self._placed:
+                if j == job and codes[position] >= 0:
+                    counts[codes[position]] += 1
+            per_attr[attr] = counts
+        return counts
+
+    def _place(self, d: np.ndarray, plan) -> int:
+        cls, static = plan
+        mask = np.all(self._used + d <= self._cap_eps, axis=1)
+        mask &= static
+        mask &= ~self._exclusive_on
+        hard_exclusive = False
+        for c in cls.hard:
+            if isinstance(c, HostAttrValue):
+                continue
+            if isinstance(c, ExclusiveHost):
+                hard_exclusive = True
+            mask &= self._satisfied(c, cls.job, None)
+        if hard_exclusive:
+            mask &= self._tasks_on == 0
+        feasible = np.flatnonzero(mask)
+        if len(feasible) == 0:
+            return -1
+        score = self._score(d, cls, feasible)
+        position = int(feasible[np.argmax(score)])
+        self._hold(d, cls.job, position, hard_exclusive)
+        return position
+
+    def _satisfied(self, c, job, rows) -> np.ndarray:
+        """bool over hosts (or over ``rows``): does each host satisfy constraint ``c``?"""
+        if isinstance(c, HostAttrValue):
+            mask = self._attr_mask(c)
+            return mask if rows is None else mask[rows]
+        if isinstance(c, ExclusiveHost):
+            held = self._tasks_on if rows is None else self._tasks_on[rows]
+            return held == 0
+        codes = self._codes[c.attr] if rows is None else self._codes[c.attr][rows]
+        counts = self._counts(job, c.attr) if job is not None else np.zeros(
+            len(self._values[c.attr]) + 1, dtype=np.int64)
+        here = counts[codes]  # code -1 reads the "no value" slot, always 0
+        if isinstance(c, UniqueHostAttr):
+            return (codes >= 0) & (here == 0)
+        n, k = int(counts.sum()), int(c.expected_values)
+        return (codes >= 0) & (here + 1 <= (n + k) // k)
+
+    def _soft(self, c, job, rows) -> np.ndarray:
+        if isinstance(c, BalancedHostAttr):
+            codes = self._codes[c.attr][rows]
+            counts = (self._counts(job, c.attr)[:-1] if job is not None
+                      else np.zeros(len(self._values[c.attr]), dtype=np.int64))
+            nonzero = counts[counts > 0]
+            m = int(nonzero.min()) if len(nonzero) >= int(c.expected_values) else 0
+            per_value = 1.0 / (1.0 + np.maximum(0, counts - m).astype(np.float64))
+            return np.where(codes >= 0, per_value[np.maximum(codes, 0)] if len(per_value) else 0.0, 0.0)
+        return np.where(self._satisfied(c, job, rows), 1.0, 0.0)
+
+    def _util(self, d, rows, r: str) -> np.ndarray:
+        j = self._resources.index(r)
+        cap = self._cap[rows, j]
+        return np.where(cap > 0, (self._used[rows, j] + d[j]) / self._safe_cap[rows, j], 0.0)
+
+    def _fit_one(self, name: str, d, rows) -> np.ndarray:
+        rs = validation.BINPACKERS[name.replace("_spread", "_binpack")]
+        if len(rs) == 1:
+            f = self._util(d, rows, rs[0])
+        elif len(rs) == 2:
+            f = (self._util(d, rows, rs[0]) + self._util(d, rows, rs[1])) / 2.0
+        else:
+            f = (self._util(d, rows, rs[0]) + self._util(d, rows, rs[1])
+                 + self._util(d, rows, rs[2])) / 3.0
+        return 1.0 - f if name.endswith("_spread") else f
+
+    def _score(self, d, cls, rows) -> np.ndarray:
+        num, den = 0.0, 0.0
+        for name, w in self._fitness:
+            num = num + w * self._fit_one(name, d, rows)
+            den += w
+        fit = num / den
+        if cls.soft:
+            total = 0.0
+            for c in cls.soft:
+                total = total + self._soft(c, cls.job, rows)
+            soft = total / len(cls.soft)
+        else:
+            soft = 1.0
+        return (self._ws * soft + self._wf * fit) / (self._ws + self._wf)
+
+    def _hold(self, d, job, position: int, exclusive: bool) -> None:
+        self._used[position] += d
+        self._tasks_on[position] += 1
+        if exclusive:
+            self._exclusive_on[position] = True
+        if job is not None:
+            for attr, counts in self._job_counts.get(job, {}).items():
+                code = self._codes[attr][position]
+                if code >= 0:
+                    counts[code] += 1
+        self._placed.append((job, position))

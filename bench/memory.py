@@ -1,0 +1,133 @@
+"""Engine memory: peak RSS growth per host and per queued task.
+
+Each measurement runs in a fresh subprocess that builds its inputs first (Host objects, demand
+arrays), then resets the kernel's peak-RSS mark (``/proc/self/clear_refs``) and reads ``VmHWM``
+from ``/proc/self/status`` around one step:
+
+- hosts: ``Scheduler.add_hosts`` of H hosts (engine state plus what the Python wrapper keeps);
+- tasks: ``schedule_arrays`` of N rows onto a cluster (held-task state plus the call's own
+  buffers; the caller's input arrays already exist and are not counted).
+
+Per-host and per-task figures are slopes between two sizes, so fixed costs (allocator arenas,
+first-call buffers) cancel out:
+
+    python bench/memory.py                      # hosts 10k -> 100k, tasks 100k -> 1M
+
+Writes bench/results/memory.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import machine, save_json  # noqa: E402
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _reset_peak() -> bool:
+    """Reset VmHWM to the current RSS; False where the kernel does not allow it."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def child(kind: str, size: int, hosts: int, constraints: str, seed: int) -> dict:
+    """Measure one step in this process (run via ``--child``); returns bytes of growth."""
+    import gc
+
+    from titus import Scheduler
+    from titus.workloads import generate
+
+    if kind == "hosts":
+        workload = generate(hosts=size, tasks=0, seed=seed)
+    else:
+        workload = generate(hosts=hosts, tasks=size, constraints=constraints, seed=seed)
+    host_objects = workload.hosts()
+    scheduler = Scheduler(seed=seed)
+    if kind == "tasks":
+        scheduler.add_hosts(host_objects)
+    gc.collect()
+    exact = _reset_peak()
+    before_hwm, before_rss = _status_kib("VmHWM"), _status_kib("VmRSS")
+    if kind == "hosts":
+        scheduler.add_hosts(host_objects)
+        placed = 0
+    else:
+        out = scheduler.schedule_arrays(workload.demand, workload.task_class, workload.classes)
+        placed = int((out >= 0).sum())
+    after_hwm, after_rss = _status_kib("VmHWM"), _status_kib("VmRSS")
+    return {"kind": kind, "size": size, "placed": placed, "peak_reset": exact,
+            "peak_growth_bytes": (after_hwm - before_hwm) * 1024,
+            "rss_growth_bytes": (after_rss - before_rss) * 1024}
+
+
+def _run_child(kind, size, hosts, constraints, seed) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, str(size),
+           "--cluster-hosts", str(hosts), "--constraints", constraints, "--seed", str(seed)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _slope(small: dict, large: dict, key: str, count_key: str = "size") -> float:
+    return (large[key] - small[key]) / (large[count_key] - small[count_key])
+
+
+def main(argv=None) -> int:
+    """Measure and print bytes per host and per queued task."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--hosts", default="10000,100000", help="two host counts (slope between)")
+    p.add_argument("--tasks", default="100000,1000000", help="two task counts (slope between)")
+    p.add_argument("--cluster-hosts", type=int, default=100_000,
+                   help="cluster size for the task measurements")
+    p.add_argument("--constraints", default="zone")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--child", nargs=2, metavar=("KIND", "SIZE"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        kind, size = args.child
+        print(json.dumps(child(kind, int(size), args.cluster_hosts, args.constraints, args.seed)))
+        return 0
+    host_sizes = [int(x) for x in args.hosts.split(",")]
+    task_sizes = [int(x) for x in args.tasks.split(",")]
+    hosts = [_run_child("hosts", n, args.cluster_hosts, args.constraints, args.seed)
+             for n in host_sizes]
+    tasks = [_run_child("tasks", n, args.cluster_hosts, args.constraints, args.seed)
+             for n in task_sizes]
+    result = {
+        "hosts": hosts, "tasks": tasks, "cluster_hosts": args.cluster_hosts,
+        "constraints": args.constraints,
+        "bytes_per_host_peak": _slope(hosts[0], hosts[-1], "peak_growth_bytes"),
+        "bytes_per_host_rss": _slope(hosts[0], hosts[-1], "rss_growth_bytes"),
+        # per task: over tasks placed (a task that fails is not held)
+        "bytes_per_task_peak": _slope(tasks[0], tasks[-1], "peak_growth_bytes", "size"),
+        "bytes_per_task_rss": _slope(tasks[0], tasks[-1], "rss_growth_bytes", "size"),
+    }
+    for row in hosts + tasks:
+        print(f"{row['kind']:>5} {row['size']:>9,}: peak +{row['peak_growth_bytes'] / 2**20:8.1f} MiB"
+              f"  rss +{row['rss_growth_bytes'] / 2**20:8.1f} MiB  (placed {row['placed']:,})")
+    print(f"per host: {result['bytes_per_host_peak']:.0f} B peak growth "
+          f"({result['bytes_per_host_rss']:.0f} B resident)")
+    print(f"per queued task: {result['bytes_per_task_peak']:.0f} B peak growth "
+          f"({result['bytes_per_task_rss']:.0f} B resident)")
+    path = save_json("memory", {"machine": machine(),
+                                "command": " ".join(["python bench/memory.py", *(argv or sys.argv[1:])]),
+                                "result": result})
+    print(f"saved {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,71 @@
+"""PNG plots of the engine grid: speed per method against hosts, and packing against the bound."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+_STYLE = {"engine": "o-", "full_scan": "s--", "numpy": "^:", "reference": "x-."}
+
+
+def plot_speed(cells: list[dict], path: Path) -> Path:
+    """Tasks per second (log) against hosts (log), one line per method and task count, one
+    panel per constraint mix."""
+    mixes = sorted({c["constraints"] for c in cells})
+    fig, axes = plt.subplots(1, len(mixes), figsize=(5.5 * len(mixes), 4.2), squeeze=False)
+    for ax, mix in zip(axes[0], mixes):
+        mine = [c for c in cells if c["constraints"] == mix]
+        for method in _STYLE:
+            for tasks in sorted({c["tasks"] for c in mine}):
+                points = sorted((c["hosts"], c["methods"][method]["tasks_per_second"])
+                                for c in mine if c["tasks"] == tasks
+                                and c["methods"].get(method, {}).get("tasks_per_second"))
+                if points:
+                    xs, ys = zip(*points)
+                    ax.plot(xs, ys, _STYLE[method], label=f"{method}, {tasks:,} tasks")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("hosts")
+        ax.set_ylabel("tasks scheduled per second")
+        ax.set_title(f"constraints: {mix}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_quality(cells: list[dict], quality: list[dict], path: Path) -> Path:
+    """Hosts used by the engine over the lower bound per grid cell, and the small instances
+    with CP-SAT's optimum."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
+    labelled = [c for c in cells if c["methods"].get("engine", {}).get("hosts_used_over_lower_bound")]
+    names = [f"{c['hosts'] // 1000}k/{c['tasks'] // 1000}k\n{c['constraints']}" for c in labelled]
+    ratios = [c["methods"]["engine"]["hosts_used_over_lower_bound"] for c in labelled]
+    left.bar(range(len(ratios)), ratios, color="tab:blue")
+    left.axhline(1.02, color="tab:red", linestyle="--", label="target 1.02")
+    left.axhline(1.0, color="black", linewidth=0.8)
+    left.set_xticks(range(len(names)), names, fontsize=7)
+    left.set_ylabel("engine hosts used / lower bound")
+    left.set_title("grid (hosts/tasks, constraints)")
+    left.legend()
+    width = 0.27
+    xs = range(len(quality))
+    right.bar([x - width for x in xs], [q["lower_bound_hosts"] for q in quality], width,
+              label="lower bound (LP)")
+    right.bar(list(xs), [q["cpsat_hosts"] or 0 for q in quality], width, label="CP-SAT best")
+    right.bar([x + width for x in xs], [q["greedy_hosts_used"] for q in quality], width,
+              label="greedy (engine)")
+    right.set_xticks(list(xs), [f"{q['hosts']} hosts, {q['tasks']} tasks\n{q['cluster']}"
+                                for q in quality], fontsize=8)
+    right.set_ylabel("hosts used")
+    right.set_title("small instances, no constraints")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

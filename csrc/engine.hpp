@@ -1,0 +1,167 @@
+// The scheduling engine: host state as structure-of-arrays, held tasks, and the placement loop
+// feasibility -> score -> select (docs/semantics.md). It sees only ints and doubles: every name
+// (attribute, value, job, group, resource set, label) was interned by titus._codec.
+#pragma once
+#include <cstdint>
+#include <limits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "constraints.hpp"
+#include "fitness.hpp"
+#include "ports.hpp"
+#include "resource_sets.hpp"
+
+namespace titus {
+
+/// Slack when comparing sums of doubles against a capacity or a limit.
+constexpr double kEps = 1e-9;
+
+/// Reason slots of a failure count row: then R resources, ports, resource sets, hard constraints.
+// kReasonGroupLimit is a flag (1: the group limit stopped the task), the others count hosts.
+enum ReasonSlot : int32_t { kReasonGroupLimit = 0, kReasonDisabled = 1, kReasonExclusive = 2, kReasonResource0 = 3 };
+
+/// The task classes of one call, packed by the codec.
+/// cls[K][9]: job, group, ports, hard_off, hard_cnt, soft_off, soft_cnt, rs_off, rs_cnt
+/// cons[C][5]: kind, attr, expected_values, val_off, val_cnt;  vals[V]: local value ids
+/// rs[S][2]: set name, label (a class's requests sorted by name)
+struct ClassTable {
+    const int32_t* cls = nullptr;
+    int64_t n_cls = 0;
+    const int32_t* cons = nullptr;
+    int64_t n_cons = 0;
+    const int32_t* vals = nullptr;
+    int64_t n_vals = 0;
+    const int32_t* rs = nullptr;
+    int64_t n_rs = 0;
+};
+
+/// Group limits of one call: group ids and a [L][R] matrix of limits (+inf: no limit).
+struct GroupLimits {
+    const int32_t* groups = nullptr;
+    const double* limits = nullptr;
+    int64_t n = 0;
+};
+
+/// Where one call writes its results. host/slot have one entry per task; failure rows only for
+/// unplaced tasks; ports/set choices only when `details`.
+struct ScheduleOut {
+    int32_t* host = nullptr;
+    int32_t* slot = nullptr;  // may be null
+    bool details = false;
+    int32_t width = 0;        // reason slots per failure row
+    int32_t max_sets = 0;     // set choices per task
+    std::vector<int32_t> fail_rows;
+    std::vector<int32_t> fail_counts;
+    std::vector<int32_t> port_off;  // N + 1
+    std::vector<int32_t> ports;
+    std::vector<int32_t> set_choice;  // N * max_sets, -1 where none
+};
+
+/// A task class made ready for the placement loop.
+struct ReadyClass {
+    int32_t job = -1, group = -1, ports = 0;
+    bool exclusive = false;  // has a hard ExclusiveHost
+    std::vector<ReadyConstraint> hard, soft;
+    std::vector<ReadyConstraint*> counted;  // constraints whose per-task numbers need refreshing
+    std::vector<std::pair<int32_t, int32_t>> sets;  // (name, label)
+    std::vector<std::vector<uint8_t>> allowed;      // storage behind HostAttrValue tables
+};
+
+class Engine {
+public:
+    Engine(int32_t n_resources, uint64_t seed, std::vector<int32_t> fit_kinds, std::vector<double> fit_weights,
+           double soft_weight, double fitness_weight, double good_enough, bool use_index);
+
+    int32_t n_resources() const { return R_; }
+    /// Append a resource column (a new scalar name): capacity 0 on every host.
+    void add_resource();
+    /// Make room for attributes 0..n-1 (attribute 0 is hostname, value = host index).
+    void ensure_attrs(int32_t n);
+
+    /// Add hosts; returns the first new host index.
+    int32_t add_hosts(const double* caps, int64_t n, const uint64_t* fnv, const int32_t* attrs, int64_t n_attrs,
+                      const int32_t* port_ranges, int64_t n_ports, const int32_t* sets, int64_t n_sets);
+    /// Remove a host; returns the slots of the tasks it held (now dropped).
+    std::vector<int32_t> remove_host(int32_t h);
+    void set_enabled(int32_t h, bool enabled) { enabled_[h] = enabled ? 1 : 0; }
+    bool is_enabled(int32_t h) const { return enabled_[h] != 0; }
+    bool is_live(int32_t h) const { return h >= 0 && h < n_hosts() && live_[h] != 0; }
+    int32_t n_hosts() const { return static_cast<int32_t>(live_.size()); }
+    int32_t n_live() const { return static_cast<int32_t>(order_.size()); }
+    const double* used_of(int32_t h) const { return &used_[static_cast<size_t>(h) * R_]; }
+    const double* cap_of(int32_t h) const { return &cap_[static_cast<size_t>(h) * R_]; }
+    int32_t tasks_on(int32_t h) const { return ntasks_[h]; }
+
+    /// Place tasks one at a time in order (the heart of it; runs without the GIL).
+    void schedule(const double* demand, const int32_t* task_class, int64_t n, const ClassTable& classes,
+                  const GroupLimits& limits, ScheduleOut& out);
+
+    /// First resource (kReasonResource0 + r) that `demand` would over-commit on h, or -1.
+    int32_t overcommit_reason(int32_t h, const double* demand) const;
+    /// Port p: 0 free, 1 not offered or in use.
+    bool port_free(int32_t h, int32_t p) const;
+    int32_t free_ports(int32_t h) const { return port_id_[h] < 0 ? 0 : ports_[port_id_[h]].free_count(); }
+    /// Index (in `sets`) of the first resource-set request that h cannot serve, or -1.
+    int32_t missing_set(int32_t h, const std::vector<std::pair<int32_t, int32_t>>& sets) const;
+    /// Hold a task on h without any check (the caller checked); returns its slot.
+    int32_t hold(int32_t h, const double* demand, int32_t job, int32_t group, bool exclusive, int32_t n_ports,
+                 const std::vector<int32_t>* exact_ports, const std::vector<std::pair<int32_t, int32_t>>& sets,
+                 std::vector<int32_t>* ports_out, std::vector<int32_t>* sets_out);
+    /// Let a held task go: its resources return to its host.
+    void release(int32_t slot);
+    /// Drop every held task.
+    void reset();
+
+    bool slot_held(int32_t slot) const {
+        return slot >= 0 && static_cast<size_t>(slot) < t_host_.size() && t_host_[slot] >= 0;
+    }
+    int32_t slot_host(int32_t slot) const { return t_host_[slot]; }
+    int64_t n_held() const { return n_held_; }
+    /// Bytes of engine memory per host and per held task (for the memory targets).
+    size_t host_bytes() const;
+    size_t task_bytes() const;
+
+private:
+    int32_t R_;
+    uint64_t seed_;
+    FitnessMix fitness_;
+    double soft_w_, fit_w_, good_enough_;
+    bool use_index_;
+
+    // hosts, by index (structure of arrays)
+    std::vector<double> cap_, used_;  // [H][R]
+    std::vector<uint64_t> tiekey_;
+    std::vector<uint8_t> live_, enabled_;
+    std::vector<int32_t> ntasks_, nexcl_, port_id_, set_id_;
+    std::vector<HostPorts> ports_;
+    std::vector<HostSets> sets_;
+    std::vector<std::vector<int32_t>> columns_;  // attribute -> host -> local value id or -1
+    std::vector<int32_t> order_;                 // live hosts by (tiekey, index): the scan order
+
+    // held tasks, by slot
+    std::vector<int32_t> t_host_, t_job_, t_group_;
+    std::vector<uint8_t> t_excl_;
+    std::vector<double> t_demand_;  // [slot][R]
+    std::unordered_map<int32_t, std::vector<int32_t>> t_ports_;
+    std::unordered_map<int32_t, std::vector<int32_t>> t_sets_;  // (group, set) pairs
+    std::vector<int32_t> free_slots_;
+    int64_t n_held_ = 0;
+
+    // groups and co-task counts
+    std::vector<double> group_used_;  // [G][R]
+    std::unordered_map<uint64_t, CoCount> cocounts_;  // (job << 32 | attr) -> counts
+    std::unordered_map<int32_t, std::vector<int32_t>> job_attrs_;  // job -> attrs counted
+
+    static uint64_t pair_key(int32_t job, int32_t attr) {
+        return (static_cast<uint64_t>(static_cast<uint32_t>(job)) << 32) | static_cast<uint32_t>(attr);
+    }
+    CoCount* counts_for(int32_t job, int32_t attr);
+    void count_task(int32_t slot, int32_t delta);
+    void ensure_group(int32_t g);
+    ReadyClass ready_class(const ClassTable& t, int64_t k);
+    void insert_order(std::vector<int32_t> fresh);
+};
+
+}  // namespace titus

@@ -1,0 +1,67 @@
+// Fitness functions: utilisation after placing the task, bin-packing or spreading.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace titus {
+
+// Columns of the base resources in every demand/capacity row.
+constexpr int kCpus = 0, kMemory = 1, kDisk = 2, kNetwork = 3;
+
+/// Named fitness functions; a *_spread kind is 1 - the matching binpacker (kind - kSpreadOffset).
+enum FitnessKind : int32_t {
+    kCpuBinpack = 0,
+    kMemoryBinpack = 1,
+    kNetworkBinpack = 2,
+    kCpuMemBinpack = 3,
+    kCpuMemNetworkBinpack = 4,
+    kSpreadOffset = 5,
+};
+
+/// u_r = (used + demand) / capacity, 0 when the capacity is 0.
+inline double utilisation(const double* used, const double* cap, const double* demand, int r) {
+    const double c = cap[r];
+    return c > 0.0 ? (used[r] + demand[r]) / c : 0.0;
+}
+
+/// One named fitness function on one host.
+inline double fitness_one(int32_t kind, const double* used, const double* cap, const double* d) {
+    const bool spread = kind >= kSpreadOffset;
+    const int32_t base = spread ? kind - kSpreadOffset : kind;
+    double f;
+    switch (base) {
+        case kCpuBinpack: f = utilisation(used, cap, d, kCpus); break;
+        case kMemoryBinpack: f = utilisation(used, cap, d, kMemory); break;
+        case kNetworkBinpack: f = utilisation(used, cap, d, kNetwork); break;
+        case kCpuMemBinpack:
+            f = (utilisation(used, cap, d, kCpus) + utilisation(used, cap, d, kMemory)) / 2.0;
+            break;
+        default:
+            f = (utilisation(used, cap, d, kCpus) + utilisation(used, cap, d, kMemory) +
+                 utilisation(used, cap, d, kNetwork)) / 3.0;
+            break;
+    }
+    return spread ? 1.0 - f : f;
+}
+
+/// A weighted mix of fitness functions: sum(w_i * f_i) / sum(w_i), summed in the given order.
+struct FitnessMix {
+    std::vector<int32_t> kinds;
+    std::vector<double> weights;
+    double weight_sum = 0.0;
+
+    void set(const std::vector<int32_t>& k, const std::vector<double>& w) {
+        kinds = k;
+        weights = w;
+        weight_sum = 0.0;
+        for (double x : w) weight_sum += x;
+    }
+
+    double operator()(const double* used, const double* cap, const double* d) const {
+        double num = 0.0;
+        for (size_t i = 0; i < kinds.size(); ++i) num += weights[i] * fitness_one(kinds[i], used, cap, d);
+        return num / weight_sum;
+    }
+};
+
+}  // namespace titus

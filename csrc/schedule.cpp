@@ -1,0 +1,177 @@
+// The placement loop: for each task in order, group limit -> feasibility -> score -> select ->
+// hold (docs/semantics.md, "One task at a time, in the order given").
+#include <algorithm>
+#include <cmath>
+
+#include "engine.hpp"
+#include "select.hpp"
+
+namespace titus {
+
+ReadyClass Engine::ready_class(const ClassTable& t, int64_t k) {
+    const int32_t* c = t.cls + 9 * k;
+    ReadyClass rc;
+    rc.job = c[0];
+    rc.group = c[1];
+    rc.ports = c[2];
+    auto make = [&](int64_t ci) {
+        const int32_t* con = t.cons + 5 * ci;
+        ReadyConstraint r;
+        r.kind = con[0];
+        const int32_t attr = con[1];
+        r.k = std::max<int32_t>(1, con[2]);
+        if (r.kind != kExclusiveHost && attr >= 0 && attr < static_cast<int32_t>(columns_.size()))
+            r.column = columns_[attr].data();
+        if (r.kind == kHostAttrValue) {
+            std::vector<uint8_t> allowed;
+            for (int32_t j = 0; j < con[4]; ++j) {
+                const int32_t v = t.vals[con[3] + j];
+                if (v < 0) continue;  // a value no host has
+                if (static_cast<size_t>(v) >= allowed.size()) allowed.resize(v + 1, 0);
+                allowed[v] = 1;
+            }
+            rc.allowed.push_back(std::move(allowed));
+        } else if ((r.kind == kUniqueHostAttr || r.kind == kBalancedHostAttr) && rc.job >= 0 && attr >= 0) {
+            r.counts = counts_for(rc.job, attr);
+        }
+        r.prepare_for_task();  // no co-tasks: n = 0, m = 0 for good; else refreshed per task
+        return r;
+    };
+    for (int32_t j = 0; j < c[4]; ++j) {
+        rc.hard.push_back(make(c[3] + j));
+        if (rc.hard.back().kind == kExclusiveHost) rc.exclusive = true;
+    }
+    for (int32_t j = 0; j < c[6]; ++j) rc.soft.push_back(make(c[5] + j));
+    for (int32_t j = 0; j < c[8]; ++j) rc.sets.emplace_back(t.rs[2 * (c[7] + j)], t.rs[2 * (c[7] + j) + 1]);
+    // Pointers into rc.allowed are taken only now that the vector stops growing.
+    size_t a = 0;
+    for (auto* list : {&rc.hard, &rc.soft})
+        for (auto& r : *list) {
+            if (r.kind == kHostAttrValue) {
+                r.allowed = rc.allowed[a].data();
+                r.n_allowed = static_cast<int32_t>(rc.allowed[a].size());
+                ++a;
+            }
+            if (r.counts) rc.counted.push_back(&r);
+        }
+    return rc;
+}
+
+void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n, const ClassTable& classes,
+                      const GroupLimits& limits, ScheduleOut& out) {
+    std::vector<ReadyClass> ready;
+    ready.reserve(classes.n_cls);
+    int32_t max_hard = 0, max_sets = 0;
+    for (int64_t k = 0; k < classes.n_cls; ++k) {
+        ready.push_back(ready_class(classes, k));
+        max_hard = std::max<int32_t>(max_hard, static_cast<int32_t>(ready.back().hard.size()));
+        max_sets = std::max<int32_t>(max_sets, static_cast<int32_t>(ready.back().sets.size()));
+    }
+    // group id -> row of the limits matrix
+    std::vector<int32_t> limit_row;
+    for (int64_t i = 0; i < limits.n; ++i) {
+        const int32_t g = limits.groups[i];
+        if (static_cast<size_t>(g) >= limit_row.size()) limit_row.resize(g + 1, -1);
+        limit_row[g] = static_cast<int32_t>(i);
+    }
+    const int32_t reason_ports = kReasonResource0 + R_;
+    const int32_t reason_sets0 = reason_ports + 1;
+    const int32_t reason_hard0 = reason_sets0 + max_sets;
+    out.width = reason_hard0 + max_hard;
+    out.max_sets = max_sets;
+    if (out.details) {
+        out.port_off.assign(1, 0);
+        out.set_choice.assign(static_cast<size_t>(n) * max_sets, -1);
+    }
+    std::vector<int32_t> reasons(out.width);
+    std::vector<int32_t> ports_got, sets_got;
+    const bool use_good_enough = !std::isnan(good_enough_);
+    const double score_den = soft_w_ + fit_w_;
+
+    for (int64_t i = 0; i < n; ++i) {
+        const double* d = demand + i * R_;
+        ReadyClass& rc = ready[task_class[i]];
+        out.host[i] = -1;
+        if (out.slot) out.slot[i] = -1;
+        std::fill(reasons.begin(), reasons.end(), 0);
+        bool placed = false;
+
+        // Group limit, before looking at hosts.
+        bool over_limit = false;
+        if (rc.group >= 0 && static_cast<size_t>(rc.group) < limit_row.size() && limit_row[rc.group] >= 0) {
+            const double* lim = limits.limits + static_cast<size_t>(limit_row[rc.group]) * R_;
+            const bool has_used = static_cast<size_t>(rc.group + 1) * R_ <= group_used_.size();
+            for (int32_t r = 0; r < R_ && !over_limit; ++r) {
+                const double u = has_used ? group_used_[static_cast<size_t>(rc.group) * R_ + r] : 0.0;
+                if (u + d[r] > lim[r] + kEps) over_limit = true;
+            }
+        }
+        if (over_limit) {
+            reasons[kReasonGroupLimit] = 1;  // a flag: the group limit stopped it before any host
+        } else {
+            for (ReadyConstraint* c : rc.counted) c->prepare_for_task();
+            Selector select(use_good_enough, good_enough_);
+            for (const int32_t h : order_) {
+                int32_t reason = -1;
+                const double* used = &used_[static_cast<size_t>(h) * R_];
+                const double* cap = &cap_[static_cast<size_t>(h) * R_];
+                if (!enabled_[h]) {
+                    reason = kReasonDisabled;
+                } else if (nexcl_[h] > 0 || (rc.exclusive && ntasks_[h] > 0)) {
+                    reason = kReasonExclusive;
+                } else {
+                    for (int32_t r = 0; r < R_; ++r)
+                        if (used[r] + d[r] > cap[r] + kEps) {
+                            reason = kReasonResource0 + r;
+                            break;
+                        }
+                    if (reason < 0 && rc.ports > 0 && free_ports(h) < rc.ports) reason = reason_ports;
+                    if (reason < 0 && !rc.sets.empty()) {
+                        const int32_t j = missing_set(h, rc.sets);
+                        if (j >= 0) reason = reason_sets0 + j;
+                    }
+                    if (reason < 0)
+                        for (size_t j = 0; j < rc.hard.size(); ++j)
+                            if (!rc.hard[j].satisfied(h, ntasks_[h])) {
+                                reason = reason_hard0 + static_cast<int32_t>(j);
+                                break;
+                            }
+                }
+                if (reason >= 0) {
+                    ++reasons[reason];
+                    continue;
+                }
+                const double fit = fitness_(used, cap, d);
+                double soft = 1.0;
+                if (!rc.soft.empty()) {
+                    double total = 0.0;
+                    for (const auto& c : rc.soft) total += c.soft_score(h, ntasks_[h]);
+                    soft = total / static_cast<double>(rc.soft.size());
+                }
+                const double score = (soft_w_ * soft + fit_w_ * fit) / score_den;
+                if (select.offer(h, score)) break;
+            }
+            if (select.chosen() >= 0) {
+                const int32_t h = select.chosen();
+                ports_got.clear();
+                sets_got.clear();
+                const int32_t slot = hold(h, d, rc.job, rc.group, rc.exclusive, rc.ports, nullptr, rc.sets,
+                                          out.details ? &ports_got : nullptr, out.details ? &sets_got : nullptr);
+                out.host[i] = h;
+                if (out.slot) out.slot[i] = slot;
+                placed = true;
+                if (out.details) {
+                    out.ports.insert(out.ports.end(), ports_got.begin(), ports_got.end());
+                    std::copy(sets_got.begin(), sets_got.end(), out.set_choice.begin() + i * max_sets);
+                }
+            }
+        }
+        if (out.details) out.port_off.push_back(static_cast<int32_t>(out.ports.size()));
+        if (!placed) {
+            out.fail_rows.push_back(static_cast<int32_t>(i));
+            out.fail_counts.insert(out.fail_counts.end(), reasons.begin(), reasons.end());
+        }
+    }
+}
+
+}  // namespace titus

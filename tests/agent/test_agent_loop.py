@@ -1,0 +1,143 @@
+"""The agent loop against a fake master: registration, status batches, orders, outages."""
+import time
+
+import pytest
+
+from tests.agent.fake_master import FakeMaster
+from titus.agent.agent import Agent
+from titus.agent.config import AgentConfig
+from titus.agent.sim import SimRuntime
+
+
+def wait_until(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
+def launch(task_id, host="a1-h00000", duration=0, exit_code=0):
+    return {"type": "launch", "task_id": task_id, "job_id": "j1", "host_id": host,
+            "image": "sim:latest", "env": {"TITUS_SIM_DURATION_SEC": str(duration),
+                                           "TITUS_SIM_EXIT_CODE": str(exit_code)}}
+
+
+@pytest.fixture
+def setup(tmp_path):
+    master = FakeMaster()
+    config = AgentConfig(master_url="http://master.test", agent_id="a1", hosts=3,
+                         zones=["z1", "z2"], heartbeat_interval_sec=0.05, max_backoff_sec=0.2,
+                         launch_log=str(tmp_path / "launches.log"))
+    agent = Agent(config, SimRuntime(launch_log=config.launch_log), client=master.client())
+    agent.start()
+    yield master, agent, tmp_path
+    agent.stop()
+
+
+def test_registers_its_hosts_spread_over_zones(setup):
+    master, agent, _ = setup
+    wait_until(lambda: master.registrations)
+    hosts = master.registrations[0]["hosts"]
+    assert [h["host_id"] for h in hosts] == ["a1-h00000", "a1-h00001", "a1-h00002"]
+    assert [h["attributes"]["zone"] for h in hosts] == ["z1", "z2", "z1"]
+    assert all(h["attributes"]["instance_id"].startswith("i-") for h in hosts)
+    assert master.registrations[0]["runtime"] == "sim"
+
+
+def test_launch_order_reports_start_and_finish(setup):
+    master, agent, _ = setup
+    wait_until(lambda: master.registrations)
+    master.queue(launch("t1", duration=0.1, exit_code=2))
+    wait_until(lambda: "Finished" in master.states_of("t1"))
+    assert master.states_of("t1") == ["StartInitiated", "Started", "Finished"]
+    finished = [s for s in master.statuses if s["state"] == "Finished"][0]
+    assert (finished["reason"], finished["exit_code"], finished["host_id"]) == \
+        ("failed", 2, "a1-h00000")
+
+
+def test_running_tasks_are_listed_in_heartbeats(setup):
+    master, agent, _ = setup
+    wait_until(lambda: master.registrations)
+    master.queue(launch("t1", duration=60))
+    wait_until(lambda: any("t1" in hb["running"] for hb in master.heartbeats))
+    master.queue({"type": "kill", "task_id": "t1", "grace_sec": 1})
+    wait_until(lambda: "Finished" in master.states_of("t1"))
+    time.sleep(0.15)
+    assert "t1" not in master.heartbeats[-1]["running"]
+
+
+def test_duplicate_launch_runs_once(setup):
+    master, agent, tmp_path = setup
+    wait_until(lambda: master.registrations)
+    master.queue(launch("t1", duration=60), launch("t1", duration=60))
+    wait_until(lambda: "Started" in master.states_of("t1"))
+    master.queue(launch("t1", duration=60))
+    wait_until(lambda: agent.stats["duplicate_launches"] == 2)
+    assert len((tmp_path / "launches.log").read_text().splitlines()) == 1
+
+
+def test_kill_of_unknown_task_reports_it_finished(setup):
+    master, agent, _ = setup
+    wait_until(lambda: master.registrations)
+    master.queue({"type": "kill", "task_id": "ghost", "grace_sec": 1})
+    wait_until(lambda: master.states_of("ghost") == ["Finished"])
+
+
+def test_statuses_survive_a_master_outage_and_agent_registers_again(setup):
+    master, agent, _ = setup
+    wait_until(lambda: master.registrations)
+    master.queue(launch("t1", duration=0.3))
+    wait_until(lambda: "Started" in master.states_of("t1"))
+    master.down = True
+    time.sleep(0.8)  # t1 finishes while nobody listens
+    assert agent.pending_count() >= 1
+    master.down = False
+    wait_until(lambda: len(master.registrations) >= 2)
+    # the new registration lists the task in its latest state, or the heartbeat delivers it
+    registered = {t["task_id"]: t["state"] for t in master.registrations[-1]["tasks"]}
+    wait_until(lambda: registered.get("t1") == "Finished" or "Finished" in master.states_of("t1"))
+    assert agent.stats["master_unavailable"] >= 1
+
+
+def test_unknown_agent_reply_and_reregister_flag_trigger_registration(setup):
+    master, agent, _ = setup
+    wait_until(lambda: master.registrations)
+    master.known.clear()
+    wait_until(lambda: len(master.registrations) == 2)
+    master.reregister_once = True
+    wait_until(lambda: len(master.registrations) == 3)
+
+
+def test_sim_agent_deregisters_on_stop(setup):
+    master, agent, _ = setup
+    wait_until(lambda: master.registrations)
+    agent.stop()
+    assert master.deregistered == ["a1"]
+
+
+def test_a_master_without_long_poll_is_not_hammered(setup):
+    master, agent, _ = setup
+    wait_until(lambda: master.registrations)
+    time.sleep(0.5)
+    # interval 0.05 s: about 10 heartbeats, not thousands
+    assert len(master.heartbeats) <= 15
+
+
+def test_a_long_running_list_is_sent_only_now_and_then(tmp_path):
+    master = FakeMaster()
+    config = AgentConfig(master_url="http://master.test", agent_id="a1", hosts=1,
+                         heartbeat_interval_sec=0.02, running_list_every_heartbeat_max=2,
+                         running_report_sec=60)
+    agent = Agent(config, SimRuntime(), client=master.client())
+    agent.start()
+    try:
+        wait_until(lambda: master.registrations)
+        master.queue(*(launch(f"t{i}", duration=60) for i in range(3)))
+        wait_until(lambda: any(len(hb["running"]) == 3 for hb in master.heartbeats))
+        seen = len(master.heartbeats)
+        wait_until(lambda: len(master.heartbeats) >= seen + 5)
+        assert all(hb["running"] == [] for hb in master.heartbeats[seen:])
+    finally:
+        agent.stop()

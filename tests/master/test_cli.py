@@ -1,0 +1,83 @@
+"""The job/task/hosts/capacity-groups commands against an in-process master."""
+import json
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from titus.cli import main
+from titus.master.app import create_app
+
+from tests.master.conftest import ScriptedAgent, make_master
+
+
+@pytest.fixture
+def cli(settings, clock, tmp_path, monkeypatch):
+    s = settings.model_copy(update={"store_url": f"sqlite:///{tmp_path / 'cli.db'}"})
+    master = make_master(s, clock)
+    app = create_app(master=master, start_loop=False)
+    test_client = TestClient(app)
+
+    class PatchedClient:  # the CLI's httpx client, answered by the app in-process
+        def __init__(self, base_url, headers=None, timeout=None):
+            self.base_url = base_url
+            self.headers = headers or {}
+
+        def request(self, method, path, **kwargs):
+            return test_client.request(method, path, headers=self.headers, **kwargs)
+
+    monkeypatch.setattr("titus.cli.client.httpx.Client", PatchedClient)
+    runner = CliRunner()
+
+    def run(*args):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    run.master = master
+    yield run
+    master.store.close()
+
+
+def test_submit_yaml_list_get_kill(cli, tmp_path):
+    spec = tmp_path / "job.yaml"
+    spec.write_text(yaml.safe_dump({"applicationName": "demo",
+                                    "container": {"image": {"name": "busybox", "tag": "1"}},
+                                    "batch": {"size": 2, "runtimeLimitSec": "60"}}))
+    r = cli("job", "submit", str(spec))
+    assert r.exit_code == 0, r.output
+    job_id = r.output.strip()
+    r = cli("job", "list", "--json")
+    assert [j["id"] for j in json.loads(r.output)] == [job_id]
+    assert "demo" in cli("job", "list").output
+    assert "Accepted" in cli("job", "get", job_id).output
+    tasks = json.loads(cli("task", "list", "--job", job_id, "--json").output)
+    assert len(tasks) == 2
+    assert json.loads(cli("task", "get", tasks[0]["id"], "--json").output)["jobId"] == job_id
+    assert "Finished" in cli("job", "kill", job_id).output
+
+
+def test_bad_spec_names_fields_and_exits_non_zero(cli, tmp_path):
+    spec = tmp_path / "bad.json"
+    spec.write_text(json.dumps({"applicationName": "", "container": {"image": {"name": "x"},
+                                                                     "resources": {"cpu": 0}},
+                                "batch": {"size": 1}}))
+    r = cli("job", "submit", str(spec))
+    assert r.exit_code != 0
+    assert "applicationName" in r.output and "container.resources.cpu" in r.output
+
+
+def test_scale_hosts_and_capacity_groups(cli, tmp_path):
+    ScriptedAgent(cli.master, hosts=2).register()
+    spec = tmp_path / "svc.json"
+    spec.write_text(json.dumps({"applicationName": "svc", "container": {"image": {"name": "x"}},
+                                "service": {"capacity": {"min": 0, "desired": 1, "max": 3}}}))
+    job_id = cli("job", "submit", str(spec)).output.strip()
+    assert "desired 3" in cli("job", "scale", job_id, "--desired", "3").output
+    hosts = json.loads(cli("hosts", "--json").output)
+    assert len(hosts) == 2
+    assert "agent-1-h0" in cli("hosts").output
+    r = cli("capacity-groups", "set", "gold", "--tier", "Critical", "--cpu", "8")
+    assert r.exit_code == 0, r.output
+    groups = json.loads(cli("capacity-groups", "list", "--json").output)
+    assert groups[0]["name"] == "gold" and groups[0]["tier"] == "Critical"
+    assert cli("capacity-groups", "delete", "gold").exit_code == 0

@@ -1,0 +1,1 @@
+"""Behaviour, property and differential tests of the scheduling API (docs/semantics.md)."""

@@ -1,0 +1,135 @@
+"""Hypothesis strategies for random clusters, tasks, constraints and scheduler options.
+
+Quantities come from small sets of values so that exact fits, full hosts and score ties happen
+often (the cases where two implementations most easily drift apart), with a few inexact
+decimals (0.1, 0.3) so that floating-point order matters too.
+"""
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
+from titus.scheduler.model import Host, Task, TaskClass
+
+ZONES = ("a", "b", "c")
+RACKS = ("r1", "r2")
+JOBS = (None, "j1", "j2", "j3")
+GROUPS = (None, "g1", "g2")
+LABELS = ("x", "y", "z")
+FITNESS_NAMES = (
+    "cpu_binpack", "memory_binpack", "network_binpack", "cpu_mem_binpack", "cpu_mem_network_binpack",
+    "cpu_spread", "memory_spread", "network_spread", "cpu_mem_spread", "cpu_mem_network_spread",
+)
+
+host_cpus = st.sampled_from([0, 1, 2, 3, 4, 8, 16, 0.5, 1.3])
+host_memory = st.sampled_from([0, 512, 1024, 4096, 8192, 1000.5])
+host_disk = st.sampled_from([0, 100, 1000])
+host_network = st.sampled_from([0, 100, 1000])
+task_cpus = st.sampled_from([0, 0.1, 0.25, 0.3, 0.5, 1, 1, 2, 3])
+task_memory = st.sampled_from([0, 100, 256, 512, 1024, 0.1])
+task_disk = st.sampled_from([0, 0, 10, 100])
+task_network = st.sampled_from([0, 0, 10, 100])
+
+
+@st.composite
+def port_ranges(draw):
+    """None, one or two small inclusive ranges (possibly out of order, possibly adjacent)."""
+    n = draw(st.integers(0, 2))
+    ranges = []
+    for _ in range(n):
+        lo = draw(st.sampled_from([80, 100, 104, 31000, 65530]))
+        ranges.append((lo, lo + draw(st.integers(0, 4))))
+    return ranges
+
+
+@st.composite
+def hosts(draw, id_prefix="h", min_size=1, max_size=8):
+    """A list of heterogeneous hosts with unique ids ``<prefix>0``, ``<prefix>1``, ..."""
+    n = draw(st.integers(min_size, max_size))
+    out = []
+    for i in range(n):
+        attributes = {}
+        if draw(st.integers(0, 5)):  # most hosts have a zone
+            attributes["zone"] = draw(st.sampled_from(ZONES))
+        if draw(st.booleans()):
+            attributes["rack"] = draw(st.sampled_from(RACKS))
+        scalars = {"gpu": draw(st.sampled_from([0, 1, 2, 4]))} if draw(st.booleans()) else {}
+        sets = {"eni": (draw(st.integers(1, 3)), draw(st.integers(1, 3)))} if draw(st.booleans()) else {}
+        out.append(Host(f"{id_prefix}{i}", cpus=draw(host_cpus), memory_mb=draw(host_memory),
+                        disk_mb=draw(host_disk), network_mbps=draw(host_network), ports=draw(port_ranges()),
+                        scalars=scalars, attributes=attributes, resource_sets=sets))
+    return out
+
+
+def constraints(host_ids=("h0", "h1", "h2")):
+    """Any of the four constraint kinds, with arguments that sometimes match nothing."""
+    attr_values = {"zone": ZONES + ("d",), "rack": RACKS, "hostname": tuple(host_ids) + ("nowhere",)}
+    value_constraint = st.sampled_from(sorted(attr_values)).flatmap(
+        lambda a: st.lists(st.sampled_from(attr_values[a]), min_size=1, max_size=2, unique=True)
+        .map(lambda vs: HostAttrValue(a, values=vs)))
+    return st.one_of(
+        value_constraint,
+        st.sampled_from(["hostname", "zone", "rack"]).map(UniqueHostAttr),
+        st.just(ExclusiveHost()),
+        st.builds(BalancedHostAttr, st.sampled_from(["zone", "rack", "hostname"]), st.integers(1, 4)),
+    )
+
+
+@st.composite
+def task_shapes(draw, host_ids=("h0", "h1", "h2")):
+    """What a Task and a TaskClass share: job, group, constraints, ports, resource sets."""
+    rare_hard = st.lists(constraints(host_ids), max_size=2) if draw(st.integers(0, 2)) == 0 else st.just([])
+    return dict(
+        job=draw(st.sampled_from(JOBS)),
+        group=draw(st.sampled_from(GROUPS)),
+        hard=draw(rare_hard),
+        soft=draw(st.lists(constraints(host_ids), max_size=3)),
+        ports=draw(st.sampled_from([0, 0, 0, 1, 2])),
+        resource_sets={"eni": draw(st.sampled_from(LABELS))} if draw(st.integers(0, 3)) == 0 else {},
+    )
+
+
+@st.composite
+def demands(draw):
+    """cpus, memory_mb, disk_mb, network_mbps and scalars of one task."""
+    scalars = {"gpu": draw(st.sampled_from([1, 2]))} if draw(st.integers(0, 4)) == 0 else {}
+    return dict(cpus=draw(task_cpus), memory_mb=draw(task_memory), disk_mb=draw(task_disk),
+                network_mbps=draw(task_network), scalars=scalars)
+
+
+@st.composite
+def tasks(draw, ids, host_ids=("h0", "h1", "h2")):
+    """Tasks with the given ids, random demand and random shape."""
+    return [Task(tid, **draw(demands()), **draw(task_shapes(host_ids))) for tid in ids]
+
+
+def task_class_of(task: Task) -> TaskClass:
+    """The TaskClass a task's row points at in ``schedule_arrays``."""
+    return TaskClass(job=task.job, group=task.group, hard=tuple(task.hard), soft=tuple(task.soft),
+                     ports=task.ports, resource_sets=dict(task.resource_sets))
+
+
+fitness_specs = st.one_of(
+    st.sampled_from(FITNESS_NAMES),
+    st.dictionaries(st.sampled_from(FITNESS_NAMES), st.sampled_from([0, 0.5, 1, 2, 3]), min_size=1, max_size=3)
+    .filter(lambda mix: sum(mix.values()) > 0),
+)
+
+group_limit_specs = st.one_of(
+    st.none(),
+    st.fixed_dictionaries({
+        "g1": st.fixed_dictionaries({"cpus": st.sampled_from([0.5, 1, 2, 4, 0.3])}),
+        "g2": st.fixed_dictionaries({"memory_mb": st.sampled_from([512, 2048]), "gpu": st.sampled_from([0, 1])}),
+    }),
+)
+
+
+@st.composite
+def scheduler_options(draw):
+    """Constructor options: fitness, good_enough, group limits, seed."""
+    return dict(
+        fitness=draw(fitness_specs),
+        good_enough=draw(st.one_of(st.none(), st.sampled_from([0.0, 0.3, 0.55, 0.6, 0.65, 0.7, 0.8, 1.0]))),
+        group_limits=draw(group_limit_specs),
+        seed=draw(st.one_of(st.integers(0, 5), st.integers(0, 2**64 - 1))),
+    )

@@ -1,0 +1,402 @@
+"""The agent loop: join the master, report task status changes, carry out its orders.
+
+Two threads do the work:
+
+- the **heartbeat loop** registers (with every task the runtime holds, so a restarted master
+  or agent can reconcile), then sends heartbeats: a batch of status changes plus the ids of the
+  tasks still running. When it has nothing to report it asks the master to hold the request
+  (``wait_ms``, a long poll) so launch orders arrive without waiting for the next interval.
+  A status change stays queued until a heartbeat carrying it succeeds: nothing is lost while
+  the master is down. When the master is unreachable the loop backs off exponentially and
+  registers again once it answers (it may have restarted); ``reregister`` or an unknown-agent
+  reply (404/410) also trigger a registration.
+- the **order worker** runs launch, kill and remove orders in the order they came, so a slow
+  runtime call never delays a heartbeat.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import queue
+import random
+import threading
+import time
+from typing import Optional
+
+import httpx
+
+from titus.agent.config import AgentConfig
+from titus.agent.protocol import (HeartbeatReply, HostInfo, KillOrder, LaunchOrder,
+                                  RegisterResponse, RemoveOrder)
+from titus.agent.runtime import HealthCheck, LaunchSpec, Runtime, TaskStatus
+
+log = logging.getLogger("titus.agent")
+
+# Internal state of a task whose launch order was accepted but not yet started by the runtime.
+LAUNCHING = "Launching"
+
+
+class MasterUnavailable(Exception):
+    """The master could not be reached or answered with a server error."""
+
+
+class AgentRejected(Exception):
+    """The master refused the agent (bad token, bad registration)."""
+
+
+def _wire_status(status: TaskStatus) -> dict:
+    """A runtime status as the protocol's TaskStatusMsg JSON."""
+    state = "StartInitiated" if status.state == LAUNCHING else status.state
+    return {
+        "task_id": status.task_id, "state": state, "reason": status.reason or "",
+        "message": status.message or "", "exit_code": status.exit_code,
+        "health": status.health, "timestamp": status.timestamp or 0.0,
+        "host_id": status.host_id or "",
+    }
+
+
+def _launch_spec(order: LaunchOrder) -> LaunchSpec:
+    check = order.health_check
+    health = None
+    if check:
+        health = HealthCheck(command=list(check.get("command") or []),
+                             interval_sec=float(check.get("interval_sec", 10.0)),
+                             timeout_sec=float(check.get("timeout_sec", 5.0)),
+                             retries=int(check.get("retries", 3)))
+    return LaunchSpec(
+        task_id=order.task_id, job_id=order.job_id, image=order.image,
+        entry_point=list(order.entry_point), command=list(order.command), env=dict(order.env),
+        cpus=order.cpus, memory_mb=order.memory_mb, disk_mb=order.disk_mb,
+        network_mbps=order.network_mbps, gpu=order.gpu, ports=list(order.ports),
+        kill_grace_sec=order.kill_grace_sec, health_check=health, iam_role=order.iam_role,
+        host_id=order.host_id,
+    )
+
+
+class Agent:
+    """One agent process's link to the master, for the hosts it stands for.
+
+    ``client``: an ``httpx.Client`` to reach the master (tests pass one bound to an in-process
+    app); by default one is made for ``config.master_url``. ``address`` is the base URL of the
+    agent's own HTTP server, sent at registration so the master can fetch task logs.
+    """
+
+    def __init__(self, config: AgentConfig, runtime: Runtime, *,
+                 client: Optional[httpx.Client] = None, address: str = "",
+                 hosts: Optional[list[HostInfo]] = None,
+                 deregister_on_exit: Optional[bool] = None):
+        self.config = config
+        self.runtime = runtime
+        self.agent_id = config.agent_id
+        self.address = address
+        self.hosts = hosts if hosts is not None else config.build_hosts()
+        self._default_host = self.hosts[0].host_id if len(self.hosts) == 1 else ""
+        # sim tasks die with the agent, so say goodbye; docker containers outlive it
+        self.deregister_on_exit = (runtime.name == "sim" if deregister_on_exit is None
+                                   else deregister_on_exit)
+        headers = {"content-type": "application/json"}
+        if config.agent_token:
+            headers["authorization"] = f"Bearer {config.agent_token}"
+        self._own_client = client is None
+        self._client = client or httpx.Client(base_url=config.master_url,
+                                              timeout=config.request_timeout_sec)
+        self._headers = headers
+        self.heartbeat_interval_sec = config.heartbeat_interval_sec
+        self.heartbeat_timeout_sec = 10.0
+
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._pending: collections.deque[TaskStatus] = collections.deque()  # not yet acknowledged
+        self._tasks: dict[str, TaskStatus] = {}  # latest known status of every task held
+        self._orders: queue.Queue = queue.Queue()
+        self._orders_outstanding = 0
+        self._stop = threading.Event()
+        self._worker: Optional[threading.Thread] = None
+        self._loop: Optional[threading.Thread] = None
+        self._running_sent_at = float("-inf")
+        self.registered = threading.Event()
+        self.stats = collections.Counter()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the runtime, recover what it holds, and run the loop in background threads."""
+        self._start_runtime()
+        self._worker = threading.Thread(target=self._run_orders, name="agent-orders", daemon=True)
+        self._worker.start()
+        self._loop = threading.Thread(target=self._run_heartbeats, name="agent-heartbeat",
+                                      daemon=True)
+        self._loop.start()
+
+    def run(self) -> None:
+        """Run in the calling thread until :meth:`stop` is called from elsewhere."""
+        self._start_runtime()
+        self._worker = threading.Thread(target=self._run_orders, name="agent-orders", daemon=True)
+        self._worker.start()
+        try:
+            self._run_heartbeats()
+        finally:
+            self._shutdown()
+
+    def request_stop(self) -> None:
+        """Ask the loop to end (safe from a signal handler); :meth:`run` then returns."""
+        self._stop.set()
+        with self._wake:
+            self._wake.notify_all()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the loop, deregister (sim), and close the runtime."""
+        self.request_stop()
+        if self._loop is not None:
+            self._loop.join(timeout=timeout)
+            self._shutdown()
+
+    def _start_runtime(self) -> None:
+        self.runtime.start(self._emit)
+        recovered = self.runtime.list()
+        with self._lock:
+            for status in recovered:
+                # a status emitted since start() is newer than the listing
+                self._tasks.setdefault(status.task_id, self._with_host(status))
+        if recovered:
+            log.info("agent %s recovered %d task(s) from the %s runtime",
+                     self.agent_id, len(recovered), self.runtime.name)
+
+    def _shutdown(self) -> None:
+        if self._worker is not None:
+            self._orders.put(None)
+            self._worker.join(timeout=5)
+            self._worker = None
+        if self.deregister_on_exit and self.registered.is_set():
+            try:
+                self._client.delete(f"/api/v3/agents/{self.agent_id}", headers=self._headers,
+                                    timeout=2.0)
+            except httpx.HTTPError as exc:
+                log.info("could not deregister agent %s: %s", self.agent_id, exc)
+        self.registered.clear()
+        self.runtime.close()
+        if self._own_client:
+            self._client.close()
+
+    # -- status changes from the runtime -----------------------------------------------
+
+    def _with_host(self, status: TaskStatus) -> TaskStatus:
+        if not status.host_id:
+            known = self._tasks.get(status.task_id)
+            status.host_id = known.host_id if known is not None else self._default_host
+        return status
+
+    def _emit(self, status: TaskStatus) -> None:
+        """Called by the runtime, from any thread, for every state change."""
+        if not status.timestamp:
+            status.timestamp = time.time()
+        with self._wake:
+            status = self._with_host(status)
+            self._tasks[status.task_id] = status
+            self._pending.append(status)
+            self._wake.notify_all()
+
+    # -- the heartbeat loop ----------------------------------------------------------------
+
+    def _run_heartbeats(self) -> None:
+        backoff = 0.0
+        must_register = True
+        while not self._stop.is_set():
+            try:
+                if must_register:
+                    self._register()
+                    must_register = False
+                must_register = self._heartbeat_once()
+                backoff = 0.0
+            except MasterUnavailable as exc:
+                backoff = min(self.config.max_backoff_sec, max(0.1, backoff * 2))
+                log.warning("master unavailable (%s); retrying in %.1fs", exc, backoff)
+                self.stats["master_unavailable"] += 1
+                must_register = True  # it may come back as a new process
+                self._stop.wait(backoff * random.uniform(0.8, 1.2))
+            except AgentRejected as exc:
+                backoff = min(self.config.max_backoff_sec, max(0.5, backoff * 2))
+                log.error("master rejected agent %s: %s", self.agent_id, exc)
+                self.stats["rejected"] += 1
+                must_register = True
+                self._stop.wait(backoff)
+
+    def _post(self, path: str, body: dict, timeout: float) -> httpx.Response:
+        try:
+            response = self._client.post(path, content=json.dumps(body), headers=self._headers,
+                                         timeout=timeout)
+        except httpx.HTTPError as exc:
+            raise MasterUnavailable(f"{type(exc).__name__}: {exc}") from None
+        if response.status_code >= 500:
+            raise MasterUnavailable(f"HTTP {response.status_code} from {path}")
+        return response
+
+    def _register(self) -> None:
+        with self._lock:
+            tasks = [_wire_status(status) for status in self._tasks.values()]
+            covered = len(self._pending)  # statuses the listing already includes
+        body = {"agent_id": self.agent_id, "runtime": self.runtime.name,
+                "address": self.address,
+                "hosts": [host.model_dump(mode="json") for host in self.hosts], "tasks": tasks}
+        response = self._post("/api/v3/agents/register", body, self.config.request_timeout_sec)
+        if response.status_code >= 400:
+            raise AgentRejected(f"registration refused: HTTP {response.status_code} "
+                                f"{response.text[:500]}")
+        reply = RegisterResponse.model_validate_json(response.content)
+        self.agent_id = reply.agent_id or self.agent_id
+        self.heartbeat_interval_sec = reply.heartbeat_interval_sec or self.heartbeat_interval_sec
+        self.heartbeat_timeout_sec = reply.heartbeat_timeout_sec
+        with self._lock:
+            for _ in range(min(covered, len(self._pending))):
+                self._pending.popleft()
+        self.stats["registrations"] += 1
+        self.registered.set()
+        log.info("agent %s registered %d host(s), %d task(s)", self.agent_id, len(self.hosts),
+                 len(tasks))
+
+    def _heartbeat_once(self) -> bool:
+        """Send one heartbeat; returns True when the master wants a new registration."""
+        limit = self.config.max_statuses_per_heartbeat
+        now = time.monotonic()
+        with self._lock:
+            # running first, then the batch: a task that finishes in between is then in both,
+            # never in neither
+            running = [task_id for task_id, status in self._tasks.items()
+                       if status.state != "Finished"]
+            batch = [self._pending.popleft() for _ in range(min(limit, len(self._pending)))]
+        # The master only reaps with this list (kills what it does not know); it never infers
+        # a loss from an id missing. A long list is therefore sent only now and then.
+        if len(running) > self.config.running_list_every_heartbeat_max:
+            if now - self._running_sent_at < self.config.running_report_sec:
+                running = []
+            else:
+                self._running_sent_at = now
+        wait_ms = 0 if batch else int(self.heartbeat_interval_sec * 1000)
+        body = {"statuses": [_wire_status(status) for status in batch], "running": running,
+                "wait_ms": wait_ms}
+        started = time.monotonic()
+        try:
+            response = self._post(f"/api/v3/agents/{self.agent_id}/heartbeat", body,
+                                  self.config.request_timeout_sec + wait_ms / 1000.0)
+        except MasterUnavailable:
+            self._requeue(batch)
+            raise
+        if response.status_code in (404, 410):
+            self._requeue(batch)
+            log.info("master does not know agent %s: registering again", self.agent_id)
+            return True
+        if response.status_code >= 400:
+            self._requeue(batch)
+            raise AgentRejected(f"heartbeat refused: HTTP {response.status_code} "
+                                f"{response.text[:500]}")
+        reply = HeartbeatReply.model_validate_json(response.content)
+        self.stats["heartbeats"] += 1
+        self.stats["statuses_sent"] += len(batch)
+        if reply.orders:
+            with self._lock:
+                self._orders_outstanding += len(reply.orders)
+            for order in reply.orders:
+                self._orders.put(order)
+            self.stats["orders"] += len(reply.orders)
+        if reply.reregister:
+            return True
+        self._pause(started, wait_ms, had_work=bool(batch or reply.orders))
+        return False
+
+    def _pause(self, started: float, wait_ms: int, had_work: bool) -> None:
+        """Before the next heartbeat: let fresh orders run, and never spin on a quick master."""
+        deadline = started + (self.heartbeat_interval_sec if not had_work else 0.0)
+        order_deadline = time.monotonic() + self.heartbeat_interval_sec
+        with self._wake:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if self._orders_outstanding:  # report the launches they cause in one batch
+                    if now >= order_deadline:
+                        return
+                    self._wake.wait(order_deadline - now)
+                    continue
+                if self._pending or now >= deadline:
+                    return
+                self._wake.wait(deadline - now)
+
+    def _requeue(self, batch: list[TaskStatus]) -> None:
+        with self._lock:
+            self._pending.extendleft(reversed(batch))
+
+    # -- the order worker ----------------------------------------------------------------
+
+    def _run_orders(self) -> None:
+        while True:
+            order = self._orders.get()
+            if order is None:
+                return
+            try:
+                if isinstance(order, LaunchOrder):
+                    self._launch(order)
+                elif isinstance(order, KillOrder):
+                    self._kill(order)
+                elif isinstance(order, RemoveOrder):
+                    self._remove(order)
+            except Exception:  # one bad order must not stop the worker
+                log.exception("order %s for task %s failed", order.type, order.task_id)
+            finally:
+                with self._wake:
+                    self._orders_outstanding -= 1
+                    self._wake.notify_all()
+
+    def _launch(self, order: LaunchOrder) -> None:
+        with self._wake:
+            known = self._tasks.get(order.task_id)
+            if known is not None:
+                # a repeated order (e.g. the master resent it): never start a task twice,
+                # but tell the master where it stands
+                if known.state != LAUNCHING:
+                    self._pending.append(known)
+                    self._wake.notify_all()
+                self.stats["duplicate_launches"] += 1
+                return
+            self._tasks[order.task_id] = TaskStatus(task_id=order.task_id, state=LAUNCHING,
+                                                    timestamp=time.time(),
+                                                    host_id=order.host_id)
+        self.stats["launches"] += 1
+        try:
+            self.runtime.launch(_launch_spec(order))
+        except Exception as exc:
+            log.exception("launch of task %s failed", order.task_id)
+            self._emit(TaskStatus(task_id=order.task_id, state="Finished",
+                                  reason="transientSystemError",
+                                  message=f"launch failed: {type(exc).__name__}: {exc}",
+                                  host_id=order.host_id))
+
+    def _kill(self, order: KillOrder) -> None:
+        try:
+            self.runtime.kill(order.task_id, order.grace_sec)
+        except KeyError:
+            with self._lock:
+                known = self._tasks.get(order.task_id)
+            if known is not None and known.state == "Finished":
+                self._emit(known)  # it already ended: say so again
+            else:
+                self._emit(TaskStatus(task_id=order.task_id, state="Finished", reason="killed",
+                                      message="not running on this agent"))
+
+    def _remove(self, order: RemoveOrder) -> None:
+        try:
+            self.runtime.remove(order.task_id)
+        except KeyError:
+            pass
+        with self._lock:
+            self._tasks.pop(order.task_id, None)
+
+    # -- introspection -------------------------------------------------------------------
+
+    def task_states(self) -> dict[str, str]:
+        """Task id -> latest state this agent knows (for tests and diagnostics)."""
+        with self._lock:
+            return {task_id: status.state for task_id, status in self._tasks.items()}
+
+    def pending_count(self) -> int:
+        """How many status changes wait for the master's acknowledgement."""
+        with self._lock:
+            return len(self._pending)

@@ -1,0 +1,151 @@
+"""Agent settings, and the hosts an agent announces to the master.
+
+Every setting can come from the command line (``titus agent ...``) or the environment
+(``TITUS_MASTER_URL``, ``TITUS_AGENT_TOKEN``, ``TITUS_AGENT_ID``).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import uuid
+from typing import Optional
+
+from pydantic import BaseModel, Field, field_validator
+
+from titus.agent.protocol import HostInfo
+
+RUNTIMES = ("sim", "docker")
+
+
+def _default_agent_id() -> str:
+    return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+
+
+def _host_memory_mb() -> float:
+    """Physical memory of this machine in MB (0 if it cannot be read)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemTotal:"):
+                    return float(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+class AgentConfig(BaseModel):
+    """What an agent needs to know to join a master and describe its hosts."""
+
+    master_url: str = Field(default_factory=lambda: os.environ.get(
+        "TITUS_MASTER_URL", "http://127.0.0.1:7001"))
+    agent_token: Optional[str] = Field(default_factory=lambda: os.environ.get("TITUS_AGENT_TOKEN"))
+    agent_id: str = Field(default_factory=lambda: os.environ.get("TITUS_AGENT_ID")
+                          or _default_agent_id())
+    runtime: str = "sim"
+    # hosts this agent stands for: many only for the sim runtime
+    hosts: int = Field(default=1, ge=1)
+    zones: list[str] = Field(default_factory=lambda: ["us-east-1a", "us-east-1b", "us-east-1c"])
+    # per-host resources; None means "this machine's" for docker, a fixed default for sim
+    cpus: Optional[float] = Field(default=None, ge=0)
+    memory_mb: Optional[float] = Field(default=None, ge=0)
+    disk_mb: float = Field(default=100_000.0, ge=0)
+    network_mbps: float = Field(default=10_000.0, ge=0)
+    gpu: int = Field(default=0, ge=0)
+    instance_type: str = "m5.4xlarge"
+    instance_group: str = "default"
+    attributes: dict[str, str] = Field(default_factory=dict)
+    # the agent's own HTTP server (task logs, metadata); port 0 picks a free one
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=0, ge=0, le=65535)
+    advertise_url: Optional[str] = None
+    serve: bool = True
+    # sim only: append one line per launch to this file
+    launch_log: Optional[str] = None
+    # heartbeat pacing until the master says otherwise
+    heartbeat_interval_sec: float = Field(default=0.5, gt=0)
+    max_statuses_per_heartbeat: int = Field(default=5000, ge=1)
+    # the running-task list goes with every heartbeat up to this length, else every
+    # running_report_sec (it only serves the master's reaper)
+    running_list_every_heartbeat_max: int = Field(default=2000, ge=0)
+    running_report_sec: float = Field(default=5.0, ge=0)
+    max_backoff_sec: float = Field(default=2.0, gt=0)
+    request_timeout_sec: float = Field(default=30.0, gt=0)
+
+    @field_validator("runtime")
+    @classmethod
+    def _known_runtime(cls, value: str) -> str:
+        if value not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {value!r}")
+        return value
+
+    @field_validator("zones")
+    @classmethod
+    def _some_zone(cls, value: list[str]) -> list[str]:
+        value = [zone.strip() for zone in value if zone.strip()]
+        if not value:
+            raise ValueError("zones must name at least one zone")
+        return value
+
+    @field_validator("master_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"master_url must start with http:// or https://, got {value!r}")
+        return value.rstrip("/")
+
+    def build_hosts(self) -> list[HostInfo]:
+        """The hosts to register: one real host for docker, ``hosts`` simulated ones for sim."""
+        if self.runtime == "docker":
+            if self.hosts != 1:
+                raise ValueError("hosts must be 1 for the docker runtime, got "
+                                 f"{self.hosts}")
+            return [self._host(socket.gethostname(), 0,
+                               cpus=self.cpus if self.cpus is not None else float(os.cpu_count() or 1),
+                               memory_mb=self.memory_mb if self.memory_mb is not None
+                               else _host_memory_mb())]
+        cpus = self.cpus if self.cpus is not None else 16.0
+        memory_mb = self.memory_mb if self.memory_mb is not None else 65536.0
+        return [self._host(f"{self.agent_id}-h{index:05d}", index, cpus=cpus, memory_mb=memory_mb)
+                for index in range(self.hosts)]
+
+    def _host(self, host_id: str, index: int, *, cpus: float, memory_mb: float) -> HostInfo:
+        digest = hashlib.sha1(host_id.encode()).hexdigest()[:17]
+        attributes = {
+            "zone": self.zones[index % len(self.zones)],
+            "instance_type": self.instance_type,
+            "instance_id": f"i-{digest}",
+            "instance_group": self.instance_group,
+            "agent_id": self.agent_id,
+        }
+        attributes.update(self.attributes)
+        return HostInfo(host_id=host_id, cpus=cpus, memory_mb=memory_mb, disk_mb=self.disk_mb,
+                        network_mbps=self.network_mbps, gpu=self.gpu, attributes=attributes)
+
+
+
+def make_runtime(config: AgentConfig, address: str = ""):
+    """The runtime named by ``config.runtime``; docker is imported only when asked for.
+
+    ``address`` is the agent server's base URL, where a docker host's containers find the
+    metadata service.
+    """
+    if config.runtime == "sim":
+        from titus.agent.sim import SimRuntime
+
+        return SimRuntime(launch_log=config.launch_log)
+    from titus.agent.docker_runtime import DockerRuntime  # needs the docker SDK and a daemon
+    from titus.agent.metadata import MetadataRegistry
+
+    return DockerRuntime(config.agent_id, zone=config.zones[0], metadata=MetadataRegistry(),
+                         metadata_url=address or None)
+
+
+def runtime_routers(runtime) -> list:
+    """Extra routes the runtime needs on the agent server (the docker metadata service)."""
+    registry = getattr(runtime, "metadata", None)
+    if registry is None:
+        return []
+    from titus.agent.metadata import build_router
+
+    return [build_router(registry)]

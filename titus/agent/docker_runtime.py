@@ -1,0 +1,623 @@
+"""Tasks as real Docker containers, driven through the docker SDK.
+
+- **Launch** (in a small worker pool, so the agent never waits on the engine): StartInitiated,
+  then the image is checked locally (pulled only when ``pull_images`` is set: there is a
+  registry), then the container is created with the task's limits and started. Limits: cpus as
+  ``NanoCpus``, a hard memory limit with ``MemorySwap == Memory`` (no swap), a pids limit,
+  never privileged. Labels ``titus.task_id``, ``titus.job_id``, ``titus.agent_id`` tie the
+  container to its task, job and agent.
+- **Status** comes from ONE watcher thread reading Docker's event stream for this agent's
+  containers (not a poll per container): ``start`` -> Started, ``die`` -> Finished with reason
+  normal (exit 0), failed (non-zero), oom (``State.OOMKilled``) or killed (we stopped it),
+  ``health_status`` -> the task's health. If the stream breaks (engine restart) the watcher
+  reconnects with exponential back-off and re-syncs every container from ``list``, so exits
+  that happened meanwhile are still reported.
+- **Kill**: ``docker stop`` with the task's grace period: SIGTERM, then SIGKILL after it.
+- **Recovery**: ``list`` finds this agent's containers by label, whatever happened while the
+  agent was down, and adopts them; ``remove`` deletes a container (the reaper).
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import re
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Iterator
+
+import docker
+import docker.errors
+import httpx
+from docker.types import Healthcheck
+
+from titus.agent.docker_logs import LogPolicy, read_logs
+from titus.agent.metadata import MetadataRegistry, StsCredentials, TaskIdentity
+from titus.agent.runtime import Emit, HealthCheck, LaunchSpec, Runtime, TaskStatus
+
+log = logging.getLogger(__name__)
+
+LABEL_TASK = "titus.task_id"
+LABEL_JOB = "titus.job_id"
+LABEL_AGENT = "titus.agent_id"
+LABEL_HOST = "titus.host_id"
+LABEL_IAM_ROLE = "titus.iam_role"
+
+STARTING, STARTED, FINISHED = "StartInitiated", "Started", "Finished"
+_ORDER = {STARTING: 0, STARTED: 1, FINISHED: 2}
+_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_.-]")
+
+
+@dataclass
+class _Task:
+    """What the runtime remembers about one task between events."""
+
+    task_id: str
+    host_id: str = ""
+    container_id: str | None = None
+    state: str = STARTING
+    reported: str | None = None  # the last state passed to ``emit`` (or to ``list``)
+    health: str | None = None
+    killing: bool = False
+    oom: bool = False  # an "oom" event was seen for the container
+    last: TaskStatus | None = None  # the last status reported
+
+
+def container_name(task_id: str) -> str:
+    """Docker name of a task's container (Docker allows only ``[a-zA-Z0-9_.-]``)."""
+    return "titus-" + _NAME_CHARS.sub("_", task_id)
+
+
+def finish_reason(exit_code: int | None, oom_killed: bool, killing: bool) -> str:
+    """Why a container ended: killed (we stopped it), oom, normal (exit 0) or failed."""
+    if killing:
+        return "killed"
+    if oom_killed:
+        return "oom"
+    return "normal" if exit_code == 0 else "failed"
+
+
+def docker_healthcheck(check: HealthCheck) -> Healthcheck:
+    """The Docker healthcheck equivalent of a task's health check."""
+    if not check.command:
+        raise ValueError("health_check.command: must not be empty")
+    for name in ("interval_sec", "timeout_sec"):
+        if not float(getattr(check, name)) > 0:
+            raise ValueError(f"health_check.{name}: must be > 0, got {getattr(check, name)!r}")
+    if int(check.retries) < 1:
+        raise ValueError(f"health_check.retries: must be >= 1, got {check.retries!r}")
+    # One string is a shell command line; a list is an exec form.
+    if len(check.command) == 1 and " " in check.command[0]:
+        test = ["CMD-SHELL", check.command[0]]
+    else:
+        test = ["CMD", *check.command]
+    ns = 1_000_000_000
+    return Healthcheck(
+        test=test,
+        interval=int(check.interval_sec * ns),
+        timeout=int(check.timeout_sec * ns),
+        retries=int(check.retries),
+    )
+
+
+class DockerRuntime(Runtime):
+    """A :class:`Runtime` whose tasks are containers of the local Docker engine.
+
+    ``agent_id`` scopes the containers (label ``titus.agent_id``); ``pull_images`` allows pulls
+    (only where a registry is configured); ``pids_limit`` caps processes per container;
+    ``log_policy`` bounds per-task output. With a ``metadata`` registry and ``metadata_url``
+    (the metadata service's base URL as containers reach it), each container gets
+    ``AWS_EC2_METADATA_SERVICE_ENDPOINT`` pointing at its own scoped endpoint; ``credentials``
+    (default: :meth:`StsCredentials.from_env`) serves the jobs' IAM roles there.
+    """
+
+    name = "docker"
+
+    def __init__(
+        self,
+        agent_id: str,
+        *,
+        client: docker.DockerClient | None = None,
+        base_url: str | None = None,
+        pull_images: bool = False,
+        pids_limit: int = 1024,
+        log_policy: LogPolicy | None = None,
+        network: str | None = None,
+        metadata: MetadataRegistry | None = None,
+        metadata_url: str | None = None,
+        credentials: StsCredentials | None = None,
+        zone: str = "",
+        launch_workers: int = 8,
+        max_backoff_sec: float = 5.0,
+    ) -> None:
+        if not agent_id:
+            raise ValueError("agent_id: must not be empty")
+        if int(pids_limit) < 1:
+            raise ValueError(f"pids_limit: must be >= 1, got {pids_limit!r}")
+        self.agent_id = agent_id
+        # Room in the connection pool for every launch worker, some stops and the event stream.
+        pool = launch_workers + 24
+        self._own_client = client is None
+        self.client = client or (docker.DockerClient(base_url=base_url, max_pool_size=pool)
+                                 if base_url else docker.from_env(max_pool_size=pool))
+        self.pull_images = pull_images
+        self.pids_limit = int(pids_limit)
+        self.log_policy = log_policy or LogPolicy()
+        self.network = network
+        self.metadata = metadata
+        self.metadata_url = metadata_url.rstrip("/") if metadata_url else None
+        if metadata is not None:
+            if credentials is None and metadata.credentials is None:
+                credentials = StsCredentials.from_env()
+            if credentials is not None:
+                metadata.credentials = credentials  # the router serves IAM routes with it
+        self.metadata_credentials = credentials
+        self._reachable_metadata_url: str | None = None
+        self.zone = zone
+        self.max_backoff_sec = max_backoff_sec
+        self._tasks: dict[str, _Task] = {}
+        self._launching: set[str] = set()  # tasks between launch() and their container's start
+        self._lock = threading.RLock()
+        self._emit: Emit | None = None
+        self._closed = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._events = None  # the open event stream, closed to stop the watcher
+        self._launcher = ThreadPoolExecutor(launch_workers, thread_name_prefix="docker-launch")
+        # Stops wait up to a grace period each (10-300 s): they get their own, wider pool.
+        self._stopper = ThreadPoolExecutor(64, thread_name_prefix="docker-stop")
+        self.connected = threading.Event()  # set while the event stream is open and synced
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def start(self, emit: Emit) -> None:
+        """Begin watching Docker's events; every later state change is passed to ``emit``."""
+        self._emit = emit
+        self._watcher = threading.Thread(target=self._watch, name="docker-events", daemon=True)
+        self._watcher.start()
+
+    def close(self) -> None:
+        """Stop the watcher and the worker pools; containers are left running (recovery).
+
+        A client passed in by the caller stays open."""
+        self._closed.set()
+        events = self._events
+        if events is not None:
+            try:
+                events.close()
+            except Exception:  # the stream may already be broken
+                pass
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+        self._launcher.shutdown(wait=False, cancel_futures=True)
+        self._stopper.shutdown(wait=False, cancel_futures=True)
+        if self._own_client:
+            self.client.close()
+
+    # ---- launch ----------------------------------------------------------------------------
+
+    def launch(self, spec: LaunchSpec) -> None:
+        """Start the task's container in the background; StartInitiated is reported at once."""
+        self._validate(spec)
+        with self._lock:
+            if spec.task_id in self._tasks:
+                log.info("task %s already known; launch ignored", spec.task_id)
+                return
+            self._tasks[spec.task_id] = _Task(spec.task_id, host_id=spec.host_id)
+            self._launching.add(spec.task_id)
+        self._report(spec.task_id, STARTING, message=f"checking image {spec.image}")
+        self._launcher.submit(self._launch, spec)
+
+    @staticmethod
+    def _validate(spec: LaunchSpec) -> None:
+        if not spec.task_id:
+            raise ValueError("task_id: must not be empty")
+        if not spec.image:
+            raise ValueError("image: must not be empty")
+        if not spec.cpus > 0:
+            raise ValueError(f"cpus: must be > 0, got {spec.cpus!r}")
+        if not spec.memory_mb >= 4:  # Docker refuses memory limits under 6 MiB
+            raise ValueError(f"memory_mb: must be >= 4, got {spec.memory_mb!r}")
+        if spec.health_check is not None:
+            docker_healthcheck(spec.health_check)
+
+    def _launch(self, spec: LaunchSpec) -> None:
+        try:
+            self._launch_container(spec)
+        finally:
+            with self._lock:
+                self._launching.discard(spec.task_id)
+
+    def _launch_container(self, spec: LaunchSpec) -> None:
+        try:
+            if not self._ensure_image(spec):
+                return
+            if self._task(spec.task_id).killing:
+                self._report(spec.task_id, FINISHED, reason="killed", message="killed before start")
+                return
+            try:
+                container = self._create(spec)
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:
+                    raise
+                # The task's container exists already (a repeated order): carry on with it.
+                container = self.client.containers.get(container_name(spec.task_id))
+                if container.status != "created":
+                    with self._lock:
+                        self._tasks[spec.task_id].container_id = container.id
+                    status = self._status_of(container)
+                    self._report(spec.task_id, status.state, reason=status.reason,
+                                 message=status.message, exit_code=status.exit_code,
+                                 health=status.health)
+                    return
+            with self._lock:
+                task = self._tasks.get(spec.task_id)
+                if task is None:  # removed meanwhile
+                    container.remove(force=True)
+                    return
+                task.container_id = container.id
+            if task.killing:
+                self._report(spec.task_id, FINISHED, reason="killed", message="killed before start")
+                return
+            container.start()  # Started arrives through the event stream
+            self._learn_ip(spec.task_id, container)
+        except Exception as exc:  # any engine error ends the task, with the engine's words
+            log.warning("launch of %s failed: %s", spec.task_id, exc)
+            self._report(spec.task_id, FINISHED, reason="failed", message=f"launch failed: {exc}")
+
+    def _ensure_image(self, spec: LaunchSpec) -> bool:
+        try:
+            self.client.images.get(spec.image)
+            return True
+        except docker.errors.ImageNotFound:
+            pass
+        if not self.pull_images:
+            self._report(
+                spec.task_id, FINISHED, reason="failed",
+                message=f"image not found: {spec.image!r} is not on this host and pulls are "
+                "disabled (no registry configured)",
+            )
+            return False
+        try:
+            self.client.images.pull(spec.image)
+            return True
+        except docker.errors.APIError as exc:
+            self._report(spec.task_id, FINISHED, reason="failed",
+                         message=f"image not found: pulling {spec.image!r} failed: {exc.explanation or exc}")
+            return False
+
+    def _create(self, spec: LaunchSpec):
+        env = dict(spec.env)
+        env.update({
+            "TITUS_TASK_ID": spec.task_id,
+            "TITUS_TASK_INSTANCE_ID": spec.task_id,
+            "TITUS_JOB_ID": spec.job_id,
+            "TITUS_HOST_ID": spec.host_id,
+            "TITUS_AGENT_ID": self.agent_id,
+            "TITUS_NUM_CPU": f"{spec.cpus:g}",
+            "TITUS_NUM_MEM": f"{spec.memory_mb:g}",
+            "TITUS_NUM_DISK": f"{spec.disk_mb:g}",
+            "TITUS_NUM_NETWORK_BANDWIDTH": f"{spec.network_mbps:g}",
+        })
+        if self.metadata is not None and self.metadata_url:
+            token = secrets.token_urlsafe(24)
+            self.metadata.register(TaskIdentity(
+                task_id=spec.task_id, job_id=spec.job_id, token=token,
+                zone=self.zone, iam_role=spec.iam_role,
+            ))
+            env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = f"{self._container_metadata_url()}/task/{token}"
+        memory = int(spec.memory_mb * 1024 * 1024)
+        kwargs = dict(
+            image=spec.image,
+            command=spec.command or None,
+            entrypoint=spec.entry_point or None,
+            environment=env,
+            name=container_name(spec.task_id),
+            labels={
+                LABEL_TASK: spec.task_id, LABEL_JOB: spec.job_id,
+                LABEL_AGENT: self.agent_id, LABEL_HOST: spec.host_id,
+                **({LABEL_IAM_ROLE: spec.iam_role} if spec.iam_role else {}),
+            },
+            nano_cpus=int(spec.cpus * 1_000_000_000),
+            mem_limit=memory,
+            memswap_limit=memory,  # equal to the memory limit: no swap
+            pids_limit=self.pids_limit,
+            privileged=False,
+            log_config=self.log_policy.log_config(),
+            stop_signal="SIGTERM",
+            detach=True,
+        )
+        if spec.health_check is not None:
+            kwargs["healthcheck"] = docker_healthcheck(spec.health_check)
+        if self.network:
+            kwargs["network"] = self.network
+        if spec.gpu:
+            kwargs["device_requests"] = [docker.types.DeviceRequest(count=spec.gpu, capabilities=[["gpu"]])]
+        return self.client.containers.create(**kwargs)
+
+    def _container_metadata_url(self) -> str:
+        """The metadata base URL as containers reach it.
+
+        A loopback address is the host's own: from a container's network the host is the
+        bridge's gateway, so the URL is rewritten to it (the server must listen there too,
+        e.g. on 0.0.0.0).
+        """
+        if self._reachable_metadata_url is None:
+            url = httpx.URL(self.metadata_url)
+            if url.host in ("127.0.0.1", "localhost", "0.0.0.0", "::1"):
+                network = self.client.networks.get(self.network or "bridge")
+                # The default bridge often records only its subnet: its gateway is the first host.
+                gateway = next((c.get("Gateway") or str(ipaddress.ip_network(c["Subnet"])[1])
+                                for c in network.attrs["IPAM"]["Config"] or []
+                                if c.get("Gateway") or c.get("Subnet", "").count(".") == 3), None)
+                if gateway:
+                    url = url.copy_with(host=gateway)
+            self._reachable_metadata_url = str(url).rstrip("/")
+        return self._reachable_metadata_url
+
+    def _learn_ip(self, task_id: str, container) -> None:
+        """Tell the metadata service the container's address (it identifies callers by it)."""
+        if self.metadata is None:
+            return
+        try:
+            container.reload()
+            networks = container.attrs["NetworkSettings"].get("Networks") or {}
+            ip = next((n.get("IPAddress") for n in networks.values() if n.get("IPAddress")), "")
+            self.metadata.set_ip(task_id, ip)
+        except docker.errors.NotFound:
+            pass
+
+    # ---- kill / remove ---------------------------------------------------------------------
+
+    def kill(self, task_id: str, grace_sec: float) -> None:
+        """SIGTERM, SIGKILL after ``grace_sec``; ends in Finished/killed (in the background)."""
+        grace = max(0.0, float(grace_sec))
+        with self._lock:
+            task = self._tasks.get(task_id)
+            if task is None:
+                task = self._adopt_by_label(task_id)
+            if task is None:
+                self._tasks[task_id] = _Task(task_id, killing=True, reported=STARTING)
+                self._report(task_id, FINISHED, reason="killed", message="no container")
+                return
+            task.killing = True
+            container_id = task.container_id
+        if container_id is not None:
+            self._stopper.submit(self._stop, task_id, container_id, grace)
+
+    def _stop(self, task_id: str, container_id: str, grace: float) -> None:
+        try:
+            # Docker's stop: StopSignal (SIGTERM), wait ``t`` seconds, then SIGKILL.
+            self.client.api.stop(container_id, timeout=math.ceil(grace))
+        except docker.errors.NotFound:
+            self._report(task_id, FINISHED, reason="killed", message="container gone")
+        except Exception as exc:
+            log.warning("stop of %s failed: %s", task_id, exc)
+
+    def remove(self, task_id: str) -> None:
+        """Delete the task's container (stopping it if needed) and forget the task."""
+        with self._lock:
+            task = self._tasks.pop(task_id, None)
+        ref = task.container_id if task and task.container_id else None
+        containers = []
+        if ref is not None:
+            containers = [ref]
+        else:
+            containers = [c.id for c in self.client.containers.list(
+                all=True, sparse=True, filters={"label": [f"{LABEL_TASK}={task_id}", f"{LABEL_AGENT}={self.agent_id}"]})]
+        for cid in containers:
+            try:
+                self.client.api.remove_container(cid, force=True)
+            except docker.errors.NotFound:
+                pass
+        if self.metadata is not None:
+            self.metadata.unregister(task_id)
+
+    # ---- list / recovery -------------------------------------------------------------------
+
+    def list(self) -> list[TaskStatus]:
+        """Every task this agent holds: its containers, found by label, plus tasks that failed
+        before a container existed. Containers not yet known are adopted."""
+        statuses: dict[str, TaskStatus] = {}
+        for container in self._containers():
+            status = self._status_of(container)
+            statuses[status.task_id] = status
+            self._adopt(container, status)
+        with self._lock:
+            for task in self._tasks.values():
+                if task.task_id not in statuses and task.container_id is None:
+                    statuses[task.task_id] = task.last or TaskStatus(
+                        task.task_id, task.state, host_id=task.host_id, timestamp=time.time())
+        return list(statuses.values())
+
+    def _containers(self) -> list:
+        return self.client.containers.list(all=True, filters={"label": f"{LABEL_AGENT}={self.agent_id}"})
+
+    def _status_of(self, container) -> TaskStatus:
+        attrs = container.attrs
+        labels = attrs["Config"].get("Labels") or {}
+        task_id = labels.get(LABEL_TASK, container.name)
+        state = attrs["State"]
+        with self._lock:
+            known = self._tasks.get(task_id)
+            killing = bool(known and known.killing)
+        health = (state.get("Health") or {}).get("Status")
+        status = TaskStatus(task_id=task_id, state=STARTING, host_id=labels.get(LABEL_HOST, ""),
+                            timestamp=time.time())
+        if state.get("Running") or state.get("Paused") or state.get("Restarting"):
+            status.state, status.health = STARTED, health
+        elif state.get("Status") in ("exited", "dead"):
+            code = int(state.get("ExitCode", -1))
+            status.state, status.exit_code = FINISHED, code
+            status.reason = finish_reason(code, bool(state.get("OOMKilled")), killing)
+            status.message = state.get("Error") or f"exit code {code}"
+        return status
+
+    def _adopt(self, container, status: TaskStatus) -> _Task:
+        with self._lock:
+            task = self._tasks.get(status.task_id)
+            if task is None:
+                # Adopted tasks are reported through ``list`` (the agent's registration).
+                task = _Task(status.task_id, host_id=status.host_id, container_id=container.id,
+                             state=status.state, reported=status.state, health=status.health)
+                self._tasks[status.task_id] = task
+            elif task.container_id is None:
+                task.container_id = container.id
+            return task
+
+    def _adopt_by_label(self, task_id: str) -> _Task | None:
+        found = self.client.containers.list(
+            all=True, filters={"label": [f"{LABEL_TASK}={task_id}", f"{LABEL_AGENT}={self.agent_id}"]})
+        if not found:
+            return None
+        return self._adopt(found[0], self._status_of(found[0]))
+
+    def _resync(self) -> None:
+        """Bring every known task up to date with the engine (after a (re)connect)."""
+        seen = set()
+        for container in self._containers():
+            status = self._status_of(container)
+            seen.add(status.task_id)
+            task = self._adopt(container, status)
+            if status.state == STARTING and container.status == "created":
+                self._start_stranded(task, container)
+            elif status.state == STARTED:
+                self._report(status.task_id, STARTED, health=status.health)
+                if self.metadata is not None and not self.metadata.ip_of(status.task_id):
+                    self._learn_ip(status.task_id, container)
+            elif status.state == FINISHED:
+                self._report(status.task_id, FINISHED, reason=status.reason,
+                             message=status.message, exit_code=status.exit_code)
+            self._recover_identity(container, status.task_id)
+        with self._lock:
+            lost = [t.task_id for t in self._tasks.values()
+                    if t.container_id is not None and t.task_id not in seen and t.state != FINISHED]
+        for task_id in lost:
+            self._report(task_id, FINISHED, reason="failed", message="container disappeared")
+
+    def _start_stranded(self, task: _Task, container) -> None:
+        """A container created but never started (the agent died in between): start it now,
+        or end it if it was to be killed."""
+        with self._lock:
+            if task.task_id in self._launching:
+                return  # our own launch is about to start it
+        if task.killing:
+            self._report(task.task_id, FINISHED, reason="killed", message="killed before start")
+            return
+        try:
+            container.start()  # Started arrives as an event
+        except docker.errors.APIError as exc:
+            self._report(task.task_id, FINISHED, reason="failed", message=f"start failed: {exc}")
+
+    def _recover_identity(self, container, task_id: str) -> None:
+        """After an agent restart, re-register a container's metadata identity from its env."""
+        if self.metadata is None or self.metadata.get(task_id) is not None:
+            return
+        env = dict(e.split("=", 1) for e in container.attrs["Config"].get("Env") or [] if "=" in e)
+        endpoint = env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT", "")
+        if "/task/" not in endpoint:
+            return
+        labels = container.attrs["Config"].get("Labels") or {}
+        self.metadata.register(TaskIdentity(
+            task_id=task_id, job_id=labels.get(LABEL_JOB, ""), token=endpoint.rsplit("/task/", 1)[1],
+            zone=self.zone, iam_role=labels.get(LABEL_IAM_ROLE) or None,
+        ))
+        self._learn_ip(task_id, container)
+
+    # ---- events ----------------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        backoff = 0.1
+        while not self._closed.is_set():
+            try:
+                # Subscribe first, then re-sync: whatever happens in between arrives as events.
+                self._events = self.client.events(
+                    decode=True, filters={"type": "container", "label": f"{LABEL_AGENT}={self.agent_id}"})
+                self._resync()
+                self.connected.set()
+                backoff = 0.1
+                for event in self._events:
+                    self._on_event(event)
+                    if self._closed.is_set():
+                        return
+            except Exception as exc:
+                if self._closed.is_set():
+                    return
+                log.warning("docker event stream lost (%s); reconnecting in %.1fs", exc, backoff)
+            self.connected.clear()
+            self._closed.wait(backoff)
+            backoff = min(backoff * 2, self.max_backoff_sec)
+
+    def _on_event(self, event: dict) -> None:
+        action = event.get("Action") or event.get("status") or ""
+        attrs = (event.get("Actor") or {}).get("Attributes") or {}
+        task_id = attrs.get(LABEL_TASK)
+        if not task_id:
+            return
+        if action == "start":
+            self._report(task_id, STARTED)
+        elif action.startswith("health_status"):
+            health = action.split(":", 1)[1].strip()
+            self._report(task_id, STARTED, health=health)
+        elif action == "oom":
+            with self._lock:
+                if task_id in self._tasks:
+                    self._tasks[task_id].oom = True
+        elif action == "die":
+            self._on_die(task_id, event)
+
+    def _on_die(self, task_id: str, event: dict) -> None:
+        cid = (event.get("Actor") or {}).get("ID") or event.get("id")
+        try:
+            state = self.client.api.inspect_container(cid)["State"]
+            code, oom, error = int(state.get("ExitCode", -1)), bool(state.get("OOMKilled")), state.get("Error", "")
+        except docker.errors.NotFound:  # removed at once (e.g. by the reaper)
+            attrs = event["Actor"]["Attributes"]
+            code, oom, error = int(attrs.get("exitCode", -1)), False, ""
+        task = self._task(task_id)
+        reason = finish_reason(code, oom or task.oom, task.killing)
+        message = error or ("out of memory: killed by the kernel" if reason == "oom" else f"exit code {code}")
+        self._report(task_id, FINISHED, reason=reason, message=message, exit_code=code)
+
+    # ---- reporting -------------------------------------------------------------------------
+
+    def _task(self, task_id: str) -> _Task:
+        with self._lock:
+            return self._tasks.get(task_id) or _Task(task_id)
+
+    def _report(self, task_id: str, state: str, *, reason: str = "", message: str = "",
+                exit_code: int | None = None, health: str | None = None) -> None:
+        """Emit a state change once: states only move forward; health only when it changes."""
+        with self._lock:
+            task = self._tasks.get(task_id)
+            if task is None:
+                return  # removed: nothing more to say about it
+            last = task.reported
+            forward = last is None or _ORDER[state] > _ORDER[last]
+            health_changed = (state == STARTED == last and health is not None and health != task.health)
+            if not (forward or health_changed):
+                return
+            task.reported = task.state = state
+            if health is not None:
+                task.health = health
+            status = TaskStatus(task_id=task_id, state=state, reason=reason, message=message,
+                                exit_code=exit_code, health=task.health, timestamp=time.time(),
+                                host_id=task.host_id)
+            task.last = status
+        if self._emit is not None:
+            try:
+                self._emit(status)
+            except Exception:
+                log.exception("status callback failed for %s", task_id)
+
+    # ---- logs ------------------------------------------------------------------------------
+
+    def logs(self, task_id: str, follow: bool = False) -> Iterator[bytes]:
+        """The task's stdout/stderr, readable while it runs and after it ended until removed."""
+        try:
+            container = self.client.containers.get(container_name(task_id))
+        except docker.errors.NotFound:
+            raise KeyError(f"task {task_id!r}: no container on this agent") from None
+        return read_logs(container, follow=follow)

@@ -1,0 +1,347 @@
+"""The autoscaler's decision step, after Fenzo's ``AutoScaler``.
+
+Each :meth:`Autoscaler.step` looks at the hosts (as :class:`HostView`), the tasks the last
+scheduling round could not place, and the time, and for every Active instance group that has a
+rule:
+
+- a host is **idle** when nothing runs on it and nothing was placed on it this round; hosts asked
+  for but not yet registered count as idle (they will be), so a step never asks twice for them;
+- **scale up** when the trial placement of the unplaced tasks needs new hosts (``shortfall``, no
+  cooldown wait), when idle hosts are fewer than ``min_idle`` (after the cooldown, up to
+  ``min_idle``), or when the group is below its minimum size (``min_size``); never above
+  ``max_size`` (hosts still draining count until they are gone);
+- **scale down** the idle hosts beyond ``max_idle``, never while the unplaced tasks want the
+  group, never below ``min_size``, after the cooldown (counted from the group's last action of
+  either direction, as in Fenzo). Hosts are chosen to keep zones balanced: each one is taken
+  from the zone with the most idle hosts (ties: the zone with the most hosts, then by name);
+- chosen hosts are **disabled** (no new task lands) and **terminated only once empty**, in a later
+  step: a task placed on a host just before it was disabled keeps running until it ends;
+- an **Inactive** group is drained: all its hosts are disabled and each is terminated once empty;
+  a **PhasedOut** group takes no new tasks (its hosts are disabled) and is not scaled.
+
+Every action is returned as a :class:`ScaleAction` (direction ``up``, ``down`` or
+``terminate``, and a reason), counted in the Prometheus metrics and kept in a short history.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter as Tally
+from collections import defaultdict, deque
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterable, Optional, Protocol, Sequence
+
+from titus.autoscale import metrics
+from titus.autoscale.groups import InstanceGroup, InstanceGroupRegistry, Lifecycle, zone_spread
+from titus.autoscale.hostview import HostView
+from titus.autoscale.providers.base import Provider
+from titus.autoscale.rules import RuleBook
+from titus.autoscale.shortfall import GroupCapacity, Shortfall, ShortfallEvaluator, UnplacedArrays
+
+UP, DOWN, TERMINATE = "up", "down", "terminate"
+
+
+class Cluster(Protocol):
+    """What the autoscaler asks of the control plane."""
+
+    def disable_hosts(self, host_ids: Sequence[str]) -> None:
+        """Let no new task land on these hosts."""
+
+    def remove_hosts(self, host_ids: Sequence[str]) -> None:
+        """Forget these hosts (their machines are being terminated)."""
+
+    def enable_hosts(self, host_ids: Sequence[str]) -> None:
+        """Let tasks land on these hosts again."""
+
+
+class NoCluster:
+    """A :class:`Cluster` that does nothing (for a library user who disables hosts itself)."""
+
+    def disable_hosts(self, host_ids: Sequence[str]) -> None:
+        """Do nothing."""
+
+    def remove_hosts(self, host_ids: Sequence[str]) -> None:
+        """Do nothing."""
+
+    def enable_hosts(self, host_ids: Sequence[str]) -> None:
+        """Do nothing."""
+
+
+@dataclass(frozen=True)
+class ScaleAction:
+    """One scaling action: ``count`` hosts of ``group`` up, down (disabled) or terminated."""
+
+    group: str
+    direction: str
+    reason: str
+    count: int
+    hosts: tuple[str, ...] = ()
+    at: float = 0.0
+
+    def to_dict(self) -> dict:
+        """Plain data for JSON (events, REST)."""
+        data = asdict(self)
+        data["hosts"] = list(self.hosts)
+        return data
+
+
+@dataclass
+class _GroupState:
+    last_up: float = -math.inf
+    last_down: float = -math.inf
+    draining: dict[str, str] = field(default_factory=dict)  # host id -> reason
+
+
+@dataclass(frozen=True)
+class GroupStatus:
+    """A group's numbers as of the last step (for ``titus instance-groups list``)."""
+
+    group: str
+    lifecycle: str
+    size: int
+    desired: int
+    registered: int
+    idle: int
+    pending: int
+    draining: int
+    min_size: int
+    max_size: int
+
+    def to_dict(self) -> dict:
+        """Plain data for JSON."""
+        return asdict(self)
+
+
+class Autoscaler:
+    """Decides and carries out scaling for the instance groups (see the module docstring)."""
+
+    def __init__(self, groups: InstanceGroupRegistry, rules: RuleBook, provider: Provider,
+                 cluster: Optional[Cluster] = None, evaluator: Optional[ShortfallEvaluator] = None,
+                 clock: Callable[[], float] = time.time,
+                 on_action: Optional[Callable[[ScaleAction], None]] = None, history: int = 200):
+        self.groups = groups
+        self.rules = rules
+        self.provider = provider
+        self.cluster = cluster or NoCluster()
+        self.evaluator = evaluator or ShortfallEvaluator()
+        self._clock = clock
+        self._on_action = on_action
+        self._state: dict[str, _GroupState] = defaultdict(_GroupState)
+        self._status: dict[str, GroupStatus] = {}
+        self._held_back: set[str] = set()  # hosts disabled because their group is PhasedOut
+        self.history: deque[ScaleAction] = deque(maxlen=history)
+        self.last_shortfall: Shortfall = Shortfall()
+
+    # ------------------------------------------------------------------ views
+    def draining(self, group: str) -> set[str]:
+        """Hosts of ``group`` disabled for removal and not yet terminated."""
+        return set(self._state[group].draining)
+
+    def status(self) -> list[GroupStatus]:
+        """Each group's numbers as of the last step."""
+        return list(self._status.values())
+
+    def recent_actions(self, group: Optional[str] = None) -> list[ScaleAction]:
+        """The latest actions, oldest first (of one group when ``group`` is given)."""
+        return [a for a in self.history if group is None or a.group == group]
+
+    # ------------------------------------------------------------------ the step
+    def step(self, hosts: Iterable[HostView], unplaced: UnplacedArrays | Sequence | None = None,
+             now: Optional[float] = None, shortfall: Optional[Shortfall] = None) -> list[ScaleAction]:
+        """Run one decision step; returns the actions taken (already carried out).
+
+        ``unplaced`` are the tasks the last scheduling round could not place (arrays or ``Task``
+        objects); ``shortfall`` may be given instead, already evaluated.
+        """
+        now = self._clock() if now is None else now
+        hosts = list(hosts)
+        by_group: dict[str, list[HostView]] = defaultdict(list)
+        for h in hosts:
+            by_group[h.group].append(h)
+        actions: list[ScaleAction] = []
+        self._forget_vanished({h.id for h in hosts})
+        actions += self._terminate_empty(by_group, now)
+        actions += self._drain_inactive(by_group, now)
+        self._hold_lifecycle(hosts)
+        books = {g.name: self._book(g, by_group[g.name]) for g in self.groups}
+        if shortfall is None:
+            shortfall = self._evaluate(books, unplaced)
+        self.last_shortfall = shortfall
+        for group in self.groups:
+            if group.lifecycle == Lifecycle.ACTIVE and self.rules.get(group.name) is not None:
+                actions += self._decide(group, books[group.name], shortfall, now)
+        self._record_status(books)
+        return actions
+
+    # ------------------------------------------------------------------ pieces
+    def _forget_vanished(self, present: set[str]) -> None:
+        for state in self._state.values():
+            for host_id in [h for h in state.draining if h not in present]:
+                del state.draining[host_id]
+
+    def _terminate_empty(self, by_group, now) -> list[ScaleAction]:
+        """Terminate draining hosts that hold nothing any more."""
+        actions = []
+        for group in self.groups:
+            state = self._state[group.name]
+            empty = [h for h in by_group[group.name] if h.id in state.draining and h.idle]
+            if not empty:
+                continue
+            ids = [h.id for h in empty]
+            self.provider.terminate(group, empty)
+            self.cluster.remove_hosts(ids)
+            gone = set(ids)
+            by_group[group.name] = [h for h in by_group[group.name] if h.id not in gone]
+            by_reason: dict[str, list[str]] = defaultdict(list)
+            for host_id in ids:
+                by_reason[state.draining.pop(host_id)].append(host_id)
+            for reason, chosen in sorted(by_reason.items()):
+                actions.append(self._emit(ScaleAction(group.name, TERMINATE, reason, len(chosen),
+                                                      tuple(chosen), now)))
+        return actions
+
+    def _drain_inactive(self, by_group, now) -> list[ScaleAction]:
+        """Disable every host of an Inactive group (they are terminated once empty)."""
+        actions = []
+        for group in self.groups:
+            if group.lifecycle != Lifecycle.INACTIVE:
+                continue
+            state = self._state[group.name]
+            fresh = sorted(h.id for h in by_group[group.name] if h.id not in state.draining)
+            if fresh:
+                actions.append(self._disable(group, fresh, "inactive", now))
+        return actions
+
+    def _hold_lifecycle(self, hosts: list[HostView]) -> None:
+        """Keep new tasks off PhasedOut groups and draining hosts (a host that re-registers
+        comes back enabled, so this is asserted every step); re-enable a group made Active."""
+        draining = set().union(*(s.draining for s in self._state.values())) if self._state else set()
+        phased = {g.name for g in self.groups if g.lifecycle == Lifecycle.PHASED_OUT}
+        held = {h.id for h in hosts if h.group in phased and h.id not in draining}
+        back = sorted(self._held_back - held - draining)
+        if back:
+            self.cluster.enable_hosts(back)
+        present = {h.id for h in hosts}
+        keep_off = sorted((held | draining) & present)
+        if keep_off:
+            self.cluster.disable_hosts(keep_off)
+        self._held_back = held
+
+    def _book(self, group: InstanceGroup, members: list[HostView]) -> dict:
+        """The group's accounting for this step."""
+        state = self._state[group.name]
+        registered = len(members)
+        desired = self.provider.desired(group) if group.lifecycle != Lifecycle.INACTIVE else registered
+        idle = [h for h in members if h.idle and h.id not in state.draining]
+        size = max(desired, registered)
+        return {
+            "members": members,
+            "idle": idle,
+            "registered": registered,
+            "desired": desired,
+            "pending": max(0, desired - registered),
+            "size": size,
+            "live": size - len(state.draining),
+        }
+
+    def _evaluate(self, books, unplaced) -> Shortfall:
+        """Trial placement of the unplaced tasks on the groups that have rules."""
+        if unplaced is None or len(unplaced) == 0:
+            return Shortfall()
+        capacities = []
+        for group in self.groups:
+            rule = self.rules.get(group.name)
+            if rule is None or not group.accepts_tasks:
+                continue
+            book = books[group.name]
+            empty = Tally(h.zone for h in book["idle"] if h.zone in group.zones)
+            empty.update(zone_spread(group.zones, book["pending"]))
+            high = rule.bounds(group)[1]
+            capacities.append(GroupCapacity(group, dict(empty), max(0, high - book["size"])))
+        started = time.perf_counter()
+        result = self.evaluator.evaluate(capacities, unplaced)
+        metrics.SHORTFALL_SECONDS.set(time.perf_counter() - started)
+        for c in capacities:
+            metrics.SHORTFALL_HOSTS.labels(c.group.name).set(result.new_hosts.get(c.group.name, 0))
+        return result
+
+    def _decide(self, group: InstanceGroup, book: dict, shortfall: Shortfall, now: float) -> list[ScaleAction]:
+        rule = self.rules.get(group.name)
+        state = self._state[group.name]
+        low, high = rule.bounds(group)
+        idle_count = max(0, len(book["idle"]) + book["pending"] - shortfall.used_empty.get(group.name, 0))
+        up, reason = 0, ""
+        if shortfall.new_hosts.get(group.name, 0) > 0:
+            up, reason = shortfall.new_hosts[group.name], "shortfall"
+        if idle_count < rule.min_idle and now >= state.last_up + rule.cooldown_sec:
+            up += rule.min_idle - idle_count
+            reason = reason or "min_idle"
+        if book["live"] + up < low:
+            up, reason = low - book["live"], reason or "min_size"
+        up = min(up, high - book["size"])
+        if up > 0:
+            book["desired"] = self.provider.grow(group, up)
+            book["pending"] = max(0, book["desired"] - book["registered"])
+            book["size"] = max(book["desired"], book["registered"])
+            state.last_up = now
+            return [self._emit(ScaleAction(group.name, UP, reason, up, (), now))]
+        if shortfall.needs(group.name):
+            return []
+        if now < max(state.last_up, state.last_down) + rule.cooldown_sec:
+            return []
+        idle = book["idle"]
+        excess, reason = idle_count - rule.max_idle, "max_idle"
+        if book["size"] - high > excess:
+            excess, reason = book["size"] - high, "max_size"
+        excess = min(excess, len(idle), book["live"] - low)
+        if excess <= 0:
+            return []
+        chosen = balanced_choice(idle, excess, book["members"])
+        state.last_down = now
+        return [self._disable(group, chosen, reason, now)]
+
+    def _disable(self, group: InstanceGroup, host_ids: list[str], reason: str, now: float) -> ScaleAction:
+        self.cluster.disable_hosts(host_ids)
+        state = self._state[group.name]
+        for host_id in host_ids:
+            state.draining[host_id] = reason
+        return self._emit(ScaleAction(group.name, DOWN, reason, len(host_ids), tuple(host_ids), now))
+
+    def _emit(self, action: ScaleAction) -> ScaleAction:
+        self.history.append(action)
+        metrics.ACTIONS.labels(action.group, action.direction, action.reason).inc()
+        metrics.HOSTS_CHANGED.labels(action.group, action.direction).inc(action.count)
+        if self._on_action is not None:
+            self._on_action(action)
+        return action
+
+    def _record_status(self, books) -> None:
+        self._status = {}
+        for group in self.groups:
+            book = books[group.name]
+            rule = self.rules.get(group.name)
+            low, high = rule.bounds(group) if rule else (group.min_size, group.max_size)
+            draining = len(self._state[group.name].draining)
+            self._status[group.name] = GroupStatus(
+                group.name, group.lifecycle.value, book["size"], book["desired"], book["registered"],
+                len(book["idle"]), book["pending"], draining, low, high)
+            metrics.IDLE_HOSTS.labels(group.name).set(len(book["idle"]))
+            metrics.DRAINING_HOSTS.labels(group.name).set(draining)
+
+
+def balanced_choice(idle: Sequence[HostView], count: int, members: Sequence[HostView]) -> list[str]:
+    """Pick ``count`` idle hosts, each from the zone with the most idle hosts left.
+
+    Ties go to the zone with the most hosts of the group left, then to the zone name; within a
+    zone hosts are taken in id order. Fenzo's balanced scale-down.
+    """
+    by_zone: dict[str, list[str]] = defaultdict(list)
+    for h in sorted(idle, key=lambda h: h.id):
+        by_zone[h.zone].append(h.id)
+    total = Tally(h.zone for h in members)
+    chosen: list[str] = []
+    while len(chosen) < count and any(by_zone.values()):
+        zone = min((z for z in by_zone if by_zone[z]), key=lambda z: (-len(by_zone[z]), -total[z], z))
+        chosen.append(by_zone[zone].pop(0))
+        total[zone] -= 1
+    return chosen

@@ -1,0 +1,27 @@
+"""The interface the autoscaler drives: grow a group, terminate chosen hosts."""
+from __future__ import annotations
+
+from typing import Protocol, Sequence, runtime_checkable
+
+from titus.autoscale.groups import InstanceGroup
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """Creates and removes the machines behind instance groups.
+
+    A provider counts the hosts it has asked for, booted or not (``desired``); the autoscaler
+    compares that with the hosts that have registered to know how many are still on their way.
+    """
+
+    def ensure_group(self, group: InstanceGroup) -> None:
+        """Create the backing group (or update its bounds) so it can be scaled."""
+
+    def desired(self, group: InstanceGroup) -> int:
+        """How many hosts the group should have now (booting ones included)."""
+
+    def grow(self, group: InstanceGroup, count: int) -> int:
+        """Ask for ``count`` more hosts; returns the new desired size."""
+
+    def terminate(self, group: InstanceGroup, hosts: Sequence["HostView"]) -> None:  # noqa: F821
+        """Terminate exactly these hosts and shrink the desired size by as many."""

@@ -1,0 +1,86 @@
+"""The agent protocol endpoints (see ``titus.agent.protocol``) and host listings."""
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from titus.agent.protocol import Heartbeat, HeartbeatReply, RegisterRequest, RegisterResponse
+from titus.master.api.deps import master_of, require_agent
+
+router = APIRouter(prefix="/api/v3", tags=["agents"])
+
+
+@router.post("/agents/register", response_model=RegisterResponse,
+             dependencies=[Depends(require_agent)])
+async def register(request: Request, body: RegisterRequest):
+    """An agent (re)joins with its hosts and the tasks its runtime holds."""
+    master = master_of(request)
+    return await run_in_threadpool(master.register_agent, body)
+
+
+@router.post("/agents/{agent_id}/heartbeat", response_model=HeartbeatReply,
+             dependencies=[Depends(require_agent)])
+async def heartbeat(request: Request, agent_id: str, body: Heartbeat):
+    """Status changes in; orders out. Waits up to ``wait_ms`` for orders when none are queued."""
+    master = master_of(request)
+    known = await run_in_threadpool(master.heartbeat, agent_id, body.statuses, body.running)
+    if not known:
+        return _reply([], reregister=True)
+    orders = master.registry.take(agent_id)
+    if not orders and body.wait_ms > 0:
+        await master.registry.wait_orders(agent_id, body.wait_ms / 1000.0)
+        orders = master.registry.take(agent_id)
+    return _reply(orders)
+
+
+def _reply(orders: list, reregister: bool = False) -> Response:
+    # Orders are already wire-shaped dicts (titus.master.orders): serialize them directly.
+    body = json.dumps({"orders": orders, "reregister": reregister}, separators=(",", ":"))
+    return Response(body, media_type="application/json")
+
+
+@router.delete("/agents/{agent_id}", dependencies=[Depends(require_agent)])
+def deregister(request: Request, agent_id: str):
+    """Graceful leave: the agent's tasks are lost (and replaced), its hosts leave the engine."""
+    master_of(request).deregister_agent(agent_id)
+    return {}
+
+
+@router.get("/agents", summary="Registered agents and their hosts")
+def list_agents(request: Request):
+    """Agents, with their hosts and when they were last heard from."""
+    master = master_of(request)
+    with master.lock:
+        return {"items": [
+            {"id": a.id, "runtime": a.runtime, "address": a.address, "registered": a.registered,
+             "lastSeen": a.last_seen, "hosts": sorted(a.hosts)}
+            for a in master.registry.agents.values()]}
+
+
+@router.get("/hosts", summary="Every host with its capacity, usage and attributes")
+def list_hosts(request: Request):
+    """Hosts as the engine sees them: capacity, used resources, task count, attributes."""
+    master = master_of(request)
+    with master.lock:
+        counts: dict[str, int] = {}
+        for tids in master.agent_tasks.values():
+            for tid in tids:
+                t = master.tasks.get(tid)
+                if t is not None:
+                    counts[t.host_id] = counts.get(t.host_id, 0) + 1
+        items = []
+        for agent_id, h in master.registry.hosts():
+            used = {}
+            if h.host_id in master.engine_hosts:
+                try:
+                    used = dict(master.scheduler.host_usage(h.host_id))
+                except (KeyError, AttributeError):
+                    used = {}
+            items.append({"id": h.host_id, "agentId": agent_id, "cpus": h.cpus,
+                          "memoryMB": h.memory_mb, "diskMB": h.disk_mb,
+                          "networkMbps": h.network_mbps, "gpu": h.gpu, "used": used,
+                          "tasks": counts.get(h.host_id, 0), "attributes": h.attributes,
+                          "active": h.host_id in master.engine_hosts})
+        return {"items": items}

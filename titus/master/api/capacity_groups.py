@@ -1,0 +1,71 @@
+"""``/api/v3/capacityGroups``: tiers and guaranteed resources of capacity groups."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+
+from titus.master.api.deps import master_of, require_user
+from titus.master.api.jobs import json_body
+from titus.master.capacity import CapacityGroup
+from titus.master.master import NotFound
+from titus.master.validation import Problem, SpecError, parse_capacity_group
+
+router = APIRouter(prefix="/api/v3", tags=["capacity groups"])
+
+
+def _view(master, group: CapacityGroup) -> dict:
+    view = group.wire()
+    view["usage"] = dict(master.group_usage.get(group.name, {}))
+    return view
+
+
+@router.get("/capacityGroups", summary="Every capacity group")
+def list_groups(request: Request):
+    """Groups with their tier, guarantee, limit and current usage."""
+    master = master_of(request)
+    with master.lock:
+        return {"items": [_view(master, g) for g in master.capacity.groups.values()]}
+
+
+@router.get("/capacityGroups/{name}")
+def get_group(request: Request, name: str):
+    """One group; 404 if unknown."""
+    master = master_of(request)
+    with master.lock:
+        group = master.capacity.groups.get(name)
+        if group is None:
+            raise NotFound(name)
+        return _view(master, group)
+
+
+@router.post("/capacityGroups", status_code=201, dependencies=[Depends(require_user)])
+async def create_group(request: Request):
+    """Create or replace a group: {name, tier: Critical|Flex, resources, limit?}."""
+    master = master_of(request)
+    spec = parse_capacity_group(await json_body(request))
+    group = CapacityGroup.from_spec(spec)
+    await run_in_threadpool(master.put_capacity_group, group)
+    return _view(master, group)
+
+
+@router.put("/capacityGroups/{name}", dependencies=[Depends(require_user)])
+async def update_group(request: Request, name: str):
+    """Replace a group; the body's name, if given, must match the path."""
+    master = master_of(request)
+    data = await json_body(request)
+    if isinstance(data, dict):
+        if data.get("name", name) != name:
+            raise SpecError([Problem("name", "must match the path", data.get("name"))],
+                            "capacity group")
+        data = {**data, "name": name}
+    spec = parse_capacity_group(data)
+    group = CapacityGroup.from_spec(spec)
+    await run_in_threadpool(master.put_capacity_group, group)
+    return _view(master, group)
+
+
+@router.delete("/capacityGroups/{name}", dependencies=[Depends(require_user)])
+def delete_group(request: Request, name: str):
+    """Remove a group (its jobs fall back to a Flex group without guarantee)."""
+    master_of(request).delete_capacity_group(name)
+    return {}

@@ -1,0 +1,94 @@
+"""Shared pieces of the REST routers: the master, authentication, error mapping, paging."""
+from __future__ import annotations
+
+import hmac
+from typing import Optional
+
+from fastapi import HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from titus.master.master import Conflict, Master, NotFound
+from titus.master.validation import SpecError
+
+
+def master_of(request: Request) -> Master:
+    """The master behind this app."""
+    return request.app.state.master
+
+
+def _bearer(request: Request) -> Optional[str]:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _matches(token: Optional[str], allowed) -> bool:
+    if token is None:
+        return False
+    return any(hmac.compare_digest(token.encode(), a.encode()) for a in allowed)
+
+
+def require_user(request: Request) -> None:
+    """Writes need a valid user token when the master has any (401 otherwise)."""
+    tokens = master_of(request).settings.user_tokens
+    if tokens and not _matches(_bearer(request), tokens):
+        raise HTTPException(401, "a valid user token is required (Authorization: Bearer ...)",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+def require_agent(request: Request) -> None:
+    """Agent calls need the agent token when the master has one (401 otherwise)."""
+    token = master_of(request).settings.agent_token
+    if token and not _matches(_bearer(request), [token]):
+        raise HTTPException(401, "a valid agent token is required (Authorization: Bearer ...)",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+def install_error_handlers(app) -> None:
+    """Map the master's errors to HTTP: 400 bad spec, 404 unknown, 409 wrong state."""
+
+    @app.exception_handler(SpecError)
+    async def _spec(_request, exc: SpecError):
+        return JSONResponse(exc.wire(), status_code=400)
+
+    @app.exception_handler(NotFound)
+    async def _missing(_request, exc: NotFound):
+        return JSONResponse({"error": "not found", "id": exc.args[0] if exc.args else None},
+                            status_code=404)
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_request, exc: Conflict):
+        return JSONResponse({"error": str(exc)}, status_code=409)
+
+
+def page(items: list, key, cursor: Optional[str], page_size: int) -> tuple[list, dict]:
+    """Cursor pagination over ``items`` sorted by the integer ``key``.
+
+    The cursor is the key of the last item returned; the next page starts after it.
+    """
+    after = -1
+    if cursor:
+        try:
+            after = int(cursor)
+        except ValueError:
+            raise SpecError([_problem("cursor", "must be a cursor returned by a previous page",
+                                      cursor)], "query") from None
+    rest = [it for it in items if key(it) > after]
+    chunk = rest[:page_size]
+    has_more = len(rest) > page_size
+    next_cursor = str(key(chunk[-1])) if chunk and has_more else ""
+    return chunk, {"currentPage": {"pageSize": page_size, "cursor": cursor or ""},
+                   "hasMore": has_more, "cursor": next_cursor, "totalItems": len(items)}
+
+
+def _problem(field, message, value=None):
+    from titus.master.validation import Problem
+
+    return Problem(field, message, value)
+
+
+def check_page_size(page_size: int) -> int:
+    """A page size between 1 and 10000, else a 400 naming ``pageSize``."""
+    if not (1 <= page_size <= 10_000):
+        raise SpecError([_problem("pageSize", "must be between 1 and 10000", page_size)], "query")
+    return page_size

@@ -1,0 +1,195 @@
+"""``/api/v3/instanceGroups``: instance groups, their autoscale rules, scaling actions.
+
+The router brings its own lifespan: when the app starts it builds the
+:class:`~titus.autoscale.service.AutoscaleService` (groups and rules from the store, provider
+from ``TITUS_AUTOSCALE_*``) and runs its step periodically; when the app stops, so does it.
+"""
+from __future__ import annotations
+
+import os
+import re
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+
+from titus.autoscale import metrics
+from titus.autoscale.groups import InstanceGroup
+from titus.autoscale.rules import AutoscaleRule
+from titus.autoscale.service import AutoscaleService, provider_from_env
+from titus.master.api.deps import master_of, require_user
+from titus.master.api.jobs import json_body
+from titus.master.master import Conflict, NotFound
+from titus.master.validation import Problem, SpecError
+
+_FIELD_FIRST = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)[: ]")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    """Start the autoscaler with the app; stop it (and any local agents) after."""
+    master = app.state.master
+    interval = float(os.environ.get("TITUS_AUTOSCALE_INTERVAL_SEC", "5"))
+    service = AutoscaleService(master, provider_from_env(master.settings), interval_sec=interval)
+    app.state.autoscale = service
+    registry = getattr(app.state, "metrics_registry", None)
+    if registry is not None:
+        metrics.register_into(registry)
+    service.start()
+    try:
+        yield
+    finally:
+        await run_in_threadpool(service.stop)
+
+
+router = APIRouter(prefix="/api/v3", tags=["instance groups"], lifespan=lifespan)
+
+
+def service_of(request: Request) -> AutoscaleService:
+    """The app's autoscale service (built on first use if the lifespan did not run)."""
+    service = getattr(request.app.state, "autoscale", None)
+    if service is None:
+        service = request.app.state.autoscale = AutoscaleService(master_of(request))
+    return service
+
+
+def _problems(exc: Exception, what: str) -> SpecError:
+    """A 400 naming the bad field, from pydantic's errors or a ``field: message`` ValueError."""
+    if isinstance(exc, ValidationError):
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            message = err["msg"].removeprefix("Value error, ")
+            if not field:
+                match = _FIELD_FIRST.match(message)
+                field = match.group(1) if match else "(body)"
+            problems.append(Problem(field, message))
+        return SpecError(problems, what)
+    message = str(exc)
+    match = _FIELD_FIRST.match(message)
+    return SpecError([Problem(match.group(1) if match else "(body)", message)], what)
+
+
+def _resolve_type(service: AutoscaleService, data: dict) -> dict:
+    """Let ``instance_type`` be just a name when the provider can describe it (EC2)."""
+    name = data.get("instance_type")
+    describe = getattr(service.provider, "instance_type", None)
+    if isinstance(name, str) and describe is not None:
+        try:
+            return {**data, "instance_type": describe(name).model_dump()}
+        except ValueError as exc:
+            raise _problems(exc, "instance group") from None
+    return data
+
+
+def _group_view(service: AutoscaleService, name: str) -> dict:
+    for item in service.view():
+        if item["name"] == name:
+            return item
+    raise NotFound(name)
+
+
+@router.get("/instanceGroups", summary="Every instance group with its rule, numbers and actions")
+def list_groups(request: Request):
+    """Groups with rule, size, idle, pending and draining hosts, and recent scaling actions."""
+    return {"items": service_of(request).view()}
+
+
+@router.get("/instanceGroups/{name}")
+def get_group(request: Request, name: str):
+    """One group; 404 if unknown."""
+    return _group_view(service_of(request), name)
+
+
+@router.post("/instanceGroups", status_code=201, dependencies=[Depends(require_user)])
+async def create_group(request: Request):
+    """Create a group: {name, instance_type, tier?, zones, lifecycle?, min_size?, max_size?}."""
+    service = service_of(request)
+    data = await json_body(request)
+    if not isinstance(data, dict):
+        raise SpecError([Problem("(body)", "must be a JSON object")], "instance group")
+    try:
+        group = InstanceGroup.model_validate(_resolve_type(service, data))
+    except ValidationError as exc:
+        raise _problems(exc, "instance group") from None
+    if group.name in service.groups:
+        raise Conflict(f"instance group {group.name!r} already exists")
+    await run_in_threadpool(_put, service, group)
+    return _group_view(service, group.name)
+
+
+@router.put("/instanceGroups/{name}", dependencies=[Depends(require_user)])
+async def update_group(request: Request, name: str):
+    """Change fields of a group (lifecycle, sizes, zones, ...); the name cannot change."""
+    service = service_of(request)
+    data = await json_body(request)
+    if not isinstance(data, dict):
+        raise SpecError([Problem("(body)", "must be a JSON object")], "instance group")
+    if data.get("name", name) != name:
+        raise SpecError([Problem("name", "must match the path", data.get("name"))], "instance group")
+    try:
+        current = service.groups.get(name)
+    except KeyError:
+        raise NotFound(name) from None
+    try:
+        group = InstanceGroup.model_validate({**current.model_dump(), **_resolve_type(service, data)})
+    except ValidationError as exc:
+        raise _problems(exc, "instance group") from None
+    await run_in_threadpool(_put, service, group)
+    return _group_view(service, name)
+
+
+@router.delete("/instanceGroups/{name}", dependencies=[Depends(require_user)])
+def delete_group(request: Request, name: str):
+    """Forget a group and its rule (its hosts are left as they are)."""
+    try:
+        service_of(request).delete_group(name)
+    except KeyError:
+        raise NotFound(name) from None
+    return {}
+
+
+@router.put("/instanceGroups/{name}/rule", dependencies=[Depends(require_user)])
+async def set_rule(request: Request, name: str):
+    """Set the group's rule: {min_idle, max_idle, min_size?, max_size?, cooldown_sec}."""
+    service = service_of(request)
+    data = await json_body(request)
+    if not isinstance(data, dict):
+        raise SpecError([Problem("(body)", "must be a JSON object")], "autoscale rule")
+    if data.get("group", name) != name:
+        raise SpecError([Problem("group", "must match the path", data.get("group"))], "autoscale rule")
+    if name not in service.groups:
+        raise SpecError([Problem("group", f"instance group {name!r} is not known")], "autoscale rule")
+    try:
+        rule = AutoscaleRule.model_validate({**data, "group": name})
+        service.set_rule(rule)
+    except (ValidationError, ValueError) as exc:
+        raise _problems(exc, "autoscale rule") from None
+    return _group_view(service, name)
+
+
+@router.delete("/instanceGroups/{name}/rule", dependencies=[Depends(require_user)])
+def delete_rule(request: Request, name: str):
+    """Remove the group's rule (it stops scaling)."""
+    service = service_of(request)
+    if name not in service.groups:
+        raise NotFound(name)
+    service.delete_rule(name)
+    return {}
+
+
+@router.get("/instanceGroups/{name}/actions")
+def group_actions(request: Request, name: str):
+    """The group's recent scaling actions, oldest first."""
+    service = service_of(request)
+    if name not in service.groups:
+        raise NotFound(name)
+    return {"items": [a.to_dict() for a in service.autoscaler.recent_actions(name)]}
+
+
+def _put(service: AutoscaleService, group: InstanceGroup) -> None:
+    try:
+        service.put_group(group)
+    except ValueError as exc:
+        raise _problems(exc, "instance group") from None

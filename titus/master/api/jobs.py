@@ -1,0 +1,128 @@
+"""``/api/v3/jobs``: create, find (filters, cursor pagination), get, kill and resize jobs."""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from titus.master import states
+from titus.master.api.deps import check_page_size, master_of, page, require_user
+from titus.master.records import JobRecord
+from titus.master.validation import Problem, SpecError, parse_capacity_update, parse_job
+from titus.master.views import job_view
+
+router = APIRouter(prefix="/api/v3", tags=["jobs"])
+
+
+async def json_body(request: Request):
+    """The request body as JSON, or a 400 naming the body."""
+    raw = await request.body()
+    try:
+        return json.loads(raw or b"null")
+    except ValueError as exc:
+        raise SpecError([Problem("(body)", f"not valid JSON: {exc.msg} at position {exc.pos}")],
+                        "request") from None
+
+
+@router.post("/jobs", status_code=202, dependencies=[Depends(require_user)],
+             summary="Submit a job (Titus JobDescriptor JSON); returns its id")
+async def create_job(request: Request):
+    """Validate and store a job; 400 names every bad field."""
+    data = await json_body(request)
+    master = master_of(request)
+    descriptor = parse_job(data, master.settings.limits)
+    job = await run_in_threadpool(master.submit_job, descriptor)
+    return JSONResponse({"id": job.id}, status_code=202)
+
+
+def _matches(job: JobRecord, job_state, app, group, owner, job_type, ids, attrs) -> bool:
+    d = job.descriptor
+    if job_state and job.state != job_state:
+        return False
+    if app and d.applicationName != app:
+        return False
+    if group and job.group != group:
+        return False
+    if owner and d.owner.teamEmail != owner:
+        return False
+    if job_type and ("BATCH" if job.batch else "SERVICE") != job_type.upper():
+        return False
+    if ids and job.id not in ids:
+        return False
+    for key, value in attrs:
+        if d.attributes.get(key) != value and (value or key not in d.attributes):
+            return False
+    return True
+
+
+@router.get("/jobs", summary="Find jobs (active by default; jobState=Finished for archived)")
+def find_jobs(request: Request, jobState: Optional[str] = None,
+              applicationName: Optional[str] = None, capacityGroup: Optional[str] = None,
+              owner: Optional[str] = None, jobType: Optional[str] = None,
+              jobIds: Optional[str] = None, attributes: Optional[str] = None,
+              pageSize: int = Query(100), cursor: Optional[str] = None):
+    """Jobs matching every given filter, oldest first, ``pageSize`` at a time."""
+    check_page_size(pageSize)
+    if jobState is not None and jobState not in states.JOB_STATES:
+        raise SpecError([Problem("jobState", "must be one of " + ", ".join(states.JOB_STATES),
+                                 jobState)], "query")
+    if jobType is not None and jobType.upper() not in ("BATCH", "SERVICE"):
+        raise SpecError([Problem("jobType", "must be BATCH or SERVICE", jobType)], "query")
+    ids = set(jobIds.split(",")) if jobIds else None
+    attrs = [tuple((p.split(":", 1) + [""])[:2]) for p in attributes.split(",")] if attributes else []
+    master = master_of(request)
+    args = (jobState, applicationName, capacityGroup, owner, jobType, ids, attrs)
+    if jobState == states.FINISHED:
+        jobs = [JobRecord.from_row(r) for r in _archived(master)]
+    else:
+        with master.lock:
+            jobs = list(master.jobs.values())
+    jobs = [j for j in jobs if _matches(j, *args)]
+    jobs.sort(key=lambda j: j.seq)
+    chunk, pagination = page(jobs, lambda j: j.seq, cursor, pageSize)
+    with master.lock:
+        items = [job_view(j) for j in chunk]
+    return {"items": items, "pagination": pagination}
+
+
+def _archived(master, batch: int = 5000):
+    after = 0
+    while True:
+        rows = master.store.archived_jobs(after_seq=after, limit=batch)
+        yield from rows
+        if len(rows) < batch:
+            return
+        after = rows[-1]["seq"]
+
+
+@router.get("/jobs/{job_id}", summary="One job (live or archived)")
+def get_job(request: Request, job_id: str):
+    """A job by id; 404 if it never existed."""
+    master = master_of(request)
+    job, _ = master.get_job(job_id)
+    with master.lock:
+        return job_view(job)
+
+
+@router.delete("/jobs/{job_id}", dependencies=[Depends(require_user)], summary="Kill a job")
+def kill_job(request: Request, job_id: str):
+    """Kill every task of the job; the job finishes when they have all ended."""
+    master = master_of(request)
+    job = master.kill_job(job_id)
+    with master.lock:
+        return job_view(job)
+
+
+@router.put("/jobs/{job_id}/instances", dependencies=[Depends(require_user)],
+            summary="Change a service job's capacity {min, desired, max}")
+async def resize_job(request: Request, job_id: str):
+    """Resize a service job; the reconciler starts or kills tasks to match."""
+    data = await json_body(request)
+    master = master_of(request)
+    update = parse_capacity_update(data, master.settings.limits)
+    job = await run_in_threadpool(master.resize_job, job_id, update)
+    with master.lock:
+        return job_view(job)

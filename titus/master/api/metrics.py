@@ -1,0 +1,57 @@
+"""``/metrics``: Prometheus metrics of the master (queue depth, round latency, tasks by state)."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+router = APIRouter(tags=["metrics"])
+
+
+class _StateCollector:
+    """Reads live numbers from the master at scrape time."""
+
+    def __init__(self, master):
+        self.master = master
+
+    def collect(self):
+        m = self.master
+        tasks = GaugeMetricFamily("titus_tasks", "Live tasks by state", labels=["state"])
+        for state, n in sorted(m.state_counts.items()):
+            tasks.add_metric([state], n)
+        yield tasks
+        yield GaugeMetricFamily("titus_queue_depth", "Tasks waiting for placement",
+                                value=len(m.queue))
+        yield GaugeMetricFamily("titus_jobs", "Live jobs", value=len(m.jobs))
+        yield GaugeMetricFamily("titus_agents", "Known agents", value=len(m.registry.agents))
+        yield GaugeMetricFamily("titus_hosts", "Hosts in the engine", value=len(m.engine_hosts))
+
+
+def install_metrics(app, master) -> CollectorRegistry:
+    """A registry for this app's master, fed by the scheduling loop."""
+    registry = CollectorRegistry()
+    registry.register(_StateCollector(master))
+    latency = Histogram("titus_scheduling_round_seconds", "Engine time per scheduling round",
+                        registry=registry,
+                        buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                 1.0, 2.5, 5.0, 10.0))
+    offered = Counter("titus_scheduling_offered_tasks", "Tasks offered to the engine",
+                      registry=registry)
+    placed = Counter("titus_scheduling_placed_tasks", "Tasks placed by the engine",
+                     registry=registry)
+
+    def observe(seconds: float, n_offered: int, n_placed: int) -> None:
+        latency.observe(seconds)
+        offered.inc(n_offered)
+        placed.inc(n_placed)
+
+    master.round_observers.append(observe)
+    app.state.metrics_registry = registry
+    return registry
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request):
+    """Prometheus text exposition."""
+    return Response(generate_latest(request.app.state.metrics_registry),
+                    media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,67 @@
+"""``/api/v3/observe``: a server-sent event stream of job and task changes.
+
+The stream sends the current state first (``jobUpdate`` and ``taskUpdate`` events), then a
+``snapshotEnd`` marker, then every change as it is committed. ``jobId`` narrows it to one job;
+``limit`` ends the stream after that many live events (handy for scripts and tests). A comment
+line is sent every 15 s of silence to keep proxies from closing the connection.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Optional
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from titus.master.api.deps import master_of
+from titus.master.events import CLOSED
+from titus.master.views import job_view, task_view
+
+router = APIRouter(prefix="/api/v3", tags=["observe"])
+
+KEEPALIVE_SEC = 15.0
+
+
+def sse(kind: str, payload) -> str:
+    """One server-sent event."""
+    return f"event: {kind}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n"
+
+
+@router.get("/observe", summary="Server-sent events: snapshot, snapshotEnd, then live changes")
+@router.get("/jobs/observe", include_in_schema=False)
+async def observe(request: Request, jobId: Optional[str] = None, limit: int = 0):
+    """Stream the state of jobs and tasks, then their changes."""
+    master = master_of(request)
+    sub = master.events.subscribe(jobId)  # before the snapshot, so nothing is missed
+
+    with master.lock:
+        jobs = [master.jobs[jobId]] if jobId and jobId in master.jobs else (
+            [] if jobId else list(master.jobs.values()))
+        snapshot = [sse("jobUpdate", job_view(j)) for j in jobs]
+        for j in jobs:
+            snapshot += [sse("taskUpdate", task_view(t, j)) for t in j.tasks.values()]
+
+    async def stream():
+        try:
+            for chunk in snapshot:
+                yield chunk
+            yield sse("snapshotEnd", {})
+            sent = 0
+            while limit <= 0 or sent < limit:
+                try:
+                    kind, payload = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_SEC)
+                except asyncio.TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    yield ": keepalive\n\n"
+                    continue
+                if (kind, payload) == CLOSED:
+                    return
+                yield sse(kind, payload)
+                sent += 1
+        finally:
+            master.events.unsubscribe(sub)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,111 @@
+"""``/api/v3/tasks``: find, get and kill tasks; read a task's logs through its agent."""
+from __future__ import annotations
+
+from typing import Optional
+
+import httpx
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+
+from titus.master import states
+from titus.master.api.deps import check_page_size, master_of, page, require_user
+from titus.master.master import Conflict, NotFound
+from titus.master.records import TaskRecord
+from titus.master.validation import Problem, SpecError
+from titus.master.views import task_view
+
+router = APIRouter(prefix="/api/v3", tags=["tasks"])
+
+
+def _states(raw: Optional[str]) -> Optional[set]:
+    if not raw:
+        return None
+    wanted = {s.strip() for s in raw.split(",") if s.strip()}
+    bad = sorted(wanted - set(states.TASK_STATES))
+    if bad:
+        raise SpecError([Problem("taskStates", "unknown task state", bad)], "query")
+    return wanted
+
+
+@router.get("/tasks", summary="Find tasks (of a job, in some states)")
+def find_tasks(request: Request, jobId: Optional[str] = None, taskStates: Optional[str] = None,
+               state: Optional[str] = None, taskIds: Optional[str] = None,
+               pageSize: int = Query(100), cursor: Optional[str] = None):
+    """Tasks matching the filters, oldest first; a finished job's tasks come from the archive."""
+    check_page_size(pageSize)
+    wanted = _states(taskStates or state)
+    ids = set(taskIds.split(",")) if taskIds else None
+    master = master_of(request)
+    job = None
+    with master.lock:
+        if jobId is not None:
+            job = master.jobs.get(jobId)
+            tasks = list(job.tasks.values()) if job is not None else None
+        else:
+            tasks = list(master.tasks.values())
+    if tasks is None:  # archived (or unknown) job
+        master.get_job(jobId)
+        tasks = [TaskRecord.from_row(r) for r in master.store.archived_tasks(jobId)]
+    if wanted:
+        tasks = [t for t in tasks if t.state in wanted]
+    if ids:
+        tasks = [t for t in tasks if t.id in ids]
+    tasks.sort(key=lambda t: t.seq)
+    chunk, pagination = page(tasks, lambda t: t.seq, cursor, pageSize)
+    with master.lock:
+        items = [task_view(t, master.jobs.get(t.job_id)) for t in chunk]
+    return {"items": items, "pagination": pagination}
+
+
+@router.get("/tasks/{task_id}", summary="One task, with why it is not placed if it waits")
+def get_task(request: Request, task_id: str):
+    """A task by id (live or archived); 404 if unknown."""
+    master = master_of(request)
+    task, job, _ = master.get_task(task_id)
+    with master.lock:
+        return task_view(task, job)
+
+
+@router.delete("/tasks/{task_id}", dependencies=[Depends(require_user)], summary="Kill a task")
+def kill_task(request: Request, task_id: str, shrink: bool = False):
+    """Kill a task; a service job replaces it unless ``shrink=true`` lowers its desired count."""
+    master = master_of(request)
+    task = master.kill_task(task_id, shrink=shrink)
+    with master.lock:
+        return task_view(task, master.jobs.get(task.job_id))
+
+
+@router.get("/tasks/{task_id}/logs", summary="The task's output, read from its agent")
+async def task_logs(request: Request, task_id: str, follow: bool = False):
+    """Stream the task's stdout/stderr from the agent that runs (or ran) it."""
+    master = master_of(request)
+    task, _, _ = master.get_task(task_id)
+    agent = master.registry.get(task.agent_id) if task.agent_id else None
+    if agent is None or not agent.address:
+        raise NotFound(task_id)
+    url = f"{agent.address.rstrip('/')}/tasks/{task_id}/logs"
+    headers = {}
+    if master.settings.agent_token:
+        headers["Authorization"] = f"Bearer {master.settings.agent_token}"
+    client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
+    try:
+        upstream = await client.send(
+            client.build_request("GET", url, params={"follow": int(follow)}, headers=headers),
+            stream=True)
+    except httpx.HTTPError as exc:
+        await client.aclose()
+        raise Conflict(f"the task's agent did not answer: {type(exc).__name__}") from None
+    if upstream.status_code != 200:
+        await upstream.aclose()
+        await client.aclose()
+        raise NotFound(task_id)
+
+    async def relay():
+        try:
+            async for chunk in upstream.aiter_raw():
+                yield chunk
+        finally:
+            await upstream.aclose()
+            await client.aclose()
+
+    return StreamingResponse(relay(), media_type=upstream.headers.get("content-type", "text/plain"))

@@ -1,0 +1,73 @@
+"""Settings of the master, from defaults, the environment (``TITUS_<NAME>``) and the CLI.
+
+Every field below can be set by an environment variable named ``TITUS_`` + the field name in
+upper case (``TITUS_STORE_URL``, ``TITUS_HEARTBEAT_TIMEOUT_SEC``, ``TITUS_MAX_CPU`` ...).
+Token lists are comma separated. ``TITUS_TOKEN`` also works for a single user token.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import fields
+from typing import Optional
+
+from pydantic import BaseModel, Field
+
+from titus.master.validation import ValidationLimits
+
+
+class MasterSettings(BaseModel):
+    """How the master runs."""
+
+    store_url: str = "sqlite:///titus-master.db"
+    bind: str = "127.0.0.1"
+    port: int = 7001
+    # Bearer tokens allowed to write (POST/PUT/DELETE); none: no authentication.
+    user_tokens: list[str] = Field(default_factory=list)
+    # Token agents must present; None: agents are not authenticated.
+    agent_token: Optional[str] = None
+
+    heartbeat_interval_sec: float = 0.5
+    heartbeat_timeout_sec: float = 10.0
+    schedule_interval_sec: float = 0.1
+    reconcile_interval_sec: float = 0.5
+    max_batch: int = 50_000  # tasks per scheduling round
+    fitness: str = "cpu_mem_binpack"
+
+    # stuck-state timeouts: a task longer than this in the state is ended
+    launched_timeout_sec: float = 300.0
+    start_initiated_timeout_sec: float = 600.0
+    kill_initiated_timeout_sec: float = 300.0
+    unhealthy_replace_sec: float = 60.0  # a service task unhealthy this long is replaced
+    max_system_retries: int = 100
+    # KillOrder is repeated after this if the agent still reports the task running
+    kill_resend_sec: float = 5.0
+
+    limits: ValidationLimits = Field(default_factory=ValidationLimits)
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    @classmethod
+    def from_env(cls, env: Optional[dict] = None, **overrides) -> "MasterSettings":
+        """Settings from ``TITUS_*`` variables, then ``overrides`` (None values ignored)."""
+        env = dict(os.environ if env is None else env)
+        values: dict = {}
+        for name, info in cls.model_fields.items():
+            if name == "limits":
+                continue
+            raw = env.get("TITUS_" + name.upper())
+            if raw is None:
+                continue
+            if name == "user_tokens":
+                values[name] = [t.strip() for t in raw.split(",") if t.strip()]
+            else:
+                values[name] = raw
+        if "user_tokens" not in values and env.get("TITUS_TOKEN"):
+            values["user_tokens"] = [env["TITUS_TOKEN"]]
+        limits = ValidationLimits()
+        for f in fields(ValidationLimits):
+            raw = env.get("TITUS_" + f.name.upper())
+            if raw is not None:
+                setattr(limits, f.name, type(getattr(limits, f.name))(float(raw)))
+        values["limits"] = limits
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.model_validate(values)

@@ -1,0 +1,215 @@
+"""The job descriptor, wire-compatible with Titus's REST v3 JSON (the protobuf JSON mapping).
+
+What real Titus clients send is accepted as it stands:
+
+- names are camelCase (``applicationName``, ``memoryMB``, ``runtimeLimitSec`` ...);
+- 64-bit integers may arrive as strings (``"runtimeLimitSec": "3600"``) and are echoed back as
+  strings, as the protobuf JSON mapping does;
+- the image is ``{name, tag}`` or ``{name, digest}``;
+- constraints are ``{"constraints": {name: value}}`` with Titus's names, case-insensitive;
+- every field Titus has and this platform does not act on is kept and echoed back
+  (``extra="allow"`` on every object), never rejected.
+
+Additions of this platform (optional, ignored by Titus clients):
+
+- ``container.healthCheck`` ``{command: [..], intervalSec, timeoutSec, retries}``: a command run
+  inside the container; a service task reported unhealthy for longer than the master's
+  ``unhealthy_replace_sec`` is replaced.
+- ``container.killGracePeriodSeconds``: seconds between SIGTERM and SIGKILL when a task is
+  killed (default 10).
+
+Checks of bounds (cpu, memory, size, env bytes ...) live in ``titus.master.validation``.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+
+# An integer the protobuf JSON mapping writes as a string (uint64/int64 fields).
+Int64 = Annotated[int, PlainSerializer(lambda v: str(v), return_type=str, when_used="json")]
+
+
+class WireModel(BaseModel):
+    """Base of every wire object: unknown fields are kept and echoed, names are camelCase."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Owner(WireModel):
+    """Who owns the job."""
+
+    teamEmail: str = ""
+
+
+class Image(WireModel):
+    """A container image: ``name`` with a ``tag`` or a ``digest``."""
+
+    name: str = ""
+    tag: Optional[str] = None
+    digest: Optional[str] = None
+
+    def reference(self) -> str:
+        """The image as Docker names it: ``name@digest`` or ``name:tag`` (tag ``latest`` if none)."""
+        if self.digest:
+            return f"{self.name}@{self.digest}"
+        return f"{self.name}:{self.tag or 'latest'}"
+
+
+class ContainerResources(WireModel):
+    """What one task of the job needs. Defaults apply when a field is absent."""
+
+    cpu: float = 1.0
+    memoryMB: int = 512
+    diskMB: int = 0
+    networkMbps: int = 0
+    gpu: int = 0
+
+
+class SecurityProfile(WireModel):
+    """IAM role and security groups of the container."""
+
+    iamRole: Optional[str] = None
+    securityGroups: list[str] = Field(default_factory=list)
+
+
+class Constraints(WireModel):
+    """Titus's constraint map: ``{"constraints": {"uniqueHost": "true"}}``."""
+
+    constraints: dict[str, str] = Field(default_factory=dict)
+    expression: Optional[str] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _values_as_strings(cls, data: Any) -> Any:
+        # Titus values are strings; a client sending true/1 means the same thing.
+        if isinstance(data, dict) and isinstance(data.get("constraints"), dict):
+            data = dict(data)
+            data["constraints"] = {
+                k: (str(v).lower() if isinstance(v, bool) else str(v))
+                for k, v in data["constraints"].items()
+            }
+        return data
+
+
+class HealthCheck(WireModel):
+    """A command run inside the container to judge its health."""
+
+    command: list[str] = Field(default_factory=list)
+    intervalSec: float = 10.0
+    timeoutSec: float = 5.0
+    retries: int = 3
+
+
+class Container(WireModel):
+    """The container every task of the job runs."""
+
+    image: Image = Field(default_factory=Image)
+    entryPoint: list[str] = Field(default_factory=list)
+    command: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    resources: ContainerResources = Field(default_factory=ContainerResources)
+    securityProfile: SecurityProfile = Field(default_factory=SecurityProfile)
+    attributes: dict[str, str] = Field(default_factory=dict)
+    hardConstraints: Constraints = Field(default_factory=Constraints)
+    softConstraints: Constraints = Field(default_factory=Constraints)
+    healthCheck: Optional[HealthCheck] = None
+    killGracePeriodSeconds: Optional[float] = None
+
+
+class ImmediateRetry(WireModel):
+    """Resubmit at once."""
+
+    retries: int = 0
+
+
+class DelayedRetry(WireModel):
+    """Resubmit after ``initialDelayMs`` the first time, then after ``delayMs``."""
+
+    initialDelayMs: Int64 = 0
+    delayMs: Int64 = 0
+    retries: int = 0
+
+
+class ExponentialBackOffRetry(WireModel):
+    """Resubmit after ``initialDelayMs * 2^(n-1)``, capped at ``maxDelayIntervalMs``."""
+
+    initialDelayMs: Int64 = 0
+    maxDelayIntervalMs: Int64 = 0
+    retries: int = 0
+
+
+class RetryPolicy(WireModel):
+    """One of ``immediate``, ``delayed``, ``exponentialBackOff`` (none: no retries)."""
+
+    immediate: Optional[ImmediateRetry] = None
+    delayed: Optional[DelayedRetry] = None
+    exponentialBackOff: Optional[ExponentialBackOffRetry] = None
+
+
+class BatchJobSpec(WireModel):
+    """A batch job: ``size`` tasks that each run to completion."""
+
+    size: int = 1
+    runtimeLimitSec: Int64 = 0
+    retryPolicy: RetryPolicy = Field(default_factory=RetryPolicy)
+    retryOnRuntimeLimit: bool = False
+
+
+class Capacity(WireModel):
+    """A service job's task count: ``min <= desired <= max``."""
+
+    min: int = 0
+    desired: int = 0
+    max: int = 0
+
+
+class ServiceJobSpec(WireModel):
+    """A service job: ``capacity.desired`` tasks kept running."""
+
+    capacity: Capacity = Field(default_factory=Capacity)
+    enabled: bool = True
+    retryPolicy: RetryPolicy = Field(default_factory=RetryPolicy)
+
+
+class JobDescriptor(WireModel):
+    """A job as submitted (``POST /api/v3/jobs``)."""
+
+    applicationName: str = ""
+    owner: Owner = Field(default_factory=Owner)
+    capacityGroup: str = ""
+    attributes: dict[str, str] = Field(default_factory=dict)
+    container: Container = Field(default_factory=Container)
+    batch: Optional[BatchJobSpec] = None
+    service: Optional[ServiceJobSpec] = None
+
+    @property
+    def is_batch(self) -> bool:
+        """True for a batch job, False for a service job."""
+        return self.batch is not None
+
+    def wire(self) -> dict:
+        """The descriptor as JSON-ready data, unknown fields included, 64-bit ints as strings."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class CapacityUpdate(WireModel):
+    """``PUT /api/v3/jobs/{id}/instances`` body: any of min, desired, max."""
+
+    min: Optional[int] = None
+    desired: Optional[int] = None
+    max: Optional[int] = None
+
+
+class CapacityGroupSpec(WireModel):
+    """A capacity group: its tier and the resources guaranteed to it (and an optional limit).
+
+    ``resources`` and ``limit`` use the container resource names (cpu, memoryMB, diskMB,
+    networkMbps, gpu). A group may never hold more than its ``limit``.
+    """
+
+    name: str = ""
+    tier: str = "Flex"
+    resources: ContainerResources = Field(
+        default_factory=lambda: ContainerResources(cpu=0, memoryMB=0, diskMB=0, networkMbps=0, gpu=0))
+    limit: Optional[ContainerResources] = None

@@ -1,0 +1,105 @@
+"""Retry policies: whether and when a finished task is resubmitted.
+
+Policies (Titus's): ``immediate {retries}``; ``delayed {initialDelayMs, delayMs, retries}``
+(the first resubmit waits ``initialDelayMs``, later ones ``delayMs``);
+``exponentialBackOff {initialDelayMs, maxDelayIntervalMs, retries}`` (``initialDelayMs *
+2^(n-1)`` capped at ``maxDelayIntervalMs`` for the n-th resubmit). No policy: no retries.
+
+Rules:
+
+- System errors and losses (``lost``, ``transientSystemError``, ``stuckInState``,
+  ``stuckInKillingState``, ``crashed``) are not the task's fault: the task is resubmitted
+  at once and the user's retries are not consumed (bounded by ``max_system_retries`` so a
+  broken cluster cannot loop forever).
+- Batch: ``normal`` ends the index; ``scaledDown`` and a job being killed never resubmit;
+  ``runtimeLimitExceeded`` resubmits only with ``retryOnRuntimeLimit``; any other end
+  (failed, oom, killed by a task kill, unhealthy, ...) consumes one user retry while some remain.
+- Service: while the job is active every ended task is replaced (except ``scaledDown``); the
+  policy only sets the delay, from the number of user retries used so far.
+
+A replacement keeps the task index, gets a new id, and records ``resubmitOf`` (the id it
+replaces), ``resubmitNumber`` (all resubmits of that index) and ``systemResubmitNumber``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from titus.master import states
+from titus.master.model import RetryPolicy
+
+SYSTEM_REASONS = frozenset({states.LOST, states.TRANSIENT_SYSTEM_ERROR, states.STUCK_IN_STATE,
+                            states.STUCK_IN_KILLING_STATE, states.CRASHED})
+
+
+@dataclass(frozen=True)
+class RetryRule:
+    """A retry policy reduced to numbers: ``retries`` and the delays in milliseconds."""
+
+    kind: str = "none"
+    retries: int = 0
+    initial_delay_ms: int = 0
+    delay_ms: int = 0
+    max_delay_ms: int = 0
+
+    @classmethod
+    def from_policy(cls, policy: RetryPolicy | None) -> "RetryRule":
+        """The rule of a wire retry policy (no policy: no retries)."""
+        if policy is None:
+            return cls()
+        if policy.immediate is not None:
+            return cls("immediate", policy.immediate.retries)
+        if policy.delayed is not None:
+            d = policy.delayed
+            return cls("delayed", d.retries, d.initialDelayMs, d.delayMs, 0)
+        if policy.exponentialBackOff is not None:
+            e = policy.exponentialBackOff
+            return cls("exponentialBackOff", e.retries, e.initialDelayMs, 0, e.maxDelayIntervalMs)
+        return cls()
+
+    def delay_sec(self, attempt: int) -> float:
+        """Seconds to wait before the ``attempt``-th user resubmit (1 for the first)."""
+        attempt = max(1, attempt)
+        if self.kind == "delayed":
+            return (self.initial_delay_ms if attempt == 1 else self.delay_ms) / 1000.0
+        if self.kind == "exponentialBackOff":
+            ms = self.initial_delay_ms * (2 ** min(attempt - 1, 40))
+            if self.max_delay_ms > 0:
+                ms = min(ms, self.max_delay_ms)
+            return ms / 1000.0
+        return 0.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with a finished task: resubmit or not, after how long, and whether it counts."""
+
+    resubmit: bool
+    delay_sec: float = 0.0
+    system: bool = False  # a system resubmit: the user's retries are untouched
+
+
+NO = Decision(False)
+
+
+def decide(*, batch: bool, rule: RetryRule, reason: str, user_retries_used: int,
+           system_retries_used: int, job_active: bool, retry_on_runtime_limit: bool = False,
+           max_system_retries: int = 100) -> Decision:
+    """Whether a task that finished with ``reason`` is resubmitted (see the module rules)."""
+    if not job_active or reason == states.SCALED_DOWN:
+        return NO
+    if reason in SYSTEM_REASONS:
+        if system_retries_used < max_system_retries:
+            return Decision(True, 0.0, system=True)
+        return NO
+    if batch:
+        if reason == states.NORMAL:
+            return NO
+        if reason == states.RUNTIME_LIMIT_EXCEEDED and not retry_on_runtime_limit:
+            return NO
+        if user_retries_used < rule.retries:
+            return Decision(True, rule.delay_sec(user_retries_used + 1))
+        return NO
+    # service: keep the desired count; the policy only paces failing tasks
+    if reason == states.NORMAL:
+        return Decision(True, 0.0)
+    return Decision(True, rule.delay_sec(min(user_retries_used + 1, max(1, rule.retries or 1))))

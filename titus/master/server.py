@@ -1,0 +1,24 @@
+"""Running the master as a process: the app under uvicorn, from settings."""
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from titus.master.app import create_app
+from titus.master.config import MasterSettings
+
+log = logging.getLogger("titus.master.server")
+
+
+def serve(settings: MasterSettings, log_level: str = "warning") -> None:
+    """Open the store, rebuild the master from it, and serve until interrupted."""
+    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.WARNING),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    master = app.state.master
+    log.warning("titus master on http://%s:%d (store %s, %d jobs, %d tasks restored)",
+                settings.bind, settings.port, master.store.dialect, len(master.jobs),
+                len(master.tasks))
+    uvicorn.run(app, host=settings.bind, port=settings.port, log_level=log_level,
+                access_log=False, timeout_keep_alive=60)

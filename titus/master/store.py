@@ -1,0 +1,239 @@
+"""The master's durable store (SQLAlchemy Core).
+
+``sqlite:///path`` is the embedded default (WAL journal, a busy timeout, ``synchronous=NORMAL``);
+``postgresql+psycopg://user:pass@host/db`` the production choice. Both run the same statements.
+
+Write-ahead: the master writes every change here, in one transaction, *before* it changes its
+memory or tells anyone (agents, API clients, observers). Writes are batched: a scheduling round,
+a heartbeat or a job submission is one transaction, and rows of the same shape go in one
+``executemany``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import contextmanager
+from typing import Iterable, Iterator, Optional
+
+from sqlalchemy import bindparam, create_engine, event, func, insert, select, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+from titus.master import store_schema as S
+
+log = logging.getLogger("titus.master.store")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and thread sharing."""
+    if url.startswith("sqlite"):
+        memory = ":memory:" in url or url in ("sqlite://", "sqlite:///")
+        # An in-memory database exists per connection: share one.
+        extra = {"poolclass": StaticPool} if memory else {}
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               **extra)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            if not memory:
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+class Txn:
+    """One open transaction; every write method adds to it. Commit happens on leaving the block."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    # jobs ---------------------------------------------------------------------------------
+    def insert_job(self, row: dict) -> None:
+        """Add a job row (all of :data:`store_schema.JOB_COLUMNS`)."""
+        self.conn.execute(insert(S.jobs), [row])
+
+    def update_job(self, job_id: str, values: dict) -> None:
+        """Change some columns of a live job."""
+        self.conn.execute(S.jobs.update().where(S.jobs.c.id == job_id).values(**values))
+
+    def archive_job(self, job_id: str) -> None:
+        """Move a job and all its tasks to the archive tables."""
+        cols = [c.name for c in S.tasks.columns]
+        self.conn.execute(S.archive_tasks.insert().from_select(
+            cols, select(*[S.tasks.c[c] for c in cols]).where(S.tasks.c.job_id == job_id)))
+        self.conn.execute(S.tasks.delete().where(S.tasks.c.job_id == job_id))
+        jcols = [c.name for c in S.jobs.columns]
+        self.conn.execute(S.archive_jobs.insert().from_select(
+            jcols, select(*[S.jobs.c[c] for c in jcols]).where(S.jobs.c.id == job_id)))
+        self.conn.execute(S.jobs.delete().where(S.jobs.c.id == job_id))
+
+    # tasks --------------------------------------------------------------------------------
+    def insert_tasks(self, rows: list, columns: Optional[tuple] = None) -> None:
+        """Add task rows: dicts with every column, or tuples in the order of ``columns``.
+
+        The hot path of the platform: one driver-level ``executemany`` with plain tuples.
+        """
+        if not rows:
+            return
+        if columns is None:
+            columns = S.TASK_COLUMNS
+            rows = [tuple(row[c] for c in columns) for row in rows]
+        ph = self._placeholder()
+        sql = (f"INSERT INTO tasks ({', '.join(columns)}) "
+               f"VALUES ({', '.join([ph] * len(columns))})")
+        self.conn.exec_driver_sql(sql, rows)
+
+    def update_tasks(self, rows: Iterable[dict]) -> None:
+        """Change columns of tasks: each row has ``seq`` (the key) and the columns to set.
+
+        Rows with the same set of columns go in one driver-level ``executemany``.
+        """
+        by_shape: dict[tuple, list[dict]] = {}
+        for row in rows:
+            by_shape.setdefault(tuple(sorted(row)), []).append(row)
+        ph = self._placeholder()
+        for shape, group in by_shape.items():
+            cols = [c for c in shape if c != "seq"]
+            if not cols:
+                continue
+            for c in cols:
+                if c not in S.tasks.c:
+                    raise KeyError(f"tasks has no column {c!r}")
+            sql = f"UPDATE tasks SET {', '.join(f'{c} = {ph}' for c in cols)} WHERE seq = {ph}"
+            self.conn.exec_driver_sql(sql, [tuple(row[c] for c in cols) + (row["seq"],)
+                                            for row in group])
+
+    def _placeholder(self) -> str:
+        return "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
+
+    # agents, capacity groups, events ------------------------------------------------------
+    def upsert_agent(self, row: dict) -> None:
+        """Insert or replace an agent row."""
+        self._upsert(S.agents, S.agents.c.id, row["id"], row)
+
+    def touch_agents(self, last_seen: dict[str, float]) -> None:
+        """Record when agents were last heard from."""
+        if last_seen:
+            stmt = (S.agents.update().where(S.agents.c.id == bindparam("b_id"))
+                    .values(last_seen=bindparam("b_seen")))
+            self.conn.execute(stmt, [{"b_id": k, "b_seen": v} for k, v in last_seen.items()])
+
+    def delete_agent(self, agent_id: str) -> None:
+        """Forget an agent."""
+        self.conn.execute(S.agents.delete().where(S.agents.c.id == agent_id))
+
+    def upsert_capacity_group(self, name: str, tier: str, spec: dict) -> None:
+        """Insert or replace a capacity group."""
+        self._upsert(S.capacity_groups, S.capacity_groups.c.name, name,
+                     {"name": name, "tier": tier, "spec": json.dumps(spec)})
+
+    def delete_capacity_group(self, name: str) -> None:
+        """Remove a capacity group."""
+        self.conn.execute(S.capacity_groups.delete().where(S.capacity_groups.c.name == name))
+
+    def event(self, ts: float, kind: str, entity_id: str = "", data: Optional[dict] = None) -> None:
+        """Append to the event log."""
+        self.conn.execute(insert(S.events), [{"ts": ts, "kind": kind, "entity_id": entity_id,
+                                              "data": json.dumps(data or {})}])
+
+    def _upsert(self, table, key_col, key, row: dict) -> None:
+        res = self.conn.execute(table.update().where(key_col == key).values(**row))
+        if res.rowcount == 0:
+            self.conn.execute(insert(table), [row])
+
+
+class Store:
+    """The database behind the master: a schema, transactions and loaders."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        S.metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            have = conn.execute(select(S.meta.c.value).where(S.meta.c.key == "schema")).scalar()
+            if have is None:
+                conn.execute(insert(S.meta), [{"key": "schema", "value": S.SCHEMA_VERSION}])
+            elif have != S.SCHEMA_VERSION:
+                raise RuntimeError(f"store {url!r} has schema {have}, this master needs "
+                                   f"{S.SCHEMA_VERSION}")
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[Txn]:
+        """One transaction; committed when the block ends, rolled back if it raises."""
+        with self.engine.begin() as conn:
+            yield Txn(conn)
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.engine.dispose()
+
+    # loaders ------------------------------------------------------------------------------
+    def _rows(self, stmt) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def load_jobs(self) -> list[dict]:
+        """Every live job, in submission order."""
+        return self._rows(select(S.jobs).order_by(S.jobs.c.seq))
+
+    def load_tasks(self) -> list[dict]:
+        """Every task of the live jobs, in creation order."""
+        return self._rows(select(S.tasks).order_by(S.tasks.c.seq))
+
+    def load_agents(self) -> list[dict]:
+        """Every known agent."""
+        return self._rows(select(S.agents))
+
+    def load_capacity_groups(self) -> list[dict]:
+        """Every capacity group."""
+        return self._rows(select(S.capacity_groups))
+
+    def max_seq(self) -> tuple[int, int]:
+        """The highest job and task sequence numbers ever used (live or archived)."""
+        with self.engine.connect() as conn:
+            j = max(conn.execute(select(func.max(S.jobs.c.seq))).scalar() or 0,
+                    conn.execute(select(func.max(S.archive_jobs.c.seq))).scalar() or 0)
+            t = max(conn.execute(select(func.max(S.tasks.c.seq))).scalar() or 0,
+                    conn.execute(select(func.max(S.archive_tasks.c.seq))).scalar() or 0)
+        return j, t
+
+    def archived_job(self, job_id: str) -> Optional[dict]:
+        """An archived (finished) job, or None."""
+        rows = self._rows(select(S.archive_jobs).where(S.archive_jobs.c.id == job_id))
+        return rows[0] if rows else None
+
+    def archived_jobs(self, after_seq: int = 0, limit: int = 100) -> list[dict]:
+        """Archived jobs in submission order, after a sequence number."""
+        return self._rows(select(S.archive_jobs).where(S.archive_jobs.c.seq > after_seq)
+                          .order_by(S.archive_jobs.c.seq).limit(limit))
+
+    def archived_task(self, task_id: str) -> Optional[dict]:
+        """An archived task, or None."""
+        rows = self._rows(select(S.archive_tasks).where(S.archive_tasks.c.id == task_id))
+        return rows[0] if rows else None
+
+    def archived_tasks(self, job_id: str) -> list[dict]:
+        """Every task of an archived job, in creation order."""
+        return self._rows(select(S.archive_tasks).where(S.archive_tasks.c.job_id == job_id)
+                          .order_by(S.archive_tasks.c.seq))
+
+    def events(self, after: int = 0, limit: int = 1000) -> list[dict]:
+        """Event log entries after a sequence number."""
+        return self._rows(select(S.events).where(S.events.c.seq > after)
+                          .order_by(S.events.c.seq).limit(limit))
+
+    def ping(self) -> bool:
+        """Whether the database answers."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True

@@ -1,0 +1,97 @@
+"""Tables of the master's store (SQLAlchemy Core metadata).
+
+Live jobs and tasks sit in ``jobs``/``tasks``; a finished job moves with its tasks to
+``archive_jobs``/``archive_tasks`` (same columns). Each task state has its own timestamp
+column, so a state change writes a few columns and never rewrites a JSON blob.
+"""
+from __future__ import annotations
+
+from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+SCHEMA_VERSION = "2"
+
+
+def _job_columns():
+    return [
+        Column("id", String(64), primary_key=True),
+        Column("seq", Integer, nullable=False),  # submission order
+        Column("state", String(16), nullable=False),
+        Column("reason_code", String(32), nullable=False, default=""),
+        Column("reason_message", Text, nullable=False, default=""),
+        Column("descriptor", Text, nullable=False),  # JSON, as echoed (capacity kept current)
+        Column("accepted_at", Float, nullable=False),
+        Column("kill_initiated_at", Float),
+        Column("finished_at", Float),
+    ]
+
+
+def _task_columns():
+    return [
+        # creation order: the primary key (updates address rows by it, the fastest path)
+        Column("seq", Integer, primary_key=True, autoincrement=False),
+        Column("id", String(64), nullable=False),
+        Column("job_id", String(64), nullable=False),
+        Column("idx", Integer, nullable=False),  # the task index in its job
+        Column("state", String(16), nullable=False),
+        Column("reason_code", String(32), nullable=False, default=""),
+        Column("reason_message", Text, nullable=False, default=""),
+        Column("kill_reason", String(32), nullable=False, default=""),
+        Column("host_id", String(255), nullable=False, default=""),
+        Column("agent_id", String(255), nullable=False, default=""),
+        Column("ports", String(255), nullable=False, default=""),  # comma separated
+        Column("resubmit_of", String(64), nullable=False, default=""),
+        Column("resubmit_number", Integer, nullable=False, default=0),
+        Column("system_resubmit_number", Integer, nullable=False, default=0),
+        Column("exit_code", Integer),
+        Column("retry_at", Float, nullable=False, default=0.0),
+        Column("accepted_at", Float, nullable=False),
+        Column("launched_at", Float),
+        Column("start_initiated_at", Float),
+        Column("started_at", Float),
+        Column("kill_initiated_at", Float),
+        Column("finished_at", Float),
+    ]
+
+
+jobs = Table("jobs", metadata, *_job_columns())
+tasks = Table("tasks", metadata, *_task_columns(), Index("ix_tasks_job", "job_id"))
+archive_jobs = Table("archive_jobs", metadata, *_job_columns())
+archive_tasks = Table("archive_tasks", metadata, *_task_columns(),
+                      Index("ix_archive_tasks_job", "job_id"))
+
+agents = Table(
+    "agents", metadata,
+    Column("id", String(255), primary_key=True),
+    Column("runtime", String(32), nullable=False, default=""),
+    Column("address", String(1024), nullable=False, default=""),
+    Column("hosts", Text, nullable=False),  # JSON list of HostInfo
+    Column("registered_at", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+)
+
+capacity_groups = Table(
+    "capacity_groups", metadata,
+    Column("name", String(255), primary_key=True),
+    Column("tier", String(16), nullable=False),
+    Column("spec", Text, nullable=False),  # JSON, as echoed
+)
+
+events = Table(
+    "events", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("ts", Float, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("entity_id", String(255), nullable=False, default=""),
+    Column("data", Text, nullable=False, default=""),
+)
+
+meta = Table(
+    "meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+JOB_COLUMNS = tuple(c.name for c in jobs.columns)
+TASK_COLUMNS = tuple(c.name for c in tasks.columns)

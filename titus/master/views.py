@@ -1,0 +1,72 @@
+"""Jobs and tasks as the REST API shows them (Titus v3 JSON shape).
+
+Timestamps are epoch milliseconds written as strings (the protobuf JSON mapping of int64).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from titus.master import states
+from titus.master.records import JobRecord, TaskRecord
+
+
+def ms(ts: Optional[float]) -> Optional[str]:
+    """Epoch seconds -> epoch milliseconds as a string."""
+    return None if ts is None else str(int(ts * 1000))
+
+
+def _status(state: str, reason: str, message: str, ts: Optional[float]) -> dict:
+    return {"state": state, "reasonCode": reason or "normal", "reasonMessage": message or "",
+            "timestamp": ms(ts)}
+
+
+def job_view(job: JobRecord) -> dict:
+    """A job: id, descriptor (echoed, unknown fields included), status and its history."""
+    history = [_status(states.ACCEPTED, "normal", "", job.accepted_at)]
+    if job.kill_initiated_at is not None:
+        history.append(_status(states.KILL_INITIATED, "killed", "", job.kill_initiated_at))
+    if job.finished_at is not None:
+        history.append(_status(states.FINISHED, job.reason_code, job.reason_message,
+                               job.finished_at))
+    status = history.pop()
+    if job.state == states.FINISHED:
+        status = _status(job.state, job.reason_code, job.reason_message, job.finished_at)
+    if job.wire_cache is None:
+        job.wire_cache = job.descriptor.wire()
+    return {"id": job.id, "jobDescriptor": job.wire_cache, "status": status,
+            "statusHistory": history}
+
+
+def task_view(task: TaskRecord, job: Optional[JobRecord] = None) -> dict:
+    """A task: ids, context, status, history, placement and why it waits, if it does."""
+    history = []
+    for state in states.TASK_STATES:
+        ts = task.state_time(state)
+        if ts is None or state == task.state:
+            continue
+        history.append(_status(state, "normal", "", ts))
+    status = _status(task.state, task.reason_code, task.reason_message,
+                     task.state_time(task.state))
+    context = {"task.index": str(task.idx), "task.originalId": task.id,
+               "task.resubmitNumber": str(task.resubmit_number),
+               "task.systemResubmitNumber": str(task.system_resubmit_number)}
+    if task.resubmit_of:
+        context["task.resubmitOf"] = task.resubmit_of
+    if task.host_id:
+        context["agent.host"] = task.host_id
+        context["agent.id"] = task.agent_id
+    view = {
+        "id": task.id, "jobId": task.job_id, "index": task.idx, "taskContext": context,
+        "status": status, "statusHistory": history,
+        "resubmitOf": task.resubmit_of or None, "resubmitNumber": task.resubmit_number,
+        "systemResubmitNumber": task.system_resubmit_number,
+        "hostId": task.host_id or None, "agentId": task.agent_id or None,
+        "ports": task.port_list, "exitCode": task.exit_code, "health": task.health,
+    }
+    if task.state == states.ACCEPTED:
+        view["schedulingFailure"] = task.scheduling_failure or None
+        if task.retry_at:
+            view["retryAt"] = ms(task.retry_at)
+    if job is not None:
+        view["capacityGroup"] = job.group
+    return view

@@ -1,0 +1,271 @@
+"""``Scheduler``: the public scheduling API over the native engine.
+
+The engine (``titus._engine``, C++) owns host state and held tasks; the codec (``titus._codec``,
+Cython) interns names and packs objects into arrays. This class validates every call whole
+(``titus.scheduler.validation``) before anything changes, then crosses the boundary once per
+call. The exact semantics are in ``docs/semantics.md``; ``titus.scheduler.reference`` is a
+plain-Python twin held to the same results.
+"""
+from __future__ import annotations
+
+import math
+from itertools import compress
+
+import numpy as np
+
+from titus._codec import Codec
+from titus._engine import Engine
+from titus.constraints import ExclusiveHost
+from titus.scheduler import validation as v
+from titus.scheduler.model import Host, Result, Task
+
+# Engine codes of the named fitness functions (csrc/fitness.hpp); a spread is its packer + 5.
+_PACKER_CODES = {"cpu_binpack": 0, "memory_binpack": 1, "network_binpack": 2,
+                 "cpu_mem_binpack": 3, "cpu_mem_network_binpack": 4}
+FITNESS_CODES = {**_PACKER_CODES,
+                 **{n.replace("_binpack", "_spread"): c + 5 for n, c in _PACKER_CODES.items()}}
+_RESOURCE0 = 3  # first resource reason slot (csrc/engine.hpp)
+
+
+class Scheduler:
+    """Places tasks on hosts, Fenzo style, and remembers what it placed.
+
+    - ``fitness``: a name (``cpu_binpack``, ``memory_binpack``, ``network_binpack``,
+      ``cpu_mem_binpack``, ``cpu_mem_network_binpack`` or a ``*_spread``) or a weighted mix
+      ``{"cpu_binpack": 2, "memory_spread": 1}``; utilisation is measured after placing the task.
+    - ``good_enough``: stop at the first host (in tie-key order) whose score reaches it.
+    - ``group_limits``: ``{"g1": {"cpus": 64}}``; a task that would take its group over a limit
+      fails with reason ``group_limit``.
+    - ``seed``: orders hosts of equal score (``splitmix64(fnv1a64(id) ^ splitmix64(seed))``,
+      lowest first), so the same input and seed give the same placement.
+    - ``soft_weight``/``fitness_weight``: score = (ws * mean soft score + wf * fitness) / (ws + wf).
+    - ``index``: let the engine use its indexes (results are identical either way; off means a
+      full scan of every host per task, for benchmarks).
+
+    Hosts and held tasks persist between calls: a placed task holds its resources until
+    ``release``, ``remove_host`` or ``reset``. Resources are never over-committed. Every call is
+    validated whole first; a rejected call changes nothing.
+    """
+
+    def __init__(self, fitness="cpu_mem_binpack", good_enough=None, group_limits=None, seed=0,
+                 soft_weight=0.5, fitness_weight=0.35, index=True):
+        self._fitness = v.normalize_fitness(fitness)
+        self._good_enough = v.check_good_enough(good_enough)
+        self._limits = v.check_group_limits(group_limits)
+        self._seed = v.check_seed(seed)
+        self._ws, self._wf = v.check_weights(soft_weight, fitness_weight)
+        self._codec = Codec()
+        self._engine = Engine(
+            len(self._codec.resources), self._seed,
+            [FITNESS_CODES[name] for name, _ in self._fitness], [w for _, w in self._fitness],
+            self._ws, self._wf, math.nan if self._good_enough is None else self._good_enough, bool(index))
+        self._host_ids: list = []        # host index -> id, None once removed
+        self._task_slot: dict = {}       # named held task -> engine slot
+        self._slot_task: dict = {}       # engine slot -> named held task
+
+    # ----------------------------------------------------------------- views
+    @property
+    def resources(self) -> tuple:
+        """Resource names, in the column order of ``schedule_arrays``'s demand:
+        ``("cpus", "memory_mb", "disk_mb", "network_mbps", *scalars in the order first seen)``."""
+        return tuple(self._codec.resources)
+
+    @property
+    def host_ids(self) -> list:
+        """Host index -> id (``None`` where a host was removed; indices are never reused)."""
+        return list(self._host_ids)
+
+    def __len__(self) -> int:
+        """The number of live (not removed) hosts."""
+        return len(self._codec.host_index)
+
+    def _index(self, host_id) -> int:
+        idx = self._codec.host_index.get(host_id) if isinstance(host_id, str) else None
+        if idx is None:
+            raise KeyError(f"unknown host id {host_id!r}")
+        return idx
+
+    def host_usage(self, host_id) -> dict:
+        """Resource -> amount held on the host by the tasks it holds."""
+        used = self._engine.used(self._index(host_id)).tolist()
+        return dict(zip(self._codec.resources, used))
+
+    def host_free(self, host_id) -> dict:
+        """Resource -> capacity left on the host (capacity - used)."""
+        idx = self._index(host_id)
+        cap, used = self._engine.cap(idx).tolist(), self._engine.used(idx).tolist()
+        return {r: c - u for r, c, u in zip(self._codec.resources, cap, used)}
+
+    def is_enabled(self, host_id) -> bool:
+        """Whether new tasks may be placed on the host."""
+        return self._engine.is_enabled(self._index(host_id))
+
+    def task_host(self, task_id):
+        """The id of the host holding the task, or None if it is not held."""
+        slot = self._task_slot.get(task_id)
+        return None if slot is None else self._host_ids[self._engine.slot_host(slot)]
+
+    def held_tasks(self) -> dict:
+        """Task id -> host id for every named task held (rows of ``schedule_arrays`` placed without
+        ``task_ids`` are held too, but have no id)."""
+        ids, slot_host = self._host_ids, self._engine.slot_host
+        return {t: ids[slot_host(s)] for t, s in self._task_slot.items()}
+
+    # ----------------------------------------------------------------- hosts
+    def _sync_resources(self, items) -> None:
+        """Append scalar names first seen in ``items`` to ``resources`` (and engine columns)."""
+        for _ in range(self._codec.note_scalars(items)):
+            self._engine.add_resource()
+
+    def add_hosts(self, hosts) -> None:
+        """Add hosts (the batch is validated whole first: all or none are added).
+
+        A host lacking a scalar has capacity 0 for it; its ``hostname`` attribute is its id.
+        """
+        hosts = v.check_hosts(hosts, self._codec.host_index)
+        if not hosts:
+            return
+        self._sync_resources(hosts)
+        packed = self._codec.encode_hosts(hosts, len(self._host_ids))
+        self._engine.add_hosts(*packed)
+        self._host_ids.extend(h.id for h in hosts)
+
+    def add_host(self, host: Host) -> None:
+        """Add one host."""
+        self.add_hosts([host])
+
+    def remove_host(self, host_id) -> list:
+        """Remove a host; the tasks it held are dropped. Returns their ids, sorted."""
+        idx = self._index(host_id)
+        dropped = []
+        for slot in self._engine.remove_host(idx).tolist():
+            tid = self._slot_task.pop(slot, None)
+            if tid is not None:
+                del self._task_slot[tid]
+                dropped.append(tid)
+        self._host_ids[idx] = None
+        del self._codec.host_index[host_id]
+        return sorted(dropped)
+
+    def disable_host(self, host_id) -> None:
+        """No new placements on the host (reason ``disabled``); what it holds stays."""
+        self._engine.set_enabled(self._index(host_id), False)
+
+    def enable_host(self, host_id) -> None:
+        """Let new placements land on the host again."""
+        self._engine.set_enabled(self._index(host_id), True)
+
+    # ----------------------------------------------------------------- tasks
+    def release(self, task_id) -> None:
+        """The task ended: its resources, ports and set slots go back to its host (a set whose
+        slots are all free loses its label), and its group usage shrinks. KeyError if not held."""
+        slot = self._task_slot.get(task_id) if isinstance(task_id, str) else None
+        if slot is None:
+            raise KeyError(f"unknown task id {task_id!r}")
+        self._engine.release(slot)
+        del self._task_slot[task_id]
+        del self._slot_task[slot]
+
+    def reset(self) -> None:
+        """Drop every held task (hosts stay)."""
+        self._engine.reset()
+        self._task_slot.clear()
+        self._slot_task.clear()
+
+    def add_running(self, task: Task, host_id, ports=None) -> None:
+        """Hold an already-running task on a host (e.g. after a restart).
+
+        Constraints and ``disabled`` are not checked, but a task that would over-commit a
+        resource, a port or a resource-set slot is refused with ValueError and nothing changes.
+        ``ports`` names the exact ports it holds; otherwise it takes the lowest free ones.
+        """
+        v.check_tasks([task], self._task_slot)
+        idx = self._index(host_id)
+        self._sync_resources([task])
+        demand = self._codec.demand_row(task)
+        reason = self._engine.overcommit_reason(idx, demand)
+        if reason >= 0:
+            raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: "
+                             f"{self._codec.resources[reason - _RESOURCE0]}")
+        if ports is not None:
+            ports = [v.count(p, f"add_running: task {task.id!r} port") for p in ports]
+            if len(set(ports)) != len(ports):
+                raise ValueError(f"add_running: task {task.id!r}: duplicate ports {ports}")
+            for p in ports:
+                if not self._engine.port_free(idx, p):
+                    raise ValueError(f"add_running: task {task.id!r}: port {p} is not free on host {host_id!r}")
+        elif self._engine.free_ports(idx) < task.ports:
+            raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: ports")
+        sets = self._codec.set_requests(dict(task.resource_sets))
+        missing = self._engine.missing_set(idx, sets)
+        if missing >= 0:
+            name = sorted(task.resource_sets)[missing]
+            raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: resource_set:{name}")
+        job, group = self._codec.encode_classes([self._codec.class_key(task)])[0][0][:2].tolist()
+        exclusive = any(isinstance(c, ExclusiveHost) for c in task.hard)
+        slot, _, _ = self._engine.hold(idx, demand, job, group, exclusive, int(task.ports), ports, sets)
+        self._task_slot[task.id] = slot
+        self._slot_task[slot] = task.id
+
+    def _run(self, demand, task_class, keys, details: bool, want_slots: bool):
+        cls, cons, vals, rs = self._codec.encode_classes(keys)
+        groups, limits = self._codec.group_limits(self._limits)
+        return self._engine.schedule(demand, task_class, cls, cons, vals, rs, groups, limits, details, want_slots)
+
+    def _remember(self, slots, ids) -> None:
+        for slot, tid in zip(slots, ids):
+            self._task_slot[tid] = slot
+            self._slot_task[slot] = tid
+
+    def schedule(self, tasks) -> Result:
+        """Place tasks one at a time in list order, greedily; each placement is seen by the next.
+
+        For each task: its group limit, then every host's feasibility (first failing check is the
+        host's reason: disabled, ExclusiveHost, resources in order, ports, resource sets, hard
+        constraints), then score = blend of soft constraints and fitness; the best host wins
+        (lowest tie key among equals, or the first reaching ``good_enough``). Placed tasks are
+        held. Returns assignments, ports, resource-set choices and a Failure per unplaced task.
+        """
+        tasks = v.check_tasks(tasks, self._task_slot)
+        result = Result()
+        if not tasks:
+            return result
+        self._sync_resources(tasks)
+        demand, task_class, keys = self._codec.encode_tasks(tasks)
+        hosts, slots, fail_rows, fail_counts, port_off, ports, set_choice = self._run(
+            demand, task_class, keys, True, True)
+        ids = self._host_ids
+        host_list, slot_list = hosts.tolist(), slots.tolist()
+        port_off, ports = port_off.tolist(), ports.tolist()
+        class_list = task_class.tolist()
+        for i, t in enumerate(tasks):
+            h = host_list[i]
+            if h < 0:
+                continue
+            result.assignments[t.id] = ids[h]
+            self._task_slot[t.id] = slot_list[i]
+            self._slot_task[slot_list[i]] = t.id
+            if port_off[i + 1] > port_off[i]:
+                result.ports[t.id] = ports[port_off[i]:port_off[i + 1]]
+            sets = keys[class_list[i]][5]
+            if sets:
+                result.resource_sets[t.id] = {name: int(set_choice[i, j]) for j, (name, _) in enumerate(sets)}
+        for row, failure in self._codec.failures(keys, task_class, fail_rows, fail_counts, len(self)):
+            result.failures[tasks[row].id] = failure
+        return result
+
+    def schedule_arrays(self, demand, task_class, classes, task_ids=None) -> np.ndarray:
+        """The throughput path: row ``i`` of ``demand`` (float64[N, R], columns in ``resources``
+        order) is a task of class ``classes[task_class[i]]`` (a ``TaskClass``: job, group,
+        constraints, ports, resource sets). Places exactly as ``schedule`` would, with no Python
+        work per row. Returns int32[N]: the host index of each row, or -1 when unplaced.
+        Placed rows are held; give ``task_ids`` to be able to ``release`` them one by one.
+        """
+        d, tc, classes, task_ids = v.check_arrays(demand, task_class, classes, self._codec.resources,
+                                                  task_ids, self._task_slot)
+        keys = [self._codec.class_key(c) for c in classes]
+        hosts, slots, _, _, _, _, _ = self._run(d, tc, keys, False, task_ids is not None)
+        if task_ids is not None:
+            placed = (hosts >= 0).tolist()
+            self._remember(compress(slots.tolist(), placed), compress(task_ids, placed))
+        return hosts
