@@ -55,7 +55,6 @@ build_image() {
     log "importing $IMAGE from static busybox"
     local root
     root="$(mktemp -d)"
-    trap 'rm -rf "$root"' RETURN
     mkdir -p "$root"/{bin,tmp,proc,sys,dev,etc,root}
     chmod 1777 "$root/tmp"
     cp /bin/busybox "$root/bin/busybox"
@@ -67,6 +66,7 @@ build_image() {
     echo "root:x:0:" >"$root/etc/group"
     tar -C "$root" -c . | docker import \
         --change 'ENV PATH=/bin' --change 'CMD ["/bin/sh"]' - "$IMAGE" >/dev/null
+    rm -rf "$root"
     log "imported $IMAGE"
 }
 

@@ -6,7 +6,8 @@ Three ways to start the same container (test image, ``sleep 60``, same limits):
 - ``bare_cli``: ``docker run -d`` (adds the CLI's process start);
 - ``runtime``: ``DockerRuntime.launch`` until its Started status arrives from the event stream.
 
-Launch latency is measured one container at a time (median of ``--repeat``); throughput
+Launch latency is measured one container at a time, the three ways interleaved (median of
+``--repeat`` rounds); throughput
 launches ``--burst`` containers at once through one runtime and divides by the time until the
 last is Started. Prints a table and writes ``bench/results/agent_launch.json``. Needs a Docker
 engine and the image from ``.ci/docker.sh``. Never fails on time: the figures are the output.
@@ -27,7 +28,7 @@ import uuid
 
 import docker
 
-from titus.agent.docker_runtime import DockerRuntime, container_name
+from titus.agent.docker_runtime import DockerRuntime
 from titus.agent.runtime import LaunchSpec
 
 IMAGE = os.environ.get("TITUS_TEST_IMAGE", "titus-test/busybox:latest")
@@ -41,32 +42,28 @@ def _cleanup(client: docker.DockerClient, agent_id: str) -> None:
         container.remove(force=True)
 
 
-def bare_sdk(client: docker.DockerClient, agent_id: str, n: int) -> list[float]:
-    """Seconds for ``containers.run(detach=True)`` of the same container, one at a time."""
-    times = []
+def bare_sdk(client: docker.DockerClient, agent_id: str, i: int) -> float:
+    """Seconds for ``containers.run(detach=True)`` of the same container."""
     memory = MEMORY_MB * 1024 * 1024
-    for i in range(n):
-        began = time.perf_counter()
-        client.containers.run(IMAGE, ["sleep", "60"], detach=True, name=f"bench-sdk-{agent_id}-{i}",
-                              labels={"titus.agent_id": agent_id}, nano_cpus=int(CPUS * 1e9),
-                              mem_limit=memory, memswap_limit=memory, pids_limit=PIDS)
-        times.append(time.perf_counter() - began)
-        _cleanup(client, agent_id)
-    return times
+    began = time.perf_counter()
+    client.containers.run(IMAGE, ["sleep", "60"], detach=True, name=f"bench-sdk-{agent_id}-{i}",
+                          labels={"titus.agent_id": agent_id}, nano_cpus=int(CPUS * 1e9),
+                          mem_limit=memory, memswap_limit=memory, pids_limit=PIDS)
+    took = time.perf_counter() - began
+    _cleanup(client, agent_id)
+    return took
 
 
-def bare_cli(agent_id: str, n: int, client: docker.DockerClient) -> list[float]:
-    """Seconds for ``docker run -d`` of the same container, one at a time."""
-    times = []
-    for i in range(n):
-        began = time.perf_counter()
-        subprocess.run(["docker", "run", "-d", "--label", f"titus.agent_id={agent_id}",
-                        "--cpus", str(CPUS), "-m", f"{MEMORY_MB}m", "--memory-swap", f"{MEMORY_MB}m",
-                        "--pids-limit", str(PIDS), IMAGE, "sleep", "60"],
-                       check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - began)
-        _cleanup(client, agent_id)
-    return times
+def bare_cli(client: docker.DockerClient, agent_id: str, i: int) -> float:
+    """Seconds for ``docker run -d`` of the same container."""
+    began = time.perf_counter()
+    subprocess.run(["docker", "run", "-d", "--label", f"titus.agent_id={agent_id}",
+                    "--cpus", str(CPUS), "-m", f"{MEMORY_MB}m", "--memory-swap", f"{MEMORY_MB}m",
+                    "--pids-limit", str(PIDS), IMAGE, "sleep", "60"],
+                   check=True, stdout=subprocess.DEVNULL)
+    took = time.perf_counter() - began
+    _cleanup(client, agent_id)
+    return took
 
 
 class _Started:
@@ -95,20 +92,24 @@ def _spec(task_id: str) -> LaunchSpec:
                       cpus=CPUS, memory_mb=MEMORY_MB)
 
 
-def runtime_latency(client: docker.DockerClient, agent_id: str, n: int) -> list[float]:
-    """Seconds from ``launch`` to the Started status, one container at a time."""
+def latencies(client: docker.DockerClient, agent_id: str, n: int) -> dict[str, list[float]]:
+    """Launch seconds of the three ways, interleaved round by round so that load from anything
+    else on the machine hits them alike. The runtime's figure runs from ``launch`` to its
+    Started status."""
     started = _Started()
     rt = DockerRuntime(agent_id, client=client, pids_limit=PIDS)
     rt.start(started)
     rt.connected.wait(10)
-    times = []
+    times: dict[str, list[float]] = {"bare_sdk": [], "bare_cli": [], "runtime": []}
     try:
         for i in range(n):
+            times["bare_sdk"].append(bare_sdk(client, agent_id, i))
+            times["bare_cli"].append(bare_cli(client, agent_id, i))
             task = f"lat-{i}"
             began = time.perf_counter()
             rt.launch(_spec(task))
             started.wait([task])
-            times.append(started.at[task] - began)
+            times["runtime"].append(started.at[task] - began)
             rt.remove(task)
     finally:
         rt.close()
@@ -150,10 +151,9 @@ def main() -> None:
     client.images.get(IMAGE)  # fail early when .ci/docker.sh has not run
     agent_id = f"bench-{uuid.uuid4().hex[:8]}"
     try:
-        bare_sdk(client, agent_id, 2)  # warm the engine's caches
-        sdk = _summary(bare_sdk(client, agent_id, args.repeat))
-        cli = _summary(bare_cli(agent_id, args.repeat, client))
-        ours = _summary(runtime_latency(client, agent_id, args.repeat))
+        bare_sdk(client, agent_id, -1)  # warm the engine's caches
+        times = latencies(client, agent_id, args.repeat)
+        sdk, cli, ours = (_summary(times[k]) for k in ("bare_sdk", "bare_cli", "runtime"))
         rate = runtime_throughput(client, agent_id, args.burst)
     finally:
         _cleanup(client, agent_id)

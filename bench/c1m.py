@@ -166,6 +166,7 @@ def run(args) -> dict:
             profiler = start_profiler(cluster.master.pid, workdir / "profile.txt", args.rate)
 
         series: list[tuple[float, float]] = []
+        states_seen: list[dict] = []  # every state's count at each sample (for diagnosis)
         submitted: dict = {}
         submitter = threading.Thread(
             target=lambda: submitted.update(zip(("began", "ended", "ids"),
@@ -177,8 +178,11 @@ def run(args) -> dict:
         with cluster.client() as client:
             while True:
                 now = time.time()
-                started = scrape(client).get("Started", 0.0)
+                counts = scrape(client)
+                started = counts.get("Started", 0.0)
                 series.append((now - first_submit, started))
+                states_seen.append({"t": round(now - first_submit, 2),
+                                    **{k: int(v) for k, v in counts.items()}})
                 if started > last_started:
                     last_progress, last_started = now, started
                 if started >= total:
@@ -215,6 +219,7 @@ def run(args) -> dict:
             "target": {"tasks": 1_000_000, "seconds": 120},
             "profile": profile_shares(workdir / "profile.txt") if args.profile else {},
             "series": [(round(t, 2), int(n)) for t, n in series[:: max(1, len(series) // 400)]],
+            "states": states_seen[:: max(1, len(states_seen) // 400)],
         }
         return result
     finally:

@@ -51,7 +51,7 @@ def timed_prefix(scheduler, workload, budget: float, first: int = 256):
     n = len(workload.demand)
     placement = np.full(n, -1, dtype=np.int32)
     done, seconds, step = 0, 0.0, first
-    while done < n and seconds < budget:
+    while done < n and (done == 0 or seconds < budget):  # at least one batch
         stop = min(n, done + step)
         start = time.perf_counter()
         out = scheduler.schedule_arrays(workload.demand[done:stop], workload.task_class[done:stop],
@@ -88,10 +88,11 @@ def machine() -> dict:
     }
 
 
-def save_json(name: str, payload: dict) -> Path:
-    """Write ``bench/results/<name>.json`` and return its path."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def save_json(name: str, payload: dict, directory: Path = RESULTS) -> Path:
+    """Write ``<directory>/<name>.json`` (default bench/results/) and return its path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=2, default=_plain))
     tmp.replace(path)

@@ -56,12 +56,11 @@ def main(argv=None) -> int:
             print(_quality_line(row))
     payload = {"machine": machine(), "command": " ".join(["python bench/engine_grid.py", *(argv or sys.argv[1:])]),
                "budget_seconds": args.budget, "cells": results, "quality": quality}
-    path = save_json(args.name, payload)
-    print(f"saved {path}")
+    out = Path(args.out)
+    print(f"saved {save_json(args.name, payload, out)}")
     if results:
-        print(f"saved {plot_speed(results, RESULTS / f'{args.name}_speed.png')}")
-        if quality or any("engine" in c["methods"] for c in results):
-            print(f"saved {plot_quality(results, quality, RESULTS / f'{args.name}_quality.png')}")
+        print(f"saved {plot_speed(results, out / f'{args.name}_speed.png')}")
+        print(f"saved {plot_quality(results, quality, out / f'{args.name}_quality.png')}")
     return 0
 
 
@@ -85,7 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cpsat-seconds", type=float, default=20.0, help="CP-SAT time limit")
     p.add_argument("--fitness", default="cpu_mem_binpack")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--name", default="engine_grid", help="results file stem in bench/results/")
+    p.add_argument("--name", default="engine_grid", help="results file stem")
+    p.add_argument("--out", default=str(RESULTS), help="results directory")
     return p
 
 

@@ -3,6 +3,7 @@
 #include "engine.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "hash.hpp"
 
@@ -35,9 +36,11 @@ void Engine::add_resource() {
     widen(t_demand_, R_);
     widen(group_used_, R_);
     ++R_;
+    groups_.invalidate();
 }
 
 void Engine::ensure_attrs(int32_t n) {
+    if (static_cast<int32_t>(columns_.size()) < n) groups_.invalidate();
     while (static_cast<int32_t>(columns_.size()) < n) columns_.emplace_back(live_.size(), -1);
 }
 
@@ -102,6 +105,7 @@ int32_t Engine::add_hosts(const double* caps, int64_t n, const uint64_t* fnv, co
         sets_.push_back(std::move(hs));
     }
     insert_order(std::move(fresh));
+    groups_.invalidate();
     return first;
 }
 
@@ -112,6 +116,7 @@ std::vector<int32_t> Engine::remove_host(int32_t h) {
             if (t_host_[s] == h) dropped.push_back(static_cast<int32_t>(s));
         for (int32_t s : dropped) release(s);
     }
+    groups_.drop(h, [this](int32_t x) { return tiekey_[x]; });
     live_[h] = 0;
     order_.erase(std::find(order_.begin(), order_.end(), h));
     if (port_id_[h] >= 0) ports_[port_id_[h]] = HostPorts();
@@ -232,6 +237,7 @@ int32_t Engine::hold(int32_t h, const double* d, int32_t job, int32_t group, boo
         for (int32_t r = 0; r < R_; ++r) gu[r] += d[r];
     }
     count_task(slot, +1);
+    groups_.touch(h);
     ++n_held_;
     return slot;
 }
@@ -262,12 +268,35 @@ void Engine::release(int32_t slot) {
     nexcl_[h] -= t_excl_[slot];
     t_host_[slot] = -1;
     free_slots_.push_back(slot);
+    groups_.touch(h);
     --n_held_;
 }
 
 void Engine::reset() {
     for (size_t s = 0; s < t_host_.size(); ++s)
         if (t_host_[s] >= 0) release(static_cast<int32_t>(s));
+}
+
+double Engine::signature(int32_t h, std::string& out) const {
+    auto put = [&out](const void* p, size_t n) { out.append(static_cast<const char*>(p), n); };
+    const double* cap = cap_of(h);
+    const double* used = used_of(h);
+    put(cap, sizeof(double) * R_);
+    put(used, sizeof(double) * R_);
+    const int32_t flags[5] = {enabled_[h], ntasks_[h] > 0, nexcl_[h] > 0, free_ports(h),
+                              set_id_[h] >= 0 ? h : -1};  // hosts with resource sets stand alone
+    put(flags, sizeof(flags));
+    for (size_t a = 1; a < columns_.size(); ++a) put(&columns_[a][h], sizeof(int32_t));
+    // Feasible needs used + d <= cap + 1e-9 (rounded); this bound leaves room for the rounding.
+    const double scale = std::fabs(cap[kCpus]) + std::fabs(used[kCpus]) + 1.0;
+    return (cap[kCpus] - used[kCpus]) + 1e-6 + 1e-12 * scale;
+}
+
+bool Engine::groups_apply(const ReadyClass& rc) const {
+    for (const auto* list : {&rc.hard, &rc.soft})
+        for (const auto& c : *list)
+            if (c.kind != kExclusiveHost && c.column == columns_[0].data()) return false;
+    return true;
 }
 
 size_t Engine::host_bytes() const {

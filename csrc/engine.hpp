@@ -4,12 +4,14 @@
 #pragma once
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "constraints.hpp"
 #include "fitness.hpp"
+#include "host_groups.hpp"
 #include "ports.hpp"
 #include "resource_sets.hpp"
 
@@ -85,7 +87,10 @@ public:
                       const int32_t* port_ranges, int64_t n_ports, const int32_t* sets, int64_t n_sets);
     /// Remove a host; returns the slots of the tasks it held (now dropped).
     std::vector<int32_t> remove_host(int32_t h);
-    void set_enabled(int32_t h, bool enabled) { enabled_[h] = enabled ? 1 : 0; }
+    void set_enabled(int32_t h, bool enabled) {
+        enabled_[h] = enabled ? 1 : 0;
+        groups_.touch(h);
+    }
     bool is_enabled(int32_t h) const { return enabled_[h] != 0; }
     bool is_live(int32_t h) const { return h >= 0 && h < n_hosts() && live_[h] != 0; }
     int32_t n_hosts() const { return static_cast<int32_t>(live_.size()); }
@@ -153,6 +158,14 @@ private:
     std::vector<double> group_used_;  // [G][R]
     std::unordered_map<uint64_t, CoCount> cocounts_;  // (job << 32 | attr) -> counts
     std::unordered_map<int32_t, std::vector<int32_t>> job_attrs_;  // job -> attrs counted
+
+    HostGroups groups_;  // the index: equivalence classes of hosts
+
+    /// Write host h's equivalence-class signature; returns its free-cpus key (an upper bound of
+    /// the cpus a task may ask and still fit on h).
+    double signature(int32_t h, std::string& out) const;
+    /// Whether the classes may stand in for hosts for this task class (no hostname constraint).
+    bool groups_apply(const ReadyClass& rc) const;
 
     static uint64_t pair_key(int32_t job, int32_t attr) {
         return (static_cast<uint64_t>(static_cast<uint32_t>(job)) << 32) | static_cast<uint32_t>(attr);

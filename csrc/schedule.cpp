@@ -110,37 +110,21 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
             reasons[kReasonGroupLimit] = 1;  // a flag: the group limit stopped it before any host
         } else {
             for (ReadyConstraint* c : rc.counted) c->prepare_for_task();
-            Selector select(use_good_enough, good_enough_);
-            for (const int32_t h : order_) {
-                int32_t reason = -1;
+            // Feasibility of host h (first failing check), else its score.
+            auto evaluate = [&](int32_t h, double& score) -> int32_t {
                 const double* used = &used_[static_cast<size_t>(h) * R_];
                 const double* cap = &cap_[static_cast<size_t>(h) * R_];
-                if (!enabled_[h]) {
-                    reason = kReasonDisabled;
-                } else if (nexcl_[h] > 0 || (rc.exclusive && ntasks_[h] > 0)) {
-                    reason = kReasonExclusive;
-                } else {
-                    for (int32_t r = 0; r < R_; ++r)
-                        if (used[r] + d[r] > cap[r] + kEps) {
-                            reason = kReasonResource0 + r;
-                            break;
-                        }
-                    if (reason < 0 && rc.ports > 0 && free_ports(h) < rc.ports) reason = reason_ports;
-                    if (reason < 0 && !rc.sets.empty()) {
-                        const int32_t j = missing_set(h, rc.sets);
-                        if (j >= 0) reason = reason_sets0 + j;
-                    }
-                    if (reason < 0)
-                        for (size_t j = 0; j < rc.hard.size(); ++j)
-                            if (!rc.hard[j].satisfied(h, ntasks_[h])) {
-                                reason = reason_hard0 + static_cast<int32_t>(j);
-                                break;
-                            }
+                if (!enabled_[h]) return kReasonDisabled;
+                if (nexcl_[h] > 0 || (rc.exclusive && ntasks_[h] > 0)) return kReasonExclusive;
+                for (int32_t r = 0; r < R_; ++r)
+                    if (used[r] + d[r] > cap[r] + kEps) return kReasonResource0 + r;
+                if (rc.ports > 0 && free_ports(h) < rc.ports) return reason_ports;
+                if (!rc.sets.empty()) {
+                    const int32_t j = missing_set(h, rc.sets);
+                    if (j >= 0) return reason_sets0 + j;
                 }
-                if (reason >= 0) {
-                    ++reasons[reason];
-                    continue;
-                }
+                for (size_t j = 0; j < rc.hard.size(); ++j)
+                    if (!rc.hard[j].satisfied(h, ntasks_[h])) return reason_hard0 + static_cast<int32_t>(j);
                 const double fit = fitness_(used, cap, d);
                 double soft = 1.0;
                 if (!rc.soft.empty()) {
@@ -148,8 +132,36 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
                     for (const auto& c : rc.soft) total += c.soft_score(h, ntasks_[h]);
                     soft = total / static_cast<double>(rc.soft.size());
                 }
-                const double score = (soft_w_ * soft + fit_w_ * fit) / score_den;
-                if (select.offer(h, score)) break;
+                score = (soft_w_ * soft + fit_w_ * fit) / score_den;
+                return -1;
+            };
+            // Every live host in tiekey order: exact reasons for every host.
+            auto full_scan = [&](Selector& select) {
+                for (const int32_t h : order_) {
+                    double score;
+                    const int32_t reason = evaluate(h, score);
+                    if (reason >= 0) {
+                        ++reasons[reason];
+                        continue;
+                    }
+                    if (select.offer(h, score)) break;
+                }
+            };
+            Selector select(use_good_enough, good_enough_);
+            if (use_index_ && groups_apply(rc)) {
+                // One representative (lowest tiekey) per equivalence class that may fit the cpus.
+                groups_.refresh(order_, n_hosts(), [this](int32_t h, std::string& o) { return signature(h, o); },
+                                [this](int32_t h) { return tiekey_[h]; });
+                GroupSelector pick(use_good_enough, good_enough_);
+                for (auto it = groups_.from(d[kCpus]); it != groups_.end(); ++it) {
+                    const int32_t h = groups_.group(it->second).members.begin()->second;
+                    double score;
+                    if (evaluate(h, score) < 0) pick.offer(h, tiekey_[h], score);
+                }
+                if (pick.chosen() >= 0) select.force(pick.chosen());
+                else full_scan(select);  // unplaced: count every host's reason
+            } else {
+                full_scan(select);
             }
             if (select.chosen() >= 0) {
                 const int32_t h = select.chosen();

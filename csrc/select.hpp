@@ -24,6 +24,9 @@ public:
         return false;
     }
 
+    /// Take a host chosen elsewhere (by GroupSelector).
+    void force(int32_t host) { best_ = host; }
+
     int32_t chosen() const { return best_; }
     double score() const { return best_score_; }
 
@@ -32,6 +35,43 @@ private:
     double good_;
     int32_t best_ = -1;
     double best_score_ = -std::numeric_limits<double>::infinity();
+};
+
+}  // namespace titus
+
+namespace titus {
+
+/// The same choice over hosts offered in any order: the greatest score, the lowest tiekey among
+/// equals; with good_enough, the lowest tiekey among hosts scoring at least that.
+class GroupSelector {
+public:
+    GroupSelector(bool use_good_enough, double good_enough) : use_good_(use_good_enough), good_(good_enough) {}
+
+    void offer(int32_t host, uint64_t key, double score) {
+        if (use_good_ && score >= good_ && (good_host_ < 0 || before(key, host, good_key_, good_host_))) {
+            good_host_ = host;
+            good_key_ = key;
+        }
+        if (best_ < 0 || score > best_score_ || (score == best_score_ && before(key, host, best_key_, best_))) {
+            best_ = host;
+            best_key_ = key;
+            best_score_ = score;
+        }
+    }
+
+    int32_t chosen() const { return good_host_ >= 0 ? good_host_ : best_; }
+
+private:
+    // The scan order: tiekey, then host index.
+    static bool before(uint64_t key, int32_t host, uint64_t other_key, int32_t other) {
+        return key != other_key ? key < other_key : host < other;
+    }
+
+    bool use_good_;
+    double good_;
+    int32_t best_ = -1, good_host_ = -1;
+    uint64_t best_key_ = 0, good_key_ = 0;
+    double best_score_ = 0.0;
 };
 
 }  // namespace titus

@@ -22,10 +22,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 def engine_class():
     """The native engine's scheduler class."""
-    try:  # TEMPORARY until the engine lands
-        from titus import Scheduler
-    except ImportError:
-        from titus.scheduler.reference import ReferenceScheduler as Scheduler
+    from titus import Scheduler
+
     return Scheduler
 
 
@@ -42,10 +40,7 @@ SCHEDULER_CLASSES = {"engine": engine_class, "reference": reference_class}
 @pytest.fixture(params=list(SCHEDULER_CLASSES))
 def scheduler_cls(request):
     """A scheduler class: the native engine, then the reference twin."""
-    try:  # TEMPORARY until the engine lands
-        return SCHEDULER_CLASSES[request.param]()
-    except ImportError as exc:
-        pytest.skip(f"not built yet: {exc}")
+    return SCHEDULER_CLASSES[request.param]()
 
 
 @pytest.fixture

@@ -59,6 +59,15 @@ def test_same_seed_same_packing_and_apis_agree(engine):
         assert (other["placed"], other["hosts_used"]) == (a["placed"], a["hosts_used"])
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_full_scan_places_the_same(engine):
+    args = ("--hosts", "40", "--tasks", "500", "--constraints", "mixed", "--engine", engine)
+    indexed = _json(*args)
+    scanned = _json(*args, "--full-scan")
+    assert scanned["full_scan"] is True and indexed["full_scan"] is False
+    assert (scanned["placed"], scanned["hosts_used"]) == (indexed["placed"], indexed["hosts_used"])
+
+
 def test_spread_uses_more_hosts_than_binpack():
     args = ("--hosts", "80", "--tasks", "400", "--constraints", "none", "--engine", "reference")
     packed = _json(*args, "--fitness", "cpu_mem_binpack")

@@ -1,5 +1,4 @@
 """The decision step, scenario by scenario (after Fenzo's AutoScalerTest)."""
-import pytest
 from prometheus_client import REGISTRY
 
 from titus.autoscale.autoscaler import Autoscaler, balanced_choice
@@ -190,3 +189,11 @@ def test_two_groups_only_the_short_one_scales():
     tasks = [Task(f"t{i}", cpus=1, memory_mb=4000) for i in range(8)]  # too much memory for "big"
     actions = scaler.step([], unplaced=tasks, now=0)
     assert [(a.group, a.count) for a in actions] == [("small", 2)]
+
+
+def test_hosts_the_provider_did_not_start_are_never_chosen():
+    scaler, provider, cluster = make([group()], [AutoscaleRule(group="g4", max_idle=0, cooldown_sec=0)],
+                                     desired={"g4": 4})
+    provider.owned = lambda g, idle: {h.id for h in idle if not h.id.startswith("g4-a")}
+    actions = scaler.step(hosts("g4", {"a": 2, "b": 2}), now=0)
+    assert sorted(actions[0].hosts) == ["g4-b-0", "g4-b-1"]

@@ -103,3 +103,33 @@ def test_ensure_group_updates_bounds_and_needs_an_image(provider, moto_url):
                        aws_secret_access_key="testing")
     with pytest.raises(ValueError, match="image_id"):
         bare.ensure_group(InstanceGroup.model_validate({**group.model_dump(), "name": "fresh"}))
+
+
+def test_master_with_the_ec2_provider_creates_the_asg_and_describes_the_type(
+        moto_url, image_id, tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from titus.master.app import create_app
+    from titus.master.config import MasterSettings
+    from tests.master.conftest import make_master
+
+    for key, value in {"TITUS_AUTOSCALE_PROVIDER": "ec2", "TITUS_AUTOSCALE_EC2_REGION": REGION,
+                       "TITUS_AUTOSCALE_EC2_ENDPOINT_URL": moto_url, "TITUS_AUTOSCALE_EC2_IMAGE_ID": image_id,
+                       "TITUS_AUTOSCALE_EC2_PREFIX": "master-", "TITUS_AUTOSCALE_INTERVAL_SEC": "60",
+                       "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(key, value)
+    master = make_master(MasterSettings(store_url=f"sqlite:///{tmp_path / 'ec2.db'}"), clock=lambda: 0.0)
+    try:
+        with TestClient(create_app(master=master, start_loop=False)) as client:
+            r = client.post("/api/v3/instanceGroups", json={
+                "name": "web", "instance_type": "m5.2xlarge", "zones": ["us-east-1a"], "max_size": 4})
+            assert r.status_code == 201, r.text
+            assert (r.json()["instance_type"]["cpus"], r.json()["instance_type"]["memory_mb"]) == (8, 32768)
+            r = client.post("/api/v3/instanceGroups", json={
+                "name": "odd", "instance_type": "q9.nonsense", "zones": ["us-east-1a"]})
+            assert r.status_code == 400 and r.json()["problems"][0]["field"] == "instance_type"
+            provider = client.app.state.autoscale.provider
+            asg = provider.asg.describe_auto_scaling_groups(AutoScalingGroupNames=["master-web"])
+            assert asg["AutoScalingGroups"][0]["MaxSize"] == 4
+    finally:
+        master.store.close()

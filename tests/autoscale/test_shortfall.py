@@ -132,3 +132,27 @@ def test_estimated_preferences_give_the_same_answer(evaluator, monkeypatch):
     small, big = group("small", cpus=4), group("big", cpus=32, memory_mb=128000)
     tasks = one_cpu(8, hard=[HostAttrValue("instance_type", "t32")])
     assert evaluator.evaluate([GroupCapacity(small, {}, 10), GroupCapacity(big, {}, 10)], tasks).new_hosts == {"big": 1}
+
+
+def test_groups_at_their_maximum_with_nothing_idle_cap_every_task(evaluator):
+    r = evaluator.evaluate([GroupCapacity(group(), {}, headroom=0)], one_cpu(5))
+    assert r.new_hosts == {} and r.capped == 5 and r.unplaceable == 0
+
+
+def test_an_unchanged_backlog_is_answered_from_memory(evaluator):
+    calls = []
+    factory = evaluator._factory
+    evaluator._factory = lambda: calls.append(1) or factory()
+    caps = [GroupCapacity(group(), {"a": 1}, headroom=20)]
+    first = evaluator.evaluate(caps, one_cpu(9))
+    made = len(calls)
+    again = evaluator.evaluate(caps, one_cpu(9, prefix="other"))  # same classes and demands
+    assert again == first and len(calls) == made
+    assert evaluator.evaluate(caps, one_cpu(13)).new_hosts == {"g4": 3} and len(calls) > made
+
+
+def test_tasks_held_back_by_constraints_do_not_inflate_the_ask(evaluator):
+    # One task per zone at most: 3 of the 5 can ever run, on 3 hosts.
+    tasks = [Task(f"t{i}", cpus=1, memory_mb=10, job="j", hard=[UniqueHostAttr("zone")]) for i in range(5)]
+    r = evaluator.evaluate([GroupCapacity(group(), {}, headroom=100)], tasks)
+    assert r.new_hosts == {"g4": 3} and r.capped == 2

@@ -63,7 +63,8 @@ def test_pids_limit_is_enforced(docker_client, agent_id, statuses):
     rt.start(statuses)
     try:
         # the 8th process cannot be forked: sh reports it and gives up
-        rt.launch(spec("forky", ["sh", "-c", "for i in $(seq 12); do sleep 5 & done; echo all-forked"]))
+        rt.launch(spec("forky", ["sh", "-c",
+                                 "for i in $(seq 12); do sleep 5 & done; echo all-forked"]))
         done = statuses.wait_for("forky", "Finished", timeout=20)
         output = b"".join(rt.logs("forky"))
         assert done.reason == "failed"
@@ -74,7 +75,8 @@ def test_pids_limit_is_enforced(docker_client, agent_id, statuses):
 
 def test_kill_gives_a_sigterm_trapper_its_grace_period(runtime, statuses):
     # traps SIGTERM, then needs ~1.5 s to shut down: within a 5 s grace it exits by itself
-    script = "trap 'echo got-term; sleep 1.5; echo bye; exit 0' TERM; echo up; while :; do sleep 0.1; done"
+    script = ("trap 'echo got-term; sleep 1.5; echo bye; exit 0' TERM; echo up; "
+              "while :; do sleep 0.1; done")
     runtime.launch(spec("trapper", ["sh", "-c", script], kill_grace_sec=5))
     statuses.wait_for("trapper", "Started")
     time.sleep(0.5)  # let the shell install its trap
@@ -123,8 +125,8 @@ def test_missing_image_fails_with_a_clear_message(runtime, statuses):
 
 
 def test_logs_follow_during_and_read_after_the_run(runtime, statuses):
-    runtime.launch(spec("talker", ["sh", "-c",
-                                   "for i in 1 2 3 4; do echo line-$i; echo err-$i >&2; sleep 0.3; done"]))
+    script = "for i in 1 2 3 4; do echo line-$i; echo err-$i >&2; sleep 0.3; done"
+    runtime.launch(spec("talker", ["sh", "-c", script]))
     statuses.wait_for("talker", "Started")
     followed: list[bytes] = []
     reader = threading.Thread(target=lambda: followed.extend(runtime.logs("talker", follow=True)))

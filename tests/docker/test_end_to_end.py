@@ -54,8 +54,7 @@ class DockerPlatform(Platform):
     def start_docker_agent(self, name: str) -> subprocess.Popen:
         """Start ``titus agent --runtime docker`` for this machine's Docker engine."""
         args = ["agent", "--master", self.url, "--runtime", "docker", "--agent-id", name,
-                "--cpus", "4", "--memory-mb", "4096", "--listen-host", "0.0.0.0",
-                "--log-level", "WARNING"]
+                "--cpus", "4", "--memory-mb", "4096", "--log-level", "WARNING"]
         env = dict(os.environ, TITUS_AGENT_TOKEN=self.agent_token, PYTHONUNBUFFERED="1",
                    TITUS_IMDS_ENDPOINT="", **self.agent_env)
         log = open(self.workdir / f"agent-{name}.log", "ab")
@@ -107,18 +106,21 @@ def test_batch_job_of_real_containers_runs_to_completion(platform, docker_client
 
 
 def test_agent_kill_9_mid_run_loses_nothing(platform, docker_client, agent_id):
-    job_id = platform.submit(_job("sleep 4; echo done", size=2))
-    platform.wait_for(lambda: len(platform.running(job_id)) == 2, 60, "2 tasks running")
+    quick = platform.submit(_job("sleep 2; echo done", name="quick"))  # ends while agent is down
+    slow = platform.submit(_job("sleep 8; echo done", size=2, name="slow"))  # outlives the outage
+    platform.wait_for(lambda: len(platform.running(quick)) == 1
+                      and len(platform.running(slow)) == 2, 60, "3 tasks running")
     platform.kill_agent(agent_id, signal.SIGKILL)
-    assert len(_containers(docker_client, agent_id, status="running")) == 2  # they live on
-    time.sleep(1)
+    assert len(_containers(docker_client, agent_id, status="running")) == 3  # they live on
+    time.sleep(3)
+    assert len(_containers(docker_client, agent_id, status="exited")) == 1
     platform.start_docker_agent(agent_id)  # same id: it recovers its containers
-    job = platform.wait_job_finished(job_id, timeout=90)
-    assert state(job) == "Finished"
-    tasks = platform.tasks(job_id)
-    assert len(tasks) == 2 and {reason(t) for t in tasks} == {"normal"}
+    for job_id, size in ((quick, 1), (slow, 2)):
+        assert state(platform.wait_job_finished(job_id, timeout=90)) == "Finished"
+        tasks = platform.tasks(job_id)
+        assert len(tasks) == size and {reason(t) for t in tasks} == {"normal"}
     containers = _containers(docker_client, agent_id)
-    assert len(containers) == 2  # no second launch, no leak
+    assert len(containers) == 3  # no second launch, no leak
     assert not _containers(docker_client, agent_id, status="running")
 
 
@@ -169,3 +171,25 @@ def test_container_gets_its_identity_and_role_credentials(master, agent_id, moto
     assert f"id={task['id']}" in out
     assert "role=app-role" in out
     assert '"AccessKeyId": "ASIA' in out.replace('":"', '": "')
+
+
+def test_task_kill_honours_the_jobs_grace_period(platform):
+    # traps SIGTERM and needs ~2 s to shut down; the job grants 10 s
+    script = ("trap 'echo got-term; sleep 2; echo clean-exit; exit 0' TERM; "
+              "while :; do sleep 0.1; done")
+    job_id = platform.submit(_job(script))
+    task_id = platform.wait_for(lambda: platform.running(job_id), 60, "task running")[0]["id"]
+    time.sleep(0.5)  # let the shell install its trap
+    began = time.time()
+    response = platform.api.delete(f"/api/v3/tasks/{task_id}")
+    assert response.status_code in (200, 202, 204), response.text
+
+    def finished():
+        task = platform.api.get(f"/api/v3/tasks/{task_id}").json()
+        return state(task) == "Finished" and task
+
+    task = platform.wait_for(finished, 30, "the killed task to finish")
+    assert time.time() - began >= 2.0  # it had its time
+    assert reason(task) == "killed"
+    logs = platform.api.get(f"/api/v3/tasks/{task_id}/logs").text
+    assert "got-term" in logs and "clean-exit" in logs

@@ -128,3 +128,25 @@ def test_real_container_reads_its_own_identity(docker_client, agent_id, statuses
     finally:
         rt.close()
         server.stop()
+
+
+@pytest.mark.docker
+def test_runtime_serves_metadata_on_the_bridge_when_nothing_else_does(docker_client, agent_id,
+                                                                      statuses):
+    from titus.agent.docker_runtime import DockerRuntime
+
+    registry = MetadataRegistry()
+    # the agent's own server listens on loopback only: containers cannot reach it
+    rt = DockerRuntime(agent_id, client=docker_client, metadata=registry,
+                       metadata_url="http://127.0.0.1:9", credentials=None)
+    rt.start(statuses)
+    try:
+        url = rt._container_metadata_url()
+        assert not url.startswith("http://127.") and url.startswith("http://172.")
+        read_id = "wget -qO- $AWS_EC2_METADATA_SERVICE_ENDPOINT/latest/meta-data/instance-id"
+        rt.launch(spec("meta-own", ["sh", "-c", read_id]))
+        assert statuses.wait_for("meta-own", "Finished", timeout=30).reason == "normal"
+        assert b"".join(rt.logs("meta-own")).strip() == b"meta-own"
+    finally:
+        rt.close()
+    assert rt._metadata_server is not None  # it was the runtime's own, and is stopped now

@@ -34,6 +34,11 @@ def test_kill_job_kills_its_running_tasks(platform):
     platform.start_agent("a1", hosts=2, cpus=4)
     job_id = platform.submit(batch_job(4, duration=600))
     platform.wait_for(lambda: len(platform.running(job_id)) == 4, 30, "4 tasks started")
+    task = platform.running(job_id)[0]
+    # the master reads a task's output from the agent's own server
+    logs = platform.api.get(f"/api/v3/tasks/{task['id']}/logs", params={"follow": "false"})
+    assert logs.status_code == 200, logs.text
+    assert f"sim task {task['id']}" in logs.text and task["hostId"] in logs.text
     platform.kill_job(job_id)
     platform.wait_job_finished(job_id, timeout=30)
     tasks = platform.tasks(job_id)

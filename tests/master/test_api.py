@@ -204,3 +204,31 @@ def test_metrics_and_openapi(master, client):
     assert "titus_scheduling_round_seconds_count 1.0" in client.get("/metrics").text
     spec = client.get("/openapi.json").json()
     assert "/api/v3/jobs" in spec["paths"] and "/api/v3/tasks/{task_id}" in spec["paths"]
+
+
+def test_task_logs_are_proxied_from_the_agent(master, client, monkeypatch):
+    import httpx
+
+    seen = {}
+
+    def agent_server(request: httpx.Request) -> httpx.Response:
+        seen["url"] = str(request.url)
+        seen["auth"] = request.headers.get("authorization")
+        return httpx.Response(200, content=b"line 1\nline 2\n",
+                              headers={"content-type": "text/plain"})
+
+    real = httpx.AsyncClient
+    monkeypatch.setattr("titus.master.api.tasks.httpx.AsyncClient",
+                        lambda **kw: real(transport=httpx.MockTransport(agent_server), **kw))
+    master.settings.agent_token = "agent-secret"
+    reg = {"agent_id": "a1", "address": "http://agent.example:9000",
+           "hosts": [{"host_id": "h1", "cpus": 2, "memory_mb": 4096}]}
+    client.post("/api/v3/agents/register", json=reg, headers={"Authorization": "Bearer agent-secret"})
+    submit(client)
+    schedule_round(master, force=True)
+    (task_id,) = [t.id for t in master.tasks.values()]
+    r = client.get(f"/api/v3/tasks/{task_id}/logs", params={"follow": "true"})
+    assert r.status_code == 200 and r.text == "line 1\nline 2\n"
+    assert seen["url"] == f"http://agent.example:9000/tasks/{task_id}/logs?follow=1"
+    assert seen["auth"] == "Bearer agent-secret"
+    assert client.get("/api/v3/tasks/unknown/logs").status_code == 404

@@ -1,6 +1,4 @@
 """Jobs through their lives on a master driven by hand (fake clock, scripted agent)."""
-import pytest
-
 from titus.agent.protocol import TaskStatusMsg
 from titus.master import states as S
 from titus.master.loop import schedule_round
@@ -63,7 +61,7 @@ def test_failed_tasks_retry_per_policy_then_job_fails(master, agent):
 
 
 def test_delayed_retry_waits(master, agent, clock):
-    job = master.submit_job(batch_job(1, retry={"delayed": {"initialDelayMs": "5000",
+    master.submit_job(batch_job(1, retry={"delayed": {"initialDelayMs": "5000",
                                                             "delayMs": "1000", "retries": 1}}))
     (tid,) = run(master, agent)
     agent.finish(tid, exit_code=2)
@@ -200,6 +198,10 @@ def test_unhealthy_service_task_is_replaced(master, agent, clock):
     agent.heartbeat()
     reconcile(master)
     assert master.tasks[tid].state == S.KILL_INITIATED and master.tasks[tid].kill_reason == "unhealthy"
+    agent.start_launched()  # the agent kills it
+    assert master.tasks[tid].reason_code == S.UNHEALTHY
+    reconcile(master)
+    assert [t.state for t in job.tasks.values() if t.id != tid] == [S.ACCEPTED]
 
 
 def test_pending_task_keeps_the_engines_reason(master, agent):

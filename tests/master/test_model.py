@@ -109,3 +109,49 @@ def test_constraint_names_are_case_insensitive_and_map_to_engine_constraints():
     soft = to_engine(job.container.softConstraints.constraints, zone_count=3)
     assert soft == [BalancedHostAttr("zone", 3)]
     assert to_engine({"exclusiveHost": "true"}, 1) == [ExclusiveHost()]
+
+
+def test_nulls_mean_unset_and_map_values_become_text():
+    data = json.loads(README_JOB)
+    data["capacityGroup"] = None
+    data["container"]["command"] = None
+    data["container"]["env"] = {"RETRIES": 3, "DEBUG": True}
+    data["attributes"] = {"n": 1.5}
+    job = parse_job(data)
+    assert job.container.command == [] and job.capacityGroup == ""
+    assert job.container.env == {"RETRIES": "3", "DEBUG": "true"}
+    assert job.attributes == {"n": "1.5"}
+
+
+def test_a_full_titus_descriptor_with_many_unhandled_fields():
+    data = {
+        "owner": {"teamEmail": "team@example.com"}, "applicationName": "myapp",
+        "capacityGroup": "myapp", "jobGroupInfo": {"stack": "test", "detail": "", "sequence": "v001"},
+        "attributes": {"source": "spinnaker"},
+        "container": {
+            "resources": {"cpu": 2, "gpu": 0, "memoryMB": "4096", "diskMB": "10000",
+                          "networkMbps": "128", "allocateIP": True, "efsMounts": [],
+                          "shmSizeMB": 64},
+            "securityProfile": {"securityGroups": ["sg-1", "sg-2"], "iamRole": "arn:aws:iam::1:role/x",
+                                "attributes": {}},
+            "image": {"name": "org/app", "digest": "sha256:0123"},
+            "attributes": {"titusParameter.agent.assignIPv6Address": "true"},
+            "entryPoint": ["/run.sh"], "command": ["--port", "8080"], "env": {"A": "b"},
+            "softConstraints": {"constraints": {"ZoneBalance": "true"}, "expression": ""},
+            "hardConstraints": {"constraints": {}},
+            "experimental": {"any": "thing"}},
+        "disruptionBudget": {"availabilityPercentageLimit": {"percentageOfHealthyContainers": 95},
+                             "rateUnlimited": {}, "timeWindows": [], "containerHealthProviders": []},
+        "networkConfiguration": {"networkMode": "Ipv6AndIpv4"},
+        "service": {"capacity": {"min": "1", "desired": "2", "max": "3"}, "enabled": True,
+                    "retryPolicy": {"exponentialBackOff": {"initialDelayMs": "1000",
+                                                           "maxDelayIntervalMs": "60000",
+                                                           "retries": 4294967295}},
+                    "migrationPolicy": {"selfManaged": {}}, "serviceJobProcesses": {}},
+    }
+    job = parse_job(data)
+    wire = job.wire()
+    assert wire["disruptionBudget"] == data["disruptionBudget"]
+    assert wire["service"]["migrationPolicy"] == {"selfManaged": {}}
+    assert wire["container"]["experimental"] == {"any": "thing"}
+    assert job.container.resources.memoryMB == 4096

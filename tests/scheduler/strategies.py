@@ -61,29 +61,42 @@ def hosts(draw, id_prefix="h", min_size=1, max_size=8):
     return out
 
 
-def constraints(host_ids=("h0", "h1", "h2")):
+# Hostnames a constraint may name: some exist in most clusters (h0.., n0-0..), one never does.
+HOSTNAMES = ("h0", "h1", "h2", "h3", "n0-0", "n1-1", "nowhere")
+ATTR_VALUES = {"zone": ZONES + ("d",), "rack": RACKS, "hostname": HOSTNAMES}
+
+
+def _value_constraint(attr):
+    return st.lists(st.sampled_from(ATTR_VALUES[attr]), min_size=1, max_size=2, unique=True).map(
+        lambda values: HostAttrValue(attr, values=values))
+
+
+# Built once: hypothesis validates a strategy object on first use, which is costly per draw.
+CONSTRAINTS = st.one_of(
+    st.one_of(*[_value_constraint(a) for a in sorted(ATTR_VALUES)]),
+    st.sampled_from(["hostname", "zone", "rack"]).map(UniqueHostAttr),
+    st.just(ExclusiveHost()),
+    st.builds(BalancedHostAttr, st.sampled_from(["zone", "rack", "hostname"]), st.integers(1, 4)),
+)
+
+
+def constraints():
     """Any of the four constraint kinds, with arguments that sometimes match nothing."""
-    attr_values = {"zone": ZONES + ("d",), "rack": RACKS, "hostname": tuple(host_ids) + ("nowhere",)}
-    value_constraint = st.sampled_from(sorted(attr_values)).flatmap(
-        lambda a: st.lists(st.sampled_from(attr_values[a]), min_size=1, max_size=2, unique=True)
-        .map(lambda vs: HostAttrValue(a, values=vs)))
-    return st.one_of(
-        value_constraint,
-        st.sampled_from(["hostname", "zone", "rack"]).map(UniqueHostAttr),
-        st.just(ExclusiveHost()),
-        st.builds(BalancedHostAttr, st.sampled_from(["zone", "rack", "hostname"]), st.integers(1, 4)),
-    )
+    return CONSTRAINTS
+
+
+HARD_LISTS = st.lists(CONSTRAINTS, max_size=2)
+SOFT_LISTS = st.lists(CONSTRAINTS, max_size=3)
 
 
 @st.composite
-def task_shapes(draw, host_ids=("h0", "h1", "h2")):
+def task_shapes(draw):
     """What a Task and a TaskClass share: job, group, constraints, ports, resource sets."""
-    rare_hard = st.lists(constraints(host_ids), max_size=2) if draw(st.integers(0, 2)) == 0 else st.just([])
     return dict(
         job=draw(st.sampled_from(JOBS)),
         group=draw(st.sampled_from(GROUPS)),
-        hard=draw(rare_hard),
-        soft=draw(st.lists(constraints(host_ids), max_size=3)),
+        hard=draw(HARD_LISTS) if draw(st.integers(0, 2)) == 0 else [],  # hard ones are rarer
+        soft=draw(SOFT_LISTS),
         ports=draw(st.sampled_from([0, 0, 0, 1, 2])),
         resource_sets={"eni": draw(st.sampled_from(LABELS))} if draw(st.integers(0, 3)) == 0 else {},
     )
@@ -98,9 +111,9 @@ def demands(draw):
 
 
 @st.composite
-def tasks(draw, ids, host_ids=("h0", "h1", "h2")):
+def tasks(draw, ids):
     """Tasks with the given ids, random demand and random shape."""
-    return [Task(tid, **draw(demands()), **draw(task_shapes(host_ids))) for tid in ids]
+    return [Task(tid, **draw(demands()), **draw(task_shapes())) for tid in ids]
 
 
 def task_class_of(task: Task) -> TaskClass:

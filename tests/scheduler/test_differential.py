@@ -68,17 +68,17 @@ def step(pair: Pair, data, fresh_ids, round_no: int) -> None:
     op = data.draw(st.sampled_from(OPERATIONS), label="op")
     if op == "schedule":
         ids = [next(fresh_ids) for _ in range(data.draw(st.integers(1, 10)))]
-        pair.call("schedule", data.draw(gen.tasks(ids, live or ["h0"])))
+        pair.call("schedule", data.draw(gen.tasks(ids)))
     elif op == "schedule_arrays":
         ids = [next(fresh_ids) for _ in range(data.draw(st.integers(1, 10)))]
-        tasks = data.draw(gen.tasks(ids, live or ["h0"]))
+        tasks = data.draw(gen.tasks(ids))
         demand, task_class, classes = array_inputs(tasks, pair.twin.resources)
         named = data.draw(st.booleans())
         pair.call("schedule_arrays", demand, task_class, classes, task_ids=ids if named else None)
     elif op == "release" and held_ids(pair.twin):
         pair.call("release", data.draw(st.sampled_from(held_ids(pair.twin))))
     elif op == "add_running" and live:
-        task = data.draw(gen.tasks([next(fresh_ids)], live))[0]
+        task = data.draw(gen.tasks([next(fresh_ids)]))[0]
         pair.call("add_running", task, data.draw(st.sampled_from(live)))
     elif op == "add_hosts":
         new = data.draw(gen.hosts(id_prefix=f"n{round_no}-", max_size=3))
@@ -108,12 +108,12 @@ def test_engine_and_twin_agree_on_larger_batches(data):
     cluster = data.draw(gen.hosts(max_size=30), label="hosts")
     pair.call("add_hosts", cluster)
     ids = [f"t{i}" for i in range(data.draw(st.integers(10, 60)))]
-    pair.call("schedule", data.draw(gen.tasks(ids, [h.id for h in cluster]), label="tasks"))
+    pair.call("schedule", data.draw(gen.tasks(ids), label="tasks"))
     for tid in ids[::3]:
         if tid in held_ids(pair.twin):
             pair.call("release", tid)
     more = [f"u{i}" for i in range(20)]
-    pair.call("schedule", data.draw(gen.tasks(more, [h.id for h in cluster]), label="more"))
+    pair.call("schedule", data.draw(gen.tasks(more), label="more"))
 
 
 @settings(max_examples=200, deadline=None)
@@ -129,7 +129,7 @@ def test_engine_and_twin_report_the_same_failures(data):
         pair.call("disable_host", data.draw(st.sampled_from(live)))
     tasks = []
     for i in range(data.draw(st.integers(1, 12))):
-        task = data.draw(gen.tasks([f"t{i}"], live))[0]
-        hard = data.draw(st.lists(gen.constraints(live), min_size=1, max_size=3))
+        task = data.draw(gen.tasks([f"t{i}"]))[0]
+        hard = data.draw(st.lists(gen.constraints(), min_size=1, max_size=3))
         tasks.append(type(task)(**{**task.__dict__, "hard": hard, "cpus": task.cpus * 4}))
     pair.call("schedule", tasks)

@@ -63,7 +63,7 @@ class NeverOvercommit(RuleBasedStateMachine):
     @precondition(lambda self: self.s is not None)
     def schedule(self, data):
         ids = [next(self.ids) for _ in range(data.draw(st.integers(1, 8)))]
-        tasks = data.draw(gen.tasks(ids, list(self.hosts) or ["h0"]))
+        tasks = data.draw(gen.tasks(ids))
         result = self.s.schedule(tasks)
         assert set(result.assignments) | set(result.failures) == set(ids)
         assert not set(result.assignments) & set(result.failures)
@@ -80,7 +80,7 @@ class NeverOvercommit(RuleBasedStateMachine):
     def schedule_arrays(self, data, named):
         resources = list(self.s.resources)
         n = data.draw(st.integers(1, 8))
-        classes = [TaskClass(**data.draw(gen.task_shapes(list(self.hosts) or ["h0"])))]
+        classes = [TaskClass(**data.draw(gen.task_shapes()))]
         rows = [data.draw(gen.demands()) for _ in range(n)]
         demand = np.array([[d[r] if r in BASE else d["scalars"].get(r, 0) for r in resources] for d in rows],
                           dtype=np.float64)
@@ -106,7 +106,7 @@ class NeverOvercommit(RuleBasedStateMachine):
     @rule(data=st.data())
     @precondition(lambda self: self.hosts)
     def add_running(self, data):
-        task = data.draw(gen.tasks([next(self.ids)], list(self.hosts)))[0]
+        task = data.draw(gen.tasks([next(self.ids)]))[0]
         host = data.draw(st.sampled_from(sorted(self.hosts)))
         try:
             self.s.add_running(task, host)

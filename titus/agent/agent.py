@@ -140,7 +140,7 @@ class Agent:
             self._shutdown()
 
     def request_stop(self) -> None:
-        """Ask the loop to end (safe from a signal handler); :meth:`run` then returns."""
+        """Ask the loop to end, from another thread; :meth:`run` then returns."""
         self._stop.set()
         with self._wake:
             self._wake.notify_all()
@@ -193,6 +193,9 @@ class Agent:
             status.timestamp = time.time()
         with self._wake:
             status = self._with_host(status)
+            known = self._tasks.get(status.task_id)
+            if known is not None and known.state == "Finished" and status.state != "Finished":
+                return  # a late report from a runtime thread: an ended task never runs again
             self._tasks[status.task_id] = status
             self._pending.append(status)
             self._wake.notify_all()
@@ -291,18 +294,27 @@ class Agent:
             raise AgentRejected(f"heartbeat refused: HTTP {response.status_code} "
                                 f"{response.text[:500]}")
         reply = HeartbeatReply.model_validate_json(response.content)
+        if reply.reregister:
+            # the master did not take this batch: keep it; the registration that follows
+            # carries every task's latest state and then drops what it covered
+            self._requeue(batch)
+            self._queue_orders(reply.orders)
+            return True
         self.stats["heartbeats"] += 1
         self.stats["statuses_sent"] += len(batch)
-        if reply.orders:
-            with self._lock:
-                self._orders_outstanding += len(reply.orders)
-            for order in reply.orders:
-                self._orders.put(order)
-            self.stats["orders"] += len(reply.orders)
-        if reply.reregister:
-            return True
+        self._queue_orders(reply.orders)
         self._pause(started, wait_ms, had_work=bool(batch or reply.orders))
         return False
+
+    def _queue_orders(self, orders: list) -> None:
+        """Hand orders to the worker, in the order the master sent them."""
+        if not orders:
+            return
+        with self._lock:
+            self._orders_outstanding += len(orders)
+        for order in orders:
+            self._orders.put(order)
+        self.stats["orders"] += len(orders)
 
     def _pause(self, started: float, wait_ms: int, had_work: bool) -> None:
         """Before the next heartbeat: let fresh orders run, and never spin on a quick master."""

@@ -26,7 +26,8 @@ class LogPolicy:
 
     def __post_init__(self) -> None:
         if not _SIZE.match(str(self.max_size)):
-            raise ValueError(f"max_size: expected a size like '512k' or '10m', got {self.max_size!r}")
+            raise ValueError("max_size: expected a size like '512k' or '10m', "
+                             f"got {self.max_size!r}")
         if not isinstance(self.max_files, int) or self.max_files < 1:
             raise ValueError(f"max_files: expected an integer >= 1, got {self.max_files!r}")
 

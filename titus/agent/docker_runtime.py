@@ -23,6 +23,7 @@ import logging
 import math
 import re
 import secrets
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +36,7 @@ import httpx
 from docker.types import Healthcheck
 
 from titus.agent.docker_logs import LogPolicy, read_logs
-from titus.agent.metadata import MetadataRegistry, StsCredentials, TaskIdentity
+from titus.agent.metadata import MetadataRegistry, MetadataServer, StsCredentials, TaskIdentity
 from titus.agent.runtime import Emit, HealthCheck, LaunchSpec, Runtime, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,16 @@ LABEL_IAM_ROLE = "titus.iam_role"
 STARTING, STARTED, FINISHED = "StartInitiated", "Started", "Finished"
 _ORDER = {STARTING: 0, STARTED: 1, FINISHED: 2}
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9_.-]")
+_LOOPBACK = ("127.0.0.1", "localhost", "0.0.0.0", "::1")
+
+
+def _accepts(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections at host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=0.3):
+            return True
+    except OSError:
+        return False
 
 
 @dataclass
@@ -108,9 +119,10 @@ class DockerRuntime(Runtime):
 
     ``agent_id`` scopes the containers (label ``titus.agent_id``); ``pull_images`` allows pulls
     (only where a registry is configured); ``pids_limit`` caps processes per container;
-    ``log_policy`` bounds per-task output. With a ``metadata`` registry and ``metadata_url``
-    (the metadata service's base URL as containers reach it), each container gets
-    ``AWS_EC2_METADATA_SERVICE_ENDPOINT`` pointing at its own scoped endpoint; ``credentials``
+    ``log_policy`` bounds per-task output. With a ``metadata`` registry each container gets
+    ``AWS_EC2_METADATA_SERVICE_ENDPOINT`` pointing at its own scoped endpoint: at
+    ``metadata_url`` (the server that mounts the metadata router) when containers can reach
+    it, else at a metadata-only server the runtime starts on the bridge gateway; ``credentials``
     (default: :meth:`StsCredentials.from_env`) serves the jobs' IAM roles there.
     """
 
@@ -156,6 +168,8 @@ class DockerRuntime(Runtime):
                 metadata.credentials = credentials  # the router serves IAM routes with it
         self.metadata_credentials = credentials
         self._reachable_metadata_url: str | None = None
+        self._metadata_server: MetadataServer | None = None  # when no other server is reachable
+        self._metadata_lock = threading.Lock()
         self.zone = zone
         self.max_backoff_sec = max_backoff_sec
         self._tasks: dict[str, _Task] = {}
@@ -193,6 +207,8 @@ class DockerRuntime(Runtime):
             self._watcher.join(timeout=5)
         self._launcher.shutdown(wait=False, cancel_futures=True)
         self._stopper.shutdown(wait=False, cancel_futures=True)
+        if self._metadata_server is not None:
+            self._metadata_server.stop()
         if self._own_client:
             self.client.close()
 
@@ -262,6 +278,8 @@ class DockerRuntime(Runtime):
                 self._report(spec.task_id, FINISHED, reason="killed", message="killed before start")
                 return
             container.start()  # Started arrives through the event stream
+            if self._task(spec.task_id).killing:  # a kill raced with the start: stop it now
+                self._stopper.submit(self._stop, spec.task_id, container.id, spec.kill_grace_sec)
             self._learn_ip(spec.task_id, container)
         except Exception as exc:  # any engine error ends the task, with the engine's words
             log.warning("launch of %s failed: %s", spec.task_id, exc)
@@ -285,7 +303,8 @@ class DockerRuntime(Runtime):
             return True
         except docker.errors.APIError as exc:
             self._report(spec.task_id, FINISHED, reason="failed",
-                         message=f"image not found: pulling {spec.image!r} failed: {exc.explanation or exc}")
+                         message=f"image not found: pulling {spec.image!r} failed: "
+                                 f"{exc.explanation or exc}")
             return False
 
     def _create(self, spec: LaunchSpec):
@@ -301,13 +320,14 @@ class DockerRuntime(Runtime):
             "TITUS_NUM_DISK": f"{spec.disk_mb:g}",
             "TITUS_NUM_NETWORK_BANDWIDTH": f"{spec.network_mbps:g}",
         })
-        if self.metadata is not None and self.metadata_url:
+        metadata_url = self._container_metadata_url() if self.metadata is not None else ""
+        if metadata_url:
             token = secrets.token_urlsafe(24)
             self.metadata.register(TaskIdentity(
                 task_id=spec.task_id, job_id=spec.job_id, token=token,
                 zone=self.zone, iam_role=spec.iam_role,
             ))
-            env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = f"{self._container_metadata_url()}/task/{token}"
+            env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = f"{metadata_url}/task/{token}"
         memory = int(spec.memory_mb * 1024 * 1024)
         kwargs = dict(
             image=spec.image,
@@ -334,28 +354,49 @@ class DockerRuntime(Runtime):
         if self.network:
             kwargs["network"] = self.network
         if spec.gpu:
-            kwargs["device_requests"] = [docker.types.DeviceRequest(count=spec.gpu, capabilities=[["gpu"]])]
+            kwargs["device_requests"] = [
+                docker.types.DeviceRequest(count=spec.gpu, capabilities=[["gpu"]])]
         return self.client.containers.create(**kwargs)
 
     def _container_metadata_url(self) -> str:
-        """The metadata base URL as containers reach it.
+        """The metadata service's base URL as containers reach it ("" if they cannot)."""
+        with self._metadata_lock:
+            if self._reachable_metadata_url is None:
+                self._reachable_metadata_url = self._find_metadata_url().rstrip("/")
+            return self._reachable_metadata_url
 
-        A loopback address is the host's own: from a container's network the host is the
-        bridge's gateway, so the URL is rewritten to it (the server must listen there too,
-        e.g. on 0.0.0.0).
-        """
-        if self._reachable_metadata_url is None:
+    def _find_metadata_url(self) -> str:
+        # From a container's network the host is the bridge's gateway: a loopback URL is the
+        # agent's own server, usable only if it also listens on the gateway (e.g. 0.0.0.0).
+        gateway = self._bridge_gateway()
+        if self.metadata_url:
             url = httpx.URL(self.metadata_url)
-            if url.host in ("127.0.0.1", "localhost", "0.0.0.0", "::1"):
-                network = self.client.networks.get(self.network or "bridge")
-                # The default bridge often records only its subnet: its gateway is the first host.
-                gateway = next((c.get("Gateway") or str(ipaddress.ip_network(c["Subnet"])[1])
-                                for c in network.attrs["IPAM"]["Config"] or []
-                                if c.get("Gateway") or c.get("Subnet", "").count(".") == 3), None)
-                if gateway:
-                    url = url.copy_with(host=gateway)
-            self._reachable_metadata_url = str(url).rstrip("/")
-        return self._reachable_metadata_url
+            if url.host not in _LOOPBACK:
+                return self.metadata_url
+            if gateway and _accepts(gateway, url.port or 80):
+                return str(url.copy_with(host=gateway))
+        if not gateway:
+            log.warning("no bridge gateway found: containers get no metadata service")
+            return self.metadata_url or ""
+        # Nothing containers can reach serves the metadata: serve it on the gateway only,
+        # so containers see the metadata routes and nothing else of the agent.
+        self._metadata_server = MetadataServer(self.metadata, host=gateway, port=0).start()
+        log.info("metadata service for containers at %s:%s", gateway, self._metadata_server.port)
+        return f"http://{gateway}:{self._metadata_server.port}"
+
+    def _bridge_gateway(self) -> str | None:
+        """The host's address on the containers' network."""
+        try:
+            network = self.client.networks.get(self.network or "bridge")
+        except docker.errors.NotFound:
+            return None
+        for config in network.attrs["IPAM"].get("Config") or []:
+            if config.get("Gateway"):
+                return config["Gateway"]
+            subnet = config.get("Subnet", "")
+            if subnet.count(".") == 3:  # the default bridge records only its subnet
+                return str(ipaddress.ip_network(subnet)[1])
+        return None
 
     def _learn_ip(self, task_id: str, container) -> None:
         """Tell the metadata service the container's address (it identifies callers by it)."""
@@ -400,13 +441,11 @@ class DockerRuntime(Runtime):
         """Delete the task's container (stopping it if needed) and forget the task."""
         with self._lock:
             task = self._tasks.pop(task_id, None)
-        ref = task.container_id if task and task.container_id else None
-        containers = []
-        if ref is not None:
-            containers = [ref]
+        if task is not None and task.container_id is not None:
+            containers = [task.container_id]
         else:
             containers = [c.id for c in self.client.containers.list(
-                all=True, sparse=True, filters={"label": [f"{LABEL_TASK}={task_id}", f"{LABEL_AGENT}={self.agent_id}"]})]
+                all=True, sparse=True, filters={"label": self._labels_of(task_id)})]
         for cid in containers:
             try:
                 self.client.api.remove_container(cid, force=True)
@@ -433,7 +472,8 @@ class DockerRuntime(Runtime):
         return list(statuses.values())
 
     def _containers(self) -> list:
-        return self.client.containers.list(all=True, filters={"label": f"{LABEL_AGENT}={self.agent_id}"})
+        return self.client.containers.list(all=True,
+                                           filters={"label": f"{LABEL_AGENT}={self.agent_id}"})
 
     def _status_of(self, container) -> TaskStatus:
         attrs = container.attrs
@@ -467,9 +507,12 @@ class DockerRuntime(Runtime):
                 task.container_id = container.id
             return task
 
+    def _labels_of(self, task_id: str) -> list[str]:
+        """Label filter for one task's container of this agent."""
+        return [f"{LABEL_TASK}={task_id}", f"{LABEL_AGENT}={self.agent_id}"]
+
     def _adopt_by_label(self, task_id: str) -> _Task | None:
-        found = self.client.containers.list(
-            all=True, filters={"label": [f"{LABEL_TASK}={task_id}", f"{LABEL_AGENT}={self.agent_id}"]})
+        found = self.client.containers.list(all=True, filters={"label": self._labels_of(task_id)})
         if not found:
             return None
         return self._adopt(found[0], self._status_of(found[0]))
@@ -492,10 +535,14 @@ class DockerRuntime(Runtime):
                              message=status.message, exit_code=status.exit_code)
             self._recover_identity(container, status.task_id)
         with self._lock:
-            lost = [t.task_id for t in self._tasks.values()
-                    if t.container_id is not None and t.task_id not in seen and t.state != FINISHED]
-        for task_id in lost:
-            self._report(task_id, FINISHED, reason="failed", message="container disappeared")
+            missing = [(t.task_id, t.container_id) for t in self._tasks.values()
+                       if t.container_id is not None and t.task_id not in seen
+                       and t.state != FINISHED]
+        for task_id, container_id in missing:
+            try:  # it may have been created after the listing above
+                self.client.api.inspect_container(container_id)
+            except docker.errors.NotFound:
+                self._report(task_id, FINISHED, reason="failed", message="container disappeared")
 
     def _start_stranded(self, task: _Task, container) -> None:
         """A container created but never started (the agent died in between): start it now,
@@ -521,7 +568,8 @@ class DockerRuntime(Runtime):
             return
         labels = container.attrs["Config"].get("Labels") or {}
         self.metadata.register(TaskIdentity(
-            task_id=task_id, job_id=labels.get(LABEL_JOB, ""), token=endpoint.rsplit("/task/", 1)[1],
+            task_id=task_id, job_id=labels.get(LABEL_JOB, ""),
+            token=endpoint.rsplit("/task/", 1)[1],
             zone=self.zone, iam_role=labels.get(LABEL_IAM_ROLE) or None,
         ))
         self._learn_ip(task_id, container)
@@ -534,7 +582,8 @@ class DockerRuntime(Runtime):
             try:
                 # Subscribe first, then re-sync: whatever happens in between arrives as events.
                 self._events = self.client.events(
-                    decode=True, filters={"type": "container", "label": f"{LABEL_AGENT}={self.agent_id}"})
+                    decode=True,
+                    filters={"type": "container", "label": f"{LABEL_AGENT}={self.agent_id}"})
                 self._resync()
                 self.connected.set()
                 backoff = 0.1
@@ -572,13 +621,15 @@ class DockerRuntime(Runtime):
         cid = (event.get("Actor") or {}).get("ID") or event.get("id")
         try:
             state = self.client.api.inspect_container(cid)["State"]
-            code, oom, error = int(state.get("ExitCode", -1)), bool(state.get("OOMKilled")), state.get("Error", "")
+            code, oom = int(state.get("ExitCode", -1)), bool(state.get("OOMKilled"))
+            error = state.get("Error", "")
         except docker.errors.NotFound:  # removed at once (e.g. by the reaper)
             attrs = event["Actor"]["Attributes"]
             code, oom, error = int(attrs.get("exitCode", -1)), False, ""
         task = self._task(task_id)
         reason = finish_reason(code, oom or task.oom, task.killing)
-        message = error or ("out of memory: killed by the kernel" if reason == "oom" else f"exit code {code}")
+        message = error or ("out of memory: killed by the kernel" if reason == "oom"
+                            else f"exit code {code}")
         self._report(task_id, FINISHED, reason=reason, message=message, exit_code=code)
 
     # ---- reporting -------------------------------------------------------------------------
@@ -596,7 +647,8 @@ class DockerRuntime(Runtime):
                 return  # removed: nothing more to say about it
             last = task.reported
             forward = last is None or _ORDER[state] > _ORDER[last]
-            health_changed = (state == STARTED == last and health is not None and health != task.health)
+            health_changed = (state == STARTED == last and health is not None
+                              and health != task.health)
             if not (forward or health_changed):
                 return
             task.reported = task.state = state

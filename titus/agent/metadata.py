@@ -159,7 +159,8 @@ class StsCredentials:
             if cached and cached["_expires"] - time.time() > self.refresh_before_sec:
                 return {k: v for k, v in cached.items() if not k.startswith("_")}
         # Session names are the task id, so CloudTrail shows which task acted.
-        session_name = "".join(c if c.isalnum() or c in "=,.@-_" else "_" for c in identity.task_id)[:64]
+        session_name = "".join(c if c.isalnum() or c in "=,.@-_" else "_"
+                               for c in identity.task_id)[:64]
         reply = self._sts.assume_role(RoleArn=role_arn(identity.iam_role, self.account_id),
                                       RoleSessionName=session_name or "titus-task",
                                       DurationSeconds=self.duration_sec)
@@ -188,7 +189,8 @@ def _iso(when: dt.datetime) -> str:
 _META_INDEX = "instance-id\nlocal-ipv4\nplacement/\niam/\n"
 
 
-def build_router(registry: MetadataRegistry, credentials: StsCredentials | None = None) -> APIRouter:
+def build_router(registry: MetadataRegistry,
+                 credentials: StsCredentials | None = None) -> APIRouter:
     """The metadata routes, to mount in the agent's server or serve alone (:func:`create_app`)."""
     router = APIRouter(tags=["metadata"])
 
@@ -276,7 +278,8 @@ class MetadataServer:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.host, self.port = self._sock.getsockname()[:2]
-        config = uvicorn.Config(create_app(registry, credentials), log_level="warning", lifespan="off")
+        config = uvicorn.Config(create_app(registry, credentials), log_level="warning",
+                                lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
                                         name="metadata-server", daemon=True)

@@ -132,12 +132,15 @@ class SimRuntime(Runtime):
             if spec.task_id in self._tasks:
                 return
             self._tasks[spec.task_id] = task
-            self._push_deadline(task)
         if self._launch_log is not None:
             self._launch_log.write(f"{spec.task_id} {spec.job_id} {spec.host_id} {time.time():.6f}\n")
         self._emit_now(TaskStatus(task_id=task.task_id, state="StartInitiated",
                                   timestamp=task.started_wall, host_id=task.host_id))
         self._emit_now(task.status())
+        # only now may the timer end it: Finished must never be reported before Started
+        with self._lock:
+            if task.state != "Finished" and self._tasks.get(task.task_id) is task:
+                self._push_deadline(task)
 
     def kill(self, task_id: str, grace_sec: float) -> None:
         """SIGTERM the task; it exits after its kill delay, or at ``grace_sec`` at the latest."""

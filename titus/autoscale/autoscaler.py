@@ -289,7 +289,7 @@ class Autoscaler:
             return []
         if now < max(state.last_up, state.last_down) + rule.cooldown_sec:
             return []
-        idle = book["idle"]
+        idle = _removable(self.provider, group, book["idle"])
         excess, reason = idle_count - rule.max_idle, "max_idle"
         if book["size"] - high > excess:
             excess, reason = book["size"] - high, "max_size"
@@ -327,6 +327,15 @@ class Autoscaler:
                 len(book["idle"]), book["pending"], draining, low, high)
             metrics.IDLE_HOSTS.labels(group.name).set(len(book["idle"]))
             metrics.DRAINING_HOSTS.labels(group.name).set(draining)
+
+
+def _removable(provider: Provider, group: InstanceGroup, idle: list[HostView]) -> list[HostView]:
+    """The idle hosts the provider can terminate (hosts started by others are never chosen)."""
+    owned = getattr(provider, "owned", None)
+    if owned is None or not idle:
+        return idle
+    mine = owned(group, idle)
+    return [h for h in idle if h.id in mine]
 
 
 def balanced_choice(idle: Sequence[HostView], count: int, members: Sequence[HostView]) -> list[str]:

@@ -25,7 +25,7 @@ tasks) and resource sets (instance types declare none).
 """
 from __future__ import annotations
 
-import math
+import copy
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Sequence
@@ -34,7 +34,7 @@ import numpy as np
 
 from titus.autoscale.groups import InstanceGroup
 from titus.autoscale.trial import Trial
-from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
+from titus.constraints import BalancedHostAttr, HostAttrValue, UniqueHostAttr
 from titus.scheduler.model import Host, Task, TaskClass
 
 #: The resources every instance type offers, in the trial scheduler's column order.
@@ -110,8 +110,10 @@ class Shortfall:
 
     ``new_hosts``: hosts to add per group; ``used_empty``: empty hosts the group already has that
     the trial filled; ``tasks``: tasks the trial put on each group; ``unplaceable``: tasks that
-    fit no group even on an empty host; ``capped``: tasks that would fit but every group they fit
-    is at its maximum size; ``new_by_zone``: the new hosts per group and zone.
+    fit no group even on an empty host; ``capped``: tasks that fit a group but still found no
+    place (the groups are at their maximum size, or constraints among the tasks themselves hold
+    them back, e.g. more tasks than zones under ``UniqueHostAttr("zone")``); ``new_by_zone``:
+    the new hosts per group and zone.
     """
 
     new_hosts: dict[str, int] = field(default_factory=dict)
@@ -150,6 +152,7 @@ class ShortfallEvaluator:
 
     def __init__(self, scheduler_factory: Optional[Callable[[], object]] = None):
         self._factory = scheduler_factory or default_scheduler_factory
+        self._memo: tuple = (None, None)  # (inputs, result) of the last evaluation
 
     def evaluate(self, capacities: Sequence[GroupCapacity],
                  unplaced: UnplacedArrays | Sequence[Task]) -> Shortfall:
@@ -164,22 +167,33 @@ class ShortfallEvaluator:
         if len(unplaced) == 0:
             return result
         demand, extra_ok = _standard_demand(unplaced)
-        keys, counts, rows = _equivalence_classes(demand, np.asarray(unplaced.task_class), extra_ok)
+        keys, counts, _ = _equivalence_classes(demand, np.asarray(unplaced.task_class), extra_ok)
         feasible = _feasibility(keys, unplaced.classes, slots)  # [classes, slots] bool
         fits_somewhere = feasible.any(axis=1)
         result.unplaceable = int(len(unplaced) - counts[fits_somewhere].sum())
         live = np.flatnonzero(fits_somewhere)
         if live.size == 0 or not slots:
             return result
-        bundles = _bundle_sizes(keys, unplaced.classes, feasible, slots)
+        # The same backlog against the same groups (a common case between two steps): same answer.
+        inputs = (repr([(s.group, s.zone, s.empty, s.headroom) for s in slots]), keys.tobytes(),
+                  counts.tobytes(), repr([unplaced.classes[int(c)] for c in np.unique(keys[:, 0]) if c >= 0]))
+        if self._memo[0] == inputs:
+            return copy.deepcopy(self._memo[1])
+        result = self._place(keys, counts, live, feasible, unplaced.classes, slots, result)
+        self._memo = (inputs, copy.deepcopy(result))
+        return result
+
+    def _place(self, keys, counts, live, feasible, classes, slots, result: Shortfall) -> Shortfall:
+        """Bundles, preferences and the trial itself; fills ``result``."""
+        bundles = _bundle_sizes(keys, classes, feasible, slots)
         keys, counts, bundles, feasible = keys[live], counts[live], bundles[live], feasible[live]
-        preferred = self._preferred_slots(keys, counts, unplaced.classes, feasible, slots)
-        d, tc, cls, weight, row_key = _rows(keys, counts, bundles, unplaced.classes)
+        preferred = self._preferred_slots(keys, counts, classes, feasible, slots)
+        d, tc, cls, weight, row_key = _rows(keys, counts, bundles, classes)
         order = _largest_first(d)
         capacity = np.array([[s.group.instance_type.resources()[r] for r in RESOURCES] for s in slots])
         trial = Trial(self._factory(), slots, _host, capacity)
         outcome = trial.run(d[order], tc[order], cls, weight[order], row_key[order], preferred, feasible)
-        if trial.sched.resources != RESOURCES:
+        if trial.ids and trial.sched.resources != RESOURCES:
             raise RuntimeError(f"trial scheduler resources {trial.sched.resources!r} != {RESOURCES!r}")
         result.capped = outcome.left
         per_group_new: dict[str, int] = defaultdict(int)

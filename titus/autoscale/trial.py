@@ -128,8 +128,8 @@ class Trial:
     # ------------------------------------------------------------------ placing
     def place(self, d, tc, cls, weight, keep_class, exclusive_class) -> np.ndarray:
         """Place rows; record usage; returns host indices (-1 unplaced)."""
-        if len(d) == 0:
-            return np.zeros(0, dtype=np.int64)
+        if len(self.ids) == 0:  # nowhere to place (every group full, none empty)
+            return np.full(len(d), -1, dtype=np.int64)
         placed = np.asarray(self.sched.schedule_arrays(d, tc, cls), dtype=np.int64)
         ok = placed >= 0
         hosts = placed[ok]
@@ -167,6 +167,8 @@ class Trial:
                 if left.size == 0 or not self._refill(left, row_key, feasible):
                     break
                 placed[left] = self.place(d[left], tc[left], cls, weight[left], keep_class, exclusive_class)
+                if (placed[left] < 0).all():
+                    break  # more hosts did not help: what is left is held back by constraints
         n = len(self.ids)
         used = self.tasks[:n] > 0
         slot_of = self.host_slot[:n]

@@ -40,8 +40,11 @@ _PROGRESS_BATCH = 100_000
 @click.option("--batch", default=0, type=click.IntRange(min=0),
               help="Tasks per scheduling call (0: all at once, or batches of "
                    f"{_PROGRESS_BATCH:,} with a progress bar above {_PROGRESS_ABOVE:,} tasks).")
+@click.option("--full-scan", is_flag=True,
+              help="Turn the engine's indexes off: scan every host per task, as Fenzo does.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
-def bench(hosts, tasks, constraints, fitness, seed, api, engine, zones, order, batch, as_json):
+def bench(hosts, tasks, constraints, fitness, seed, api, engine, zones, order, batch, full_scan,
+          as_json):
     """Schedule a synthetic workload and print placements/s, hosts used and the lower bound.
 
     The cluster and workload are generated from published trace facts (see docs/benchmarks.md);
@@ -51,13 +54,15 @@ def bench(hosts, tasks, constraints, fitness, seed, api, engine, zones, order, b
                         constraints=constraints, order=order)
     workload = generate(spec)
     try:
-        scheduler = make_scheduler(engine, fitness=fitness, seed=seed)
+        options = {"index": False} if full_scan else {}
+        scheduler = make_scheduler(engine, fitness=fitness, seed=seed, **options)
     except ImportError as exc:
         raise click.ClickException(f"the {engine} scheduler is not available: {exc}") from exc
     if batch == 0 and tasks > _PROGRESS_ABOVE:
         batch = _PROGRESS_BATCH
     outcome = _run_with_progress(scheduler, workload, api, batch or None, quiet=as_json)
     figures = _figures(spec, workload, outcome, fitness, api, engine)
+    figures["full_scan"] = full_scan
     if as_json:
         click.echo(json.dumps(figures, indent=2))
     else:

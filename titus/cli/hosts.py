@@ -1,8 +1,6 @@
 """``titus hosts``: the hosts agents registered, with capacity and usage."""
 from __future__ import annotations
 
-import click
-
 from titus.cli import main
 from titus.cli.client import Client, connection_options, print_json, print_table
 

@@ -115,7 +115,7 @@ def create(name, instance_type, cpus, memory_mb, disk_mb, network_mbps, gpu, tie
 @connection_options
 def update(name, instance_type, cpus, memory_mb, disk_mb, network_mbps, gpu, tier, zones,
            lifecycle, min_size, max_size, url, token, as_json):
-    """Change an instance group (e.g. ``--lifecycle PhasedOut``, ``--max-size 50``)."""
+    """Change fields of an instance group: lifecycle, sizes, zones, type."""
     body = _spec(instance_type, cpus, memory_mb, disk_mb, network_mbps, gpu, tier, zones, lifecycle,
                  min_size, max_size)
     _show(Client(url, token).request("PUT", f"/api/v3/instanceGroups/{name}", json=body), as_json)

@@ -4,18 +4,35 @@ Orders (launch, kill, remove) wait in a per-agent queue until the agent's next h
 them. A heartbeat may wait for orders (``wait_ms``, a long poll): the waiting request sleeps on
 an ``asyncio.Event`` that the queue sets, from any thread, when an order arrives.
 
-Registration reconciliation (which tasks to re-adopt, kill, remove or mark lost) is done by the
-master (``titus.master.master``), which owns the tasks; this module only keeps agents.
+Registration reconciliation: an agent (re)registering lists every task its runtime holds.
+Tasks the master does not know (or has finished) get a KillOrder (running) or a RemoveOrder
+(ended); tasks the master places there but the agent does not report are lost (a Launched one
+is sent again instead: its launch may never have arrived); the rest are held again on their
+hosts in the engine. Heartbeats carry status changes (applied through the task state machine,
+illegal moves dropped) and the ids still running (unknown ones are killed). An agent silent
+past the heartbeat timeout, or leaving, loses its tasks (they are replaced).
+
+The functions below work on a :class:`titus.master.master.Master` under its lock, through its
+write-ahead commit path.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Optional
 
-from titus.agent.protocol import HostInfo
+from titus.agent.protocol import HostInfo, RegisterRequest, RegisterResponse, TaskStatusMsg
+from titus.master import states
+from titus.master.engine import engine_host
+from titus.master.errors import NotFound
+from titus.master.orders import kill_order, remove_order
+from titus.master.records import TaskRecord, state_time_field
+from titus.master.work import Work
+
+log = logging.getLogger("titus.master.agents")
 
 
 @dataclass(eq=False)
@@ -151,3 +168,179 @@ class AgentRegistry:
                 loop.call_soon_threadsafe(event.set)
             except RuntimeError:  # the loop has closed
                 pass
+
+
+def register(master, req: RegisterRequest) -> RegisterResponse:
+    """(Re)register an agent and reconcile what it holds with what the master believes."""
+    with master.lock:
+        now = master.now()
+        old = master.registry.get(req.agent_id)
+        agent = AgentRecord(id=req.agent_id, runtime=req.runtime, address=req.address,
+                            hosts={h.host_id: h for h in req.hosts}, registered_at=now,
+                            last_seen=now, registered=True)
+        work = Work()
+        work.agent_rows.append(agent.row())
+        work.log.append(("agentRegistered", agent.id, {"hosts": len(agent.hosts)}))
+        reported = {s.task_id: s for s in req.tasks}
+        # hosts this agent had before but no longer announces: their tasks are lost
+        gone = set(old.hosts) - set(agent.hosts) if old is not None else set()
+        # every task the master places on this agent (or on one of its hosts)
+        mine = [master.tasks[tid] for tid in master.agent_tasks.get(agent.id, ())
+                if tid in master.tasks]
+        mine += [t for t in master.tasks.values() if t.state in states.ON_HOST
+                 and t.host_id in agent.hosts and t.agent_id != agent.id]
+        readopt: list[TaskRecord] = []
+        for task in mine:
+            if task.state not in states.ON_HOST:
+                continue
+            status = reported.get(task.id)
+            if task.host_id in gone or task.host_id not in agent.hosts:
+                master.plan_finish(work, task, states.LOST, "host left the agent")
+            elif status is not None:
+                if status.state == states.FINISHED:
+                    plan_status(master, work, agent, task, status)
+                else:
+                    readopt.append(task)
+                    plan_status(master, work, agent, task, status)
+                    if task.state == states.KILL_INITIATED:
+                        job = master.jobs[task.job_id]
+                        work.order(agent.id, kill_order(task.id, job.kill_grace_sec))
+            elif task.state == states.LAUNCHED:
+                readopt.append(task)  # its launch order may never have arrived: resend
+                work.order(agent.id, master.launch_order(task, task.host_id, task.port_list))
+            elif task.state == states.KILL_INITIATED:
+                master.plan_finish(work, task, task.kill_reason or states.KILLED,
+                                 "gone from its agent while being killed")
+            else:
+                master.plan_finish(work, task, states.LOST, "not reported by its agent")
+        for tid, status in reported.items():
+            task = master.tasks.get(tid)
+            if task is None or task.state == states.FINISHED or task.host_id not in agent.hosts:
+                if status.state == states.FINISHED:
+                    work.order(agent.id, remove_order(tid))
+                else:
+                    work.order(agent.id, kill_order(tid, 0.0))
+        for host_id in set(agent.hosts) | gone:
+            work.removed_hosts.append(host_id)
+        master.registry.put(agent)
+        master.commit(work)
+        # the engine follows: the agent's hosts (re)added, surviving tasks held again
+        for info in agent.hosts.values():
+            master.scheduler.add_hosts([engine_host(info)])
+            master.engine_hosts.add(info.host_id)
+        lost = Work()
+        for task in readopt:
+            if task.state == states.FINISHED or task.in_engine:
+                continue
+            if task.agent_id != agent.id:
+                lost.update(task, agent_id=agent.id)
+            try:
+                master.scheduler.add_running(master.engine_task(task), task.host_id,
+                                           ports=task.port_list or None)
+                task.in_engine = True
+                master._usage(task, +1)
+            except (ValueError, KeyError) as exc:
+                log.warning("cannot restore task %s on %s: %s", task.id, task.host_id, exc)
+                master.plan_finish(lost, task, states.LOST, "could not be restored on its host")
+                lost.order(agent.id, kill_order(task.id, 0.0))
+        master._after(lost)
+        if work.touched_jobs:
+            master.settle_jobs(list(work.touched_jobs.values()))
+        master.sched_dirty = True
+        master.wake.set()
+        return RegisterResponse(agent_id=agent.id,
+                                heartbeat_interval_sec=master.settings.heartbeat_interval_sec,
+                                heartbeat_timeout_sec=master.settings.heartbeat_timeout_sec)
+
+def plan_status(master, work: Work, agent: AgentRecord, task: TaskRecord,
+                status: TaskStatusMsg) -> None:
+    """Plan the change an agent reported for one task (illegal moves are dropped)."""
+    current = work.get(task, "state")
+    now = master.now()
+    if status.health is not None and status.health != task.health:
+        task.health = status.health  # not stored: re-reported by the agent
+        job = master.jobs.get(task.job_id)
+        if status.health == "unhealthy" and job is not None and not job.batch:
+            if task.unhealthy_since is None:
+                task.unhealthy_since = now
+                master._timer(now + master.settings.unhealthy_replace_sec, task.id, "unhealthy", now)
+        elif status.health != "unhealthy":
+            task.unhealthy_since = None
+    if status.state == current:
+        return
+    if not states.can_move_task(current, status.state):
+        if current != states.FINISHED:
+            log.warning("refused transition of %s: %s -> %s", task.id, current, status.state)
+        return
+    if status.state == states.FINISHED:
+        kill_reason = work.get(task, "kill_reason")
+        if current == states.KILL_INITIATED and kill_reason:
+            reason = kill_reason
+        else:
+            reason = states.finish_reason(status.reason, status.exit_code)
+        master.plan_finish(work, task, reason, status.message, status.exit_code)
+        return
+    if current == states.KILL_INITIATED:
+        return
+    work.update(task, state=status.state, **{state_time_field(status.state): now})
+
+def heartbeat(master, agent_id: str, statuses: list[TaskStatusMsg], running: list[str]) -> bool:
+    """Apply an agent's heartbeat; False if the agent must register again."""
+    with master.lock:
+        agent = master.registry.get(agent_id)
+        if agent is None or not agent.registered:
+            return False
+        now = master.now()
+        agent.last_seen = now
+        work = Work()
+        for status in statuses:
+            task = master.tasks.get(status.task_id)
+            if task is None or task.host_id not in agent.hosts:
+                if task is None and status.state == states.FINISHED:
+                    work.order(agent_id, remove_order(status.task_id))
+                continue
+            plan_status(master, work, agent, task, status)
+        resend = master.settings.kill_resend_sec
+        for tid in running:
+            task = master.tasks.get(tid)
+            state = work.get(task, "state") if task is not None else None
+            if state in (None, states.FINISHED, states.KILL_INITIATED):
+                last = agent.kill_sent.get(tid, 0.0)
+                if state == states.KILL_INITIATED and now - work.get(task, "kill_initiated_at") < resend:
+                    continue
+                if now - last >= resend:
+                    agent.kill_sent[tid] = now
+                    work.order(agent_id, kill_order(tid, 0.0 if task is None
+                                                   else master.jobs[task.job_id].kill_grace_sec))
+        if len(agent.kill_sent) > 10_000:
+            agent.kill_sent = {k: v for k, v in agent.kill_sent.items() if now - v < resend}
+        master._after(work)
+        return True
+
+def deregister(master, agent_id: str) -> None:
+    """An agent leaving: its tasks are lost (and replaced), its hosts leave the engine."""
+    with master.lock:
+        agent = master.registry.get(agent_id)
+        if agent is None:
+            raise NotFound(agent_id)
+        lose(master, agent, "agent deregistered")
+
+def lose(master, agent: AgentRecord, why: str) -> None:
+    """Mark every task of ``agent`` lost (they get replaced) and forget the agent."""
+    work = Work()
+    for tid in list(master.agent_tasks.get(agent.id, ())):
+        task = master.tasks.get(tid)
+        if task is None or task.state not in states.ON_HOST:
+            continue
+        if task.state == states.KILL_INITIATED:
+            master.plan_finish(work, task, task.kill_reason or states.KILLED, why)
+        else:
+            master.plan_finish(work, task, states.LOST, why)
+    work.removed_hosts.extend(agent.hosts)
+    work.agent_deletes.append(agent.id)
+    work.log.append(("agentLost", agent.id, {"why": why}))
+    master.commit(work)
+    master.registry.remove(agent.id)
+    master.agent_tasks.pop(agent.id, None)
+    if work.touched_jobs:
+        master.settle_jobs(list(work.touched_jobs.values()))

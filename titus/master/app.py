@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import gc
 from contextlib import asynccontextmanager
 from typing import Optional
 
@@ -20,9 +21,15 @@ from titus.master.master import Master
 from titus.master.recovery import recover
 from titus.master.store import Store
 
+GC_THRESHOLD = (100_000, 50, 1000)
+
 
 def build_master(settings: MasterSettings, store: Optional[Store] = None) -> Master:
     """A master on its store, rebuilt from what the store holds."""
+    # A master holds millions of small long-lived objects: full cyclic collections over all
+    # of them would stall scheduling rounds, so collect the young generation less often.
+    if gc.get_threshold()[0] < GC_THRESHOLD[0]:
+        gc.set_threshold(*GC_THRESHOLD)
     master = Master(settings, store or Store(settings.store_url))
     recover(master)
     return master

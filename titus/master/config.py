@@ -30,8 +30,11 @@ class MasterSettings(BaseModel):
     heartbeat_timeout_sec: float = 10.0
     schedule_interval_sec: float = 0.1
     reconcile_interval_sec: float = 0.5
-    max_batch: int = 50_000  # tasks per scheduling round
+    max_batch: int = 10_000  # tasks per scheduling round (smaller rounds hold the lock less)
     fitness: str = "cpu_mem_binpack"
+    # Stop looking at hosts for a task once one scores at least this (None: always the best
+    # host). On thousands of hosts 0.6 places ~10x faster while still filling used hosts first.
+    good_enough: Optional[float] = None
 
     # stuck-state timeouts: a task longer than this in the state is ended
     launched_timeout_sec: float = 300.0

@@ -21,9 +21,9 @@ def scheduler_class():
         return ReferenceScheduler
 
 
-def make_scheduler(fitness: str = "cpu_mem_binpack", seed: int = 0):
+def make_scheduler(fitness: str = "cpu_mem_binpack", good_enough=None, seed: int = 0):
     """A fresh engine. Capacity group limits are applied by the master's queue, not here."""
-    return scheduler_class()(fitness=fitness, seed=seed)
+    return scheduler_class()(fitness=fitness, good_enough=good_enough, seed=seed)
 
 
 def engine_host(info: HostInfo) -> Host:

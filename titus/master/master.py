@@ -16,32 +16,25 @@ import time
 from typing import Callable, Optional
 
 from titus.agent.protocol import RegisterRequest, RegisterResponse, TaskStatusMsg
-from titus.master import retry, states
+from titus.master import agents, retry, states
 from titus.master.agents import AgentRecord, AgentRegistry
 from titus.master.capacity import CapacityGroup, CapacityGroups, demand_of
 from titus.master.config import MasterSettings
-from titus.master.engine import engine_host, make_scheduler
+from titus.master.engine import make_scheduler
+from titus.master.errors import Conflict, NotFound  # noqa: F401  (re-exported)
 from titus.master.events import EventBus
 from titus.master.ids import new_id
-from titus.master.orders import Order, kill_order, remove_order
 from titus.master.model import CapacityUpdate, JobDescriptor
+from titus.master.orders import Order, kill_order
 from titus.master.model_constraints import to_engine
 from titus.master.queue import PendingQueue
-from titus.master.records import JobRecord, TaskRecord, state_time_field
+from titus.master.records import JobRecord, TaskRecord
 from titus.master.store import Store
 from titus.master.views import job_view, task_view
 from titus.master.work import Work
 from titus.scheduler.model import Task
 
 log = logging.getLogger("titus.master")
-
-
-class NotFound(KeyError):
-    """No such job, task or agent."""
-
-
-class Conflict(ValueError):
-    """The request does not fit the object's state (e.g. resizing a batch job)."""
 
 
 class Master:
@@ -58,7 +51,7 @@ class Master:
         self.capacity = CapacityGroups()
         self.queue = PendingQueue()
         self.events = EventBus()
-        self.scheduler = make_scheduler(settings.fitness)
+        self.scheduler = make_scheduler(settings.fitness, settings.good_enough)
         self.engine_hosts: set[str] = set()
         self.agent_tasks: dict[str, set[str]] = {}
         self.group_usage: dict[str, dict[str, float]] = {}
@@ -497,176 +490,17 @@ class Master:
 
     # ------------------------------------------------------------------ agents
     def register_agent(self, req: RegisterRequest) -> RegisterResponse:
-        """(Re)register an agent and reconcile what it holds with what the master believes."""
-        with self.lock:
-            now = self.now()
-            old = self.registry.get(req.agent_id)
-            agent = AgentRecord(id=req.agent_id, runtime=req.runtime, address=req.address,
-                                hosts={h.host_id: h for h in req.hosts}, registered_at=now,
-                                last_seen=now, registered=True)
-            work = Work()
-            work.agent_rows.append(agent.row())
-            work.log.append(("agentRegistered", agent.id, {"hosts": len(agent.hosts)}))
-            reported = {s.task_id: s for s in req.tasks}
-            # hosts this agent had before but no longer announces: their tasks are lost
-            gone = set(old.hosts) - set(agent.hosts) if old is not None else set()
-            # every task the master places on this agent (or on one of its hosts)
-            mine = [self.tasks[tid] for tid in self.agent_tasks.get(agent.id, ())
-                    if tid in self.tasks]
-            mine += [t for t in self.tasks.values() if t.state in states.ON_HOST
-                     and t.host_id in agent.hosts and t.agent_id != agent.id]
-            readopt: list[TaskRecord] = []
-            for task in mine:
-                if task.state not in states.ON_HOST:
-                    continue
-                status = reported.get(task.id)
-                if task.host_id in gone or task.host_id not in agent.hosts:
-                    self.plan_finish(work, task, states.LOST, "host left the agent")
-                elif status is not None:
-                    if status.state == states.FINISHED:
-                        self._plan_status(work, agent, task, status)
-                    else:
-                        readopt.append(task)
-                        self._plan_status(work, agent, task, status)
-                        if task.state == states.KILL_INITIATED:
-                            job = self.jobs[task.job_id]
-                            work.order(agent.id, kill_order(task.id, job.kill_grace_sec))
-                elif task.state == states.LAUNCHED:
-                    readopt.append(task)  # its launch order may never have arrived: resend
-                    work.order(agent.id, self.launch_order(task, task.host_id, task.port_list))
-                elif task.state == states.KILL_INITIATED:
-                    self.plan_finish(work, task, task.kill_reason or states.KILLED,
-                                     "gone from its agent while being killed")
-                else:
-                    self.plan_finish(work, task, states.LOST, "not reported by its agent")
-            for tid, status in reported.items():
-                task = self.tasks.get(tid)
-                if task is None or task.state == states.FINISHED or task.host_id not in agent.hosts:
-                    if status.state == states.FINISHED:
-                        work.order(agent.id, remove_order(tid))
-                    else:
-                        work.order(agent.id, kill_order(tid, 0.0))
-            for host_id in set(agent.hosts) | gone:
-                work.removed_hosts.append(host_id)
-            self.registry.put(agent)
-            self.commit(work)
-            # the engine follows: the agent's hosts (re)added, surviving tasks held again
-            for info in agent.hosts.values():
-                self.scheduler.add_hosts([engine_host(info)])
-                self.engine_hosts.add(info.host_id)
-            lost = Work()
-            for task in readopt:
-                if task.state == states.FINISHED or task.in_engine:
-                    continue
-                if task.agent_id != agent.id:
-                    lost.update(task, agent_id=agent.id)
-                try:
-                    self.scheduler.add_running(self.engine_task(task), task.host_id,
-                                               ports=task.port_list or None)
-                    task.in_engine = True
-                    self._usage(task, +1)
-                except (ValueError, KeyError) as exc:
-                    log.warning("cannot restore task %s on %s: %s", task.id, task.host_id, exc)
-                    self.plan_finish(lost, task, states.LOST, "could not be restored on its host")
-                    lost.order(agent.id, kill_order(task.id, 0.0))
-            self._after(lost)
-            if work.touched_jobs:
-                self.settle_jobs(list(work.touched_jobs.values()))
-            self.sched_dirty = True
-            self.wake.set()
-            return RegisterResponse(agent_id=agent.id,
-                                    heartbeat_interval_sec=self.settings.heartbeat_interval_sec,
-                                    heartbeat_timeout_sec=self.settings.heartbeat_timeout_sec)
-
-    def _plan_status(self, work: Work, agent: AgentRecord, task: TaskRecord,
-                     status: TaskStatusMsg) -> None:
-        """Plan the change an agent reported for one task (illegal moves are dropped)."""
-        current = work.get(task, "state")
-        now = self.now()
-        if status.health is not None and status.health != task.health:
-            task.health = status.health  # not stored: re-reported by the agent
-            job = self.jobs.get(task.job_id)
-            if status.health == "unhealthy" and job is not None and not job.batch:
-                if task.unhealthy_since is None:
-                    task.unhealthy_since = now
-                    self._timer(now + self.settings.unhealthy_replace_sec, task.id, "unhealthy", now)
-            elif status.health != "unhealthy":
-                task.unhealthy_since = None
-        if status.state == current:
-            return
-        if not states.can_move_task(current, status.state):
-            if current != states.FINISHED:
-                log.warning("refused transition of %s: %s -> %s", task.id, current, status.state)
-            return
-        if status.state == states.FINISHED:
-            kill_reason = work.get(task, "kill_reason")
-            if current == states.KILL_INITIATED and kill_reason:
-                reason = kill_reason
-            else:
-                reason = states.finish_reason(status.reason, status.exit_code)
-            self.plan_finish(work, task, reason, status.message, status.exit_code)
-            return
-        if current == states.KILL_INITIATED:
-            return
-        work.update(task, state=status.state, **{state_time_field(status.state): now})
+        """(Re)register an agent and reconcile what it holds (see ``agents.register``)."""
+        return agents.register(self, req)
 
     def heartbeat(self, agent_id: str, statuses: list[TaskStatusMsg], running: list[str]) -> bool:
-        """Apply an agent's heartbeat; False if the agent must register again."""
-        with self.lock:
-            agent = self.registry.get(agent_id)
-            if agent is None or not agent.registered:
-                return False
-            now = self.now()
-            agent.last_seen = now
-            work = Work()
-            for status in statuses:
-                task = self.tasks.get(status.task_id)
-                if task is None or task.host_id not in agent.hosts:
-                    if task is None and status.state == states.FINISHED:
-                        work.order(agent_id, remove_order(status.task_id))
-                    continue
-                self._plan_status(work, agent, task, status)
-            resend = self.settings.kill_resend_sec
-            for tid in running:
-                task = self.tasks.get(tid)
-                state = work.get(task, "state") if task is not None else None
-                if state in (None, states.FINISHED, states.KILL_INITIATED):
-                    last = agent.kill_sent.get(tid, 0.0)
-                    if state == states.KILL_INITIATED and now - work.get(task, "kill_initiated_at") < resend:
-                        continue
-                    if now - last >= resend:
-                        agent.kill_sent[tid] = now
-                        work.order(agent_id, kill_order(tid, 0.0 if task is None
-                                                       else self.jobs[task.job_id].kill_grace_sec))
-            if len(agent.kill_sent) > 10_000:
-                agent.kill_sent = {k: v for k, v in agent.kill_sent.items() if now - v < resend}
-            self._after(work)
-            return True
+        """Apply an agent's heartbeat; False if it must register again (``agents.heartbeat``)."""
+        return agents.heartbeat(self, agent_id, statuses, running)
 
     def deregister_agent(self, agent_id: str) -> None:
-        """An agent leaving: its tasks are lost (and replaced), its hosts leave the engine."""
-        with self.lock:
-            agent = self.registry.get(agent_id)
-            if agent is None:
-                raise NotFound(agent_id)
-            self.lose_agent(agent, "agent deregistered")
+        """An agent leaving gracefully (``agents.deregister``)."""
+        agents.deregister(self, agent_id)
 
     def lose_agent(self, agent: AgentRecord, why: str) -> None:
-        """Mark every task of ``agent`` lost (they get replaced) and forget the agent."""
-        work = Work()
-        for tid in list(self.agent_tasks.get(agent.id, ())):
-            task = self.tasks.get(tid)
-            if task is None or task.state not in states.ON_HOST:
-                continue
-            if task.state == states.KILL_INITIATED:
-                self.plan_finish(work, task, task.kill_reason or states.KILLED, why)
-            else:
-                self.plan_finish(work, task, states.LOST, why)
-        work.removed_hosts.extend(agent.hosts)
-        work.agent_deletes.append(agent.id)
-        work.log.append(("agentLost", agent.id, {"why": why}))
-        self.commit(work)
-        self.registry.remove(agent.id)
-        self.agent_tasks.pop(agent.id, None)
-        if work.touched_jobs:
-            self.settle_jobs(list(work.touched_jobs.values()))
+        """Mark an agent's tasks lost and forget it (``agents.lose``)."""
+        agents.lose(self, agent, why)

@@ -24,16 +24,46 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer,
+                      model_validator)
 
 # An integer the protobuf JSON mapping writes as a string (uint64/int64 fields).
 Int64 = Annotated[int, PlainSerializer(lambda v: str(v), return_type=str, when_used="json")]
 
 
 class WireModel(BaseModel):
-    """Base of every wire object: unknown fields are kept and echoed, names are camelCase."""
+    """Base of every wire object: unknown fields are kept and echoed, names are camelCase.
+
+    An explicit ``null`` for a known field means "not set" (the default applies), as in the
+    protobuf JSON mapping.
+    """
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_unset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(v is None for v in data.values()):
+            data = {k: v for k, v in data.items() if v is not None or k not in cls.model_fields}
+        return data
+
+
+def _scalar_text(value: Any) -> Any:
+    # Titus maps hold strings; a client writing 1 or true means "1" / "true".
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
+
+
+def _text_map(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _scalar_text(v) for k, v in data.items()}
+    return data
+
+
+TextMap = Annotated[dict[str, str], BeforeValidator(_text_map)]
 
 
 class Owner(WireModel):
@@ -84,11 +114,7 @@ class Constraints(WireModel):
     def _values_as_strings(cls, data: Any) -> Any:
         # Titus values are strings; a client sending true/1 means the same thing.
         if isinstance(data, dict) and isinstance(data.get("constraints"), dict):
-            data = dict(data)
-            data["constraints"] = {
-                k: (str(v).lower() if isinstance(v, bool) else str(v))
-                for k, v in data["constraints"].items()
-            }
+            data = {**data, "constraints": _text_map(data["constraints"])}
         return data
 
 
@@ -107,10 +133,10 @@ class Container(WireModel):
     image: Image = Field(default_factory=Image)
     entryPoint: list[str] = Field(default_factory=list)
     command: list[str] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict)
+    env: TextMap = Field(default_factory=dict)
     resources: ContainerResources = Field(default_factory=ContainerResources)
     securityProfile: SecurityProfile = Field(default_factory=SecurityProfile)
-    attributes: dict[str, str] = Field(default_factory=dict)
+    attributes: TextMap = Field(default_factory=dict)
     hardConstraints: Constraints = Field(default_factory=Constraints)
     softConstraints: Constraints = Field(default_factory=Constraints)
     healthCheck: Optional[HealthCheck] = None
@@ -178,7 +204,7 @@ class JobDescriptor(WireModel):
     applicationName: str = ""
     owner: Owner = Field(default_factory=Owner)
     capacityGroup: str = ""
-    attributes: dict[str, str] = Field(default_factory=dict)
+    attributes: TextMap = Field(default_factory=dict)
     container: Container = Field(default_factory=Container)
     batch: Optional[BatchJobSpec] = None
     service: Optional[ServiceJobSpec] = None

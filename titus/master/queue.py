@@ -9,7 +9,7 @@ and a task whose retry delay has not passed is skipped.
 from __future__ import annotations
 
 import heapq
-from typing import Callable, Iterable
+from typing import Callable
 
 from titus.master.capacity import CapacityGroups, dominant_share
 
@@ -58,7 +58,8 @@ class PendingQueue:
         for rank in sorted(tiers):
             projected = {name: dict(usage.get(name, {})) for name in tiers[rank]}
             weights = {name: groups.get(name).weight(cluster) for name in tiers[rank]}
-            iters = {name: iter(list(self.by_group[name])) for name in tiers[rank]}
+            # nothing changes the buckets while a batch is built: iterate them in place
+            iters = {name: iter(self.by_group[name]) for name in tiers[rank]}
             heap = [(dominant_share(projected[n], cluster) / weights[n], n) for n in tiers[rank]]
             heapq.heapify(heap)
             while heap and len(order) < limit:

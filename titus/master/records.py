@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import operator
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import ClassVar, Optional
 
 from titus.master import states
 from titus.master.model import JobDescriptor
@@ -17,7 +17,7 @@ from titus.master.retry import RetryRule
 DEFAULT_GROUP = "DEFAULT"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class TaskRecord:
     """One task (one attempt at one index of a job)."""
 
@@ -49,7 +49,7 @@ class TaskRecord:
     unhealthy_since: Optional[float] = None
     in_engine: bool = False
 
-    ROW_FIELDS = ("id", "job_id", "seq", "idx", "state", "reason_code", "reason_message",
+    ROW_FIELDS: ClassVar[tuple] = ("id", "job_id", "seq", "idx", "state", "reason_code", "reason_message",
                   "kill_reason", "host_id", "agent_id", "ports", "resubmit_of", "resubmit_number",
                   "system_resubmit_number", "exit_code", "retry_at", "accepted_at", "launched_at",
                   "start_initiated_at", "started_at", "kill_initiated_at", "finished_at")

@@ -8,7 +8,7 @@ carrying *every* problem found (not just the first), each with the JSON path of 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -29,7 +29,7 @@ class ValidationLimits:
     max_batch_size: int = 100_000
     max_service_capacity: int = 100_000
     max_env_bytes: int = 32_768
-    max_retries: int = 1_000
+    max_retries: int = 4_294_967_295  # uint32, as Titus (clients send it for "unlimited")
     max_runtime_limit_sec: int = 30 * 24 * 3600
     max_attribute_bytes: int = 65_536
 

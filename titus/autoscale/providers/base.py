@@ -25,3 +25,6 @@ class Provider(Protocol):
 
     def terminate(self, group: InstanceGroup, hosts: Sequence["HostView"]) -> None:  # noqa: F821
         """Terminate exactly these hosts and shrink the desired size by as many."""
+
+    # Optional: ``owned(group, hosts) -> set of host ids`` it could terminate; without it the
+    # autoscaler assumes every host of the group is the provider's.

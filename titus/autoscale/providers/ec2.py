@@ -118,6 +118,11 @@ class Ec2Provider:
             self.asg.terminate_instance_in_auto_scaling_group(
                 InstanceId=instance_id, ShouldDecrementDesiredCapacity=True)
 
+    def owned(self, group: InstanceGroup, hosts: Sequence[HostView]) -> set[str]:
+        """The hosts among ``hosts`` whose instances are in the group's ASG."""
+        members = self.instances(group)
+        return {h.id for h in hosts if h.instance_id in members}
+
     # ------------------------------------------------------------------ inspection
     def instances(self, group: InstanceGroup | str) -> dict[str, str]:
         """Instance id -> availability zone, for the instances of the group's ASG."""

@@ -84,8 +84,7 @@ class LocalProvider:
         with self._lock:
             chosen = []
             for host in hosts:
-                agent = self._agents.get(host.instance_id or "") or self._agents.get(
-                    host.attributes.get("agent_id", ""))
+                agent = self._agent_of(host)
                 if agent is None or agent.group != group.name:
                     raise ValueError(f"host {host.id!r}: not an agent of group {group.name!r} started here")
                 chosen.append(agent)
@@ -94,6 +93,15 @@ class LocalProvider:
             for agent in chosen:
                 _wait_or_kill(agent.process, self.stop_timeout_sec)
                 del self._agents[agent.agent_id]
+
+    def owned(self, group: InstanceGroup, hosts: Sequence[HostView]) -> set[str]:
+        """The hosts among ``hosts`` whose agents this provider started for ``group``."""
+        with self._lock:
+            return {h.id for h in hosts if self._agent_of(h) is not None
+                    and self._agent_of(h).group == group.name}
+
+    def _agent_of(self, host: HostView) -> Optional[_Agent]:
+        return self._agents.get(host.instance_id or "") or self._agents.get(host.attributes.get("agent_id", ""))
 
     # ------------------------------------------------------------------ lifetime
     def agents(self, group: Optional[str] = None) -> dict[str, str]:

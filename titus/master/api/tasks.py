@@ -102,7 +102,7 @@ async def task_logs(request: Request, task_id: str, follow: bool = False):
 
     async def relay():
         try:
-            async for chunk in upstream.aiter_raw():
+            async for chunk in upstream.aiter_bytes():
                 yield chunk
         finally:
             await upstream.aclose()

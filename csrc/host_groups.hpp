@@ -1,0 +1,143 @@
+// Equivalence classes of hosts, the engine's index (docs/semantics.md results, found faster).
+//
+// Two hosts with the same signature -- capacities, usage, enabled, holds-any-task,
+// holds-an-exclusive-task, free port count and every attribute value but hostname -- give every
+// task the same feasibility reason and the same score, unless a constraint names hostname. So a
+// placement needs to look at one member per class only: the one with the lowest tiekey, which
+// is the one the tie-break would pick. Hosts with resource sets are kept in classes of their own.
+// Classes are ordered by free cpus so that those a task cannot fit are never visited.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace titus {
+
+struct HostGroup {
+    std::set<std::pair<uint64_t, int32_t>> members;  // (tiekey, host): begin() is the representative
+    double free_cpus = 0.0;
+    std::string signature;
+};
+
+class HostGroups {
+public:
+    /// Forget everything: the next refresh rebuilds from scratch.
+    void invalidate() { valid_ = false; }
+    bool valid() const { return valid_; }
+
+    /// Note that host h changed (usage, flags, ports): it is re-homed at the next refresh.
+    void touch(int32_t h) {
+        if (!valid_) return;
+        if (static_cast<size_t>(h) >= dirty_flag_.size()) dirty_flag_.resize(h + 1, 0);
+        if (!dirty_flag_[h]) {
+            dirty_flag_[h] = 1;
+            dirty_.push_back(h);
+        }
+    }
+
+    /// Bring the classes up to date. `sig(h, out)` writes a host's signature and returns its free
+    /// cpus; `live` lists the live hosts; `key(h)` is a host's tiekey.
+    template <typename Sig, typename Key>
+    void refresh(const std::vector<int32_t>& live, int32_t n_hosts, Sig sig, Key key) {
+        if (!valid_) {
+            clear();
+            group_of_.assign(n_hosts, -1);
+            dirty_flag_.assign(n_hosts, 0);
+            for (int32_t h : live) place(h, sig, key);
+            valid_ = true;
+            return;
+        }
+        for (int32_t h : dirty_) {
+            dirty_flag_[h] = 0;
+            unplace(h, key);
+            place(h, sig, key);
+        }
+        dirty_.clear();
+    }
+
+    /// Drop a host for good (it was removed).
+    template <typename Key>
+    void drop(int32_t h, Key key) {
+        if (!valid_) return;
+        unplace(h, key);
+        if (static_cast<size_t>(h) < dirty_flag_.size() && dirty_flag_[h]) {
+            dirty_flag_[h] = 0;
+            dirty_.erase(std::find(dirty_.begin(), dirty_.end(), h));
+        }
+    }
+
+    /// Classes whose free-cpus key is >= `need`, lowest first. The key is an upper bound of the
+    /// cpus a task may ask and still fit (see Engine::signature), so no class skipped could fit.
+    std::set<std::pair<double, int32_t>>::const_iterator from(double need) const {
+        return by_free_.lower_bound({need, INT32_MIN});
+    }
+    std::set<std::pair<double, int32_t>>::const_iterator end() const { return by_free_.end(); }
+    const HostGroup& group(int32_t g) const { return groups_[g]; }
+    size_t size() const { return by_free_.size(); }
+
+private:
+    bool valid_ = false;
+    std::vector<HostGroup> groups_;
+    std::vector<int32_t> spare_;  // unused group ids
+    std::unordered_map<std::string, int32_t> by_signature_;
+    std::set<std::pair<double, int32_t>> by_free_;
+    std::vector<int32_t> group_of_;
+    std::vector<int32_t> dirty_;
+    std::vector<uint8_t> dirty_flag_;
+    std::string scratch_;
+
+    void clear() {
+        groups_.clear();
+        spare_.clear();
+        by_signature_.clear();
+        by_free_.clear();
+        dirty_.clear();
+    }
+
+    template <typename Sig, typename Key>
+    void place(int32_t h, Sig& sig, Key& key) {
+        scratch_.clear();
+        const double free_cpus = sig(h, scratch_);
+        auto it = by_signature_.find(scratch_);
+        int32_t g;
+        if (it == by_signature_.end()) {
+            if (!spare_.empty()) {
+                g = spare_.back();
+                spare_.pop_back();
+            } else {
+                g = static_cast<int32_t>(groups_.size());
+                groups_.emplace_back();
+            }
+            groups_[g].signature = scratch_;
+            groups_[g].free_cpus = free_cpus;
+            by_signature_.emplace(scratch_, g);
+            by_free_.insert({free_cpus, g});
+        } else {
+            g = it->second;
+        }
+        groups_[g].members.insert({key(h), h});
+        if (static_cast<size_t>(h) >= group_of_.size()) group_of_.resize(h + 1, -1);
+        group_of_[h] = g;
+    }
+
+    template <typename Key>
+    void unplace(int32_t h, Key& key) {
+        if (static_cast<size_t>(h) >= group_of_.size() || group_of_[h] < 0) return;
+        const int32_t g = group_of_[h];
+        group_of_[h] = -1;
+        HostGroup& grp = groups_[g];
+        grp.members.erase({key(h), h});
+        if (grp.members.empty()) {
+            by_signature_.erase(grp.signature);
+            by_free_.erase({grp.free_cpus, g});
+            grp.signature.clear();
+            spare_.push_back(g);
+        }
+    }
+};
+
+}  // namespace titus
