@@ -17,6 +17,7 @@ over time). Never fails on time: the figures are the output.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import signal
@@ -39,6 +40,15 @@ _METRIC = re.compile(r'^titus_tasks\{state="(\w+)"\}\s+([0-9.e+]+)', re.M)
 _GAUGE = re.compile(r"^(titus_hosts|titus_queue_depth)\s+([0-9.e+]+)", re.M)
 # Stack frames that count as "the store" in a profile of the master.
 STORE_FRAMES = ("titus/master/store", "sqlalchemy/", "sqlite3", "psycopg")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def job_descriptor(index: int, tasks: int, cpu: float, memory_mb: int) -> dict:
@@ -171,6 +181,10 @@ def run(args) -> dict:
         submitter = threading.Thread(
             target=lambda: submitted.update(zip(("began", "ended", "ids"),
                                                 submit_all(cluster, args))))
+        load_before = os.getloadavg()[0]
+        pids = {"master": cluster.master.pid,
+                **{name: process.pid for name, process in cluster.agents.items()}}
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         first_submit = time.time()
         submitter.start()
         all_started = None
@@ -193,6 +207,8 @@ def run(args) -> dict:
                           f"({cluster.crashed()})", file=sys.stderr)
                     break
                 time.sleep(0.25)
+        cpu_used = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+        load_after = os.getloadavg()[0]
         submitter.join()
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
@@ -217,6 +233,11 @@ def run(args) -> dict:
             "submit_seconds": round(submit_seconds, 2) if submit_seconds else None,
             "submitted_tasks_per_sec": round(total / submit_seconds, 1) if submit_seconds else None,
             "target": {"tasks": 1_000_000, "seconds": 120},
+            # how much CPU the platform got: on a shared machine the master may be starved
+            "cpu_seconds": {"master": round(cpu_used["master"], 1),
+                            "agents": round(sum(v for k, v in cpu_used.items()
+                                                if k != "master"), 1)},
+            "load_average": {"before": round(load_before, 2), "after": round(load_after, 2)},
             "profile": profile_shares(workdir / "profile.txt") if args.profile else {},
             "series": [(round(t, 2), int(n)) for t, n in series[:: max(1, len(series) // 400)]],
             "states": states_seen[:: max(1, len(states_seen) // 400)],
@@ -268,6 +289,8 @@ def main(argv=None) -> dict:
           f"{result['seconds_to_all_started']}s: {result['tasks_per_sec']} tasks/s "
           f"(submission alone {result['submit_seconds']}s, "
           f"{result['submitted_tasks_per_sec']} tasks/s)")
+    print(f"CPU used: master {result['cpu_seconds']['master']}s, agents "
+          f"{result['cpu_seconds']['agents']}s; load average {result['load_average']}")
     if shares:
         print("master time: " + ", ".join(f"{k[:-6]} {v:.0%}" for k, v in shares.items()
                                           if k.endswith("_share")))

@@ -85,6 +85,8 @@ def machine() -> dict:
         "numpy": np.__version__,
         "commit": commit,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        # the machine is shared: the load average says how busy it was when the run ended
+        "load_average": list(os.getloadavg()),
     }
 
 

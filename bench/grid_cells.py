@@ -27,23 +27,25 @@ def run_cell(hosts: int, tasks: int, constraints: str, *, fitness: str, seed: in
             "seed": seed, "jobs": len(workload.classes), "methods": {}}
     engine_cls = native_scheduler_class()
     engine = None
+    hosts_list = workload.hosts()  # built once, added to every scheduler of the cell
     if engine_cls is not None:
-        engine = _engine_full(engine_cls, workload, fitness, seed)
+        engine = _engine_full(engine_cls, workload, hosts_list, fitness, seed)
         cell["methods"]["engine"] = engine
         bound = workload.lower_bound(engine["placement"] >= 0)
         cell["lower_bound_hosts"] = bound.hosts
         cell["lower_bound_method"] = bound.method
         if bound.hosts:
             engine["hosts_used_over_lower_bound"] = engine["hosts_used"] / bound.hosts
+        engine["used_host_utilisation"] = workload.used_host_utilisation(engine["placement"])
     for method in methods:
         if method == "engine":
             continue
-        result = _baseline(method, engine_cls, workload, fitness, seed, budget,
+        result = _baseline(method, engine_cls, workload, hosts_list, fitness, seed, budget,
                            reference_max_hosts)
         if result is None:
             continue
         if engine is not None:
-            _compare(result, engine, engine_cls, workload, fitness, seed)
+            _compare(result, engine, engine_cls, workload, hosts_list, fitness, seed)
         cell["methods"][method] = result
     _ratios_against_numpy(cell)
     for result in cell["methods"].values():
@@ -51,23 +53,25 @@ def run_cell(hosts: int, tasks: int, constraints: str, *, fitness: str, seed: in
     return cell
 
 
-def _engine_full(engine_cls, workload, fitness, seed) -> dict:
+def _engine_full(engine_cls, workload, hosts_list, fitness, seed) -> dict:
     scheduler = engine_cls(fitness=fitness, seed=seed)
     start = time.perf_counter()
-    scheduler.add_hosts(workload.hosts())
+    scheduler.add_hosts(hosts_list)
     add_seconds = time.perf_counter() - start
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     placement = scheduler.schedule_arrays(workload.demand, workload.task_class, workload.classes)
-    seconds = time.perf_counter() - start
-    return _figures(placement, len(placement), seconds) | {"add_hosts_seconds": add_seconds}
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    # cpu_seconds (all threads of this process) shows how much a busy machine stretched the wall
+    return _figures(placement, len(placement), seconds) | {"add_hosts_seconds": add_seconds,
+                                                             "cpu_seconds": cpu}
 
 
-def _engine_on_prefix(engine_cls, workload, fitness, seed, rows: int) -> float:
+def _engine_on_prefix(engine_cls, workload, hosts_list, fitness, seed, rows: int) -> float:
     """Seconds the engine takes on the first ``rows`` rows (best of up to 3 short runs)."""
     best = None
     for _ in range(3):
         scheduler = engine_cls(fitness=fitness, seed=seed)
-        scheduler.add_hosts(workload.hosts())
+        scheduler.add_hosts(hosts_list)
         start = time.perf_counter()
         scheduler.schedule_arrays(workload.demand[:rows], workload.task_class[:rows],
                                   workload.classes)
@@ -78,14 +82,15 @@ def _engine_on_prefix(engine_cls, workload, fitness, seed, rows: int) -> float:
     return best
 
 
-def _baseline(method, engine_cls, workload, fitness, seed, budget, reference_max_hosts):
+def _baseline(method, engine_cls, workload, hosts_list, fitness, seed, budget,
+              reference_max_hosts):
     if method == "numpy":
         greedy = workload_greedy(workload, fitness, seed)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         placement, rows = greedy.schedule_arrays(workload.demand, workload.task_class,
                                                  workload.classes, time_budget=budget)
-        seconds = time.perf_counter() - start
-        return _figures(placement[:rows], rows, seconds)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        return _figures(placement[:rows], rows, seconds) | {"cpu_seconds": cpu}
     if method == "reference":
         if len(workload.host_ids) > reference_max_hosts:
             return None
@@ -96,7 +101,7 @@ def _baseline(method, engine_cls, workload, fitness, seed, budget, reference_max
         scheduler = engine_cls(fitness=fitness, seed=seed, index=False)
     else:
         raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
-    scheduler.add_hosts(workload.hosts())
+    scheduler.add_hosts(hosts_list)
     placement, rows, seconds = timed_prefix(scheduler, workload, budget)
     return _figures(placement, rows, seconds)
 
@@ -114,14 +119,14 @@ def _figures(placement: np.ndarray, rows: int, seconds: float) -> dict:
     }
 
 
-def _compare(result, engine, engine_cls, workload, fitness, seed) -> None:
+def _compare(result, engine, engine_cls, workload, hosts_list, fitness, seed) -> None:
     rows = result["rows"]
     result["same_placements_as_engine"] = bool(
         np.array_equal(result["placement"], engine["placement"][:rows]))
     if rows == engine["rows"]:
         engine_seconds = engine["seconds"]
     else:
-        engine_seconds = _engine_on_prefix(engine_cls, workload, fitness, seed, rows)
+        engine_seconds = _engine_on_prefix(engine_cls, workload, hosts_list, fitness, seed, rows)
     result["engine_seconds_same_rows"] = engine_seconds
     result["engine_speedup_same_rows"] = (result["seconds"] / engine_seconds
                                           if engine_seconds else None)

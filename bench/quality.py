@@ -45,5 +45,6 @@ def run_quality(instances=DEFAULT_INSTANCES, *, fitness: str, seed: int,
             "cpsat_seconds": best.seconds,
             "greedy_over_lower_bound": used / bound.hosts if bound.hosts else None,
             "greedy_over_cpsat": used / best.hosts if best.hosts else None,
+            "greedy_used_host_utilisation": workload.used_host_utilisation(placement),
         })
     return rows

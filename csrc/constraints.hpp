@@ -18,15 +18,39 @@ struct CoCount {
     std::vector<int32_t> c;
     int64_t n = 0;
     int32_t nonzero = 0;
+    std::vector<int32_t> touched;  // every v with c[v] > 0, plus some stale ones (c[v] back to 0)
+    std::vector<uint8_t> listed;   // v is in touched
 
     void add(int32_t v, int32_t delta) {
         if (v < 0) return;  // the host lacks the attribute: not counted
-        if (static_cast<size_t>(v) >= c.size()) c.resize(static_cast<size_t>(v) + 1, 0);
+        if (static_cast<size_t>(v) >= c.size()) {
+            c.resize(static_cast<size_t>(v) + 1, 0);
+            listed.resize(c.size(), 0);
+        }
         const int32_t before = c[v];
         c[v] += delta;
         n += delta;
-        if (before == 0 && c[v] > 0) ++nonzero;
-        if (before > 0 && c[v] == 0) --nonzero;
+        if (before == 0 && c[v] > 0) {
+            ++nonzero;
+            if (!listed[v]) {
+                listed[v] = 1;
+                touched.push_back(v);
+            }
+        }
+        if (before > 0 && c[v] == 0) {
+            --nonzero;
+            if (touched.size() > 2 * static_cast<size_t>(nonzero) + 16) compact();
+        }
+    }
+
+    /// Drop stale entries of `touched`.
+    void compact() {
+        size_t k = 0;
+        for (int32_t v : touched) {
+            if (c[v] > 0) touched[k++] = v;
+            else listed[v] = 0;
+        }
+        touched.resize(k);
     }
 
     /// m of the soft BalancedHostAttr score: the least positive c[v] once k values are in use, else 0.

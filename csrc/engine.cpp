@@ -292,11 +292,23 @@ double Engine::signature(int32_t h, std::string& out) const {
     return (cap[kCpus] - used[kCpus]) + 1e-6 + 1e-12 * scale;
 }
 
-bool Engine::groups_apply(const ReadyClass& rc) const {
-    for (const auto* list : {&rc.hard, &rc.soft})
-        for (const auto& c : *list)
-            if (c.kind != kExclusiveHost && c.column == columns_[0].data()) return false;
-    return true;
+void Engine::mark_special(const ReadyClass& rc) {
+    if (special_mark_.size() < live_.size()) special_mark_.resize(live_.size(), 0);
+    auto mark = [this](int32_t h) {
+        if (h >= 0 && static_cast<size_t>(h) < live_.size() && live_[h] && !special_mark_[h]) {
+            special_mark_[h] = 1;
+            special_.push_back(h);
+        }
+    };
+    for (const CoCount* cc : rc.host_counts)
+        for (int32_t h : cc->touched)
+            if (cc->c[h] > 0) mark(h);
+    for (int32_t h : rc.allowed_hosts) mark(h);
+}
+
+void Engine::unmark_special() {
+    for (int32_t h : special_) special_mark_[h] = 0;
+    special_.clear();
 }
 
 size_t Engine::host_bytes() const {

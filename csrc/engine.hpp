@@ -69,6 +69,12 @@ struct ReadyClass {
     std::vector<ReadyConstraint*> counted;  // constraints whose per-task numbers need refreshing
     std::vector<std::pair<int32_t, int32_t>> sets;  // (name, label)
     std::vector<std::vector<uint8_t>> allowed;      // storage behind HostAttrValue tables
+    // Constraints on hostname (attribute 0), for the index: the co-task counts they read and
+    // the hosts HostAttrValue(hostname) allows. Hosts outside both look alike to them.
+    std::vector<const CoCount*> host_counts;
+    std::vector<int32_t> allowed_hosts;
+    bool names_host = false;       // some constraint is on hostname
+    bool co_hosts_rejected = false;  // every hostname constraint is a hard UniqueHostAttr
 };
 
 class Engine {
@@ -164,8 +170,12 @@ private:
     /// Write host h's equivalence-class signature; returns its free-cpus key (an upper bound of
     /// the cpus a task may ask and still fit on h).
     double signature(int32_t h, std::string& out) const;
-    /// Whether the classes may stand in for hosts for this task class (no hostname constraint).
-    bool groups_apply(const ReadyClass& rc) const;
+    /// Hosts a hostname constraint of the class sees apart from the rest (they hold co-tasks,
+    /// or HostAttrValue(hostname) names them): marked in special_mark_, listed in special_.
+    void mark_special(const ReadyClass& rc);
+    void unmark_special();
+    std::vector<uint8_t> special_mark_;
+    std::vector<int32_t> special_;
 
     static uint64_t pair_key(int32_t job, int32_t attr) {
         return (static_cast<uint64_t>(static_cast<uint32_t>(job)) << 32) | static_cast<uint32_t>(attr);

@@ -77,6 +77,8 @@ public:
     }
     std::set<std::pair<double, int32_t>>::const_iterator end() const { return by_free_.end(); }
     const HostGroup& group(int32_t g) const { return groups_[g]; }
+    int32_t group_of(int32_t h) const { return static_cast<size_t>(h) < group_of_.size() ? group_of_[h] : -1; }
+    size_t capacity() const { return groups_.size(); }
     size_t size() const { return by_free_.size(); }
 
 private:

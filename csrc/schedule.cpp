@@ -2,6 +2,7 @@
 // hold (docs/semantics.md, "One task at a time, in the order given").
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "engine.hpp"
 #include "select.hpp"
@@ -45,14 +46,24 @@ ReadyClass Engine::ready_class(const ClassTable& t, int64_t k) {
     for (int32_t j = 0; j < c[8]; ++j) rc.sets.emplace_back(t.rs[2 * (c[7] + j)], t.rs[2 * (c[7] + j) + 1]);
     // Pointers into rc.allowed are taken only now that the vector stops growing.
     size_t a = 0;
+    rc.co_hosts_rejected = true;
     for (auto* list : {&rc.hard, &rc.soft})
         for (auto& r : *list) {
+            const bool on_hostname = r.kind != kExclusiveHost && r.column == columns_[0].data();
             if (r.kind == kHostAttrValue) {
                 r.allowed = rc.allowed[a].data();
                 r.n_allowed = static_cast<int32_t>(rc.allowed[a].size());
+                if (on_hostname)
+                    for (int32_t v = 0; v < r.n_allowed; ++v)
+                        if (r.allowed[v]) rc.allowed_hosts.push_back(v);
                 ++a;
             }
             if (r.counts) rc.counted.push_back(&r);
+            if (on_hostname) {
+                rc.names_host = true;
+                if (r.counts) rc.host_counts.push_back(r.counts);
+                if (!(list == &rc.hard && r.kind == kUniqueHostAttr)) rc.co_hosts_rejected = false;
+            }
         }
     return rc;
 }
@@ -85,6 +96,7 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
     }
     std::vector<int32_t> reasons(out.width);
     std::vector<int32_t> ports_got, sets_got;
+    std::vector<int32_t> special_in_group;  // per host class: how many of its members are special
     const bool use_good_enough = !std::isnan(good_enough_);
     const double score_den = soft_w_ + fit_w_;
 
@@ -148,18 +160,48 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
                 }
             };
             Selector select(use_good_enough, good_enough_);
-            if (use_index_ && groups_apply(rc)) {
+            if (use_index_) {
                 // One representative (lowest tiekey) per equivalence class that may fit the cpus.
+                // Hosts a hostname constraint sees apart (special) are looked at one by one.
                 groups_.refresh(order_, n_hosts(), [this](int32_t h, std::string& o) { return signature(h, o); },
                                 [this](int32_t h) { return tiekey_[h]; });
                 GroupSelector pick(use_good_enough, good_enough_);
+                double score;
+                if (rc.names_host) mark_special(rc);
                 for (auto it = groups_.from(d[kCpus]); it != groups_.end(); ++it) {
-                    const int32_t h = groups_.group(it->second).members.begin()->second;
-                    double score;
-                    if (evaluate(h, score) < 0) pick.offer(h, tiekey_[h], score);
+                    for (const auto& member : groups_.group(it->second).members) {
+                        const int32_t h = member.second;
+                        if (rc.names_host && special_mark_[h]) continue;
+                        if (evaluate(h, score) < 0) pick.offer(h, tiekey_[h], score);
+                        break;
+                    }
                 }
-                if (pick.chosen() >= 0) select.force(pick.chosen());
-                else full_scan(select);  // unplaced: count every host's reason
+                if (rc.names_host && (!rc.co_hosts_rejected || !rc.allowed_hosts.empty()))
+                    for (const int32_t h : special_)
+                        if (evaluate(h, score) < 0) pick.offer(h, tiekey_[h], score);
+                if (pick.chosen() >= 0) {
+                    select.force(pick.chosen());
+                } else {
+                    // Unplaced: every host's reason. A class's ordinary members share the reason
+                    // of its first one; special hosts are counted one by one.
+                    if (special_in_group.size() < groups_.capacity()) special_in_group.resize(groups_.capacity(), 0);
+                    for (const int32_t h : special_) {
+                        ++special_in_group[groups_.group_of(h)];
+                        ++reasons[evaluate(h, score)];  // infeasible, or pick would have chosen one
+                    }
+                    for (auto it = groups_.from(-std::numeric_limits<double>::infinity()); it != groups_.end(); ++it) {
+                        const HostGroup& grp = groups_.group(it->second);
+                        const int32_t ordinary = static_cast<int32_t>(grp.members.size()) - special_in_group[it->second];
+                        if (ordinary == 0) continue;
+                        for (const auto& member : grp.members) {
+                            if (rc.names_host && special_mark_[member.second]) continue;
+                            reasons[evaluate(member.second, score)] += ordinary;
+                            break;
+                        }
+                    }
+                    for (const int32_t h : special_) special_in_group[groups_.group_of(h)] = 0;
+                }
+                if (rc.names_host) unmark_special();
             } else {
                 full_scan(select);
             }

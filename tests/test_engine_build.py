@@ -35,3 +35,54 @@ def test_codec_fnv_matches_python():
     from titus.scheduler.tiekey import fnv1a64
 
     assert _codec.fnv1a64("zone-a/ü") == fnv1a64("zone-a/ü".encode())
+
+
+def _random_cluster_run(index: bool, seed: int):
+    """A few rounds of mixed work on a random cluster; returns everything the scheduler showed."""
+    import random
+
+    from titus import Host, Scheduler, Task, TaskClass
+    from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
+
+    rnd = random.Random(seed)
+    shapes = [(4, 8192), (8, 16384), (16, 65536)]
+    hosts = []
+    for i in range(150):
+        cpus, mem = rnd.choice(shapes)
+        hosts.append(Host(f"h{i}", cpus=cpus, memory_mb=mem, network_mbps=1000,
+                          ports=[(9000, 9003)] if i % 7 == 0 else [],
+                          scalars={"gpu": 2} if i % 11 == 0 else {},
+                          attributes={"zone": "abc"[i % 3], "rack": f"r{i % 10}"}))
+    s = Scheduler(fitness=rnd.choice(["cpu_mem_binpack", "cpu_spread", {"memory_binpack": 2, "cpu_spread": 1}]),
+                  good_enough=rnd.choice([None, 0.6]), group_limits={"g0": {"cpus": 120}}, seed=seed, index=index)
+    s.add_hosts(hosts)
+    constraints = [HostAttrValue("zone", "a"), UniqueHostAttr("rack"), BalancedHostAttr("zone", 3),
+                   ExclusiveHost(), UniqueHostAttr(), HostAttrValue("rack", values=["r1", "r2", "r3"]),
+                   HostAttrValue("hostname", values=["h1", "h5", "h9", "h30"]), BalancedHostAttr("hostname", 50)]
+    seen = []
+    for rnd_no in range(4):
+        tasks = [Task(f"t{rnd_no}-{i}", cpus=rnd.choice([0.5, 1, 2, 3]), memory_mb=rnd.choice([256, 1024, 4096]),
+                      ports=rnd.choice([0, 0, 0, 1]), scalars={"gpu": 1} if rnd.random() < 0.05 else {},
+                      job=f"j{rnd.randrange(5)}", group=rnd.choice([None, "g0"]),
+                      hard=rnd.sample(constraints, rnd.choice([0, 0, 1])),
+                      soft=rnd.sample(constraints, rnd.choice([0, 1, 2])))
+                 for i in range(250)]
+        r = s.schedule(tasks)
+        seen.append((r.assignments, r.ports, {t: f.message for t, f in r.failures.items()}))
+        classes = [TaskClass(job=f"j{j}", soft=[BalancedHostAttr("zone", 3)]) for j in range(3)]
+        demand = np.zeros((200, len(s.resources)))
+        demand[:, 0] = [rnd.choice([0.5, 1, 2]) for _ in range(200)]
+        demand[:, 1] = 512
+        seen.append(s.schedule_arrays(demand, np.arange(200, dtype=np.int32) % 3, classes).tolist())
+        for tid in list(s.held_tasks())[::3]:
+            s.release(tid)
+        s.disable_host(f"h{rnd_no}")
+        s.enable_host(f"h{rnd_no + 3}")
+        seen.append(s.remove_host(f"h{100 + rnd_no}"))
+    seen.append({h: s.host_usage(h) for h in s.host_ids if h is not None})
+    return seen
+
+
+def test_engine_index_gives_exactly_the_full_scan_results():
+    for seed in range(3):
+        assert _random_cluster_run(True, seed) == _random_cluster_run(False, seed)

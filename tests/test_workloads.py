@@ -230,3 +230,13 @@ def test_bound_rejects_bad_shapes_and_methods():
         lower_bound_hosts(np.ones((3, 2)), np.ones(3))
     with pytest.raises(ValueError, match="method"):
         lower_bound_hosts(np.ones((3, 2)), np.ones(2), "exact")
+
+
+def test_used_host_utilisation_is_the_bottleneck_share_of_used_capacity():
+    w = generate(hosts=4, tasks=3, jobs=1, machine_shapes=(("half-half", 0.5, 0.5, 1.0),))
+    placement = np.array([0, 0, 2])
+    used = w.capacity[[0, 2]].sum(axis=0)
+    expected = max(w.demand.sum(axis=0) / used)
+    assert w.used_host_utilisation(placement) == pytest.approx(expected)
+    assert w.used_host_utilisation(np.array([-1, -1, -1])) is None
+    assert 0 < w.used_host_utilisation(placement) <= 1

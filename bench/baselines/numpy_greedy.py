@@ -1,8 +1,8 @@
 """The baseline a Python user would write: numpy, one task at a time, all hosts at once.
 
-For each task: a vectorised feasibility mask over every host, a vectorised score of the
-feasible hosts with the same fitness, soft-constraint blend and weights as the engine, and
-``argmax``. Hosts are kept in tie-key order so that ``argmax`` (first maximum) breaks ties
+For each task: a vectorised feasibility mask over every host, a vectorised score of every host
+with the same fitness, soft-constraint blend and weights as the engine, infeasible hosts masked
+to -inf, and ``argmax``. Hosts are kept in tie-key order so that ``argmax`` (first maximum) breaks ties
 exactly as docs/semantics.md says; every float is computed with the same operations in the same
 order as the reference twin, so the placements are identical (tests/test_bench_baselines.py).
 
@@ -38,9 +38,12 @@ class NumpyGreedy:
         self._resources = tuple(resources)
         keys = np.array([tiekey(h, seed) for h in host_ids], dtype=np.uint64)
         self._order = np.argsort(keys, kind="stable")  # position -> original host index
-        self._cap = np.ascontiguousarray(capacity[self._order])
+        # resource-major [R, H]: each resource's column is contiguous for the vector ops
+        self._cap = np.ascontiguousarray(capacity[self._order].T)
         self._cap_eps = self._cap + EPS
-        self._safe_cap = np.where(self._cap > 0, self._cap, 1.0)
+        self._has_cap = self._cap > 0
+        self._all_cap = bool(self._has_cap.all())
+        self._safe_cap = np.where(self._has_cap, self._cap, 1.0)
         self._used = np.zeros_like(self._cap)
         self._tasks_on = np.zeros(len(host_ids), dtype=np.int64)
         self._exclusive_on = np.zeros(len(host_ids), dtype=bool)
@@ -91,7 +94,7 @@ class NumpyGreedy:
     # ------------------------------------------------------------------ internals
     def _plan(self, cls):
         """What a task class needs per task: its static mask and its dynamic checks."""
-        static = np.ones(len(self._cap), dtype=bool)
+        static = np.ones(self._cap.shape[1], dtype=bool)
         for c in cls.hard:
             if isinstance(c, HostAttrValue):
                 static &= self._attr_mask(c)
@@ -99,7 +102,7 @@ class NumpyGreedy:
                  if isinstance(c, (UniqueHostAttr, BalancedHostAttr))}
         for attr in attrs:
             if attr not in self._codes:
-                self._codes[attr] = np.full(len(self._cap), -1, dtype=np.int64)
+                self._codes[attr] = np.full(self._cap.shape[1], -1, dtype=np.int64)
                 self._values[attr] = []
             if cls.job is not None:
                 self._counts(cls.job, attr)
@@ -110,7 +113,7 @@ class NumpyGreedy:
         if key not in self._static:
             codes = self._codes.get(c.attr)
             if codes is None:
-                self._static[key] = np.zeros(len(self._cap), dtype=bool)
+                self._static[key] = np.zeros(self._cap.shape[1], dtype=bool)
             else:
                 wanted = [k for k, x in enumerate(self._values[c.attr]) if x in key[1]]
                 self._static[key] = np.isin(codes, wanted)
@@ -131,35 +134,32 @@ class NumpyGreedy:
 
     def _place(self, d: np.ndarray, plan) -> int:
         cls, static = plan
-        mask = np.all(self._used + d <= self._cap_eps, axis=1)
-        mask &= static
-        mask &= ~self._exclusive_on
+        mask = static & ~self._exclusive_on
+        for j in range(len(d)):  # resources in order: used + demand must not exceed capacity
+            mask &= self._used[j] + d[j] <= self._cap_eps[j]
         hard_exclusive = False
         for c in cls.hard:
             if isinstance(c, HostAttrValue):
                 continue
             if isinstance(c, ExclusiveHost):
                 hard_exclusive = True
-            mask &= self._satisfied(c, cls.job, None)
+            mask &= self._satisfied(c, cls.job)
         if hard_exclusive:
             mask &= self._tasks_on == 0
-        feasible = np.flatnonzero(mask)
-        if len(feasible) == 0:
+        if not mask.any():
             return -1
-        score = self._score(d, cls, feasible)
-        position = int(feasible[np.argmax(score)])
+        score = np.where(mask, self._score(d, cls), -np.inf)
+        position = int(np.argmax(score))  # first maximum = lowest tie key
         self._hold(d, cls.job, position, hard_exclusive)
         return position
 
-    def _satisfied(self, c, job, rows) -> np.ndarray:
-        """bool over hosts (or over ``rows``): does each host satisfy constraint ``c``?"""
+    def _satisfied(self, c, job) -> np.ndarray:
+        """bool[H]: does each host satisfy constraint ``c`` for a task of ``job``?"""
         if isinstance(c, HostAttrValue):
-            mask = self._attr_mask(c)
-            return mask if rows is None else mask[rows]
+            return self._attr_mask(c)
         if isinstance(c, ExclusiveHost):
-            held = self._tasks_on if rows is None else self._tasks_on[rows]
-            return held == 0
-        codes = self._codes[c.attr] if rows is None else self._codes[c.attr][rows]
+            return self._tasks_on == 0
+        codes = self._codes[c.attr]
         counts = self._counts(job, c.attr) if job is not None else np.zeros(
             len(self._values[c.attr]) + 1, dtype=np.int64)
         here = counts[codes]  # code -1 reads the "no value" slot, always 0
@@ -168,50 +168,50 @@ class NumpyGreedy:
         n, k = int(counts.sum()), int(c.expected_values)
         return (codes >= 0) & (here + 1 <= (n + k) // k)
 
-    def _soft(self, c, job, rows) -> np.ndarray:
+    def _soft(self, c, job) -> np.ndarray:
         if isinstance(c, BalancedHostAttr):
-            codes = self._codes[c.attr][rows]
+            codes = self._codes[c.attr]
             counts = (self._counts(job, c.attr)[:-1] if job is not None
                       else np.zeros(len(self._values[c.attr]), dtype=np.int64))
             nonzero = counts[counts > 0]
             m = int(nonzero.min()) if len(nonzero) >= int(c.expected_values) else 0
             per_value = 1.0 / (1.0 + np.maximum(0, counts - m).astype(np.float64))
-            return np.where(codes >= 0, per_value[np.maximum(codes, 0)] if len(per_value) else 0.0, 0.0)
-        return np.where(self._satisfied(c, job, rows), 1.0, 0.0)
+            per_value = np.append(per_value, 0.0)  # code -1: the host lacks the attribute
+            return per_value[codes]
+        return np.where(self._satisfied(c, job), 1.0, 0.0)
 
-    def _util(self, d, rows, r: str) -> np.ndarray:
+    def _util(self, d, r: str) -> np.ndarray:
         j = self._resources.index(r)
-        cap = self._cap[rows, j]
-        return np.where(cap > 0, (self._used[rows, j] + d[j]) / self._safe_cap[rows, j], 0.0)
+        u = (self._used[j] + d[j]) / self._safe_cap[j]
+        return u if self._all_cap else np.where(self._has_cap[j], u, 0.0)
 
-    def _fit_one(self, name: str, d, rows) -> np.ndarray:
+    def _fit_one(self, name: str, d) -> np.ndarray:
         rs = validation.BINPACKERS[name.replace("_spread", "_binpack")]
         if len(rs) == 1:
-            f = self._util(d, rows, rs[0])
+            f = self._util(d, rs[0])
         elif len(rs) == 2:
-            f = (self._util(d, rows, rs[0]) + self._util(d, rows, rs[1])) / 2.0
+            f = (self._util(d, rs[0]) + self._util(d, rs[1])) / 2.0
         else:
-            f = (self._util(d, rows, rs[0]) + self._util(d, rows, rs[1])
-                 + self._util(d, rows, rs[2])) / 3.0
+            f = (self._util(d, rs[0]) + self._util(d, rs[1]) + self._util(d, rs[2])) / 3.0
         return 1.0 - f if name.endswith("_spread") else f
 
-    def _score(self, d, cls, rows) -> np.ndarray:
+    def _score(self, d, cls) -> np.ndarray:
         num, den = 0.0, 0.0
         for name, w in self._fitness:
-            num = num + w * self._fit_one(name, d, rows)
+            num = num + w * self._fit_one(name, d)
             den += w
         fit = num / den
         if cls.soft:
             total = 0.0
             for c in cls.soft:
-                total = total + self._soft(c, cls.job, rows)
+                total = total + self._soft(c, cls.job)
             soft = total / len(cls.soft)
         else:
             soft = 1.0
         return (self._ws * soft + self._wf * fit) / (self._ws + self._wf)
 
     def _hold(self, d, job, position: int, exclusive: bool) -> None:
-        self._used[position] += d
+        self._used[:, position] += d
         self._tasks_on[position] += 1
         if exclusive:
             self._exclusive_on[position] = True

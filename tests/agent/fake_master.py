@@ -19,6 +19,8 @@ class FakeMaster:
         self.reregister_once = False
         self.deregistered = []
         self.known = set()
+        self.token = None  # when set, requests must carry "Bearer <token>"
+        self.garbage = False  # answer heartbeats with something that is not the protocol
 
     def queue(self, *orders):
         with self.lock:
@@ -31,6 +33,8 @@ class FakeMaster:
         if self.down:
             raise httpx.ConnectError("connection refused", request=request)
         path = request.url.path
+        if self.token and request.headers.get("authorization") != f"Bearer {self.token}":
+            return httpx.Response(401, json={"error": "bad agent token"})
         with self.lock:
             if path == "/api/v3/agents/register":
                 body = json.loads(request.content)
@@ -45,6 +49,8 @@ class FakeMaster:
                 return httpx.Response(200, json={})
             if self.forget_agents or agent_id not in self.known:
                 return httpx.Response(404, json={"error": "unknown agent"})
+            if self.garbage:
+                return httpx.Response(200, text="<html>gateway says hi</html>")
             body = json.loads(request.content)
             self.heartbeats.append(body)
             self.statuses.extend(body["statuses"])

@@ -6,6 +6,7 @@ import pytest
 from tests.agent.fake_master import FakeMaster
 from titus.agent.agent import Agent
 from titus.agent.config import AgentConfig
+from titus.agent.runtime import TaskStatus
 from titus.agent.sim import SimRuntime
 
 
@@ -141,3 +142,37 @@ def test_a_long_running_list_is_sent_only_now_and_then(tmp_path):
         assert all(hb["running"] == [] for hb in master.heartbeats[seen:])
     finally:
         agent.stop()
+
+
+def test_wrong_token_is_retried_with_back_off_and_then_accepted():
+    master = FakeMaster()
+    master.token = "right"
+    config = AgentConfig(master_url="http://master.test", agent_id="a1", agent_token="wrong",
+                         heartbeat_interval_sec=0.05, max_backoff_sec=0.5)
+    agent = Agent(config, SimRuntime(), client=master.client())
+    agent.start()
+    try:
+        wait_until(lambda: agent.stats["rejected"] >= 2)
+        assert not master.registrations and not agent.registered.is_set()
+        attempts = agent.stats["rejected"]
+        time.sleep(0.6)
+        assert agent.stats["rejected"] <= attempts + 3  # backing off, not hammering
+        master.token = "wrong"  # the operator fixes the master's side
+        wait_until(lambda: master.registrations)
+    finally:
+        agent.stop()
+
+
+def test_unreadable_replies_keep_statuses_and_the_loop_alive(setup):
+    master, agent, _ = setup
+    wait_until(lambda: master.registrations)
+    master.garbage = True
+    master.queue(launch("t1", duration=0))  # never delivered while the master talks garbage
+    agent._emit(TaskStatus(task_id="t9", state="Finished", reason="normal", exit_code=0))
+    wait_until(lambda: agent.stats["master_unavailable"] >= 2)
+    # each failure leads to a new registration, which carries t9's latest state
+    assert any(t["task_id"] == "t9" and t["state"] == "Finished"
+               for r in master.registrations[1:] for t in r["tasks"])
+    master.garbage = False
+    beats = len(master.heartbeats)
+    wait_until(lambda: len(master.heartbeats) > beats + 2)  # the loop lives on

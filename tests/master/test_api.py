@@ -204,6 +204,11 @@ def test_metrics_and_openapi(master, client):
     assert "titus_scheduling_round_seconds_count 1.0" in client.get("/metrics").text
     spec = client.get("/openapi.json").json()
     assert "/api/v3/jobs" in spec["paths"] and "/api/v3/tasks/{task_id}" in spec["paths"]
+    post = spec["paths"]["/api/v3/jobs"]["post"]["requestBody"]["content"]["application/json"]
+    assert post["schema"]["$ref"] == "#/components/schemas/JobDescriptor"
+    schemas = spec["components"]["schemas"]
+    assert "container" in schemas["JobDescriptor"]["properties"]
+    assert "Container" in schemas and "Heartbeat" in schemas and "TaskStatusMsg" in schemas
 
 
 def test_task_logs_are_proxied_from_the_agent(master, client, monkeypatch):

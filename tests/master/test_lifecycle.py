@@ -45,6 +45,9 @@ def test_batch_job_runs_to_completion_and_is_archived(master, agent):
     assert archived and finished.state == S.FINISHED and finished.reason_code == "normal"
     assert job.id not in master.jobs
     assert {t.reason_code for t in tasks_of(master, job.id)} == {"normal"}
+    # the engine got the resources back
+    assert all(master.scheduler.host_usage(h.host_id)["cpus"] == 0 for h in agent.hosts)
+    assert master.group_usage["DEFAULT"]["cpus"] == 0
 
 
 def test_failed_tasks_retry_per_policy_then_job_fails(master, agent):
@@ -247,3 +250,10 @@ def test_capacity_group_limit_holds_tasks_back(master, agent):
     assert len(run(master, agent)) == 2
     waiting = [t for t in job.tasks.values() if t.state == S.ACCEPTED]
     assert len(waiting) == 2 and all("limit" in t.scheduling_failure for t in waiting)
+
+
+def test_waiting_without_any_host_says_so(master):
+    job = master.submit_job(batch_job(1))
+    schedule_round(master, force=True)
+    (task,) = tasks_of(master, job.id)
+    assert task.scheduling_failure == "0/0 hosts: no host is registered"

@@ -21,8 +21,8 @@ FITNESS_NAMES = (
     "cpu_spread", "memory_spread", "network_spread", "cpu_mem_spread", "cpu_mem_network_spread",
 )
 
-host_cpus = st.sampled_from([0, 1, 2, 3, 4, 8, 16, 0.5, 1.3])
-host_memory = st.sampled_from([0, 512, 1024, 4096, 8192, 1000.5])
+host_cpus = st.sampled_from([0, 1, 2, 3, 4, 8, 8.25, 16, 15.5, 0.5, 1.3])
+host_memory = st.sampled_from([0, 512, 1024, 4096, 8192, 8000, 1000.5])
 host_disk = st.sampled_from([0, 100, 1000])
 host_network = st.sampled_from([0, 100, 1000])
 task_cpus = st.sampled_from([0, 0.1, 0.25, 0.3, 0.5, 1, 1, 2, 3])
@@ -43,6 +43,19 @@ def port_ranges(draw):
 
 
 @st.composite
+def near_twin_hosts(draw, max_size=16):
+    """Hosts that differ only slightly (zones aside): scores nearly tie, so tie-breaking and the
+    order of floating-point operations decide."""
+    n = draw(st.integers(2, max_size))
+    return [Host(f"h{i}", cpus=draw(st.sampled_from([8, 8.000001, 8.5, 7.9, 12])),
+                 memory_mb=draw(st.sampled_from([8192, 8191.99, 8200, 12288])),
+                 network_mbps=draw(st.sampled_from([1000, 999.9, 1500])),
+                 ports=[(100, 100 + draw(st.integers(0, 3)))],
+                 attributes={"zone": draw(st.sampled_from(ZONES))})
+            for i in range(n)]
+
+
+@st.composite
 def hosts(draw, id_prefix="h", min_size=1, max_size=8):
     """A list of heterogeneous hosts with unique ids ``<prefix>0``, ``<prefix>1``, ..."""
     n = draw(st.integers(min_size, max_size))
@@ -54,7 +67,11 @@ def hosts(draw, id_prefix="h", min_size=1, max_size=8):
         if draw(st.booleans()):
             attributes["rack"] = draw(st.sampled_from(RACKS))
         scalars = {"gpu": draw(st.sampled_from([0, 1, 2, 4]))} if draw(st.booleans()) else {}
-        sets = {"eni": (draw(st.integers(1, 3)), draw(st.integers(1, 3)))} if draw(st.booleans()) else {}
+        if draw(st.integers(0, 5)) == 0:
+            scalars["fpga"] = draw(st.sampled_from([1, 2]))
+        sets = {}
+        for name in draw(st.sampled_from([(), (), ("eni",), ("eni",), ("efa",), ("efa", "eni")])):
+            sets[name] = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
         out.append(Host(f"{id_prefix}{i}", cpus=draw(host_cpus), memory_mb=draw(host_memory),
                         disk_mb=draw(host_disk), network_mbps=draw(host_network), ports=draw(port_ranges()),
                         scalars=scalars, attributes=attributes, resource_sets=sets))
@@ -98,7 +115,8 @@ def task_shapes(draw):
         hard=draw(HARD_LISTS) if draw(st.integers(0, 2)) == 0 else [],  # hard ones are rarer
         soft=draw(SOFT_LISTS),
         ports=draw(st.sampled_from([0, 0, 0, 1, 2])),
-        resource_sets={"eni": draw(st.sampled_from(LABELS))} if draw(st.integers(0, 3)) == 0 else {},
+        resource_sets={name: draw(st.sampled_from(LABELS))
+                       for name in draw(st.sampled_from([(), (), (), (), ("eni",), ("efa",), ("eni", "efa")]))},
     )
 
 
@@ -106,6 +124,8 @@ def task_shapes(draw):
 def demands(draw):
     """cpus, memory_mb, disk_mb, network_mbps and scalars of one task."""
     scalars = {"gpu": draw(st.sampled_from([1, 2]))} if draw(st.integers(0, 4)) == 0 else {}
+    if draw(st.integers(0, 9)) == 0:
+        scalars["fpga"] = 1
     return dict(cpus=draw(task_cpus), memory_mb=draw(task_memory), disk_mb=draw(task_disk),
                 network_mbps=draw(task_network), scalars=scalars)
 

@@ -12,6 +12,7 @@ import pytest
 from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
 from titus.scheduler.model import Host, Task, TaskClass
 
+from tests.conftest import reference_class
 from tests.scheduler.helpers import snapshot, summary
 
 NAN, INF = math.nan, math.inf
@@ -155,6 +156,16 @@ def test_bad_call_is_refused_and_changes_nothing(make_scheduler, case):
     fresh = build(make_scheduler)
     assert after == summary(fresh.schedule(FOLLOW_UP))
     assert snapshot(s) == snapshot(fresh)
+    # And the same as the reference twin that never saw the bad call.
+    twin = build(lambda hosts, **options: make_reference(hosts, **options))
+    assert after == summary(twin.schedule(FOLLOW_UP))
+
+
+def make_reference(hosts, **options):
+    """A reference twin with ``hosts`` added."""
+    twin = reference_class()(**options)
+    twin.add_hosts(list(hosts))
+    return twin
 
 
 @pytest.mark.parametrize("options, field", [

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from titus.constraints import ExclusiveHost, HostAttrValue, UniqueHostAttr
-from titus.scheduler.model import Task, TaskClass
+from titus.scheduler.model import TaskClass
 
 from tests.conftest import engine_class, reference_class
 from tests.scheduler import strategies as gen
@@ -112,8 +112,8 @@ class NeverOvercommit(RuleBasedStateMachine):
             self.s.add_running(task, host)
         except ValueError:
             return  # refused: it would have over-committed; the invariants check nothing changed
-        ports = self._ports_now_used(host, task.id, task.ports)
-        self.held[task.id] = dict(host=host, demand=demand_of(task), ports=ports, sets=None,
+        # add_running does not say which ports or sets it took: count them, unnamed.
+        self.held[task.id] = dict(host=host, demand=demand_of(task), ports=[None] * task.ports, sets=None,
                                   set_asks=dict(task.resource_sets), job=task.job, hard=list(task.hard))
 
     @rule(data=st.data())
@@ -142,11 +142,8 @@ class NeverOvercommit(RuleBasedStateMachine):
         self.enabled[host] = enable
 
     # ------------------------------------------------------------------ ledger
-    def _ports_now_used(self, host, key, count):
-        """Ports of a restored task are not returned: take them as the new ones in use."""
-        return [None] * count
-
     def _placed(self, key, host, demand, job, hard, ports, sets, port_count, set_asks=None):
+        """Check a placement against the ledger, then record it (ports/sets None when unknown)."""
         assert host in self.hosts, f"placed on unknown or removed host {host!r}"
         assert self.enabled[host], f"placed on disabled host {host!r}"
         others = [t for t in self.held.values() if t["host"] == host]

@@ -58,7 +58,8 @@ def test_soft_score_is_the_mean_of_the_soft_scores(make_scheduler):
     task = Task("t", cpus=1, soft=[HostAttrValue("zone", "b"), HostAttrValue("zone", "a")])
     # Each host satisfies one of the two soft constraints: soft 0.5 on both.
     low_score, high_score = score(0.5, 0.1), score(0.5, 0.25)
-    for g, expected in [(low_score - EPS, low), (low_score + EPS, high), (None, high)]:
+    for g, expected in [(low_score - EPS, low), (low_score + EPS, high), (high_score + EPS, high),
+                        (None, high)]:
         s = make_scheduler(hosts, fitness="cpu_binpack", good_enough=g, seed=seed)
         assert s.schedule([task]).assignments == {"t": expected}, g
 

@@ -137,3 +137,30 @@ def test_reset_drops_every_held_task(make_scheduler):
     s.schedule([Task("a", cpus=1)])
     s.reset()
     assert held_ids(s) == []
+
+
+def test_hosts_and_tasks_are_read_never_changed(make_scheduler):
+    import copy
+
+    from titus.constraints import UniqueHostAttr
+
+    hosts = [Host("h", cpus=4, ports=[(1, 4)], scalars={"gpu": 2}, attributes={"zone": "a"},
+                  resource_sets={"eni": (1, 2)})]
+    tasks = [Task(f"t{i}", cpus=1, ports=1, scalars={"gpu": 1}, job="j", resource_sets={"eni": "x"},
+                  soft=[UniqueHostAttr("zone")]) for i in range(2)]
+    hosts_before, tasks_before = copy.deepcopy(hosts), copy.deepcopy(tasks)
+    s = make_scheduler(hosts)
+    s.schedule(tasks)
+    s.release("t0")
+    assert hosts == hosts_before and tasks == tasks_before
+
+
+def test_the_scheduler_keeps_its_own_copy_of_hosts(make_scheduler):
+    ports, scalars = [(1, 1)], {"gpu": 1}
+    s = make_scheduler([Host("h", cpus=4, ports=ports, scalars=scalars)])
+    # Changing the caller's containers afterwards does not change the scheduler's hosts.
+    ports.append((2, 9))
+    scalars["gpu"] = 9
+    r = s.schedule([Task("a", ports=2), Task("b", scalars={"gpu": 2})])
+    assert r.failures["a"].counts == {"ports": 1}
+    assert r.failures["b"].counts == {"gpu": 1}

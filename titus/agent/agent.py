@@ -224,6 +224,12 @@ class Agent:
                 self.stats["rejected"] += 1
                 must_register = True
                 self._stop.wait(backoff)
+            except Exception:  # a bug must not silence the agent: log it, start over
+                backoff = min(self.config.max_backoff_sec, max(0.5, backoff * 2))
+                log.exception("agent %s heartbeat loop failed", self.agent_id)
+                self.stats["loop_errors"] += 1
+                must_register = True
+                self._stop.wait(backoff)
 
     def _post(self, path: str, body: dict, timeout: float) -> httpx.Response:
         try:
@@ -246,7 +252,10 @@ class Agent:
         if response.status_code >= 400:
             raise AgentRejected(f"registration refused: HTTP {response.status_code} "
                                 f"{response.text[:500]}")
-        reply = RegisterResponse.model_validate_json(response.content)
+        try:
+            reply = RegisterResponse.model_validate_json(response.content)
+        except ValueError as exc:
+            raise MasterUnavailable(f"unreadable registration reply: {str(exc)[:300]}") from None
         self.agent_id = reply.agent_id or self.agent_id
         self.heartbeat_interval_sec = reply.heartbeat_interval_sec or self.heartbeat_interval_sec
         self.heartbeat_timeout_sec = reply.heartbeat_timeout_sec
@@ -269,9 +278,11 @@ class Agent:
                        if status.state != "Finished"]
             batch = [self._pending.popleft() for _ in range(min(limit, len(self._pending)))]
         # The master only reaps with this list (kills what it does not know); it never infers
-        # a loss from an id missing. A long list is therefore sent only now and then.
+        # a loss from an id missing. A long list is therefore sent only now and then, the
+        # longer the rarer (200,000 ids are ~8 MB of JSON for the master to read).
         if len(running) > self.config.running_list_every_heartbeat_max:
-            if now - self._running_sent_at < self.config.running_report_sec:
+            period = self.config.running_report_sec * max(1.0, len(running) / 20_000)
+            if now - self._running_sent_at < period:
                 running = []
             else:
                 self._running_sent_at = now
@@ -293,7 +304,11 @@ class Agent:
             self._requeue(batch)
             raise AgentRejected(f"heartbeat refused: HTTP {response.status_code} "
                                 f"{response.text[:500]}")
-        reply = HeartbeatReply.model_validate_json(response.content)
+        try:
+            reply = HeartbeatReply.model_validate_json(response.content)
+        except ValueError as exc:  # not the master answering (a proxy?), or a newer protocol
+            self._requeue(batch)
+            raise MasterUnavailable(f"unreadable heartbeat reply: {str(exc)[:300]}") from None
         if reply.reregister:
             # the master did not take this batch: keep it; the registration that follows
             # carries every task's latest state and then drops what it covered

@@ -103,6 +103,7 @@ def _figures(spec, workload, outcome, fitness, api, engine) -> dict:
         "lower_bound_hosts": bound.hosts,
         "lower_bound_method": bound.method,
         "hosts_used_over_lower_bound": ratio,
+        "used_host_utilisation": workload.used_host_utilisation(outcome.placement),
     }
 
 
@@ -122,3 +123,6 @@ def _print(f: dict) -> None:
         ratio_text = f"{ratio:.3f}" if ratio is not None else "n/a"
         click.echo(f"  lower bound    {f['lower_bound_hosts']:,} hosts ({f['lower_bound_method']}); "
                    f"hosts used / bound = {ratio_text}")
+    if f["used_host_utilisation"] is not None:
+        click.echo(f"  used hosts     {f['used_host_utilisation']:.1%} full in their bottleneck "
+                   f"resource")

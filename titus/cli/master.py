@@ -27,10 +27,20 @@ def master_command(store_url, bind, port, tokens, agent_token, heartbeat_timeout
     Every setting can also come from the environment (TITUS_STORE_URL, TITUS_PORT, ...; see
     docs/master.md). A master restarted on the same store picks up where it stopped.
     """
-    from titus.master.config import MasterSettings
-    from titus.master.server import serve
+    from pydantic import ValidationError
 
-    settings = MasterSettings.from_env(
-        store_url=store_url, bind=bind, port=port, user_tokens=list(tokens) or None,
-        agent_token=agent_token, heartbeat_timeout_sec=heartbeat_timeout)
-    serve(settings, log_level=log_level)
+    from titus.master.config import MasterSettings
+    from titus.master.server import StoreUnavailable, serve
+
+    try:
+        settings = MasterSettings.from_env(
+            store_url=store_url, bind=bind, port=port, user_tokens=list(tokens) or None,
+            agent_token=agent_token, heartbeat_timeout_sec=heartbeat_timeout)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) + ": " + e["msg"]
+                           for e in exc.errors())
+        raise click.ClickException(f"invalid master settings: {fields}")
+    try:
+        serve(settings, log_level=log_level)
+    except StoreUnavailable as exc:
+        raise click.ClickException(str(exc))

@@ -210,7 +210,7 @@ def register(master, req: RegisterRequest) -> RegisterResponse:
                 work.order(agent.id, master.launch_order(task, task.host_id, task.port_list))
             elif task.state == states.KILL_INITIATED:
                 master.plan_finish(work, task, task.kill_reason or states.KILLED,
-                                 "gone from its agent while being killed")
+                                   "gone from its agent while being killed")
             else:
                 master.plan_finish(work, task, states.LOST, "not reported by its agent")
         for tid, status in reported.items():
@@ -225,9 +225,8 @@ def register(master, req: RegisterRequest) -> RegisterResponse:
         master.registry.put(agent)
         master.commit(work)
         # the engine follows: the agent's hosts (re)added, surviving tasks held again
-        for info in agent.hosts.values():
-            master.scheduler.add_hosts([engine_host(info)])
-            master.engine_hosts.add(info.host_id)
+        master.scheduler.add_hosts([engine_host(info) for info in agent.hosts.values()])
+        master.engine_hosts.update(agent.hosts)
         lost = Work()
         for task in readopt:
             if task.state == states.FINISHED or task.in_engine:
@@ -236,7 +235,7 @@ def register(master, req: RegisterRequest) -> RegisterResponse:
                 lost.update(task, agent_id=agent.id)
             try:
                 master.scheduler.add_running(master.engine_task(task), task.host_id,
-                                           ports=task.port_list or None)
+                                             ports=task.port_list or None)
                 task.in_engine = True
                 master._usage(task, +1)
             except (ValueError, KeyError) as exc:
@@ -252,6 +251,7 @@ def register(master, req: RegisterRequest) -> RegisterResponse:
                                 heartbeat_interval_sec=master.settings.heartbeat_interval_sec,
                                 heartbeat_timeout_sec=master.settings.heartbeat_timeout_sec)
 
+
 def plan_status(master, work: Work, agent: AgentRecord, task: TaskRecord,
                 status: TaskStatusMsg) -> None:
     """Plan the change an agent reported for one task (illegal moves are dropped)."""
@@ -263,7 +263,8 @@ def plan_status(master, work: Work, agent: AgentRecord, task: TaskRecord,
         if status.health == "unhealthy" and job is not None and not job.batch:
             if task.unhealthy_since is None:
                 task.unhealthy_since = now
-                master._timer(now + master.settings.unhealthy_replace_sec, task.id, "unhealthy", now)
+                master._timer(now + master.settings.unhealthy_replace_sec, task.id, "unhealthy",
+                              now)
         elif status.health != "unhealthy":
             task.unhealthy_since = None
     if status.state == current:
@@ -283,6 +284,7 @@ def plan_status(master, work: Work, agent: AgentRecord, task: TaskRecord,
     if current == states.KILL_INITIATED:
         return
     work.update(task, state=status.state, **{state_time_field(status.state): now})
+
 
 def heartbeat(master, agent_id: str, statuses: list[TaskStatusMsg], running: list[str]) -> bool:
     """Apply an agent's heartbeat; False if the agent must register again."""
@@ -306,16 +308,18 @@ def heartbeat(master, agent_id: str, statuses: list[TaskStatusMsg], running: lis
             state = work.get(task, "state") if task is not None else None
             if state in (None, states.FINISHED, states.KILL_INITIATED):
                 last = agent.kill_sent.get(tid, 0.0)
-                if state == states.KILL_INITIATED and now - work.get(task, "kill_initiated_at") < resend:
-                    continue
+                if (state == states.KILL_INITIATED
+                        and now - work.get(task, "kill_initiated_at") < resend):
+                    continue  # the kill order is fresh: give it time
                 if now - last >= resend:
                     agent.kill_sent[tid] = now
-                    work.order(agent_id, kill_order(tid, 0.0 if task is None
-                                                   else master.jobs[task.job_id].kill_grace_sec))
+                    grace = 0.0 if task is None else master.jobs[task.job_id].kill_grace_sec
+                    work.order(agent_id, kill_order(tid, grace))
         if len(agent.kill_sent) > 10_000:
             agent.kill_sent = {k: v for k, v in agent.kill_sent.items() if now - v < resend}
         master._after(work)
         return True
+
 
 def deregister(master, agent_id: str) -> None:
     """An agent leaving: its tasks are lost (and replaced), its hosts leave the engine."""
@@ -324,6 +328,7 @@ def deregister(master, agent_id: str) -> None:
         if agent is None:
             raise NotFound(agent_id)
         lose(master, agent, "agent deregistered")
+
 
 def lose(master, agent: AgentRecord, why: str) -> None:
     """Mark every task of ``agent`` lost (they get replaced) and forget the agent."""
@@ -339,6 +344,7 @@ def lose(master, agent: AgentRecord, why: str) -> None:
     work.removed_hosts.extend(agent.hosts)
     work.agent_deletes.append(agent.id)
     work.log.append(("agentLost", agent.id, {"why": why}))
+    log.warning("agent %s lost (%s): %d hosts leave", agent.id, why, len(agent.hosts))
     master.commit(work)
     master.registry.remove(agent.id)
     master.agent_tasks.pop(agent.id, None)

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from titus.master.api import ROUTERS
 from titus.master.api.deps import install_error_handlers
 from titus.master.api.metrics import install_metrics
+from titus.master.api.schemas import install_schemas
 from titus.master.config import MasterSettings
 from titus.master.loop import MasterLoop
 from titus.master.master import Master
@@ -60,6 +61,7 @@ def create_app(settings: Optional[MasterSettings] = None, master: Optional[Maste
     install_metrics(app, master)
     for router in ROUTERS:
         app.include_router(router)
+    install_schemas(app)
 
     @app.get("/health", tags=["health"])
     def health():

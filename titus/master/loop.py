@@ -21,16 +21,20 @@ log = logging.getLogger("titus.master.loop")
 
 # Re-run a round with no news at most this often (delayed retries come due by time).
 IDLE_ROUND_SEC = 1.0
+NO_HOSTS = "0/0 hosts: no host is registered"
 
 
 def schedule_round(master, force: bool = False) -> int:
     """Place what can be placed now; returns how many tasks were launched."""
     with master.lock:
         now = master.now()
-        if len(master.queue) == 0 or not master.engine_hosts:
+        if len(master.queue) == 0:
             return 0
         last = getattr(master, "_last_round", 0.0)
         if not (force or master.sched_dirty or now - last >= IDLE_ROUND_SEC):
+            return 0
+        if not master.engine_hosts:
+            _explain_no_hosts(master)
             return 0
         master.sched_dirty = False
         master._last_round = now
@@ -83,6 +87,19 @@ def schedule_round(master, force: bool = False) -> int:
         if result.assignments:
             master.sched_dirty = True  # more may fit, and the queue may hold more
         return len(result.assignments)
+
+
+def _explain_no_hosts(master) -> None:
+    """With no host at all, waiting tasks say so (the engine is not asked)."""
+    master.sched_dirty = False
+    master._last_round = master.now()
+    left = master.settings.max_batch
+    for bucket in master.queue.by_group.values():
+        for task_id in bucket:
+            master.tasks[task_id].scheduling_failure = NO_HOSTS
+            left -= 1
+            if left <= 0:
+                return
 
 
 class MasterLoop(threading.Thread):

@@ -2,8 +2,9 @@
 
 Every operation takes the master lock, plans its changes into a :class:`Work`, writes them to
 the store in one transaction (write-ahead), then applies them to memory, queues agent orders
-and notifies observers. The scheduling loop (``titus.master.loop``) and the reconciler
-(``titus.master.reconciler``) work through the same path.
+and notifies observers. The scheduling loop (``titus.master.loop``), the reconciler
+(``titus.master.reconciler``) and agent registration and heartbeats (``titus.master.agents``)
+work through the same path.
 """
 from __future__ import annotations
 
@@ -223,6 +224,8 @@ class Master:
             setattr(task, name, value)
         new_state = task.state
         if new_state == old_state:
+            if "agent_id" in vals and task.agent_id and new_state in states.ON_HOST:
+                self.agent_tasks.setdefault(task.agent_id, set()).add(task.id)  # re-adopted
             return
         self.state_counts[old_state] -= 1
         self.state_counts[new_state] += 1
@@ -347,6 +350,7 @@ class Master:
                             reason_message="" if reason != "failed" else "some tasks failed")
             work.archives.append(job)
             work.log.append(("jobFinished", job.id, {"reason": reason}))
+            log.info("job %s finished (%s)", job.id, reason)
         self.commit(work)
 
     def _after(self, work: Work) -> None:
@@ -369,6 +373,7 @@ class Master:
                 work.new_tasks.append(self._new_task(job, idx, now))
             work.log.append(("jobAccepted", job.id, {"applicationName": descriptor.applicationName}))
             self.commit(work)
+            log.info("job %s accepted (%d tasks)", job.id, job.size)
             return job
 
     def get_job(self, job_id: str) -> tuple[JobRecord, bool]:

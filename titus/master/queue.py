@@ -14,6 +14,7 @@ from typing import Callable
 from titus.master.capacity import CapacityGroups, dominant_share
 
 LIMIT_MESSAGE = "capacity group {group!r} would exceed its limit on {resource}"
+MAX_CHUNK = 256
 
 
 class PendingQueue:
@@ -62,21 +63,27 @@ class PendingQueue:
             iters = {name: iter(self.by_group[name]) for name in tiers[rank]}
             heap = [(dominant_share(projected[n], cluster) / weights[n], n) for n in tiers[rank]]
             heapq.heapify(heap)
+            # a group serves a few tasks per turn: fair at the scale of a batch, and cheap
+            chunk = max(1, min(MAX_CHUNK, limit // (8 * len(heap))))
             while heap and len(order) < limit:
                 _, name = heapq.heappop(heap)
                 group = groups.get(name)
+                used = projected[name]
+                taken = 0
                 for task_id in iters[name]:
                     if not eligible(task_id):
                         continue
                     demand = demand_of(task_id)
-                    over = group.over_limit(projected[name], demand)
-                    if over is not None:
-                        held[task_id] = LIMIT_MESSAGE.format(group=name, resource=over)
-                        continue
+                    if group.limit:
+                        over = group.over_limit(used, demand)
+                        if over is not None:
+                            held[task_id] = LIMIT_MESSAGE.format(group=name, resource=over)
+                            continue
                     order.append(task_id)
-                    used = projected[name]
                     for r, v in demand.items():
                         used[r] = used.get(r, 0.0) + v
-                    heapq.heappush(heap, (dominant_share(used, cluster) / weights[name], name))
-                    break
+                    taken += 1
+                    if taken >= chunk or len(order) >= limit:
+                        heapq.heappush(heap, (dominant_share(used, cluster) / weights[name], name))
+                        break
         return order, held

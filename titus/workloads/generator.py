@@ -88,6 +88,23 @@ class Workload:
                 break
         return eligible
 
+    def used_host_utilisation(self, placement: np.ndarray) -> float | None:
+        """How full the hosts a placement uses are, in their most-used resource.
+
+        ``placement`` int[N] gives each row's host index (-1 unplaced). Returns
+        ``max over resources r of (placed demand[r] / capacity[r] of the hosts used)``: 1.0 means
+        the used hosts are full in their bottleneck resource. Unlike the host count, it does not
+        penalise filling small hosts first on a cluster of mixed shapes. None if nothing placed.
+        """
+        placement = np.asarray(placement)
+        placed = placement >= 0
+        if not placed.any():
+            return None
+        capacity = self.capacity[np.unique(placement[placed])].sum(axis=0)
+        demand = self.demand[placed].sum(axis=0)
+        has = capacity > 0
+        return float(np.max(demand[has] / capacity[has]))
+
     def lower_bound(self, placed: np.ndarray | None = None, method: str = "auto") -> HostBound:
         """Lower bound on the hosts needed for the tasks in bool[N] ``placed`` (default: all).
 

@@ -9,6 +9,7 @@ from pydantic_core import to_json
 
 from titus.agent.protocol import Heartbeat, HeartbeatReply, RegisterRequest, RegisterResponse
 from titus.master.api.deps import master_of, require_agent
+from titus.master.api.schemas import body
 
 router = APIRouter(prefix="/api/v3", tags=["agents"])
 
@@ -22,10 +23,7 @@ async def register(request: Request, body: RegisterRequest):
 
 
 @router.post("/agents/{agent_id}/heartbeat", response_model=HeartbeatReply,
-             dependencies=[Depends(require_agent)],
-             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                 "schema": {"title": "Heartbeat", "type": "object",
-                            "description": "titus.agent.protocol.Heartbeat"}}}}})
+             dependencies=[Depends(require_agent)], openapi_extra=body(Heartbeat))
 async def heartbeat(request: Request, agent_id: str):
     """Status changes in; orders out. Waits up to ``wait_ms`` for orders when none are queued.
 

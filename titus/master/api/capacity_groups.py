@@ -6,8 +6,10 @@ from fastapi.concurrency import run_in_threadpool
 
 from titus.master.api.deps import master_of, require_user
 from titus.master.api.jobs import json_body
+from titus.master.api.schemas import body
 from titus.master.capacity import CapacityGroup
 from titus.master.master import NotFound
+from titus.master.model import CapacityGroupSpec
 from titus.master.validation import Problem, SpecError, parse_capacity_group
 
 router = APIRouter(prefix="/api/v3", tags=["capacity groups"])
@@ -38,7 +40,8 @@ def get_group(request: Request, name: str):
         return _view(master, group)
 
 
-@router.post("/capacityGroups", status_code=201, dependencies=[Depends(require_user)])
+@router.post("/capacityGroups", status_code=201, dependencies=[Depends(require_user)],
+             openapi_extra=body(CapacityGroupSpec))
 async def create_group(request: Request):
     """Create or replace a group: {name, tier: Critical|Flex, resources, limit?}."""
     master = master_of(request)
@@ -48,7 +51,8 @@ async def create_group(request: Request):
     return _view(master, group)
 
 
-@router.put("/capacityGroups/{name}", dependencies=[Depends(require_user)])
+@router.put("/capacityGroups/{name}", dependencies=[Depends(require_user)],
+            openapi_extra=body(CapacityGroupSpec))
 async def update_group(request: Request, name: str):
     """Replace a group; the body's name, if given, must match the path."""
     master = master_of(request)

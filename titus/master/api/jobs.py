@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 
 from titus.master import states
 from titus.master.api.deps import check_page_size, master_of, page, require_user
+from titus.master.api.schemas import body
+from titus.master.model import CapacityUpdate, JobDescriptor
 from titus.master.records import JobRecord
 from titus.master.validation import Problem, SpecError, parse_capacity_update, parse_job
 from titus.master.views import job_view
@@ -28,7 +30,8 @@ async def json_body(request: Request):
 
 
 @router.post("/jobs", status_code=202, dependencies=[Depends(require_user)],
-             summary="Submit a job (Titus JobDescriptor JSON); returns its id")
+             summary="Submit a job (Titus JobDescriptor JSON); returns its id",
+             openapi_extra=body(JobDescriptor))
 async def create_job(request: Request):
     """Validate and store a job; 400 names every bad field."""
     data = await json_body(request)
@@ -117,7 +120,8 @@ def kill_job(request: Request, job_id: str):
 
 
 @router.put("/jobs/{job_id}/instances", dependencies=[Depends(require_user)],
-            summary="Change a service job's capacity {min, desired, max}")
+            summary="Change a service job's capacity {min, desired, max}",
+            openapi_extra=body(CapacityUpdate))
 async def resize_job(request: Request, job_id: str):
     """Resize a service job; the reconciler starts or kills tasks to match."""
     data = await json_body(request)
