@@ -9,23 +9,36 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 _STYLE = {"engine": "o-", "full_scan": "s--", "numpy": "^:", "reference": "x-."}
+_COLOR = {"engine": "tab:blue", "full_scan": "tab:orange", "numpy": "tab:green",
+          "reference": "tab:red"}
 
 
 def plot_speed(cells: list[dict], path: Path) -> Path:
-    """Tasks per second (log) against hosts (log), one line per method and task count, one
-    panel per constraint mix."""
+    """Tasks per second (log) against hosts (log), one panel per constraint mix.
+
+    On a diagonal grid (one task count per host count) each method is one line through the
+    cells, points labelled with their task count; on a product grid, one line per method and
+    task count."""
     mixes = sorted({c["constraints"] for c in cells})
     fig, axes = plt.subplots(1, len(mixes), figsize=(5.5 * len(mixes), 4.2), squeeze=False)
     for ax, mix in zip(axes[0], mixes):
         mine = [c for c in cells if c["constraints"] == mix]
+        diagonal = len({(c["hosts"], c["tasks"]) for c in mine}) == len({c["hosts"] for c in mine})
+        series = [None] if diagonal else sorted({c["tasks"] for c in mine})
         for method in _STYLE:
-            for tasks in sorted({c["tasks"] for c in mine}):
-                points = sorted((c["hosts"], c["methods"][method]["tasks_per_second"])
-                                for c in mine if c["tasks"] == tasks
+            for tasks in series:
+                points = sorted((c["hosts"], c["methods"][method]["tasks_per_second"], c["tasks"])
+                                for c in mine if (tasks is None or c["tasks"] == tasks)
                                 and c["methods"].get(method, {}).get("tasks_per_second"))
-                if points:
-                    xs, ys = zip(*points)
-                    ax.plot(xs, ys, _STYLE[method], label=f"{method}, {tasks:,} tasks")
+                if not points:
+                    continue
+                xs, ys, ns = zip(*points)
+                label = method if tasks is None else f"{method}, {tasks:,} tasks"
+                ax.plot(xs, ys, _STYLE[method], color=_COLOR[method], label=label)
+                if diagonal and method == "engine":
+                    for x, y, n in points:
+                        ax.annotate(f"{n:,} tasks", (x, y), textcoords="offset points",
+                                    xytext=(4, 6), fontsize=7)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("hosts")
@@ -47,6 +60,11 @@ def plot_quality(cells: list[dict], quality: list[dict], path: Path) -> Path:
     names = [f"{c['hosts'] // 1000}k/{c['tasks'] // 1000}k\n{c['constraints']}" for c in labelled]
     ratios = [c["methods"]["engine"]["hosts_used_over_lower_bound"] for c in labelled]
     left.bar(range(len(ratios)), ratios, color="tab:blue")
+    for x, c in enumerate(labelled):  # how full the used hosts are, in their bottleneck
+        full = c["methods"]["engine"].get("used_host_utilisation")
+        if full:
+            left.annotate(f"{full:.0%} full", (x, ratios[x]), ha="center", fontsize=7,
+                          textcoords="offset points", xytext=(0, 3))
     left.axhline(1.02, color="tab:red", linestyle="--", label="target 1.02")
     left.axhline(1.0, color="black", linewidth=0.8)
     left.set_xticks(range(len(names)), names, fontsize=7)

@@ -104,8 +104,8 @@ int32_t Engine::add_hosts(const double* caps, int64_t n, const uint64_t* fnv, co
         set_id_[first + row] = static_cast<int32_t>(sets_.size());
         sets_.push_back(std::move(hs));
     }
+    for (int32_t h : fresh) groups_.touch(h);  // joins its class at the next refresh
     insert_order(std::move(fresh));
-    groups_.invalidate();
     return first;
 }
 
@@ -159,7 +159,8 @@ CoCount* Engine::counts_for(int32_t job, int32_t attr) {
     // First use of (job, attr): count the job's held tasks once.
     CoCount& cc = cocounts_[key];
     job_attrs_[job].push_back(attr);
-    if (attr < static_cast<int32_t>(columns_.size())) {
+    const bool holds_any = static_cast<size_t>(job) < job_held_.size() && job_held_[job] > 0;
+    if (holds_any && attr < static_cast<int32_t>(columns_.size())) {
         const std::vector<int32_t>& col = columns_[attr];
         for (size_t s = 0; s < t_host_.size(); ++s)
             if (t_host_[s] >= 0 && t_job_[s] == job) cc.add(col[t_host_[s]], 1);
@@ -170,6 +171,8 @@ CoCount* Engine::counts_for(int32_t job, int32_t attr) {
 void Engine::count_task(int32_t slot, int32_t delta) {
     const int32_t job = t_job_[slot];
     if (job < 0) return;
+    if (static_cast<size_t>(job) >= job_held_.size()) job_held_.resize(static_cast<size_t>(job) + 1, 0);
+    job_held_[job] += delta;
     auto it = job_attrs_.find(job);
     if (it == job_attrs_.end()) return;
     const int32_t h = t_host_[slot];

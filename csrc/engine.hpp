@@ -75,6 +75,8 @@ struct ReadyClass {
     std::vector<int32_t> allowed_hosts;
     bool names_host = false;       // some constraint is on hostname
     bool co_hosts_rejected = false;  // every hostname constraint is a hard UniqueHostAttr
+    bool unique_only = false;        // every hostname constraint is a UniqueHostAttr of the job:
+                                     // hosts holding co-tasks are alike within a host class
 };
 
 class Engine {
@@ -164,6 +166,7 @@ private:
     std::vector<double> group_used_;  // [G][R]
     std::unordered_map<uint64_t, CoCount> cocounts_;  // (job << 32 | attr) -> counts
     std::unordered_map<int32_t, std::vector<int32_t>> job_attrs_;  // job -> attrs counted
+    std::vector<int64_t> job_held_;  // job -> tasks held (a new job's counts start at zero)
 
     HostGroups groups_;  // the index: equivalence classes of hosts
 
@@ -174,8 +177,17 @@ private:
     /// or HostAttrValue(hostname) names them): marked in special_mark_, listed in special_.
     void mark_special(const ReadyClass& rc);
     void unmark_special();
+    /// Within one call the marks stay while tasks of one class follow each other: co-task
+    /// counts only grow during a call, so a placement can only add a special host.
+    void mark_if_special(const ReadyClass& rc, int32_t h);
+    void clear_marks();
+    /// Bring the host classes up to date, carrying special counts along with moving hosts.
+    void refresh_groups();
     std::vector<uint8_t> special_mark_;
     std::vector<int32_t> special_;
+    std::vector<int32_t> special_in_group_;  // per host class: how many members are special
+    std::vector<int32_t> moved_;
+    int64_t marks_class_ = -1;               // the task class the marks are for, or -1
 
     static uint64_t pair_key(int32_t job, int32_t attr) {
         return (static_cast<uint64_t>(static_cast<uint32_t>(job)) << 32) | static_cast<uint32_t>(attr);

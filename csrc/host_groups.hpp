@@ -59,6 +59,9 @@ public:
         dirty_.clear();
     }
 
+    /// Hosts waiting to be re-homed at the next refresh.
+    const std::vector<int32_t>& dirty() const { return dirty_; }
+
     /// Drop a host for good (it was removed).
     template <typename Key>
     void drop(int32_t h, Key key) {

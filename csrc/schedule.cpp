@@ -47,6 +47,7 @@ ReadyClass Engine::ready_class(const ClassTable& t, int64_t k) {
     // Pointers into rc.allowed are taken only now that the vector stops growing.
     size_t a = 0;
     rc.co_hosts_rejected = true;
+    rc.unique_only = true;
     for (auto* list : {&rc.hard, &rc.soft})
         for (auto& r : *list) {
             const bool on_hostname = r.kind != kExclusiveHost && r.column == columns_[0].data();
@@ -63,6 +64,7 @@ ReadyClass Engine::ready_class(const ClassTable& t, int64_t k) {
                 rc.names_host = true;
                 if (r.counts) rc.host_counts.push_back(r.counts);
                 if (!(list == &rc.hard && r.kind == kUniqueHostAttr)) rc.co_hosts_rejected = false;
+                if (!(r.kind == kUniqueHostAttr && r.counts)) rc.unique_only = false;
             }
         }
     return rc;
@@ -96,10 +98,10 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
     }
     std::vector<int32_t> reasons(out.width);
     std::vector<int32_t> ports_got, sets_got;
-    std::vector<int32_t> special_in_group;  // per host class: how many of its members are special
     const bool use_good_enough = !std::isnan(good_enough_);
     const double score_den = soft_w_ + fit_w_;
 
+    clear_marks();
     for (int64_t i = 0; i < n; ++i) {
         const double* d = demand + i * R_;
         ReadyClass& rc = ready[task_class[i]];
@@ -162,21 +164,39 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
             Selector select(use_good_enough, good_enough_);
             if (use_index_) {
                 // One representative (lowest tiekey) per equivalence class that may fit the cpus.
-                // Hosts a hostname constraint sees apart (special) are looked at one by one.
-                groups_.refresh(order_, n_hosts(), [this](int32_t h, std::string& o) { return signature(h, o); },
-                                [this](int32_t h) { return tiekey_[h]; });
+                // Hosts a hostname constraint sees apart (special) are looked at separately.
+                refresh_groups();
+                if (rc.names_host && marks_class_ != task_class[i]) {
+                    clear_marks();
+                    mark_special(rc);
+                    for (const int32_t h : special_) ++special_in_group_[groups_.group_of(h)];
+                    marks_class_ = task_class[i];
+                }
                 GroupSelector pick(use_good_enough, good_enough_);
                 double score;
-                if (rc.names_host) mark_special(rc);
+                const bool skip_co = rc.unique_only && rc.co_hosts_rejected;
                 for (auto it = groups_.from(d[kCpus]); it != groups_.end(); ++it) {
-                    for (const auto& member : groups_.group(it->second).members) {
-                        const int32_t h = member.second;
-                        if (rc.names_host && special_mark_[h]) continue;
+                    const auto& members = groups_.group(it->second).members;
+                    if (!rc.names_host) {
+                        const int32_t h = members.begin()->second;
                         if (evaluate(h, score) < 0) pick.offer(h, tiekey_[h], score);
-                        break;
+                        continue;
+                    }
+                    const size_t n_special = static_cast<size_t>(special_in_group_[it->second]);
+                    // Under unique_only, the class's special members (holding co-tasks) are alike
+                    // too: find the first ordinary and the first special member.
+                    const bool want_special = rc.unique_only && !skip_co && n_special > 0;
+                    bool need_plain = n_special < members.size();
+                    bool need_special = want_special;
+                    for (auto m = members.begin(); m != members.end() && (need_plain || need_special); ++m) {
+                        const int32_t h = m->second;
+                        const bool special = special_mark_[h] != 0;
+                        if (special ? !need_special : !need_plain) continue;
+                        (special ? need_special : need_plain) = false;
+                        if (evaluate(h, score) < 0) pick.offer(h, tiekey_[h], score);
                     }
                 }
-                if (rc.names_host && (!rc.co_hosts_rejected || !rc.allowed_hosts.empty()))
+                if (rc.names_host && !rc.unique_only)
                     for (const int32_t h : special_)
                         if (evaluate(h, score) < 0) pick.offer(h, tiekey_[h], score);
                 if (pick.chosen() >= 0) {
@@ -184,14 +204,13 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
                 } else {
                     // Unplaced: every host's reason. A class's ordinary members share the reason
                     // of its first one; special hosts are counted one by one.
-                    if (special_in_group.size() < groups_.capacity()) special_in_group.resize(groups_.capacity(), 0);
-                    for (const int32_t h : special_) {
-                        ++special_in_group[groups_.group_of(h)];
-                        ++reasons[evaluate(h, score)];  // infeasible, or pick would have chosen one
-                    }
+                    if (rc.names_host)
+                        for (const int32_t h : special_)
+                            ++reasons[evaluate(h, score)];  // infeasible, or pick would have chosen one
                     for (auto it = groups_.from(-std::numeric_limits<double>::infinity()); it != groups_.end(); ++it) {
                         const HostGroup& grp = groups_.group(it->second);
-                        const int32_t ordinary = static_cast<int32_t>(grp.members.size()) - special_in_group[it->second];
+                        const int32_t ordinary = static_cast<int32_t>(grp.members.size()) -
+                                                 (rc.names_host ? special_in_group_[it->second] : 0);
                         if (ordinary == 0) continue;
                         for (const auto& member : grp.members) {
                             if (rc.names_host && special_mark_[member.second]) continue;
@@ -199,9 +218,7 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
                             break;
                         }
                     }
-                    for (const int32_t h : special_) special_in_group[groups_.group_of(h)] = 0;
                 }
-                if (rc.names_host) unmark_special();
             } else {
                 full_scan(select);
             }
@@ -213,6 +230,7 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
                                           out.details ? &ports_got : nullptr, out.details ? &sets_got : nullptr);
                 out.host[i] = h;
                 if (out.slot) out.slot[i] = slot;
+                if (marks_class_ >= 0) mark_if_special(ready[marks_class_], h);
                 placed = true;
                 if (out.details) {
                     out.ports.insert(out.ports.end(), ports_got.begin(), ports_got.end());
@@ -226,6 +244,43 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
             out.fail_counts.insert(out.fail_counts.end(), reasons.begin(), reasons.end());
         }
     }
+    clear_marks();
+}
+
+void Engine::refresh_groups() {
+    // Special hosts about to change class carry their mark's count along.
+    moved_.clear();
+    for (const int32_t h : groups_.dirty())
+        if (static_cast<size_t>(h) < special_mark_.size() && special_mark_[h]) {
+            moved_.push_back(h);
+            const int32_t g = groups_.group_of(h);
+            if (g >= 0) --special_in_group_[g];
+        }
+    groups_.refresh(order_, n_hosts(), [this](int32_t h, std::string& o) { return signature(h, o); },
+                    [this](int32_t h) { return tiekey_[h]; });
+    if (special_in_group_.size() < groups_.capacity()) special_in_group_.resize(groups_.capacity(), 0);
+    for (const int32_t h : moved_) ++special_in_group_[groups_.group_of(h)];
+}
+
+void Engine::mark_if_special(const ReadyClass& rc, int32_t h) {
+    if (special_mark_[h]) return;
+    for (const CoCount* cc : rc.host_counts)
+        if (static_cast<size_t>(h) < cc->c.size() && cc->c[h] > 0) {
+            special_mark_[h] = 1;
+            special_.push_back(h);
+            const int32_t g = groups_.group_of(h);
+            if (g >= 0) ++special_in_group_[g];
+            return;
+        }
+}
+
+void Engine::clear_marks() {
+    for (const int32_t h : special_) {
+        const int32_t g = groups_.group_of(h);
+        if (g >= 0) special_in_group_[g] = 0;
+    }
+    unmark_special();
+    marks_class_ = -1;
 }
 
 }  // namespace titus

@@ -79,6 +79,8 @@ def _random_cluster_run(index: bool, seed: int):
         s.disable_host(f"h{rnd_no}")
         s.enable_host(f"h{rnd_no + 3}")
         seen.append(s.remove_host(f"h{100 + rnd_no}"))
+        s.add_hosts([Host(f"n{rnd_no}-{i}", cpus=8, memory_mb=16384, attributes={"zone": "abc"[i], "rack": "r1"})
+                     for i in range(3)])
     seen.append({h: s.host_usage(h) for h in s.host_ids if h is not None})
     return seen
 

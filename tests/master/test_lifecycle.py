@@ -257,3 +257,17 @@ def test_waiting_without_any_host_says_so(master):
     schedule_round(master, force=True)
     (task,) = tasks_of(master, job.id)
     assert task.scheduling_failure == "0/0 hosts: no host is registered"
+
+
+def test_machine_id_and_machine_type_constraints(master, agent):
+    target = agent.hosts[1]
+    job = master.submit_job(batch_job(2, resources={"cpu": 0.5}, hardConstraints={"constraints": {
+        "machineId": target.attributes["instance_id"], "machineType": "m5.xlarge"}}))
+    run(master, agent)
+    assert {t.host_id for t in job.tasks.values()} == {target.host_id}
+    lost = master.submit_job(batch_job(1, hardConstraints={"constraints": {"machineId": "i-none"}}))
+    schedule_round(master, force=True)
+    (task,) = tasks_of(master, lost.id)
+    assert task.state == S.ACCEPTED
+    assert task.scheduling_failure == ("0/2 hosts: 2 constraint:HostAttrValue"
+                                       "(hostname=<no host with instance_id=i-none>)")

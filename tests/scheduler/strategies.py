@@ -136,6 +136,23 @@ def tasks(draw, ids):
     return [Task(tid, **draw(demands()), **draw(task_shapes())) for tid in ids]
 
 
+@st.composite
+def job_tasks(draw, ids):
+    """Tasks as jobs make them: each task belongs to one of 1-3 jobs, and a job's tasks share
+    demand, group and constraints (so co-task rules such as BalancedHostAttr really bite)."""
+    jobs = []
+    for name in draw(st.lists(st.sampled_from(JOBS[1:]), min_size=1, max_size=3, unique=True)):
+        shape = {**draw(task_shapes()), "job": name}
+        jobs.append((draw(demands()), shape))
+    picks = draw(st.lists(st.integers(0, len(jobs) - 1), min_size=len(ids), max_size=len(ids)))
+    return [Task(tid, **jobs[k][0], **jobs[k][1]) for tid, k in zip(ids, picks)]
+
+
+def some_tasks(ids):
+    """Either independent random tasks or job-shaped ones."""
+    return st.one_of(tasks(ids), job_tasks(ids))
+
+
 def task_class_of(task: Task) -> TaskClass:
     """The TaskClass a task's row points at in ``schedule_arrays``."""
     return TaskClass(job=task.job, group=task.group, hard=tuple(task.hard), soft=tuple(task.soft),

@@ -10,6 +10,9 @@ from titus.scheduler.model import Host, Task, TaskClass
 from tests.scheduler import strategies as gen
 from tests.scheduler.helpers import held_ids, snapshot, summary
 
+# A failing random case may shrink for minutes before it reports the minimal case.
+pytestmark = pytest.mark.timeout(900)
+
 
 def demand_matrix(tasks, resources):
     """Rows of task demand in ``resources`` column order."""

@@ -14,6 +14,7 @@ import itertools
 from collections import Counter, defaultdict
 
 import numpy as np
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -23,6 +24,9 @@ from titus.scheduler.model import TaskClass
 
 from tests.conftest import engine_class, reference_class
 from tests.scheduler import strategies as gen
+
+# A failing run may shrink for minutes before it reports the minimal case.
+pytestmark = pytest.mark.timeout(900)
 
 EPS = 1e-9
 BASE = ("cpus", "memory_mb", "disk_mb", "network_mbps")
@@ -63,7 +67,7 @@ class NeverOvercommit(RuleBasedStateMachine):
     @precondition(lambda self: self.s is not None)
     def schedule(self, data):
         ids = [next(self.ids) for _ in range(data.draw(st.integers(1, 8)))]
-        tasks = data.draw(gen.tasks(ids))
+        tasks = data.draw(gen.some_tasks(ids))
         result = self.s.schedule(tasks)
         assert set(result.assignments) | set(result.failures) == set(ids)
         assert not set(result.assignments) & set(result.failures)

@@ -225,8 +225,10 @@ def register(master, req: RegisterRequest) -> RegisterResponse:
         master.registry.put(agent)
         master.commit(work)
         # the engine follows: the agent's hosts (re)added, surviving tasks held again
-        master.scheduler.add_hosts([engine_host(info) for info in agent.hosts.values()])
+        keep = set(master.settings.engine_attributes)
+        master.scheduler.add_hosts([engine_host(info, keep) for info in agent.hosts.values()])
         master.engine_hosts.update(agent.hosts)
+        master.hosts_version += 1
         lost = Work()
         for task in readopt:
             if task.state == states.FINISHED or task.in_engine:

@@ -26,9 +26,10 @@ def make_scheduler(fitness: str = "cpu_mem_binpack", good_enough=None, seed: int
     return scheduler_class()(fitness=fitness, good_enough=good_enough, seed=seed)
 
 
-def engine_host(info: HostInfo) -> Host:
-    """The engine's view of a host an agent registered."""
+def engine_host(info: HostInfo, attributes=None) -> Host:
+    """The engine's view of a host an agent registered (only ``attributes``, if given)."""
+    attrs = dict(info.attributes) if attributes is None else {
+        k: v for k, v in info.attributes.items() if k in attributes}
     return Host(id=info.host_id, cpus=info.cpus, memory_mb=info.memory_mb, disk_mb=info.disk_mb,
                 network_mbps=info.network_mbps, ports=[tuple(r) for r in info.ports],
-                scalars={"gpu": info.gpu} if info.gpu else {},
-                attributes=dict(info.attributes))
+                scalars={"gpu": info.gpu} if info.gpu else {}, attributes=attrs)

@@ -33,9 +33,11 @@ from titus.master.records import JobRecord, TaskRecord
 from titus.master.store import Store
 from titus.master.views import job_view, task_view
 from titus.master.work import Work
+from titus.constraints import HostAttrValue
 from titus.scheduler.model import Task
 
 log = logging.getLogger("titus.master")
+
 
 
 class Master:
@@ -54,6 +56,7 @@ class Master:
         self.events = EventBus()
         self.scheduler = make_scheduler(settings.fitness, settings.good_enough)
         self.engine_hosts: set[str] = set()
+        self.hosts_version = 0  # bumped whenever hosts come or go (constraint caches follow)
         self.agent_tasks: dict[str, set[str]] = {}
         self.group_usage: dict[str, dict[str, float]] = {}
         self.state_counts: dict[str, int] = {s: 0 for s in states.TASK_STATES}
@@ -98,19 +101,40 @@ class Master:
         return job.demand_cache
 
     def engine_task(self, task: TaskRecord, zones: Optional[int] = None) -> Task:
-        """The engine's view of a task (constraints cached per job and zone count)."""
+        """The engine's view of a task (constraints cached per job, zone count and host set)."""
         job = self.jobs[task.job_id]
         zones = self.zone_count() if zones is None else zones
-        cached = job.engine_cache.get(zones)
+        key = (zones, self.hosts_version)
+        cached = job.engine_cache.get(key)
         if cached is None:
             c = job.descriptor.container
-            cached = (to_engine(c.hardConstraints.constraints, zones),
-                      to_engine(c.softConstraints.constraints, zones), self.demand(job))
-            job.engine_cache = {zones: cached}
+            cached = (self._by_hostname(to_engine(c.hardConstraints.constraints, zones)),
+                      self._by_hostname(to_engine(c.softConstraints.constraints, zones)),
+                      self.demand(job))
+            job.engine_cache = {key: cached}
         hard, soft, d = cached
         return Task(task.id, cpus=d["cpus"], memory_mb=d["memory_mb"], disk_mb=d["disk_mb"],
                     network_mbps=d["network_mbps"], scalars={"gpu": d["gpu"]} if d["gpu"] else {},
                     job=job.id, group=job.group, hard=hard, soft=soft)
+
+    def _by_hostname(self, constraints: list) -> list:
+        """Constraints on host attributes the engine is not given, as constraints on host ids.
+
+        (An attribute with one value per host, such as ``instance_id``, is cheaper for the
+        engine as the set of hosts carrying the wanted values.)
+        """
+        kept = self.settings.engine_attributes
+        out = []
+        for c in constraints:
+            if isinstance(c, HostAttrValue) and c.attr != "hostname" and c.attr not in kept:
+                wanted = set(c.values)
+                hosts = sorted(h.host_id for _, h in self.registry.hosts()
+                               if h.attributes.get(c.attr) in wanted)
+                # no host has it: a readable stand-in no host is called, so it still fails
+                c = HostAttrValue("hostname", values=hosts or [
+                    f"<no host with {c.attr}={','.join(map(str, c.values))}>"])
+            out.append(c)
+        return out
 
     def launch_order(self, task: TaskRecord, host_id: str, ports: list[int]) -> Order:
         """The order that starts ``task`` on ``host_id``."""
@@ -193,6 +217,8 @@ class Master:
             job.wire_cache = None
             job.engine_cache = {}
             job.demand_cache = None
+        if work.removed_hosts:
+            self.hosts_version += 1
         for host_id in work.removed_hosts:
             if host_id in self.engine_hosts:
                 for tid in self.scheduler.remove_host(host_id):
