@@ -190,7 +190,9 @@ cdef class Codec:
         return cls, _rows(cons, 5), np.asarray(vals, dtype=np.int32), _rows(rs, 2)
 
     cdef tuple _constraint(self, c, list vals):
-        kind = _KINDS[type(c)]
+        kind = _KINDS.get(type(c))
+        if kind is None:  # a subclass of one of the four kinds
+            kind = next(k for cls, k in _KINDS.items() if isinstance(c, cls))
         if kind == 2:
             return (kind, -1, 1, len(vals), 0)
         attr = self.attrs.get(c.attr, -1)
