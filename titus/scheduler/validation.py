@@ -8,8 +8,8 @@ errors with the same messages. Errors name the object and the field:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from numbers import Integral, Real
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -187,14 +187,32 @@ def check_host(h, where: str) -> None:
         ident(k, f"{where}: attribute name")
 
 
+def _plain_quantity(x) -> bool:
+    """True for a plain int/float that is finite and >= 0 (the common case, checked cheaply)."""
+    return (type(x) is float or type(x) is int) and 0 <= x < math.inf
+
+
+def _plain_host(h) -> bool:
+    """A host that is obviously valid: only a host failing this takes the full check."""
+    return (type(h) is Host and type(h.id) is str and h.id != ""
+            and _plain_quantity(h.cpus) and _plain_quantity(h.memory_mb)
+            and _plain_quantity(h.disk_mb) and _plain_quantity(h.network_mbps)
+            and not h.scalars and not h.resource_sets
+            and all(type(r) is tuple and len(r) == 2 and type(r[0]) is int and type(r[1]) is int
+                    and 0 <= r[0] <= r[1] <= 65535 for r in h.ports)
+            and type(h.attributes) is dict
+            and all(type(k) is str and k for k in h.attributes))
+
+
 def check_hosts(hosts, known_ids) -> list:
     """A batch of hosts: each valid, ids unique in the batch and not already known."""
     hosts = list(hosts)
     seen = set()
     for h in hosts:
-        where = f"host {getattr(h, 'id', h)!r}"
-        check_host(h, where)
-        ident(h.id, "host id")
+        if not _plain_host(h):
+            where = f"host {getattr(h, 'id', h)!r}"
+            check_host(h, where)
+            ident(h.id, "host id")
         if h.id in seen or h.id in known_ids:
             raise ValueError(f"duplicate host id {h.id!r}")
         seen.add(h.id)
@@ -227,14 +245,51 @@ def check_task(t, where: str) -> None:
     _check_demand_shape(t, where)
 
 
+# Constraints already checked: they are frozen, hashable values, so a check holds forever.
+_VALID_CONSTRAINTS: dict = {}
+
+
+def _plain_constraints(cs) -> bool:
+    if type(cs) is not list and type(cs) is not tuple:
+        return False
+    for c in cs:
+        # Equal values of other types (1 == 1.0 == True) must not share a verdict.
+        key = (type(c), c, tuple(map(type, c.values)) if type(c) is HostAttrValue
+               else type(getattr(c, "expected_values", None)))
+        try:
+            if key not in _VALID_CONSTRAINTS:
+                check_constraint(c, "constraint")
+                if len(_VALID_CONSTRAINTS) < 100_000:
+                    _VALID_CONSTRAINTS[key] = True
+        except (TypeError, ValueError, AttributeError):
+            return False
+    return True
+
+
+def _plain_name(x) -> bool:
+    return x is None or (type(x) is str and x != "")
+
+
+def _plain_task(t) -> bool:
+    """A task that is obviously valid: only a task failing this takes the full check."""
+    return (type(t) is Task and type(t.id) is str and t.id != ""
+            and _plain_quantity(t.cpus) and _plain_quantity(t.memory_mb)
+            and _plain_quantity(t.disk_mb) and _plain_quantity(t.network_mbps)
+            and type(t.ports) is int and t.ports >= 0
+            and not t.scalars and not t.resource_sets
+            and _plain_name(t.job) and _plain_name(t.group)
+            and _plain_constraints(t.hard) and _plain_constraints(t.soft))
+
+
 def check_tasks(tasks, held_ids) -> list:
     """A batch of tasks: each valid, ids unique in the batch and not already held."""
     tasks = list(tasks)
     seen = set()
     for t in tasks:
-        where = f"task {getattr(t, 'id', t)!r}"
-        check_task(t, where)
-        ident(t.id, "task id")
+        if not _plain_task(t):
+            where = f"task {getattr(t, 'id', t)!r}"
+            check_task(t, where)
+            ident(t.id, "task id")
         if t.id in seen or t.id in held_ids:
             raise ValueError(f"duplicate task id {t.id!r}")
         seen.add(t.id)
