@@ -8,7 +8,7 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
   pg_isready -q -h 127.0.0.1 -p 5432 && break
   sleep 1
 done
-run_sql() { su postgres -c "psql -v ON_ERROR_STOP=1 -qtA -c \"$1\""; }
+run_sql() { cd / && su postgres -c "psql -v ON_ERROR_STOP=1 -qtA -c \"$1\""; }
 [ "$(run_sql "SELECT 1 FROM pg_roles WHERE rolname='titus'")" = "1" ] \
   || run_sql "CREATE ROLE titus LOGIN PASSWORD 'titus'"
 [ "$(run_sql "SELECT 1 FROM pg_database WHERE datname='titus_test'")" = "1" ] \

@@ -54,13 +54,23 @@ def run_cell(hosts: int, tasks: int, constraints: str, *, fitness: str, seed: in
 
 
 def _engine_full(engine_cls, workload, hosts_list, fitness, seed) -> dict:
-    scheduler = engine_cls(fitness=fitness, seed=seed)
-    start = time.perf_counter()
-    scheduler.add_hosts(hosts_list)
-    add_seconds = time.perf_counter() - start
-    start, cpu = time.perf_counter(), time.process_time()
-    placement = scheduler.schedule_arrays(workload.demand, workload.task_class, workload.classes)
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    """The engine on every row; a run under a second is repeated (best of 3) to damp the noise
+    of a shared machine -- the placements are the same every time."""
+    best = None
+    for _ in range(3):
+        scheduler = engine_cls(fitness=fitness, seed=seed)
+        start = time.perf_counter()
+        scheduler.add_hosts(hosts_list)
+        add_seconds = time.perf_counter() - start
+        start, cpu = time.perf_counter(), time.process_time()
+        placement = scheduler.schedule_arrays(workload.demand, workload.task_class,
+                                              workload.classes)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        if best is None or seconds < best[0]:
+            best = (seconds, cpu, add_seconds, placement)
+        if seconds >= 1.0:
+            break
+    seconds, cpu, add_seconds, placement = best
     # cpu_seconds (all threads of this process) shows how much a busy machine stretched the wall
     return _figures(placement, len(placement), seconds) | {"add_hosts_seconds": add_seconds,
                                                              "cpu_seconds": cpu}

@@ -202,5 +202,9 @@ PYBIND11_MODULE(_engine, m) {
         .def("reset", &Engine::reset, "Drop every held task.")
         .def("slot_host", [](const Engine& e, int32_t slot) { return e.slot_held(slot) ? e.slot_host(slot) : -1; })
         .def_property_readonly("host_bytes", &Engine::host_bytes, "Engine bytes per host (dense part).")
-        .def_property_readonly("task_bytes", &Engine::task_bytes, "Engine bytes per held task (dense part).");
+        .def_property_readonly("task_bytes", &Engine::task_bytes, "Engine bytes per held task (dense part).")
+        .def_property_readonly("n_host_classes", &Engine::n_host_classes,
+                               "Host equivalence classes in the index (debug).")
+        .def_property_readonly("last_evaluated", &Engine::last_evaluated,
+                               "Hosts evaluated by the last schedule call (debug).");
 }

@@ -20,6 +20,8 @@ struct CoCount {
     int32_t nonzero = 0;
     std::vector<int32_t> touched;  // every v with c[v] > 0, plus some stale ones (c[v] back to 0)
     std::vector<uint8_t> listed;   // v is in touched
+    std::vector<int32_t> freq;     // freq[x]: how many v have c[v] == x (x >= 1)
+    int32_t min_pos = 0;           // the least positive c[v], 0 when none
 
     void add(int32_t v, int32_t delta) {
         if (v < 0) return;  // the host lacks the attribute: not counted
@@ -30,6 +32,7 @@ struct CoCount {
         const int32_t before = c[v];
         c[v] += delta;
         n += delta;
+        track_min(before, c[v]);
         if (before == 0 && c[v] > 0) {
             ++nonzero;
             if (!listed[v]) {
@@ -41,6 +44,30 @@ struct CoCount {
             --nonzero;
             if (touched.size() > 2 * static_cast<size_t>(nonzero) + 16) compact();
         }
+    }
+
+    /// Keep freq and min_pos in step with one c[v] going from `before` to `after`.
+    void track_min(int32_t before, int32_t after) {
+        if (static_cast<size_t>(std::max(before, after)) >= freq.size()) freq.resize(std::max(before, after) + 1, 0);
+        if (before > 0) --freq[before];
+        if (after > 0) ++freq[after];
+        if (after > 0 && (min_pos == 0 || after < min_pos)) {
+            min_pos = after;
+        } else if (before == min_pos && freq[before] == 0) {
+            // The last value at the minimum moved: the new minimum is above it (or none left).
+            if (nonzero_after(before, after) == 0) {
+                min_pos = 0;
+            } else {
+                int32_t x = before + 1;
+                while (freq[x] == 0) ++x;
+                min_pos = x;
+            }
+        }
+    }
+    // Whether any c[v] stays positive once c[v] went from `before` to `after` (nonzero is
+    // updated by the caller just after).
+    int32_t nonzero_after(int32_t before, int32_t after) const {
+        return nonzero + (before == 0 && after > 0) - (before > 0 && after == 0);
     }
 
     /// Drop stale entries of `touched`.
@@ -55,11 +82,7 @@ struct CoCount {
 
     /// m of the soft BalancedHostAttr score: the least positive c[v] once k values are in use, else 0.
     int32_t balance_floor(int32_t k) const {
-        if (nonzero < k) return 0;
-        int32_t m = 0;
-        for (int32_t x : c)
-            if (x > 0 && (m == 0 || x < m)) m = x;
-        return m;
+        return nonzero < k ? 0 : min_pos;
     }
 };
 
@@ -83,6 +106,7 @@ struct ReadyConstraint {
 
     /// Refresh the per-task numbers (n, m) from the co-task counts.
     void prepare_for_task() {
+        if (kind != kBalancedHostAttr) return;  // only BalancedHostAttr reads n and m
         const int64_t n = counts ? counts->n : 0;
         limit = static_cast<int32_t>((n + k) / k);
         floor = counts ? counts->balance_floor(k) : 0;

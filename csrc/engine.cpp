@@ -289,7 +289,19 @@ double Engine::signature(int32_t h, std::string& out) const {
     const int32_t flags[5] = {enabled_[h], ntasks_[h] > 0, nexcl_[h] > 0, free_ports(h),
                               set_id_[h] >= 0 ? h : -1};  // hosts with resource sets stand alone
     put(flags, sizeof(flags));
-    for (size_t a = 1; a < columns_.size(); ++a) put(&columns_[a][h], sizeof(int32_t));
+    // Only the attributes (and values) the constraints in use read; see use_attr_view.
+    const size_t n_attrs = std::min(columns_.size(), attr_mode_.size());
+    for (size_t a = 1; a < n_attrs; ++a) {
+        if (!attr_mode_[a]) continue;
+        int32_t v = columns_[a][h];
+        if (attr_mode_[a] == kAttrNamed) {
+            const std::vector<uint8_t>& named = attr_named_[a];
+            if (v < 0 || static_cast<size_t>(v) >= named.size() || !named[v]) v = -1;  // fails alike
+        }
+        put(&v, sizeof(v));
+    }
+    const uint8_t special = static_cast<size_t>(h) < special_mark_.size() ? special_mark_[h] : 0;
+    put(&special, 1);
     // Feasible needs used + d <= cap + 1e-9 (rounded); this bound leaves room for the rounding.
     const double scale = std::fabs(cap[kCpus]) + std::fabs(used[kCpus]) + 1.0;
     return (cap[kCpus] - used[kCpus]) + 1e-6 + 1e-12 * scale;
@@ -301,6 +313,7 @@ void Engine::mark_special(const ReadyClass& rc) {
         if (h >= 0 && static_cast<size_t>(h) < live_.size() && live_[h] && !special_mark_[h]) {
             special_mark_[h] = 1;
             special_.push_back(h);
+            groups_.touch(h);  // special hosts form classes of their own
         }
     };
     for (const CoCount* cc : rc.host_counts)
@@ -310,7 +323,10 @@ void Engine::mark_special(const ReadyClass& rc) {
 }
 
 void Engine::unmark_special() {
-    for (int32_t h : special_) special_mark_[h] = 0;
+    for (int32_t h : special_) {
+        special_mark_[h] = 0;
+        if (live_[h]) groups_.touch(h);
+    }
     special_.clear();
 }
 

@@ -14,6 +14,7 @@
 #include "host_groups.hpp"
 #include "ports.hpp"
 #include "resource_sets.hpp"
+#include "scan_pool.hpp"
 
 namespace titus {
 
@@ -135,6 +136,10 @@ public:
     /// Bytes of engine memory per host and per held task (for the memory targets).
     size_t host_bytes() const;
     size_t task_bytes() const;
+    /// Host equivalence classes in the index now (debug: shows what the signature tells apart).
+    int64_t n_host_classes() const { return static_cast<int64_t>(groups_.size()); }
+    /// Hosts evaluated (feasibility + score) by the last schedule call (debug counter).
+    int64_t last_evaluated() const { return evaluated_; }
 
 private:
     int32_t R_;
@@ -170,6 +175,22 @@ private:
 
     HostGroups groups_;  // the index: equivalence classes of hosts
 
+    // Which attributes the host signature tells apart: only those the constraints of recent
+    // calls read, so a label unique to each host (instance id) does not split every class.
+    // Per attribute: 0 ignored, kAttrFull every value, kAttrNamed only the values a
+    // HostAttrValue names (each named value vs "any other").
+    static constexpr uint8_t kAttrFull = 1, kAttrNamed = 2;
+    std::vector<uint8_t> attr_mode_;
+    std::vector<std::vector<uint8_t>> attr_named_;
+    int32_t view_idle_calls_ = 0;
+    static constexpr int32_t kViewPatience = 4;  // calls in a row that needed less than the current view
+    /// Fit the attribute view to the constraints of one call; invalidates the index on change.
+    void use_attr_view(const ClassTable& t);
+    int64_t evaluated_ = 0;
+    // Above this many host classes a task's class scan is split over two threads.
+    static constexpr size_t kParallelClasses = 384;
+    ScanPool pool_;
+
     /// Write host h's equivalence-class signature; returns its free-cpus key (an upper bound of
     /// the cpus a task may ask and still fit on h).
     double signature(int32_t h, std::string& out) const;
@@ -181,12 +202,11 @@ private:
     /// counts only grow during a call, so a placement can only add a special host.
     void mark_if_special(const ReadyClass& rc, int32_t h);
     void clear_marks();
-    /// Bring the host classes up to date, carrying special counts along with moving hosts.
+    /// Bring the host classes up to date. A special mark is part of the signature, so special
+    /// and ordinary hosts never share a class.
     void refresh_groups();
     std::vector<uint8_t> special_mark_;
     std::vector<int32_t> special_;
-    std::vector<int32_t> special_in_group_;  // per host class: how many members are special
-    std::vector<int32_t> moved_;
     int64_t marks_class_ = -1;               // the task class the marks are for, or -1
 
     static uint64_t pair_key(int32_t job, int32_t attr) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
+#include <unordered_map>
 
 #include "engine.hpp"
 #include "select.hpp"
@@ -102,6 +104,14 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
     const double score_den = soft_w_ + fit_w_;
 
     clear_marks();
+    if (use_index_) use_attr_view(classes);
+    evaluated_ = 0;
+    // Large host sets: a second thread shares each task's class scan (its own GroupSelector,
+    // merged after, so placements are those of one thread).
+    const bool parallel = use_index_ && n >= 64 && ScanPool::available();
+    bool pool_on = false;  // the helper is woken at the first task that needs it
+    std::unordered_map<std::string, std::vector<int32_t>> failed;  // since the last placement
+    std::string memo_key;
     for (int64_t i = 0; i < n; ++i) {
         const double* d = demand + i * R_;
         ReadyClass& rc = ready[task_class[i]];
@@ -110,132 +120,161 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
         std::fill(reasons.begin(), reasons.end(), 0);
         bool placed = false;
 
-        // Group limit, before looking at hosts.
-        bool over_limit = false;
-        if (rc.group >= 0 && static_cast<size_t>(rc.group) < limit_row.size() && limit_row[rc.group] >= 0) {
-            const double* lim = limits.limits + static_cast<size_t>(limit_row[rc.group]) * R_;
-            const bool has_used = static_cast<size_t>(rc.group + 1) * R_ <= group_used_.size();
-            for (int32_t r = 0; r < R_ && !over_limit; ++r) {
-                const double u = has_used ? group_used_[static_cast<size_t>(rc.group) * R_ + r] : 0.0;
-                if (u + d[r] > lim[r] + kEps) over_limit = true;
-            }
+        // Nothing placed since an identical task (class and demand) failed: the state is the
+        // same, so it fails the same way; its reasons are copied, not recounted.
+        const bool memo = use_index_;
+        if (memo) {
+            memo_key.assign(reinterpret_cast<const char*>(&task_class[i]), sizeof(int32_t));
+            memo_key.append(reinterpret_cast<const char*>(d), sizeof(double) * R_);
         }
-        if (over_limit) {
-            reasons[kReasonGroupLimit] = 1;  // a flag: the group limit stopped it before any host
+        const auto hit = memo ? failed.find(memo_key) : failed.end();
+        if (hit != failed.end()) {
+            reasons = hit->second;
         } else {
-            for (ReadyConstraint* c : rc.counted) c->prepare_for_task();
-            // Feasibility of host h (first failing check), else its score.
-            auto evaluate = [&](int32_t h, double& score) -> int32_t {
-                const double* used = &used_[static_cast<size_t>(h) * R_];
-                const double* cap = &cap_[static_cast<size_t>(h) * R_];
-                if (!enabled_[h]) return kReasonDisabled;
-                if (nexcl_[h] > 0 || (rc.exclusive && ntasks_[h] > 0)) return kReasonExclusive;
-                for (int32_t r = 0; r < R_; ++r)
-                    if (used[r] + d[r] > cap[r] + kEps) return kReasonResource0 + r;
-                if (rc.ports > 0 && free_ports(h) < rc.ports) return reason_ports;
-                if (!rc.sets.empty()) {
-                    const int32_t j = missing_set(h, rc.sets);
-                    if (j >= 0) return reason_sets0 + j;
+            // Group limit, before looking at hosts.
+            bool over_limit = false;
+            if (rc.group >= 0 && static_cast<size_t>(rc.group) < limit_row.size() && limit_row[rc.group] >= 0) {
+                const double* lim = limits.limits + static_cast<size_t>(limit_row[rc.group]) * R_;
+                const bool has_used = static_cast<size_t>(rc.group + 1) * R_ <= group_used_.size();
+                for (int32_t r = 0; r < R_ && !over_limit; ++r) {
+                    const double u = has_used ? group_used_[static_cast<size_t>(rc.group) * R_ + r] : 0.0;
+                    if (u + d[r] > lim[r] + kEps) over_limit = true;
                 }
-                for (size_t j = 0; j < rc.hard.size(); ++j)
-                    if (!rc.hard[j].satisfied(h, ntasks_[h])) return reason_hard0 + static_cast<int32_t>(j);
-                const double fit = fitness_(used, cap, d);
-                double soft = 1.0;
-                if (!rc.soft.empty()) {
-                    double total = 0.0;
-                    for (const auto& c : rc.soft) total += c.soft_score(h, ntasks_[h]);
-                    soft = total / static_cast<double>(rc.soft.size());
-                }
-                score = (soft_w_ * soft + fit_w_ * fit) / score_den;
-                return -1;
-            };
-            // Every live host in tiekey order: exact reasons for every host.
-            auto full_scan = [&](Selector& select) {
-                for (const int32_t h : order_) {
+            }
+            if (over_limit) {
+                reasons[kReasonGroupLimit] = 1;  // a flag: the group limit stopped it before any host
+            } else {
+                for (ReadyConstraint* c : rc.counted) c->prepare_for_task();
+                // Feasibility of host h (first failing check), else its score.
+                auto evaluate_uncounted = [&](int32_t h, double& score) -> int32_t {
+                    const double* used = &used_[static_cast<size_t>(h) * R_];
+                    const double* cap = &cap_[static_cast<size_t>(h) * R_];
+                    if (!enabled_[h]) return kReasonDisabled;
+                    if (nexcl_[h] > 0 || (rc.exclusive && ntasks_[h] > 0)) return kReasonExclusive;
+                    for (int32_t r = 0; r < R_; ++r)
+                        if (used[r] + d[r] > cap[r] + kEps) return kReasonResource0 + r;
+                    if (rc.ports > 0 && free_ports(h) < rc.ports) return reason_ports;
+                    if (!rc.sets.empty()) {
+                        const int32_t j = missing_set(h, rc.sets);
+                        if (j >= 0) return reason_sets0 + j;
+                    }
+                    for (size_t j = 0; j < rc.hard.size(); ++j)
+                        if (!rc.hard[j].satisfied(h, ntasks_[h])) return reason_hard0 + static_cast<int32_t>(j);
+                    const double fit = fitness_(used, cap, d);
+                    double soft = 1.0;
+                    if (!rc.soft.empty()) {
+                        double total = 0.0;
+                        for (const auto& c : rc.soft) total += c.soft_score(h, ntasks_[h]);
+                        soft = total / static_cast<double>(rc.soft.size());
+                    }
+                    score = (soft_w_ * soft + fit_w_ * fit) / score_den;
+                    return -1;
+                };
+                auto evaluate = [&](int32_t h, double& score) -> int32_t {
+                    ++evaluated_;
+                    return evaluate_uncounted(h, score);
+                };
+                // Every live host in tiekey order: exact reasons for every host.
+                auto full_scan = [&](Selector& select) {
+                    for (const int32_t h : order_) {
+                        double score;
+                        const int32_t reason = evaluate(h, score);
+                        if (reason >= 0) {
+                            ++reasons[reason];
+                            continue;
+                        }
+                        if (select.offer(h, score)) break;
+                    }
+                };
+                Selector select(use_good_enough, good_enough_);
+                if (use_index_) {
+                    // One representative (lowest tiekey) per equivalence class that may fit the cpus.
+                    // Hosts a hostname constraint sees apart (special) sit in classes of their own.
+                    if (rc.names_host && marks_class_ != task_class[i]) {
+                        clear_marks();
+                        mark_special(rc);
+                        marks_class_ = task_class[i];
+                    }
+                    refresh_groups();
+                    // Under unique_only, special hosts (holding co-tasks) are alike within a class
+                    // too; otherwise each special host is looked at on its own.
+                    const bool specials_apart = rc.names_host && !rc.unique_only;
+                    // Hard UniqueHostAttr(hostname) alone: a special host can never be chosen.
+                    const bool specials_rejected = rc.names_host && rc.unique_only && rc.co_hosts_rejected;
+                    GroupSelector pick(use_good_enough, good_enough_);
                     double score;
-                    const int32_t reason = evaluate(h, score);
-                    if (reason >= 0) {
-                        ++reasons[reason];
-                        continue;
+                    // Classes at positions part, part + parts, ... (both threads walk the ordered
+                    // set; a walk step is cheap beside an evaluation).
+                    auto scan_classes = [&](int part, int parts, GroupSelector& into) {
+                        int64_t evals = 0;
+                        int pos = 0;
+                        double s;
+                        for (auto it = groups_.from(d[kCpus]); it != groups_.end(); ++it) {
+                            if (parts > 1 && pos++ % parts != part) continue;
+                            const int32_t h = groups_.group(it->second).members.begin()->second;
+                            if ((specials_apart || specials_rejected) && special_mark_[h]) continue;
+                            ++evals;
+                            if (evaluate_uncounted(h, s) < 0) into.offer(h, tiekey_[h], s);
+                        }
+                        return evals;
+                    };
+                    if (parallel && groups_.size() >= kParallelClasses) {
+                        if (!pool_on) {
+                            pool_.begin();
+                            pool_on = true;
+                        }
+                        GroupSelector other(use_good_enough, good_enough_);
+                        int64_t evals[2] = {0, 0};
+                        auto job = [&](int part) { evals[part] = scan_classes(part, 2, part ? other : pick); };
+                        pool_.run_two(job);
+                        pick.merge(other);  // offers are order-free: the same choice as one thread
+                        evaluated_ += evals[0] + evals[1];
+                    } else {
+                        evaluated_ += scan_classes(0, 1, pick);
                     }
-                    if (select.offer(h, score)) break;
-                }
-            };
-            Selector select(use_good_enough, good_enough_);
-            if (use_index_) {
-                // One representative (lowest tiekey) per equivalence class that may fit the cpus.
-                // Hosts a hostname constraint sees apart (special) are looked at separately.
-                refresh_groups();
-                if (rc.names_host && marks_class_ != task_class[i]) {
-                    clear_marks();
-                    mark_special(rc);
-                    for (const int32_t h : special_) ++special_in_group_[groups_.group_of(h)];
-                    marks_class_ = task_class[i];
-                }
-                GroupSelector pick(use_good_enough, good_enough_);
-                double score;
-                const bool skip_co = rc.unique_only && rc.co_hosts_rejected;
-                for (auto it = groups_.from(d[kCpus]); it != groups_.end(); ++it) {
-                    const auto& members = groups_.group(it->second).members;
-                    if (!rc.names_host) {
-                        const int32_t h = members.begin()->second;
-                        if (evaluate(h, score) < 0) pick.offer(h, tiekey_[h], score);
-                        continue;
-                    }
-                    const size_t n_special = static_cast<size_t>(special_in_group_[it->second]);
-                    // Under unique_only, the class's special members (holding co-tasks) are alike
-                    // too: find the first ordinary and the first special member.
-                    const bool want_special = rc.unique_only && !skip_co && n_special > 0;
-                    bool need_plain = n_special < members.size();
-                    bool need_special = want_special;
-                    for (auto m = members.begin(); m != members.end() && (need_plain || need_special); ++m) {
-                        const int32_t h = m->second;
-                        const bool special = special_mark_[h] != 0;
-                        if (special ? !need_special : !need_plain) continue;
-                        (special ? need_special : need_plain) = false;
-                        if (evaluate(h, score) < 0) pick.offer(h, tiekey_[h], score);
-                    }
-                }
-                if (rc.names_host && !rc.unique_only)
-                    for (const int32_t h : special_)
-                        if (evaluate(h, score) < 0) pick.offer(h, tiekey_[h], score);
-                if (pick.chosen() >= 0) {
-                    select.force(pick.chosen());
-                } else {
-                    // Unplaced: every host's reason. A class's ordinary members share the reason
-                    // of its first one; special hosts are counted one by one.
-                    if (rc.names_host)
+                    if (specials_apart)
                         for (const int32_t h : special_)
-                            ++reasons[evaluate(h, score)];  // infeasible, or pick would have chosen one
-                    for (auto it = groups_.from(-std::numeric_limits<double>::infinity()); it != groups_.end(); ++it) {
-                        const HostGroup& grp = groups_.group(it->second);
-                        const int32_t ordinary = static_cast<int32_t>(grp.members.size()) -
-                                                 (rc.names_host ? special_in_group_[it->second] : 0);
-                        if (ordinary == 0) continue;
-                        for (const auto& member : grp.members) {
-                            if (rc.names_host && special_mark_[member.second]) continue;
-                            reasons[evaluate(member.second, score)] += ordinary;
-                            break;
+                            if (evaluate(h, score) < 0) pick.offer(h, tiekey_[h], score);
+                    if (pick.chosen() >= 0) {
+                        select.force(pick.chosen());
+                    } else {
+                        // Unplaced: every host's reason. A class's members share the reason of its
+                        // representative; special hosts looked at apart are counted one by one.
+                        if (specials_apart)
+                            for (const int32_t h : special_)
+                                ++reasons[evaluate(h, score)];  // infeasible, or pick would have chosen one
+                        for (auto it = groups_.from(-std::numeric_limits<double>::infinity()); it != groups_.end(); ++it) {
+                            const HostGroup& grp = groups_.group(it->second);
+                            const int32_t h = grp.members.begin()->second;
+                            if (specials_apart && special_mark_[h]) continue;
+                            reasons[evaluate(h, score)] += static_cast<int32_t>(grp.members.size());
                         }
                     }
+                } else {
+                    full_scan(select);
                 }
-            } else {
-                full_scan(select);
+                if (select.chosen() >= 0) {
+                    const int32_t h = select.chosen();
+                    ports_got.clear();
+                    sets_got.clear();
+                    const int32_t slot = hold(h, d, rc.job, rc.group, rc.exclusive, rc.ports, nullptr, rc.sets,
+                                              out.details ? &ports_got : nullptr, out.details ? &sets_got : nullptr);
+                    out.host[i] = h;
+                    if (out.slot) out.slot[i] = slot;
+                    if (marks_class_ >= 0) mark_if_special(ready[marks_class_], h);
+                    placed = true;
+                    if (out.details) {
+                        out.ports.insert(out.ports.end(), ports_got.begin(), ports_got.end());
+                        std::copy(sets_got.begin(), sets_got.end(), out.set_choice.begin() + i * max_sets);
+                    }
+                }
             }
-            if (select.chosen() >= 0) {
-                const int32_t h = select.chosen();
-                ports_got.clear();
-                sets_got.clear();
-                const int32_t slot = hold(h, d, rc.job, rc.group, rc.exclusive, rc.ports, nullptr, rc.sets,
-                                          out.details ? &ports_got : nullptr, out.details ? &sets_got : nullptr);
-                out.host[i] = h;
-                if (out.slot) out.slot[i] = slot;
-                if (marks_class_ >= 0) mark_if_special(ready[marks_class_], h);
-                placed = true;
-                if (out.details) {
-                    out.ports.insert(out.ports.end(), ports_got.begin(), ports_got.end());
-                    std::copy(sets_got.begin(), sets_got.end(), out.set_choice.begin() + i * max_sets);
-                }
+            if (placed && !failed.empty()) {
+                // A fresh table: clear() would walk every bucket a big table once grew.
+                if (failed.bucket_count() > 64) failed = decltype(failed)();
+                else failed.clear();
+            } else if (!placed && memo) {
+                failed.emplace(memo_key, reasons);
             }
         }
         if (out.details) out.port_off.push_back(static_cast<int32_t>(out.ports.size()));
@@ -244,22 +283,13 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
             out.fail_counts.insert(out.fail_counts.end(), reasons.begin(), reasons.end());
         }
     }
+    if (pool_on) pool_.end();
     clear_marks();
 }
 
 void Engine::refresh_groups() {
-    // Special hosts about to change class carry their mark's count along.
-    moved_.clear();
-    for (const int32_t h : groups_.dirty())
-        if (static_cast<size_t>(h) < special_mark_.size() && special_mark_[h]) {
-            moved_.push_back(h);
-            const int32_t g = groups_.group_of(h);
-            if (g >= 0) --special_in_group_[g];
-        }
     groups_.refresh(order_, n_hosts(), [this](int32_t h, std::string& o) { return signature(h, o); },
                     [this](int32_t h) { return tiekey_[h]; });
-    if (special_in_group_.size() < groups_.capacity()) special_in_group_.resize(groups_.capacity(), 0);
-    for (const int32_t h : moved_) ++special_in_group_[groups_.group_of(h)];
 }
 
 void Engine::mark_if_special(const ReadyClass& rc, int32_t h) {
@@ -268,19 +298,68 @@ void Engine::mark_if_special(const ReadyClass& rc, int32_t h) {
         if (static_cast<size_t>(h) < cc->c.size() && cc->c[h] > 0) {
             special_mark_[h] = 1;
             special_.push_back(h);
-            const int32_t g = groups_.group_of(h);
-            if (g >= 0) ++special_in_group_[g];
+            groups_.touch(h);  // its class changes at the next refresh
             return;
         }
 }
 
 void Engine::clear_marks() {
-    for (const int32_t h : special_) {
-        const int32_t g = groups_.group_of(h);
-        if (g >= 0) special_in_group_[g] = 0;
-    }
     unmark_special();
     marks_class_ = -1;
+}
+
+void Engine::use_attr_view(const ClassTable& t) {
+    std::vector<uint8_t> mode;
+    std::vector<std::vector<uint8_t>> named;
+    for (int64_t ci = 0; ci < t.n_cons; ++ci) {
+        const int32_t* con = t.cons + 5 * ci;
+        const int32_t kind = con[0], attr = con[1];
+        if (kind == kExclusiveHost || attr <= 0) continue;  // hostname: special hosts see to it
+        if (static_cast<size_t>(attr) >= mode.size()) {
+            mode.resize(attr + 1, 0);
+            named.resize(attr + 1);
+        }
+        if (kind != kHostAttrValue) {
+            mode[attr] = kAttrFull;
+            continue;
+        }
+        if (mode[attr] != kAttrFull) mode[attr] = kAttrNamed;
+        for (int32_t j = 0; j < con[4]; ++j) {
+            const int32_t v = t.vals[con[3] + j];
+            if (v < 0) continue;
+            if (static_cast<size_t>(v) >= named[attr].size()) named[attr].resize(v + 1, 0);
+            named[attr][v] = 1;
+        }
+    }
+    for (size_t a = 0; a < mode.size(); ++a)
+        if (mode[a] != kAttrNamed) named[a].clear();
+    // Is the current view at least as fine as this call needs? Then keep it for a few calls
+    // (rebuilding costs O(hosts)), but let it coarsen once the finer part stays unused.
+    bool covered = true, equal = mode.size() == attr_mode_.size();
+    for (size_t a = 0; a < std::max(mode.size(), attr_mode_.size()); ++a) {
+        const uint8_t want = a < mode.size() ? mode[a] : 0;
+        const uint8_t have = a < attr_mode_.size() ? attr_mode_[a] : 0;
+        if (want != have) equal = false;
+        if (want == 0 || have == kAttrFull) continue;
+        if (have == 0 || want == kAttrFull) {
+            covered = false;
+            break;
+        }
+        const auto& w = named[a];
+        const auto& hv = attr_named_[a];
+        if (w != hv) equal = false;
+        for (size_t v = 0; v < w.size(); ++v)
+            if (w[v] && (v >= hv.size() || !hv[v])) covered = false;
+    }
+    if (equal) {
+        view_idle_calls_ = 0;
+        return;
+    }
+    if (covered && ++view_idle_calls_ <= kViewPatience) return;
+    view_idle_calls_ = 0;
+    attr_mode_.swap(mode);
+    attr_named_.swap(named);
+    groups_.invalidate();
 }
 
 }  // namespace titus

@@ -88,3 +88,113 @@ def _random_cluster_run(index: bool, seed: int):
 def test_engine_index_gives_exactly_the_full_scan_results():
     for seed in range(3):
         assert _random_cluster_run(True, seed) == _random_cluster_run(False, seed)
+
+
+def _hosts_with_instance_ids(n: int):
+    from titus import Host
+
+    return [Host(f"h{i}", cpus=16, memory_mb=65536, attributes={"instance_id": f"i-{i}", "zone": "abc"[i % 3]})
+            for i in range(n)]
+
+
+def _one_task(s, task_class):
+    demand = np.zeros((1, len(s.resources)))
+    demand[0, :2] = [1, 512]
+    return s.schedule_arrays(demand, np.zeros(1, np.int32), [task_class])
+
+
+def test_an_attribute_no_constraint_reads_does_not_split_host_classes():
+    from titus import Scheduler, TaskClass
+
+    s = Scheduler()
+    s.add_hosts(_hosts_with_instance_ids(500))
+    _one_task(s, TaskClass(job="j"))
+    # 500 identical empty hosts: one class looked at, not one per instance id.
+    assert s._engine.last_evaluated <= 2
+    assert s._engine.n_host_classes <= 2
+
+
+def test_host_attr_value_splits_only_the_values_it_names():
+    from titus import Scheduler, TaskClass
+    from titus.constraints import BalancedHostAttr, HostAttrValue
+
+    s = Scheduler()
+    s.add_hosts(_hosts_with_instance_ids(500))
+    assert _one_task(s, TaskClass(job="j", hard=[HostAttrValue("instance_id", "i-7")])).tolist() == [7]
+    # The host holding the task, the empty "i-7" (none left) and the empty others: few classes.
+    assert s._engine.n_host_classes <= 3
+    assert s._engine.last_evaluated <= 3
+    # A constraint reading every value of zone splits by zone only.
+    _one_task(s, TaskClass(job="k", soft=[BalancedHostAttr("zone", 3)]))
+    assert s._engine.last_evaluated <= 5
+
+
+def test_hostname_unique_jobs_evaluate_a_bounded_number_of_hosts():
+    from titus import Scheduler, TaskClass
+    from titus.constraints import UniqueHostAttr
+
+    s = Scheduler()
+    s.add_hosts(_hosts_with_instance_ids(400))
+    demand = np.zeros((300, len(s.resources)))
+    demand[:, :2] = [1, 512]
+    for rule in ("hard", "soft"):
+        cls = TaskClass(job=rule, **{rule: [UniqueHostAttr()]})
+        assert (s.schedule_arrays(demand, np.zeros(300, np.int32), [cls]) >= 0).all()
+        # Hosts holding the job's tasks form their own classes: a few hosts per task, not hundreds.
+        assert s._engine.last_evaluated <= 300 * 4
+
+
+def _unique_attr_run(index: bool):
+    from titus import Scheduler, TaskClass
+    from titus.constraints import BalancedHostAttr, HostAttrValue, UniqueHostAttr
+
+    s = Scheduler(index=index, seed=3)
+    s.add_hosts(_hosts_with_instance_ids(120))
+    rnd = np.random.default_rng(5)
+    classes = [TaskClass(job="a", hard=[HostAttrValue("instance_id", values=["i-3", "i-40", "i-77"])]),
+               TaskClass(job="b", soft=[UniqueHostAttr("instance_id")]),
+               TaskClass(job="c", hard=[UniqueHostAttr()], soft=[BalancedHostAttr("zone", 3)]),
+               TaskClass(job="d", soft=[UniqueHostAttr(), HostAttrValue("hostname", "h9")]),
+               TaskClass(job="e")]
+    seen = []
+    for round_no in range(8):
+        n = 150
+        demand = np.zeros((n, len(s.resources)))
+        demand[:, 0] = rnd.choice([0.5, 1, 2, 4], n)
+        demand[:, 1] = rnd.choice([256, 1024, 8192], n)
+        pick = [round_no % 5, (round_no + 2) % 5]
+        tc = rnd.choice(len(pick), n).astype(np.int32)
+        seen.append(s.schedule_arrays(demand, tc, [classes[k] for k in pick],
+                                      task_ids=[f"r{round_no}-{i}" for i in range(n)]).tolist())
+        for tid in list(s.held_tasks())[::4]:
+            s.release(tid)
+    return seen
+
+
+def test_index_with_a_unique_valued_attribute_gives_the_full_scan_results():
+    assert _unique_attr_run(True) == _unique_attr_run(False)
+
+
+def _crowded_run(index: bool):
+    """Many identical tasks on a cluster too small for them: most fail, with the same reasons."""
+    from titus import Host, Scheduler, Task
+    from titus.constraints import BalancedHostAttr, HostAttrValue
+
+    s = Scheduler(index=index, group_limits={"g": {"cpus": 30}})
+    s.add_hosts([Host(f"h{i}", cpus=4, memory_mb=4096, attributes={"zone": "ab"[i % 2]}) for i in range(10)])
+    tasks = []
+    for i in range(120):
+        kind = i % 4
+        tasks.append(Task(f"t{i}", cpus=[1, 2, 3, 0.5][kind], memory_mb=512, job=f"j{kind % 2}",
+                          group="g" if kind == 3 else None,
+                          hard=[HostAttrValue("zone", "a")] if kind == 1 else [],
+                          soft=[BalancedHostAttr("zone", 2)]))
+    r = s.schedule(tasks)
+    for tid in list(s.held_tasks())[::5]:
+        s.release(tid)
+    r2 = s.schedule([Task(f"u{i}", cpus=2, memory_mb=512, job="j0") for i in range(30)])
+    return [(x.assignments, {t: f.message for t, f in x.failures.items()}) for x in (r, r2)]
+
+
+def test_repeated_failures_give_the_full_scan_reasons():
+    assert _crowded_run(True) == _crowded_run(False)

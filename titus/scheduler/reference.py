@@ -193,17 +193,25 @@ class ReferenceScheduler:
         for k in list(self._held):
             self._unhold(k)
 
+    def set_group_limits(self, limits) -> None:
+        """Replace the group limits for the calls that follow."""
+        self._limits = v.check_group_limits(limits)
+
     def add_running(self, task: Task, host_id, ports=None) -> None:
         """Hold an already-running task on a host, refusing any over-commit."""
         v.check_tasks([task], self._held)
         h = self._host(host_id)
-        self._note_scalars(task.scalars)
         ask = self._ask_from_task(task)
-        for r in self._resources:
+        # A scalar no host has yet counts as capacity 0; it is noted only once the task is held.
+        new_names = [name for name in task.scalars if name not in self._resources]
+        for r in [*self._resources, *new_names]:
             if h.used.get(r, 0.0) + ask.demand.get(r, 0.0) > h.cap.get(r, 0.0) + EPS:
                 raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: {r}")
         if ports is not None:
             ports = [v.count(p, f"add_running: task {task.id!r} port") for p in ports]
+            if len(ports) != task.ports:
+                raise ValueError(f"add_running: task {task.id!r}: ports names {len(ports)} ports, "
+                                 f"the task asks for {task.ports}")
             if len(set(ports)) != len(ports):
                 raise ValueError(f"add_running: task {task.id!r}: duplicate ports {ports}")
             for p in ports:
@@ -216,6 +224,7 @@ class ReferenceScheduler:
                 raise ValueError(
                     f"add_running: task {task.id!r} does not fit on host {host_id!r}: resource_set:{name}")
         exclusive = any(isinstance(c, ExclusiveHost) for c in ask.hard)
+        self._note_scalars(task.scalars)
         self._hold(task.id, h, ask, exclusive, ports)
 
     def schedule(self, tasks) -> Result:

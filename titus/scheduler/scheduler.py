@@ -181,14 +181,21 @@ class Scheduler:
         """
         v.check_tasks([task], self._task_slot)
         idx = self._index(host_id)
-        self._sync_resources([task])
-        demand = self._codec.demand_row(task)
+        # Fit first, against capacity 0 for a scalar no host has: a refused task must not
+        # leave a new name behind in ``resources``.
+        demand, unknown = self._known_demand(task)
         reason = self._engine.overcommit_reason(idx, demand)
         if reason >= 0:
             raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: "
                              f"{self._codec.resources[reason - _RESOURCE0]}")
+        for name in unknown:
+            if float(task.scalars[name]) > v.EPS:
+                raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: {name}")
         if ports is not None:
             ports = [v.count(p, f"add_running: task {task.id!r} port") for p in ports]
+            if len(ports) != task.ports:
+                raise ValueError(f"add_running: task {task.id!r}: ports names {len(ports)} ports, "
+                                 f"the task asks for {task.ports}")
             if len(set(ports)) != len(ports):
                 raise ValueError(f"add_running: task {task.id!r}: duplicate ports {ports}")
             for p in ports:
@@ -201,11 +208,34 @@ class Scheduler:
         if missing >= 0:
             name = sorted(task.resource_sets)[missing]
             raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: resource_set:{name}")
+        if unknown:
+            self._sync_resources([task])
+            demand = self._codec.demand_row(task)
         job, group = self._codec.encode_classes([self._codec.class_key(task)])[0][0][:2].tolist()
         exclusive = any(isinstance(c, ExclusiveHost) for c in task.hard)
         slot, _, _ = self._engine.hold(idx, demand, job, group, exclusive, int(task.ports), ports, sets)
         self._task_slot[task.id] = slot
         self._slot_task[slot] = task.id
+
+    def _known_demand(self, task: Task):
+        """The task's demand over the resources known now, and its scalar names not known yet."""
+        resources = self._codec.resources
+        row = np.zeros(len(resources), dtype=np.float64)
+        for col, name in enumerate(v.BASE_RESOURCES):
+            row[col] = float(getattr(task, name))
+        col_of = {name: col for col, name in enumerate(resources)}
+        unknown = []
+        for name, q in task.scalars.items():
+            if name in col_of:
+                row[col_of[name]] = float(q)
+            else:
+                unknown.append(name)
+        return row, unknown
+
+    def set_group_limits(self, limits) -> None:
+        """Replace the group limits (``{"g1": {"cpus": 64}}``; None or {} for none) for the
+        calls that follow; held tasks keep counting against their group."""
+        self._limits = v.check_group_limits(limits)
 
     def _run(self, demand, task_class, keys, details: bool, want_slots: bool):
         cls, cons, vals, rs = self._codec.encode_classes(keys)
