@@ -2,6 +2,7 @@
 // feasibility -> score -> select (docs/semantics.md). It sees only ints and doubles: every name
 // (attribute, value, job, group, resource set, label) was interned by titus._codec.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -140,6 +141,9 @@ public:
     int64_t n_host_classes() const { return static_cast<int64_t>(groups_.size()); }
     /// Hosts evaluated (feasibility + score) by the last schedule call (debug counter).
     int64_t last_evaluated() const { return evaluated_; }
+    /// Host classes from which a task's scan uses a second thread (0: one thread always).
+    int64_t parallel_classes() const { return static_cast<int64_t>(parallel_classes_); }
+    void set_parallel_classes(int64_t n) { parallel_classes_ = static_cast<size_t>(std::max<int64_t>(0, n)); }
 
 private:
     int32_t R_;
@@ -187,8 +191,8 @@ private:
     /// Fit the attribute view to the constraints of one call; invalidates the index on change.
     void use_attr_view(const ClassTable& t);
     int64_t evaluated_ = 0;
-    // Above this many host classes a task's class scan is split over two threads.
-    static constexpr size_t kParallelClasses = 384;
+    // From this many host classes on, a task's class scan is split over two threads (0: never).
+    size_t parallel_classes_ = 384;
     ScanPool pool_;
 
     /// Write host h's equivalence-class signature; returns its free-cpus key (an upper bound of

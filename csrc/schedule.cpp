@@ -108,7 +108,7 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
     evaluated_ = 0;
     // Large host sets: a second thread shares each task's class scan (its own GroupSelector,
     // merged after, so placements are those of one thread).
-    const bool parallel = use_index_ && n >= 64 && ScanPool::available();
+    const bool parallel = use_index_ && parallel_classes_ > 0 && n >= 64 && ScanPool::available();
     bool pool_on = false;  // the helper is woken at the first task that needs it
     std::unordered_map<std::string, std::vector<int32_t>> failed;  // since the last placement
     std::string memo_key;
@@ -218,7 +218,7 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
                         }
                         return evals;
                     };
-                    if (parallel && groups_.size() >= kParallelClasses) {
+                    if (parallel && groups_.size() >= parallel_classes_) {
                         if (!pool_on) {
                             pool_.begin();
                             pool_on = true;
