@@ -223,12 +223,18 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
                             pool_.begin();
                             pool_on = true;
                         }
-                        GroupSelector other(use_good_enough, good_enough_);
-                        int64_t evals[2] = {0, 0};
-                        auto job = [&](int part) { evals[part] = scan_classes(part, 2, part ? other : pick); };
+                        // Each thread writes its own cache line only.
+                        struct alignas(64) Half {
+                            GroupSelector pick;
+                            int64_t evals = 0;
+                        };
+                        Half halves[2] = {{GroupSelector(use_good_enough, good_enough_)},
+                                          {GroupSelector(use_good_enough, good_enough_)}};
+                        auto job = [&](int part) { halves[part].evals = scan_classes(part, 2, halves[part].pick); };
                         pool_.run_two(job);
-                        pick.merge(other);  // offers are order-free: the same choice as one thread
-                        evaluated_ += evals[0] + evals[1];
+                        pick.merge(halves[0].pick);
+                        pick.merge(halves[1].pick);  // offers are order-free: the same choice as one thread
+                        evaluated_ += halves[0].evals + halves[1].evals;
                     } else {
                         evaluated_ += scan_classes(0, 1, pick);
                     }

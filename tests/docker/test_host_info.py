@@ -87,3 +87,26 @@ def test_empty_endpoint_disables_the_lookup():
 def test_bad_quantity_is_named():
     with pytest.raises(ValueError, match="cpus"):
         detect_host_info(imds_endpoint="", cpus=-1)
+
+
+def test_docker_agent_registers_identity_from_imds(imds_url):
+    from titus.agent.config import AgentConfig
+
+    (host,) = AgentConfig(runtime="docker", imds_endpoint=imds_url, zones=["z-flag"],
+                          instance_group="g1", cpus=2, memory_mb=1024).build_hosts()
+    assert host.host_id == "i-0abc123"
+    assert host.attributes["zone"] == "us-west-2b"  # metadata wins over the flag
+    assert host.attributes["instance_type"] == "m5.2xlarge"
+    assert host.attributes["instance_group"] == "g1"
+    assert (host.cpus, host.memory_mb) == (2, 1024)
+
+
+def test_docker_agent_without_imds_uses_flags_and_detection():
+    from titus.agent.config import AgentConfig
+
+    (host,) = AgentConfig(runtime="docker", imds_endpoint="", zones=["z-flag"],
+                          instance_type="c5.large").build_hosts()
+    assert host.host_id == socket.gethostname()
+    assert host.attributes["zone"] == "z-flag"
+    assert host.attributes["instance_type"] == "c5.large"
+    assert host.cpus >= 1 and host.memory_mb > 0

@@ -22,18 +22,6 @@ def _default_agent_id() -> str:
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
 
 
-def _host_memory_mb() -> float:
-    """Physical memory of this machine in MB (0 if it cannot be read)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemTotal:"):
-                    return float(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
-
-
 class AgentConfig(BaseModel):
     """What an agent needs to know to join a master and describe its hosts."""
 
@@ -54,6 +42,9 @@ class AgentConfig(BaseModel):
     gpu: int = Field(default=0, ge=0)
     instance_type: str = "m5.4xlarge"
     instance_group: str = "default"
+    # docker only: EC2 instance metadata to read zone, instance type and id from ("" = don't);
+    # on EC2 this is http://169.254.169.254
+    imds_endpoint: str = Field(default_factory=lambda: os.environ.get("TITUS_IMDS_ENDPOINT", ""))
     attributes: dict[str, str] = Field(default_factory=dict)
     # the agent's own HTTP server (task logs, metadata); port 0 picks a free one
     listen_host: str = "127.0.0.1"
@@ -100,14 +91,28 @@ class AgentConfig(BaseModel):
             if self.hosts != 1:
                 raise ValueError("hosts must be 1 for the docker runtime, got "
                                  f"{self.hosts}")
-            return [self._host(socket.gethostname(), 0,
-                               cpus=self.cpus if self.cpus is not None else float(os.cpu_count() or 1),
-                               memory_mb=self.memory_mb if self.memory_mb is not None
-                               else _host_memory_mb())]
+            return [self._docker_host()]
         cpus = self.cpus if self.cpus is not None else 16.0
         memory_mb = self.memory_mb if self.memory_mb is not None else 65536.0
         return [self._host(f"{self.agent_id}-h{index:05d}", index, cpus=cpus, memory_mb=memory_mb)
                 for index in range(self.hosts)]
+
+    def _docker_host(self) -> HostInfo:
+        """This machine: resources detected unless given; zone, instance type and id from EC2
+        instance metadata when it answers, else from the settings."""
+        from titus.agent.host_info import detect_host_info, read_imds
+
+        ec2 = read_imds(self.imds_endpoint) if self.imds_endpoint else None
+        return detect_host_info(
+            cpus=self.cpus, memory_mb=self.memory_mb, disk_mb=self.disk_mb,
+            network_mbps=self.network_mbps, gpu=self.gpu,
+            host_id=(ec2.instance_id if ec2 else "") or socket.gethostname(),
+            zone=(ec2.zone if ec2 else "") or self.zones[0],
+            instance_type=(ec2.instance_type if ec2 else "") or self.instance_type,
+            instance_id=(ec2.instance_id if ec2 else "") or None,
+            attributes={"instance_group": self.instance_group, "agent_id": self.agent_id,
+                        **self.attributes},
+            imds_endpoint="")
 
     def _host(self, host_id: str, index: int, *, cpus: float, memory_mb: float) -> HostInfo:
         digest = hashlib.sha1(host_id.encode()).hexdigest()[:17]

@@ -34,11 +34,12 @@ class Ec2Identity:
 def read_imds(endpoint: str | None = None, timeout_sec: float = 0.3) -> Ec2Identity | None:
     """Ask EC2 instance metadata who this host is; None when it does not answer.
 
-    ``endpoint`` defaults to ``$TITUS_IMDS_ENDPOINT`` or the link-local EC2 address; an empty
-    string skips the lookup. Each request waits at most ``timeout_sec``.
+    ``endpoint`` defaults to ``$TITUS_IMDS_ENDPOINT`` (on EC2 set it to ``DEFAULT_IMDS_ENDPOINT``,
+    the link-local address); empty or unset skips the lookup. Each request waits at most ``timeout_sec``.
     """
     if endpoint is None:
-        endpoint = os.environ.get(IMDS_ENDPOINT_ENV, DEFAULT_IMDS_ENDPOINT)
+        # Only where asked: off EC2 the link-local address is nobody's to probe.
+        endpoint = os.environ.get(IMDS_ENDPOINT_ENV, "")
     if not endpoint:
         return None
     base = endpoint.rstrip("/") + "/latest"

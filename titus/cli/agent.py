@@ -46,6 +46,9 @@ def _zones(values: tuple[str, ...]) -> list[str]:
 @click.option("--gpu", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--instance-type", default="m5.4xlarge", show_default=True)
 @click.option("--instance-group", default="default", show_default=True)
+@click.option("--imds-endpoint", envvar="TITUS_IMDS_ENDPOINT", default="",
+              help="Docker only: EC2 instance metadata to take zone, instance type and id from "
+                   "(on EC2: http://169.254.169.254); they win over the flags when it answers.")
 @click.option("--attribute", "attributes", multiple=True, metavar="KEY=VALUE",
               help="Extra host attribute; repeatable.")
 @click.option("--listen-host", default="127.0.0.1", show_default=True,
@@ -60,7 +63,7 @@ def _zones(values: tuple[str, ...]) -> list[str]:
               help="Longest pause between attempts while the master is unreachable.")
 @click.option("--log-level", default="INFO", show_default=True)
 def agent(master_url, agent_token, agent_id, runtime, hosts, zones, cpus, memory_mb, disk_mb,
-          network_mbps, gpu, instance_type, instance_group, attributes, listen_host,
+          network_mbps, gpu, instance_type, instance_group, imds_endpoint, attributes, listen_host,
           listen_port, advertise_url, no_server, launch_log, max_backoff_sec, log_level):
     """Join a master and run the tasks it places on this agent's host(s)."""
     from titus.agent.agent import Agent
@@ -73,7 +76,8 @@ def agent(master_url, agent_token, agent_id, runtime, hosts, zones, cpus, memory
         "master_url": master_url, "agent_token": agent_token, "runtime": runtime,
         "hosts": hosts, "cpus": cpus, "memory_mb": memory_mb, "disk_mb": disk_mb,
         "network_mbps": network_mbps, "gpu": gpu, "instance_type": instance_type,
-        "instance_group": instance_group, "attributes": _parse_attributes(attributes),
+        "instance_group": instance_group, "imds_endpoint": imds_endpoint,
+        "attributes": _parse_attributes(attributes),
         "listen_host": listen_host, "listen_port": listen_port,
         "advertise_url": advertise_url, "serve": not no_server, "launch_log": launch_log,
         "max_backoff_sec": max_backoff_sec,
