@@ -42,11 +42,16 @@ class BuildExt(build_ext):
 engine_sources = sorted(
     os.path.join("csrc", f) for f in os.listdir("csrc") if f.endswith(".cpp")
 )
+# Headers too: editing only a header must rebuild the extension.
+engine_headers = sorted(
+    os.path.join("csrc", f) for f in os.listdir("csrc") if f.endswith(".hpp")
+)
 
 extensions = [
     Extension(
         "titus._engine",
         engine_sources,
+        depends=engine_headers,
         include_dirs=[pybind11.get_include(), "csrc", numpy.get_include()],
         language="c++",
         extra_compile_args=["-std=c++17", "-pthread"],

@@ -205,8 +205,6 @@ PYBIND11_MODULE(_engine, m) {
         .def_property_readonly("task_bytes", &Engine::task_bytes, "Engine bytes per held task (dense part).")
         .def_property_readonly("n_host_classes", &Engine::n_host_classes,
                                "Host equivalence classes in the index (debug).")
-        .def_property("parallel_classes", &Engine::parallel_classes, &Engine::set_parallel_classes,
-                      "Host classes from which a task's scan uses a second thread (0: never).")
         .def_property_readonly("last_evaluated", &Engine::last_evaluated,
                                "Hosts evaluated by the last schedule call (debug).");
 }

@@ -15,7 +15,6 @@
 #include "host_groups.hpp"
 #include "ports.hpp"
 #include "resource_sets.hpp"
-#include "scan_pool.hpp"
 
 namespace titus {
 
@@ -141,9 +140,6 @@ public:
     int64_t n_host_classes() const { return static_cast<int64_t>(groups_.size()); }
     /// Hosts evaluated (feasibility + score) by the last schedule call (debug counter).
     int64_t last_evaluated() const { return evaluated_; }
-    /// Host classes from which a task's scan uses a second thread (0: one thread always).
-    int64_t parallel_classes() const { return static_cast<int64_t>(parallel_classes_); }
-    void set_parallel_classes(int64_t n) { parallel_classes_ = static_cast<size_t>(std::max<int64_t>(0, n)); }
 
 private:
     int32_t R_;
@@ -191,9 +187,6 @@ private:
     /// Fit the attribute view to the constraints of one call; invalidates the index on change.
     void use_attr_view(const ClassTable& t);
     int64_t evaluated_ = 0;
-    // From this many host classes on, a task's class scan is split over two threads (0: never).
-    size_t parallel_classes_ = 384;
-    ScanPool pool_;
 
     /// Write host h's equivalence-class signature; returns its free-cpus key (an upper bound of
     /// the cpus a task may ask and still fit on h).

@@ -1,10 +1,12 @@
 // Equivalence classes of hosts, the engine's index (docs/semantics.md results, found faster).
 //
 // Two hosts with the same signature -- capacities, usage, enabled, holds-any-task,
-// holds-an-exclusive-task, free port count and every attribute value but hostname -- give every
-// task the same feasibility reason and the same score, unless a constraint names hostname. So a
-// placement needs to look at one member per class only: the one with the lowest tiekey, which
-// is the one the tie-break would pick. Hosts with resource sets are kept in classes of their own.
+// holds-an-exclusive-task, free port count, the attribute values the constraints in use read
+// (Engine::use_attr_view: a HostAttrValue-only attribute splits just the values it names) and
+// the special mark of hostname constraints -- give every task of the call the same feasibility
+// reason and the same score. So a placement needs to look at one member per class only: the one
+// with the lowest tiekey, which is the one the tie-break would pick. Hosts with resource sets are
+// kept in classes of their own.
 // Classes are ordered by free cpus so that those a task cannot fit are never visited.
 #pragma once
 #include <algorithm>

@@ -106,10 +106,6 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
     clear_marks();
     if (use_index_) use_attr_view(classes);
     evaluated_ = 0;
-    // Large host sets: a second thread shares each task's class scan (its own GroupSelector,
-    // merged after, so placements are those of one thread).
-    const bool parallel = use_index_ && parallel_classes_ > 0 && n >= 64 && ScanPool::available();
-    bool pool_on = false;  // the helper is woken at the first task that needs it
     std::unordered_map<std::string, std::vector<int32_t>> failed;  // since the last placement
     std::string memo_key;
     for (int64_t i = 0; i < n; ++i) {
@@ -146,7 +142,8 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
             } else {
                 for (ReadyConstraint* c : rc.counted) c->prepare_for_task();
                 // Feasibility of host h (first failing check), else its score.
-                auto evaluate_uncounted = [&](int32_t h, double& score) -> int32_t {
+                auto evaluate = [&](int32_t h, double& score) -> int32_t {
+                    ++evaluated_;
                     const double* used = &used_[static_cast<size_t>(h) * R_];
                     const double* cap = &cap_[static_cast<size_t>(h) * R_];
                     if (!enabled_[h]) return kReasonDisabled;
@@ -169,10 +166,6 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
                     }
                     score = (soft_w_ * soft + fit_w_ * fit) / score_den;
                     return -1;
-                };
-                auto evaluate = [&](int32_t h, double& score) -> int32_t {
-                    ++evaluated_;
-                    return evaluate_uncounted(h, score);
                 };
                 // Every live host in tiekey order: exact reasons for every host.
                 auto full_scan = [&](Selector& select) {
@@ -203,40 +196,10 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
                     const bool specials_rejected = rc.names_host && rc.unique_only && rc.co_hosts_rejected;
                     GroupSelector pick(use_good_enough, good_enough_);
                     double score;
-                    // Classes at positions part, part + parts, ... (both threads walk the ordered
-                    // set; a walk step is cheap beside an evaluation).
-                    auto scan_classes = [&](int part, int parts, GroupSelector& into) {
-                        int64_t evals = 0;
-                        int pos = 0;
-                        double s;
-                        for (auto it = groups_.from(d[kCpus]); it != groups_.end(); ++it) {
-                            if (parts > 1 && pos++ % parts != part) continue;
-                            const int32_t h = groups_.group(it->second).members.begin()->second;
-                            if ((specials_apart || specials_rejected) && special_mark_[h]) continue;
-                            ++evals;
-                            if (evaluate_uncounted(h, s) < 0) into.offer(h, tiekey_[h], s);
-                        }
-                        return evals;
-                    };
-                    if (parallel && groups_.size() >= parallel_classes_) {
-                        if (!pool_on) {
-                            pool_.begin();
-                            pool_on = true;
-                        }
-                        // Each thread writes its own cache line only.
-                        struct alignas(64) Half {
-                            GroupSelector pick;
-                            int64_t evals = 0;
-                        };
-                        Half halves[2] = {{GroupSelector(use_good_enough, good_enough_)},
-                                          {GroupSelector(use_good_enough, good_enough_)}};
-                        auto job = [&](int part) { halves[part].evals = scan_classes(part, 2, halves[part].pick); };
-                        pool_.run_two(job);
-                        pick.merge(halves[0].pick);
-                        pick.merge(halves[1].pick);  // offers are order-free: the same choice as one thread
-                        evaluated_ += halves[0].evals + halves[1].evals;
-                    } else {
-                        evaluated_ += scan_classes(0, 1, pick);
+                    for (auto it = groups_.from(d[kCpus]); it != groups_.end(); ++it) {
+                        const int32_t h = groups_.group(it->second).members.begin()->second;
+                        if ((specials_apart || specials_rejected) && special_mark_[h]) continue;
+                        if (evaluate(h, score) < 0) pick.offer(h, tiekey_[h], score);
                     }
                     if (specials_apart)
                         for (const int32_t h : special_)
@@ -289,7 +252,6 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
             out.fail_counts.insert(out.fail_counts.end(), reasons.begin(), reasons.end());
         }
     }
-    if (pool_on) pool_.end();
     clear_marks();
 }
 

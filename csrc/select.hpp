@@ -61,20 +61,6 @@ public:
 
     int32_t chosen() const { return good_host_ >= 0 ? good_host_ : best_; }
 
-    /// Fold in the offers another selector saw: the result is as if all were offered here.
-    void merge(const GroupSelector& o) {
-        if (o.good_host_ >= 0 && (good_host_ < 0 || before(o.good_key_, o.good_host_, good_key_, good_host_))) {
-            good_host_ = o.good_host_;
-            good_key_ = o.good_key_;
-        }
-        if (o.best_ >= 0 && (best_ < 0 || o.best_score_ > best_score_ ||
-                             (o.best_score_ == best_score_ && before(o.best_key_, o.best_, best_key_, best_)))) {
-            best_ = o.best_;
-            best_key_ = o.best_key_;
-            best_score_ = o.best_score_;
-        }
-    }
-
 private:
     // The scan order: tiekey, then host index.
     static bool before(uint64_t key, int32_t host, uint64_t other_key, int32_t other) {
