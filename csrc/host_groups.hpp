@@ -7,10 +7,13 @@
 // reason and the same score. So a placement needs to look at one member per class only: the one
 // with the lowest tiekey, which is the one the tie-break would pick. Hosts with resource sets are
 // kept in classes of their own.
-// Classes are ordered by free cpus so that those a task cannot fit are never visited.
+// Classes are ordered by free cpus so that those a task cannot fit are never visited; they are
+// also filed by bucket, the part of the signature after the first `bucket_from` bytes (the
+// attribute values and the special mark), each bucket again by free cpus.
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -23,6 +26,16 @@ struct HostGroup {
     std::set<std::pair<uint64_t, int32_t>> members;  // (tiekey, host): begin() is the representative
     double free_cpus = 0.0;
     std::string signature;
+    int32_t bucket = -1;
+};
+
+/// Classes sharing attribute values (and special mark), by free cpus, in flat arrays: the
+/// (free-cpus key, class) pairs sorted, and beside each its capacities then usage (2 * R
+/// doubles, the first bytes of its signature), so a scan can reject a class without a lookup.
+struct HostBucket {
+    std::string key;
+    std::vector<std::pair<double, int32_t>> by_free;
+    std::vector<double> state;  // [entry][2R]
 };
 
 class HostGroups {
@@ -44,7 +57,12 @@ public:
     /// Bring the classes up to date. `sig(h, out)` writes a host's signature and returns its free
     /// cpus; `live` lists the live hosts; `key(h)` is a host's tiekey.
     template <typename Sig, typename Key>
-    void refresh(const std::vector<int32_t>& live, int32_t n_hosts, Sig sig, Key key) {
+    void refresh(const std::vector<int32_t>& live, int32_t n_hosts, int32_t n_res, Sig sig, Key key) {
+        // The bucket part of a signature starts after capacities, usage and flags (Engine::signature).
+        const size_t bucket_from = sizeof(double) * 2 * static_cast<size_t>(n_res) + sizeof(int32_t) * 5;
+        if (valid_ && bucket_from != bucket_from_) valid_ = false;
+        bucket_from_ = bucket_from;
+        n_res_ = n_res;
         if (!valid_) {
             clear();
             group_of_.assign(n_hosts, -1);
@@ -85,6 +103,10 @@ public:
     int32_t group_of(int32_t h) const { return static_cast<size_t>(h) < group_of_.size() ? group_of_[h] : -1; }
     size_t capacity() const { return groups_.size(); }
     size_t size() const { return by_free_.size(); }
+    /// Buckets in use (ids below bucket_capacity(); an unused one has no classes).
+    size_t bucket_capacity() const { return buckets_.size(); }
+    size_t n_buckets() const { return buckets_.size() - spare_buckets_.size(); }
+    const HostBucket& bucket(int32_t b) const { return buckets_[b]; }
 
 private:
     bool valid_ = false;
@@ -96,8 +118,16 @@ private:
     std::vector<int32_t> dirty_;
     std::vector<uint8_t> dirty_flag_;
     std::string scratch_;
+    size_t bucket_from_ = 0;
+    int32_t n_res_ = 0;
+    std::vector<HostBucket> buckets_;
+    std::vector<int32_t> spare_buckets_;
+    std::unordered_map<std::string, int32_t> bucket_by_key_;
 
     void clear() {
+        buckets_.clear();
+        spare_buckets_.clear();
+        bucket_by_key_.clear();
         groups_.clear();
         spare_.clear();
         by_signature_.clear();
@@ -123,12 +153,42 @@ private:
             groups_[g].free_cpus = free_cpus;
             by_signature_.emplace(scratch_, g);
             by_free_.insert({free_cpus, g});
+            file_in_bucket(g);
         } else {
             g = it->second;
         }
         groups_[g].members.insert({key(h), h});
         if (static_cast<size_t>(h) >= group_of_.size()) group_of_.resize(h + 1, -1);
         group_of_[h] = g;
+    }
+
+    void file_in_bucket(int32_t g) {
+        HostGroup& grp = groups_[g];
+        const std::string k = grp.signature.size() > bucket_from_ ? grp.signature.substr(bucket_from_) : std::string();
+        auto it = bucket_by_key_.find(k);
+        int32_t b;
+        if (it == bucket_by_key_.end()) {
+            if (!spare_buckets_.empty()) {
+                b = spare_buckets_.back();
+                spare_buckets_.pop_back();
+            } else {
+                b = static_cast<int32_t>(buckets_.size());
+                buckets_.emplace_back();
+            }
+            buckets_[b].key = k;
+            bucket_by_key_.emplace(k, b);
+        } else {
+            b = it->second;
+        }
+        grp.bucket = b;
+        HostBucket& hb = buckets_[b];
+        const auto entry = std::make_pair(grp.free_cpus, g);
+        const auto at = std::lower_bound(hb.by_free.begin(), hb.by_free.end(), entry);
+        const size_t i = static_cast<size_t>(at - hb.by_free.begin());
+        const size_t w = 2 * static_cast<size_t>(n_res_);
+        hb.by_free.insert(at, entry);
+        hb.state.insert(hb.state.begin() + i * w, w, 0.0);
+        std::memcpy(&hb.state[i * w], grp.signature.data(), sizeof(double) * w);  // may be unaligned there
     }
 
     template <typename Key>
@@ -141,6 +201,18 @@ private:
         if (grp.members.empty()) {
             by_signature_.erase(grp.signature);
             by_free_.erase({grp.free_cpus, g});
+            HostBucket& b = buckets_[grp.bucket];
+            const auto at = std::lower_bound(b.by_free.begin(), b.by_free.end(), std::make_pair(grp.free_cpus, g));
+            const size_t i = static_cast<size_t>(at - b.by_free.begin());
+            const size_t w = 2 * static_cast<size_t>(n_res_);
+            b.by_free.erase(at);
+            b.state.erase(b.state.begin() + i * w, b.state.begin() + (i + 1) * w);
+            if (b.by_free.empty()) {
+                bucket_by_key_.erase(b.key);
+                b.key.clear();
+                spare_buckets_.push_back(grp.bucket);
+            }
+            grp.bucket = -1;
             grp.signature.clear();
             spare_.push_back(g);
         }

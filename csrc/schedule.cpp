@@ -7,9 +7,24 @@
 #include <unordered_map>
 
 #include "engine.hpp"
+#include "score_bound.hpp"
 #include "select.hpp"
 
 namespace titus {
+
+namespace {
+
+// Beyond this many buckets, ranking them per task costs more than it saves.
+constexpr size_t kMaxBuckets = 256;
+
+/// A constraint whose verdict and soft score depend only on a host's attribute values (not its
+/// task count): alike for every host of a bucket. Only asked of classes with no constraint on
+/// hostname (those take the plain walk).
+bool reads_attrs_only(const ReadyConstraint& c) {
+    return c.kind != kExclusiveHost;
+}
+
+}  // namespace
 
 ReadyClass Engine::ready_class(const ClassTable& t, int64_t k) {
     const int32_t* c = t.cls + 9 * k;
@@ -105,8 +120,17 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
 
     clear_marks();
     if (use_index_) use_attr_view(classes);
+    // Branch and bound over host classes: exact, so only where good_enough leaves the greatest
+    // score in charge of the choice.
+    ScoreBound bound;
+    if (use_index_ && !use_good_enough) bound.prepare(fitness_, soft_w_, fit_w_, cap_.data(), R_, order_, kEps);
     evaluated_ = 0;
     std::unordered_map<std::string, std::vector<int32_t>> failed;  // since the last placement
+    struct BucketBound {
+        double top, soft;
+        int32_t bucket;
+    };
+    std::vector<BucketBound> bucket_order;
     std::string memo_key;
     for (int64_t i = 0; i < n; ++i) {
         const double* d = demand + i * R_;
@@ -196,10 +220,66 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
                     const bool specials_rejected = rc.names_host && rc.unique_only && rc.co_hosts_rejected;
                     GroupSelector pick(use_good_enough, good_enough_);
                     double score;
-                    for (auto it = groups_.from(d[kCpus]); it != groups_.end(); ++it) {
-                        const int32_t h = groups_.group(it->second).members.begin()->second;
-                        if ((specials_apart || specials_rejected) && special_mark_[h]) continue;
-                        if (evaluate(h, score) < 0) pick.offer(h, tiekey_[h], score);
+                    bool prune = bound.enabled();
+                    for (int32_t r = 0; r < R_ && prune; ++r)
+                        if (!(d[r] >= 0.0)) prune = false;
+                    if (prune && !rc.names_host && groups_.n_buckets() <= kMaxBuckets) {
+                        // Buckets share attribute values: the same hard-attribute verdict and
+                        // the same soft score for every class in them. Best soft bound first.
+                        bucket_order.clear();
+                        for (int32_t b = 0; b < static_cast<int32_t>(groups_.bucket_capacity()); ++b) {
+                            const HostBucket& hb = groups_.bucket(b);
+                            if (hb.by_free.empty()) continue;
+                            const int32_t rep = groups_.group(hb.by_free.front().second).members.begin()->second;
+                            bool ok = true;
+                            for (const auto& c : rc.hard)
+                                if (reads_attrs_only(c) && !c.satisfied(rep, ntasks_[rep])) {
+                                    ok = false;  // every class of the bucket fails it
+                                    break;
+                                }
+                            if (!ok) continue;
+                            double soft = 1.0;
+                            if (!rc.soft.empty()) {
+                                double total = 0.0;
+                                for (const auto& c : rc.soft) total += reads_attrs_only(c) ? c.soft_score(rep, 0) : 1.0;
+                                soft = total / static_cast<double>(rc.soft.size());
+                            }
+                            bucket_order.push_back({bound.at(d[kCpus], d[kCpus], soft), soft, b});
+                        }
+                        std::sort(bucket_order.begin(), bucket_order.end(),
+                                  [](const BucketBound& a, const BucketBound& b) { return a.top > b.top; });
+                        for (const BucketBound& bb : bucket_order) {
+                            if (pick.has_best() && ScoreBound::beneath(bb.top, pick.best_score())) break;
+                            const HostBucket& hb = groups_.bucket(bb.bucket);
+                            const auto& by_free = hb.by_free;
+                            const size_t w = 2 * static_cast<size_t>(R_);
+                            for (auto it = std::lower_bound(by_free.begin(), by_free.end(), std::make_pair(d[kCpus], INT32_MIN));
+                                 it != by_free.end(); ++it) {
+                                // Classes come by rising free cpus: once the bound of the rest
+                                // falls below the best score, none of them can win or tie.
+                                if (pick.has_best() && bound.below(it->first, d[kCpus], pick.best_score(), bb.soft))
+                                    break;
+                                // The resource check of evaluate, on the class's own numbers:
+                                // a class it fails is infeasible, so skipping it changes nothing.
+                                const double* cap = &hb.state[static_cast<size_t>(it - by_free.begin()) * w];
+                                const double* used = cap + R_;
+                                bool fits = true;
+                                for (int32_t r = 0; r < R_; ++r)
+                                    if (used[r] + d[r] > cap[r] + kEps) {
+                                        fits = false;
+                                        break;
+                                    }
+                                if (!fits) continue;
+                                const int32_t h = groups_.group(it->second).members.begin()->second;
+                                if (evaluate(h, score) < 0) pick.offer(h, tiekey_[h], score);
+                            }
+                        }
+                    } else {
+                        for (auto it = groups_.from(d[kCpus]); it != groups_.end(); ++it) {
+                            const int32_t h = groups_.group(it->second).members.begin()->second;
+                            if ((specials_apart || specials_rejected) && special_mark_[h]) continue;
+                            if (evaluate(h, score) < 0) pick.offer(h, tiekey_[h], score);
+                        }
                     }
                     if (specials_apart)
                         for (const int32_t h : special_)
@@ -256,7 +336,7 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
 }
 
 void Engine::refresh_groups() {
-    groups_.refresh(order_, n_hosts(), [this](int32_t h, std::string& o) { return signature(h, o); },
+    groups_.refresh(order_, n_hosts(), R_, [this](int32_t h, std::string& o) { return signature(h, o); },
                     [this](int32_t h) { return tiekey_[h]; });
 }
 

@@ -60,6 +60,9 @@ public:
     }
 
     int32_t chosen() const { return good_host_ >= 0 ? good_host_ : best_; }
+    /// Whether some host was offered, and the greatest score offered so far.
+    bool has_best() const { return best_ >= 0; }
+    double best_score() const { return best_score_; }
 
 private:
     // The scan order: tiekey, then host index.

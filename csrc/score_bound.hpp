@@ -1,0 +1,117 @@
+// An upper bound of the score any host class may reach, from its free-cpus key alone: the
+// index walks classes by rising free cpus and stops once no class left can reach the best score.
+//
+// For a binpacker on cpus, u_cpu = 1 - (free - d) / cap falls as free cpus rise; every other
+// term is bounded by a constant (a feasible host has used + d <= cap + kEps, so u <= 1 + kEps /
+// cap; a spreader is 1 - u <= 1), and a soft score is at most 1. The bound is only used with
+// non-negative weights, where the score grows with each term.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "fitness.hpp"
+
+namespace titus {
+
+class ScoreBound {
+public:
+    /// Make the bound ready for one call. `cap` is [H][R], `live` the live hosts. Returns
+    /// whether pruning is allowed (weights non-negative and some cpu binpacker in the mix).
+    bool prepare(const FitnessMix& mix, double soft_w, double fit_w, const double* cap, int32_t R,
+                 const std::vector<int32_t>& live, double eps) {
+        enabled_ = false;
+        if (!(soft_w >= 0.0 && fit_w >= 0.0 && soft_w + fit_w > 0.0 && mix.weight_sum > 0.0) || R <= kNetwork)
+            return false;
+        bool uses_cpu = false;
+        for (size_t i = 0; i < mix.kinds.size(); ++i) {
+            if (!(mix.weights[i] >= 0.0)) return false;
+            const int32_t k = mix.kinds[i];
+            if (k < 0 || k >= 2 * kSpreadOffset) return false;
+            if (mix.weights[i] > 0.0 && (k == kCpuBinpack || k == kCpuMemBinpack || k == kCpuMemNetworkBinpack))
+                uses_cpu = true;
+        }
+        if (!uses_cpu) return false;
+        // Largest cpu capacity; least positive capacity of memory and network.
+        double cpu_max = 0.0, cpu_abs = 0.0, mem_min = 0.0, net_min = 0.0;
+        for (const int32_t h : live) {
+            const double* c = cap + static_cast<size_t>(h) * R;
+            cpu_max = std::max(cpu_max, c[kCpus]);
+            cpu_abs = std::max(cpu_abs, std::fabs(c[kCpus]));
+            if (c[kMemory] > 0.0 && (mem_min == 0.0 || c[kMemory] < mem_min)) mem_min = c[kMemory];
+            if (c[kNetwork] > 0.0 && (net_min == 0.0 || c[kNetwork] < net_min)) net_min = c[kNetwork];
+        }
+        if (!(cpu_max > 0.0) || !std::isfinite(cpu_abs)) return false;
+        cpu_max_ = cpu_max;
+        // The key overstates free cpus by 1e-6 + 1e-12 * (|cap| + |used| + 1) (Engine::signature);
+        // twice that, with used <= cap + eps, covers it and the rounding.
+        key_slack_ = 2.0 * (1e-6 + 1e-12 * (3.0 * cpu_abs + 2.0));
+        top_cpu_ = 1.0 + eps / smallest_positive_cpu(cap, R, live) + 1e-12;
+        top_mem_ = mem_min > 0.0 ? 1.0 + eps / mem_min + 1e-12 : 1.0;
+        top_net_ = net_min > 0.0 ? 1.0 + eps / net_min + 1e-12 : 1.0;
+        mix_ = &mix;
+        soft_w_ = soft_w;
+        fit_w_ = fit_w;
+        enabled_ = true;
+        return true;
+    }
+
+    bool enabled() const { return enabled_; }
+
+    /// Upper bound of the score of any host whose free-cpus key is at least `key` and whose soft
+    /// score is at most `soft`, for a task asking `d_cpu` cpus. Non-increasing in `key`.
+    double at(double key, double d_cpu, double soft = 1.0) const {
+        const double spare = key - key_slack_ - d_cpu;
+        const double u_cpu = spare > 0.0 ? std::max(0.0, 1.0 - spare / cpu_max_) + 1e-12 : top_cpu_;
+        double num = 0.0;
+        for (size_t i = 0; i < mix_->kinds.size(); ++i) {
+            const int32_t kind = mix_->kinds[i];
+            double f;
+            if (kind >= kSpreadOffset) {
+                f = 1.0 + 1e-12;  // 1 - u with u >= 0
+            } else {
+                switch (kind) {
+                    case kCpuBinpack: f = u_cpu; break;
+                    case kMemoryBinpack: f = top_mem_; break;
+                    case kNetworkBinpack: f = top_net_; break;
+                    case kCpuMemBinpack: f = (u_cpu + top_mem_) / 2.0; break;
+                    default: f = (u_cpu + top_mem_ + top_net_) / 3.0; break;
+                }
+            }
+            num += mix_->weights[i] * f;
+        }
+        const double fit = num / mix_->weight_sum;
+        return (soft_w_ * soft + fit_w_ * fit) / (soft_w_ + fit_w_);
+    }
+
+    /// True when no host with a key at least `key` can reach `best` (with a safety margin, so
+    /// rounding never hides a tie or a better host).
+    bool below(double key, double d_cpu, double best, double soft = 1.0) const {
+        return beneath(at(key, d_cpu, soft), best);
+    }
+    /// True when a score bound `ub` cannot reach `best`, with the same safety margin.
+    static bool beneath(double ub, double best) {
+        const double margin = 1e-10 * std::max(1.0, std::fabs(best));
+        return ub < best - margin;
+    }
+
+private:
+    static double smallest_positive_cpu(const double* cap, int32_t R, const std::vector<int32_t>& live) {
+        double m = 0.0;
+        for (const int32_t h : live) {
+            const double c = cap[static_cast<size_t>(h) * R + kCpus];
+            if (c > 0.0 && (m == 0.0 || c < m)) m = c;
+        }
+        return m > 0.0 ? m : 1.0;
+    }
+
+    bool enabled_ = false;
+    const FitnessMix* mix_ = nullptr;
+    double soft_w_ = 0.0, fit_w_ = 0.0;
+    double cpu_max_ = 1.0, key_slack_ = 0.0;
+    double top_cpu_ = 1.0, top_mem_ = 1.0, top_net_ = 1.0;
+};
+
+}  // namespace titus
