@@ -208,12 +208,7 @@ class ReferenceScheduler:
             if h.used.get(r, 0.0) + ask.demand.get(r, 0.0) > h.cap.get(r, 0.0) + EPS:
                 raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: {r}")
         if ports is not None:
-            ports = [v.count(p, f"add_running: task {task.id!r} port") for p in ports]
-            if len(ports) != task.ports:
-                raise ValueError(f"add_running: task {task.id!r}: ports names {len(ports)} ports, "
-                                 f"the task asks for {task.ports}")
-            if len(set(ports)) != len(ports):
-                raise ValueError(f"add_running: task {task.id!r}: duplicate ports {ports}")
+            ports = v.check_running_ports(task, ports)
             for p in ports:
                 if p in h.used_ports or not any(lo <= p <= hi for lo, hi in h.ports):
                     raise ValueError(f"add_running: task {task.id!r}: port {p} is not free on host {host_id!r}")

@@ -192,12 +192,7 @@ class Scheduler:
             if float(task.scalars[name]) > v.EPS:
                 raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: {name}")
         if ports is not None:
-            ports = [v.count(p, f"add_running: task {task.id!r} port") for p in ports]
-            if len(ports) != task.ports:
-                raise ValueError(f"add_running: task {task.id!r}: ports names {len(ports)} ports, "
-                                 f"the task asks for {task.ports}")
-            if len(set(ports)) != len(ports):
-                raise ValueError(f"add_running: task {task.id!r}: duplicate ports {ports}")
+            ports = v.check_running_ports(task, ports)
             for p in ports:
                 if not self._engine.port_free(idx, p):
                     raise ValueError(f"add_running: task {task.id!r}: port {p} is not free on host {host_id!r}")

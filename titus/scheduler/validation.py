@@ -296,6 +296,17 @@ def check_tasks(tasks, held_ids) -> list:
     return tasks
 
 
+def check_running_ports(task, ports) -> list[int]:
+    """The exact ports ``add_running`` is told a running task holds: distinct, ``task.ports`` many."""
+    ports = [count(p, f"add_running: task {task.id!r} port") for p in ports]
+    if len(ports) != task.ports:
+        raise ValueError(f"add_running: task {task.id!r}: ports names {len(ports)} ports, "
+                         f"the task asks for {task.ports}")
+    if len(set(ports)) != len(ports):
+        raise ValueError(f"add_running: task {task.id!r}: duplicate ports {ports}")
+    return ports
+
+
 def check_classes(classes) -> list:
     """The task classes of ``schedule_arrays``."""
     classes = list(classes)
