@@ -204,19 +204,24 @@ def _plain_host(h) -> bool:
             and all(type(k) is str and k for k in h.attributes))
 
 
+def _check_batch(items, known_ids, plain, check_one, kind: str) -> list:
+    """Each item valid (``plain`` first, the full ``check_one`` only when it says no) and its
+    id unique in the batch and not in ``known_ids``."""
+    items = list(items)
+    seen = set()
+    for x in items:
+        if not plain(x):
+            check_one(x, f"{kind} {getattr(x, 'id', x)!r}")
+            ident(x.id, f"{kind} id")
+        if x.id in seen or x.id in known_ids:
+            raise ValueError(f"duplicate {kind} id {x.id!r}")
+        seen.add(x.id)
+    return items
+
+
 def check_hosts(hosts, known_ids) -> list:
     """A batch of hosts: each valid, ids unique in the batch and not already known."""
-    hosts = list(hosts)
-    seen = set()
-    for h in hosts:
-        if not _plain_host(h):
-            where = f"host {getattr(h, 'id', h)!r}"
-            check_host(h, where)
-            ident(h.id, "host id")
-        if h.id in seen or h.id in known_ids:
-            raise ValueError(f"duplicate host id {h.id!r}")
-        seen.add(h.id)
-    return hosts
+    return _check_batch(hosts, known_ids, _plain_host, check_host, "host")
 
 
 def _check_demand_shape(t, where: str) -> None:
@@ -283,17 +288,7 @@ def _plain_task(t) -> bool:
 
 def check_tasks(tasks, held_ids) -> list:
     """A batch of tasks: each valid, ids unique in the batch and not already held."""
-    tasks = list(tasks)
-    seen = set()
-    for t in tasks:
-        if not _plain_task(t):
-            where = f"task {getattr(t, 'id', t)!r}"
-            check_task(t, where)
-            ident(t.id, "task id")
-        if t.id in seen or t.id in held_ids:
-            raise ValueError(f"duplicate task id {t.id!r}")
-        seen.add(t.id)
-    return tasks
+    return _check_batch(tasks, held_ids, _plain_task, check_task, "task")
 
 
 def check_running_ports(task, ports) -> list[int]:
