@@ -268,6 +268,8 @@ void Engine::release(int32_t slot) {
         for (int32_t r = 0; r < R_; ++r) gu[r] -= td[r];
     }
     ntasks_[h] -= 1;
+    // An empty host holds exactly nothing: no rounding residue of the subtractions above.
+    if (ntasks_[h] == 0) std::fill(used, used + R_, 0.0);
     nexcl_[h] -= t_excl_[slot];
     t_host_[slot] = -1;
     free_slots_.push_back(slot);
@@ -278,6 +280,7 @@ void Engine::release(int32_t slot) {
 void Engine::reset() {
     for (size_t s = 0; s < t_host_.size(); ++s)
         if (t_host_[s] >= 0) release(static_cast<int32_t>(s));
+    std::fill(group_used_.begin(), group_used_.end(), 0.0);  // nothing held: exactly zero
 }
 
 double Engine::signature(int32_t h, std::string& out) const {

@@ -16,6 +16,8 @@ enum FitnessKind : int32_t {
     kCpuMemBinpack = 3,
     kCpuMemNetworkBinpack = 4,
     kSpreadOffset = 5,
+    // Not a spreader's mirror: hosts in use first (by cpu/mem utilisation), empty ones largest first.
+    kCpuMemFewestHosts = 10,
 };
 
 /// u_r = (used + demand) / capacity, 0 when the capacity is 0.
@@ -24,8 +26,24 @@ inline double utilisation(const double* used, const double* cap, const double* d
     return c > 0.0 ? (used[r] + demand[r]) / c : 0.0;
 }
 
+/// Slack under which a used amount counts as none (sums of doubles leave residues on release).
+constexpr double kInUseEps = 1e-9;
+
+/// kCpuMemFewestHosts: 0.5 + (u_cpus + u_memory) / 4 on a host in use (cpus or memory used), else
+/// 0.5 * s / (1 + s) with s = cpus capacity * memory capacity, so every host in use outranks every
+/// empty one and empty hosts open largest first: few hosts end up holding the work.
+inline double fewest_hosts(const double* used, const double* cap, const double* d) {
+    if (used[kCpus] > kInUseEps || used[kMemory] > kInUseEps) {
+        const double m = (utilisation(used, cap, d, kCpus) + utilisation(used, cap, d, kMemory)) / 2.0;
+        return 0.5 + 0.5 * m;
+    }
+    const double s = cap[kCpus] * cap[kMemory];
+    return 0.5 * (s / (1.0 + s));
+}
+
 /// One named fitness function on one host.
 inline double fitness_one(int32_t kind, const double* used, const double* cap, const double* d) {
+    if (kind == kCpuMemFewestHosts) return fewest_hosts(used, cap, d);
     const bool spread = kind >= kSpreadOffset;
     const int32_t base = spread ? kind - kSpreadOffset : kind;
     double f;

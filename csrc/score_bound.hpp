@@ -4,7 +4,8 @@
 // For a binpacker on cpus, u_cpu = 1 - (free - d) / cap falls as free cpus rise; every other
 // term is bounded by a constant (a feasible host has used + d <= cap + kEps, so u <= 1 + kEps /
 // cap; a spreader is 1 - u <= 1), and a soft score is at most 1. The bound is only used with
-// non-negative weights, where the score grows with each term.
+// non-negative weights, where the score grows with each term. cpu_mem_fewest_hosts is a binpacker
+// lifted into [0.5, 1] on hosts in use and below 0.5 on empty ones, so the same bound holds.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -29,8 +30,9 @@ public:
         for (size_t i = 0; i < mix.kinds.size(); ++i) {
             if (!(mix.weights[i] >= 0.0)) return false;
             const int32_t k = mix.kinds[i];
-            if (k < 0 || k >= 2 * kSpreadOffset) return false;
-            if (mix.weights[i] > 0.0 && (k == kCpuBinpack || k == kCpuMemBinpack || k == kCpuMemNetworkBinpack))
+            if (k < 0 || (k >= 2 * kSpreadOffset && k != kCpuMemFewestHosts)) return false;
+            if (mix.weights[i] > 0.0 && (k == kCpuBinpack || k == kCpuMemBinpack || k == kCpuMemNetworkBinpack ||
+                                         k == kCpuMemFewestHosts))
                 uses_cpu = true;
         }
         if (!uses_cpu) return false;
@@ -69,7 +71,9 @@ public:
         for (size_t i = 0; i < mix_->kinds.size(); ++i) {
             const int32_t kind = mix_->kinds[i];
             double f;
-            if (kind >= kSpreadOffset) {
+            if (kind == kCpuMemFewestHosts) {
+                f = 0.5 + 0.5 * ((u_cpu + top_mem_) / 2.0) + 1e-12;  // an empty host scores < 0.5
+            } else if (kind >= kSpreadOffset) {
                 f = 1.0 + 1e-12;  // 1 - u with u >= 0
             } else {
                 switch (kind) {

@@ -186,6 +186,12 @@ class NumpyGreedy:
         return u if self._all_cap else np.where(self._has_cap[j], u, 0.0)
 
     def _fit_one(self, name: str, d) -> np.ndarray:
+        if name == validation.FEWEST_HOSTS:
+            c, m = self._resources.index("cpus"), self._resources.index("memory_mb")
+            in_use = (self._used[c] > validation.IN_USE_EPS) | (self._used[m] > validation.IN_USE_EPS)
+            size = self._cap[c] * self._cap[m]
+            packed = 0.5 + 0.5 * ((self._util(d, "cpus") + self._util(d, "memory_mb")) / 2.0)
+            return np.where(in_use, packed, 0.5 * (size / (1.0 + size)))
         rs = validation.BINPACKERS[name.replace("_spread", "_binpack")]
         if len(rs) == 1:
             f = self._util(d, rs[0])

@@ -19,6 +19,7 @@ LABELS = ("x", "y", "z")
 FITNESS_NAMES = (
     "cpu_binpack", "memory_binpack", "network_binpack", "cpu_mem_binpack", "cpu_mem_network_binpack",
     "cpu_spread", "memory_spread", "network_spread", "cpu_mem_spread", "cpu_mem_network_spread",
+    "cpu_mem_fewest_hosts",
 )
 
 host_cpus = st.sampled_from([0, 1, 2, 3, 4, 8, 8.25, 16, 15.5, 0.5, 1.3])

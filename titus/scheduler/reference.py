@@ -192,6 +192,9 @@ class ReferenceScheduler:
         """Drop every held task."""
         for k in list(self._held):
             self._unhold(k)
+        for g in self._group_used.values():  # nothing held: exactly zero
+            for r in g:
+                g[r] = 0.0
 
     def set_group_limits(self, limits) -> None:
         """Replace the group limits for the calls that follow."""
@@ -363,6 +366,11 @@ class ReferenceScheduler:
         return (h.used.get(r, 0.0) + ask.demand.get(r, 0.0)) / cap if cap > 0 else 0.0
 
     def _fit_one(self, name: str, ask: _Ask, h: _Host) -> float:
+        if name == v.FEWEST_HOSTS:
+            if h.used.get("cpus", 0.0) > v.IN_USE_EPS or h.used.get("memory_mb", 0.0) > v.IN_USE_EPS:
+                return 0.5 + 0.5 * ((self._util(ask, h, "cpus") + self._util(ask, h, "memory_mb")) / 2.0)
+            size = h.cap.get("cpus", 0.0) * h.cap.get("memory_mb", 0.0)
+            return 0.5 * (size / (1.0 + size))
         spread = name.endswith("_spread")
         rs = v.BINPACKERS[name.replace("_spread", "_binpack")]
         if len(rs) == 1:
@@ -452,4 +460,7 @@ class ReferenceScheduler:
         if t.job is not None:
             self._job_hosts[t.job][t.host] -= 1
         h.tasks.discard(key)
+        if not h.tasks:  # an empty host holds exactly nothing: no rounding residue
+            for r in h.used:
+                h.used[r] = 0.0
         h.exclusive -= t.exclusive

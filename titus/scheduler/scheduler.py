@@ -23,7 +23,8 @@ from titus.scheduler.model import Host, Result, Task
 _PACKER_CODES = {"cpu_binpack": 0, "memory_binpack": 1, "network_binpack": 2,
                  "cpu_mem_binpack": 3, "cpu_mem_network_binpack": 4}
 FITNESS_CODES = {**_PACKER_CODES,
-                 **{n.replace("_binpack", "_spread"): c + 5 for n, c in _PACKER_CODES.items()}}
+                 **{n.replace("_binpack", "_spread"): c + 5 for n, c in _PACKER_CODES.items()},
+                 "cpu_mem_fewest_hosts": 10}
 _RESOURCE0 = 3  # first resource reason slot (csrc/engine.hpp)
 
 
@@ -31,7 +32,8 @@ class Scheduler:
     """Places tasks on hosts, Fenzo style, and remembers what it placed.
 
     - ``fitness``: a name (``cpu_binpack``, ``memory_binpack``, ``network_binpack``,
-      ``cpu_mem_binpack``, ``cpu_mem_network_binpack`` or a ``*_spread``) or a weighted mix
+      ``cpu_mem_binpack``, ``cpu_mem_network_binpack``, a ``*_spread``, or
+      ``cpu_mem_fewest_hosts``: hosts in use first, empty ones largest first) or a weighted mix
       ``{"cpu_binpack": 2, "memory_spread": 1}``; utilisation is measured after placing the task.
     - ``good_enough``: stop at the first host (in tie-key order) whose score reaches it.
     - ``group_limits``: ``{"g1": {"cpus": 64}}``; a task that would take its group over a limit

@@ -25,7 +25,13 @@ BINPACKERS = {
     "cpu_mem_binpack": ("cpus", "memory_mb"),
     "cpu_mem_network_binpack": ("cpus", "memory_mb", "network_mbps"),
 }
-FITNESS_NAMES = tuple(BINPACKERS) + tuple(n.replace("_binpack", "_spread") for n in BINPACKERS)
+# Hosts in use first (by their cpu/memory binpack value), empty hosts largest first: for clusters
+# of mixed machine shapes, where a plain binpacker fills the smallest hosts first.
+FEWEST_HOSTS = "cpu_mem_fewest_hosts"
+# Slack under which a used amount counts as none (releases leave rounding residues).
+IN_USE_EPS = 1e-9
+FITNESS_NAMES = (tuple(BINPACKERS) + tuple(n.replace("_binpack", "_spread") for n in BINPACKERS)
+                 + (FEWEST_HOSTS,))
 
 # Slack when comparing sums of doubles against a capacity or a limit.
 EPS = 1e-9
