@@ -4,7 +4,8 @@ Each measurement runs in a fresh subprocess that builds its inputs first (Host o
 arrays), then resets the kernel's peak-RSS mark (``/proc/self/clear_refs``) and reads ``VmHWM``
 from ``/proc/self/status`` around one step:
 
-- hosts: ``Scheduler.add_hosts`` of H hosts (engine state plus what the Python wrapper keeps);
+- hosts: ``Scheduler.add_hosts`` of H hosts, then one scheduling call of one task, which builds
+  the host-class index (engine state, the index, and what the Python wrapper keeps);
 - tasks: ``schedule_arrays`` of N rows onto a cluster (held-task state plus the call's own
   buffers; the caller's input arrays already exist and are not counted).
 
@@ -56,7 +57,7 @@ def child(kind: str, size: int, hosts: int, constraints: str, seed: int,
     import gc
     import tracemalloc
 
-    from titus import Scheduler
+    from titus import Scheduler, Task
     from titus.workloads import generate
 
     if kind == "hosts":
@@ -74,7 +75,7 @@ def child(kind: str, size: int, hosts: int, constraints: str, seed: int,
     before_hwm, before_rss = _status_kib("VmHWM"), _status_kib("VmRSS")
     if kind == "hosts":
         scheduler.add_hosts(host_objects)
-        placed = 0
+        placed = len(scheduler.schedule([Task("probe", cpus=0.5, memory_mb=64)]).assignments)
     else:
         out = scheduler.schedule_arrays(workload.demand, workload.task_class, workload.classes)
         placed = int((out >= 0).sum())

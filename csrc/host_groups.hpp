@@ -23,10 +23,16 @@
 namespace titus {
 
 struct HostGroup {
-    std::set<std::pair<uint64_t, int32_t>> members;  // (tiekey, host): begin() is the representative
+    // Members as a min-heap on (tiekey, host): heap[0], the representative, is the host the
+    // tie-break would pick. 4 bytes a member (plus its slot in HostGroups::heap_pos_), where a
+    // tree node would take some 64.
+    std::vector<int32_t> heap;
     double free_cpus = 0.0;
     std::string signature;
     int32_t bucket = -1;
+
+    int32_t rep() const { return heap.front(); }
+    size_t size() const { return heap.size(); }
 };
 
 /// Classes sharing attribute values (and special mark), by free cpus, in flat arrays: the
@@ -66,6 +72,7 @@ public:
         if (!valid_) {
             clear();
             group_of_.assign(n_hosts, -1);
+            heap_pos_.assign(n_hosts, -1);
             dirty_flag_.assign(n_hosts, 0);
             for (int32_t h : live) place(h, sig, key);
             valid_ = true;
@@ -115,6 +122,7 @@ private:
     std::unordered_map<std::string, int32_t> by_signature_;
     std::set<std::pair<double, int32_t>> by_free_;
     std::vector<int32_t> group_of_;
+    std::vector<int32_t> heap_pos_;  // host -> its position in its class's heap, or -1
     std::vector<int32_t> dirty_;
     std::vector<uint8_t> dirty_flag_;
     std::string scratch_;
@@ -157,9 +165,61 @@ private:
         } else {
             g = it->second;
         }
-        groups_[g].members.insert({key(h), h});
         if (static_cast<size_t>(h) >= group_of_.size()) group_of_.resize(h + 1, -1);
+        if (static_cast<size_t>(h) >= heap_pos_.size()) heap_pos_.resize(h + 1, -1);
         group_of_[h] = g;
+        std::vector<int32_t>& heap = groups_[g].heap;
+        heap.push_back(h);
+        heap_pos_[h] = static_cast<int32_t>(heap.size() - 1);
+        sift_up(heap, heap.size() - 1, key);
+    }
+
+    // Indexed binary min-heap on (key(h), h); heap_pos_[h] follows every move.
+    template <typename Key>
+    static bool before(int32_t a, int32_t b, Key& key) {
+        const uint64_t ka = key(a), kb = key(b);
+        return ka != kb ? ka < kb : a < b;
+    }
+    template <typename Key>
+    void sift_up(std::vector<int32_t>& heap, size_t i, Key& key) {
+        const int32_t h = heap[i];
+        while (i > 0) {
+            const size_t parent = (i - 1) / 2;
+            if (!before(h, heap[parent], key)) break;
+            heap[i] = heap[parent];
+            heap_pos_[heap[i]] = static_cast<int32_t>(i);
+            i = parent;
+        }
+        heap[i] = h;
+        heap_pos_[h] = static_cast<int32_t>(i);
+    }
+    template <typename Key>
+    void sift_down(std::vector<int32_t>& heap, size_t i, Key& key) {
+        const int32_t h = heap[i];
+        const size_t n = heap.size();
+        while (true) {
+            size_t child = 2 * i + 1;
+            if (child >= n) break;
+            if (child + 1 < n && before(heap[child + 1], heap[child], key)) ++child;
+            if (!before(heap[child], h, key)) break;
+            heap[i] = heap[child];
+            heap_pos_[heap[i]] = static_cast<int32_t>(i);
+            i = child;
+        }
+        heap[i] = h;
+        heap_pos_[h] = static_cast<int32_t>(i);
+    }
+    template <typename Key>
+    void heap_erase(std::vector<int32_t>& heap, int32_t h, Key& key) {
+        const size_t i = static_cast<size_t>(heap_pos_[h]);
+        heap_pos_[h] = -1;
+        const int32_t last = heap.back();
+        heap.pop_back();
+        if (i == heap.size()) return;  // h was the last one
+        heap[i] = last;
+        heap_pos_[last] = static_cast<int32_t>(i);
+        sift_up(heap, i, key);
+        sift_down(heap, static_cast<size_t>(heap_pos_[last]), key);
     }
 
     void file_in_bucket(int32_t g) {
@@ -197,8 +257,9 @@ private:
         const int32_t g = group_of_[h];
         group_of_[h] = -1;
         HostGroup& grp = groups_[g];
-        grp.members.erase({key(h), h});
-        if (grp.members.empty()) {
+        heap_erase(grp.heap, h, key);
+        if (grp.heap.empty()) {
+            std::vector<int32_t>().swap(grp.heap);  // a big class emptied gives its memory back
             by_signature_.erase(grp.signature);
             by_free_.erase({grp.free_cpus, g});
             HostBucket& b = buckets_[grp.bucket];

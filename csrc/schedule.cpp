@@ -230,7 +230,7 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
                         for (int32_t b = 0; b < static_cast<int32_t>(groups_.bucket_capacity()); ++b) {
                             const HostBucket& hb = groups_.bucket(b);
                             if (hb.by_free.empty()) continue;
-                            const int32_t rep = groups_.group(hb.by_free.front().second).members.begin()->second;
+                            const int32_t rep = groups_.group(hb.by_free.front().second).rep();
                             bool ok = true;
                             for (const auto& c : rc.hard)
                                 if (reads_attrs_only(c) && !c.satisfied(rep, ntasks_[rep])) {
@@ -270,13 +270,13 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
                                         break;
                                     }
                                 if (!fits) continue;
-                                const int32_t h = groups_.group(it->second).members.begin()->second;
+                                const int32_t h = groups_.group(it->second).rep();
                                 if (evaluate(h, score) < 0) pick.offer(h, tiekey_[h], score);
                             }
                         }
                     } else {
                         for (auto it = groups_.from(d[kCpus]); it != groups_.end(); ++it) {
-                            const int32_t h = groups_.group(it->second).members.begin()->second;
+                            const int32_t h = groups_.group(it->second).rep();
                             if ((specials_apart || specials_rejected) && special_mark_[h]) continue;
                             if (evaluate(h, score) < 0) pick.offer(h, tiekey_[h], score);
                         }
@@ -294,9 +294,9 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
                                 ++reasons[evaluate(h, score)];  // infeasible, or pick would have chosen one
                         for (auto it = groups_.from(-std::numeric_limits<double>::infinity()); it != groups_.end(); ++it) {
                             const HostGroup& grp = groups_.group(it->second);
-                            const int32_t h = grp.members.begin()->second;
+                            const int32_t h = grp.rep();
                             if (specials_apart && special_mark_[h]) continue;
-                            reasons[evaluate(h, score)] += static_cast<int32_t>(grp.members.size());
+                            reasons[evaluate(h, score)] += static_cast<int32_t>(grp.size());
                         }
                     }
                 } else {

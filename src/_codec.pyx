@@ -107,12 +107,19 @@ cdef class Codec:
     # ------------------------------------------------------------------ hosts
     def encode_hosts(self, list hosts, int first_index):
         """Pack hosts for ``Engine.add_hosts`` and register their ids (index from ``first_index``)."""
-        cdef Py_ssize_t n = len(hosts), i
+        cdef Py_ssize_t n = len(hosts), i, k = 0
         caps = np.zeros((n, len(self.resources)), dtype=np.float64)
         fnv = np.empty(n, dtype=np.uint64)
         cdef double[:, ::1] cv = caps
         cdef uint64_t[::1] fv = fnv
-        attrs, ports, sets = [], [], []
+        # attribute rows straight into an array: a tuple per (host, attribute) would cost a few
+        # hundred bytes per host of Python heap that the allocator keeps after the call
+        cdef Py_ssize_t n_attr_rows = 0
+        for i in range(n):
+            n_attr_rows += len(hosts[i].attributes)
+        attrs = np.empty((n_attr_rows, 3), dtype=np.int32)
+        cdef int32_t[:, ::1] av = attrs
+        ports, sets = [], []
         cdef int32_t a
         for i in range(n):
             h = hosts[i]
@@ -124,13 +131,16 @@ cdef class Codec:
                 a = intern(self.attrs, name)
                 if a == len(self.attr_values):
                     self.attr_values.append({})
-                attrs.append((i, a, intern(self.attr_values[a], str(value))))
+                av[k, 0] = i
+                av[k, 1] = a
+                av[k, 2] = intern(self.attr_values[a], str(value))
+                k += 1
             for lo, hi in h.ports:
                 ports.append((i, int(lo), int(hi)))
             for name, shape in h.resource_sets.items():
                 sets.append((i, intern(self.set_names, name), int(shape[0]), int(shape[1])))
             self.host_index[h.id] = first_index + i
-        return (caps, fnv, _rows(attrs, 3), _rows(ports, 3), _rows(sets, 4))
+        return (caps, fnv, attrs[:k], _rows(ports, 3), _rows(sets, 4))
 
     # ------------------------------------------------------------------ tasks and classes
     def encode_tasks(self, list tasks):
