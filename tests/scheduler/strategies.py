@@ -177,10 +177,11 @@ group_limit_specs = st.one_of(
 
 @st.composite
 def scheduler_options(draw):
-    """Constructor options: fitness, good_enough, group limits, seed."""
+    """Constructor options: fitness, good_enough, group limits, seed, task order."""
     return dict(
         fitness=draw(fitness_specs),
         good_enough=draw(st.one_of(st.none(), st.sampled_from([0.0, 0.3, 0.55, 0.6, 0.65, 0.7, 0.8, 1.0]))),
         group_limits=draw(group_limit_specs),
         seed=draw(st.one_of(st.integers(0, 5), st.integers(0, 2**64 - 1))),
+        task_order=draw(st.sampled_from(["given", "given", "interleave_jobs"])),
     )

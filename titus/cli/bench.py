@@ -7,6 +7,7 @@ import sys
 import click
 
 from titus.cli import main
+from titus.scheduler.task_order import TASK_ORDERS as SCHEDULER_ORDERS
 from titus.scheduler.validation import FITNESS_NAMES
 from titus.workloads import CONSTRAINT_MIXES, TASK_ORDERS, WorkloadSpec, generate
 from titus.workloads.runner import APIS, ENGINES, make_scheduler, run
@@ -27,6 +28,9 @@ _PROGRESS_BATCH = 100_000
                    "BalancedHostAttr(zone); unique = one task per host per job; mixed.")
 @click.option("--fitness", default="cpu_mem_binpack", show_default=True,
               type=click.Choice(FITNESS_NAMES), help="Fitness function.")
+@click.option("--task-order", default="given", show_default=True, type=click.Choice(SCHEDULER_ORDERS),
+              help="The scheduler's placement order within a call: the given order, or each "
+                   "job's tasks spread evenly through the call (fewer hosts on mixed shapes).")
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Seed of the workload and of the scheduler's tie-breaking.")
 @click.option("--api", default="arrays", show_default=True, type=click.Choice(APIS),
@@ -43,7 +47,7 @@ _PROGRESS_BATCH = 100_000
 @click.option("--full-scan", is_flag=True,
               help="Turn the engine's indexes off: scan every host per task, as Fenzo does.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
-def bench(hosts, tasks, constraints, fitness, seed, api, engine, zones, order, batch, full_scan,
+def bench(hosts, tasks, constraints, fitness, task_order, seed, api, engine, zones, order, batch, full_scan,
           as_json):
     """Schedule a synthetic workload and print placements/s, hosts used and the lower bound.
 
@@ -55,7 +59,8 @@ def bench(hosts, tasks, constraints, fitness, seed, api, engine, zones, order, b
     workload = generate(spec)
     try:
         options = {"index": False} if full_scan else {}
-        scheduler = make_scheduler(engine, fitness=fitness, seed=seed, **options)
+        scheduler = make_scheduler(engine, fitness=fitness, seed=seed, task_order=task_order,
+                                   **options)
     except ImportError as exc:
         raise click.ClickException(f"the {engine} scheduler is not available: {exc}") from exc
     if batch == 0 and tasks > _PROGRESS_ABOVE:
@@ -63,6 +68,7 @@ def bench(hosts, tasks, constraints, fitness, seed, api, engine, zones, order, b
     outcome = _run_with_progress(scheduler, workload, api, batch or None, quiet=as_json)
     figures = _figures(spec, workload, outcome, fitness, api, engine)
     figures["full_scan"] = full_scan
+    figures["task_order"] = task_order
     if as_json:
         click.echo(json.dumps(figures, indent=2))
     else:
@@ -110,7 +116,8 @@ def _figures(spec, workload, outcome, fitness, api, engine) -> dict:
 def _print(f: dict) -> None:
     click.echo(f"titus bench: {f['tasks']:,} tasks in {f['jobs']:,} jobs onto {f['hosts']:,} "
                f"hosts (constraints={f['constraints']}, fitness={f['fitness']}, "
-               f"api={f['api']}, engine={f['engine']}, seed={f['seed']})")
+               f"task order={f['task_order']}, api={f['api']}, engine={f['engine']}, "
+               f"seed={f['seed']})")
     click.echo(f"  placed         {f['placed']:,} ({f['unplaced']:,} unplaced)")
     click.echo(f"  schedule time  {f['schedule_seconds']:.4f} s  "
                f"(add hosts {f['add_hosts_seconds']:.4f} s)")

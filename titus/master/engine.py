@@ -21,9 +21,11 @@ def scheduler_class():
         return ReferenceScheduler
 
 
-def make_scheduler(fitness: str = "cpu_mem_binpack", good_enough=None, seed: int = 0):
+def make_scheduler(fitness: str = "cpu_mem_binpack", good_enough=None, seed: int = 0,
+                   task_order: str = "given"):
     """A fresh engine. Capacity group limits are applied by the master's queue, not here."""
-    return scheduler_class()(fitness=fitness, good_enough=good_enough, seed=seed)
+    return scheduler_class()(fitness=fitness, good_enough=good_enough, seed=seed,
+                             task_order=task_order)
 
 
 def engine_host(info: HostInfo, attributes=None) -> Host:

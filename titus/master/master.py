@@ -54,7 +54,8 @@ class Master:
         self.capacity = CapacityGroups()
         self.queue = PendingQueue()
         self.events = EventBus()
-        self.scheduler = make_scheduler(settings.fitness, settings.good_enough)
+        self.scheduler = make_scheduler(settings.fitness, settings.good_enough,
+                                        task_order=settings.task_order)
         self.engine_hosts: set[str] = set()
         self.hosts_version = 0  # bumped whenever hosts come or go (constraint caches follow)
         self.agent_tasks: dict[str, set[str]] = {}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
+from titus.scheduler import task_order as order
 from titus.scheduler import validation as v
 from titus.scheduler.failures import constraint_labels, make_failure
 from titus.scheduler.model import Host, Result, Task, TaskClass
@@ -82,12 +83,13 @@ class ReferenceScheduler:
     """Plain-Python scheduler with the same API and semantics as ``titus.Scheduler``."""
 
     def __init__(self, fitness="cpu_mem_binpack", good_enough=None, group_limits=None, seed=0,
-                 soft_weight=0.5, fitness_weight=0.35, index=True):
+                 soft_weight=0.5, fitness_weight=0.35, index=True, task_order="given"):
         self._fitness = v.normalize_fitness(fitness)
         self._good_enough = v.check_good_enough(good_enough)
         self._limits = v.check_group_limits(group_limits)
         self._seed = v.check_seed(seed)
         self._ws, self._wf = v.check_weights(soft_weight, fitness_weight)
+        self._task_order = order.check_task_order(task_order)
         self._resources: list[str] = list(v.BASE_RESOURCES)
         self._hosts: list[_Host | None] = []
         self._by_id: dict[str, int] = {}
@@ -231,7 +233,7 @@ class ReferenceScheduler:
         for t in tasks:
             self._note_scalars(t.scalars)
         result = Result()
-        for t in tasks:
+        for t in order.placement_order(tasks, self._task_order):
             ask = self._ask_from_task(t)
             h, failure = self._place(ask, t.id)
             if h is None:
@@ -250,7 +252,8 @@ class ReferenceScheduler:
         d, tc, classes, task_ids = v.check_arrays(demand, task_class, classes, self._resources,
                                                   task_ids, self._held)
         out = np.full(d.shape[0], -1, dtype=np.int32)
-        for i in range(d.shape[0]):
+        rows = order.row_order(tc, classes, self._task_order)
+        for i in (range(d.shape[0]) if rows is None else rows.tolist()):
             c: TaskClass = classes[tc[i]]
             ask = _Ask(None, {r: float(d[i, j]) for j, r in enumerate(self._resources)}, c.job, c.group,
                        tuple(c.hard), tuple(c.soft), int(c.ports), dict(c.resource_sets))

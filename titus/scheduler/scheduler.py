@@ -16,6 +16,7 @@ import numpy as np
 from titus._codec import Codec
 from titus._engine import Engine
 from titus.constraints import ExclusiveHost
+from titus.scheduler import task_order as order
 from titus.scheduler import validation as v
 from titus.scheduler.model import Host, Result, Task
 
@@ -43,6 +44,9 @@ class Scheduler:
     - ``soft_weight``/``fitness_weight``: score = (ws * mean soft score + wf * fitness) / (ws + wf).
     - ``index``: let the engine use its indexes (results are identical either way; off means a
       full scan of every host per task, for benchmarks).
+    - ``task_order``: ``"given"`` places each call's tasks in the caller's order;
+      ``"interleave_jobs"`` spreads each job's tasks evenly through the call first (hosts get a
+      mix of jobs: fewer hosts on clusters of mixed shapes; see ``titus.scheduler.task_order``).
 
     Hosts and held tasks persist between calls: a placed task holds its resources until
     ``release``, ``remove_host`` or ``reset``. Resources are never over-committed. Every call is
@@ -50,12 +54,13 @@ class Scheduler:
     """
 
     def __init__(self, fitness="cpu_mem_binpack", good_enough=None, group_limits=None, seed=0,
-                 soft_weight=0.5, fitness_weight=0.35, index=True):
+                 soft_weight=0.5, fitness_weight=0.35, index=True, task_order="given"):
         self._fitness = v.normalize_fitness(fitness)
         self._good_enough = v.check_good_enough(good_enough)
         self._limits = v.check_group_limits(group_limits)
         self._seed = v.check_seed(seed)
         self._ws, self._wf = v.check_weights(soft_weight, fitness_weight)
+        self._task_order = order.check_task_order(task_order)
         self._codec = Codec()
         self._engine = Engine(
             len(self._codec.resources), self._seed,
@@ -257,7 +262,8 @@ class Scheduler:
         result = Result()
         if not tasks:
             return result
-        self._sync_resources(tasks)
+        self._sync_resources(tasks)  # scalars are noted in the caller's order, whatever the order
+        tasks = order.placement_order(tasks, self._task_order)
         demand, task_class, keys = self._codec.encode_tasks(tasks)
         hosts, slots, fail_rows, fail_counts, port_off, ports, set_choice = self._run(
             demand, task_class, keys, True, True)
@@ -291,8 +297,12 @@ class Scheduler:
         d, tc, classes, task_ids = v.check_arrays(demand, task_class, classes, self._codec.resources,
                                                   task_ids, self._task_slot)
         keys = [self._codec.class_key(c) for c in classes]
+        rows = order.row_order(tc, classes, self._task_order)
+        if rows is not None:
+            d, tc = d[rows], tc[rows]
+            task_ids = None if task_ids is None else [task_ids[i] for i in rows.tolist()]
         hosts, slots, _, _, _, _, _ = self._run(d, tc, keys, False, task_ids is not None)
         if task_ids is not None:
             placed = (hosts >= 0).tolist()
             self._remember(compress(slots.tolist(), placed), compress(task_ids, placed))
-        return hosts
+        return order.in_input_order(hosts, rows)
