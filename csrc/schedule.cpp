@@ -127,7 +127,7 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
     evaluated_ = 0;
     std::unordered_map<std::string, std::vector<int32_t>> failed;  // since the last placement
     struct BucketBound {
-        double top, soft;
+        double top, soft_part;
         int32_t bucket;
     };
     std::vector<BucketBound> bucket_order;
@@ -143,11 +143,14 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
         // Nothing placed since an identical task (class and demand) failed: the state is the
         // same, so it fails the same way; its reasons are copied, not recounted.
         const bool memo = use_index_;
-        if (memo) {
+        auto make_memo_key = [&]() {
             memo_key.assign(reinterpret_cast<const char*>(&task_class[i]), sizeof(int32_t));
             memo_key.append(reinterpret_cast<const char*>(d), sizeof(double) * R_);
-        }
-        const auto hit = memo ? failed.find(memo_key) : failed.end();
+        };
+        // Most tasks place: no failure since the last placement means nothing to look up.
+        const bool look = memo && !failed.empty();
+        if (look) make_memo_key();
+        const auto hit = look ? failed.find(memo_key) : failed.end();
         if (hit != failed.end()) {
             reasons = hit->second;
         } else {
@@ -244,7 +247,8 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
                                 for (const auto& c : rc.soft) total += reads_attrs_only(c) ? c.soft_score(rep, 0) : 1.0;
                                 soft = total / static_cast<double>(rc.soft.size());
                             }
-                            bucket_order.push_back({bound.at(d[kCpus], d[kCpus], soft), soft, b});
+                            const double sp = bound.soft_part(soft);
+                            bucket_order.push_back({bound.at_with(sp, d[kCpus], d[kCpus]), sp, b});
                         }
                         std::sort(bucket_order.begin(), bucket_order.end(),
                                   [](const BucketBound& a, const BucketBound& b) { return a.top > b.top; });
@@ -257,7 +261,7 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
                                  it != by_free.end(); ++it) {
                                 // Classes come by rising free cpus: once the bound of the rest
                                 // falls below the best score, none of them can win or tie.
-                                if (pick.has_best() && bound.below(it->first, d[kCpus], pick.best_score(), bb.soft))
+                                if (pick.has_best() && bound.below_with(bb.soft_part, it->first, d[kCpus], pick.best_score()))
                                     break;
                                 // The resource check of evaluate, on the class's own numbers:
                                 // a class it fails is infeasible, so skipping it changes nothing.
@@ -323,6 +327,7 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
                 if (failed.bucket_count() > 64) failed = decltype(failed)();
                 else failed.clear();
             } else if (!placed && memo) {
+                if (!look) make_memo_key();
                 failed.emplace(memo_key, reasons);
             }
         }

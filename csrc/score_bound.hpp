@@ -53,9 +53,26 @@ public:
         top_cpu_ = 1.0 + eps / smallest_positive_cpu(cap, R, live) + 1e-12;
         top_mem_ = mem_min > 0.0 ? 1.0 + eps / mem_min + 1e-12 : 1.0;
         top_net_ = net_min > 0.0 ? 1.0 + eps / net_min + 1e-12 : 1.0;
-        mix_ = &mix;
         soft_w_ = soft_w;
         fit_w_ = fit_w;
+        den_ = soft_w + fit_w;
+        // fit <= fit_a + fit_b * u_cpu, term by term (an empty host under fewest_hosts scores < 0.5)
+        double a = 0.0, bslope = 0.0;
+        for (size_t i = 0; i < mix.kinds.size(); ++i) {
+            const double w = mix.weights[i];
+            switch (mix.kinds[i]) {
+                case kCpuBinpack: bslope += w; break;
+                case kMemoryBinpack: a += w * top_mem_; break;
+                case kNetworkBinpack: a += w * top_net_; break;
+                case kCpuMemBinpack: a += w * top_mem_ / 2.0; bslope += w / 2.0; break;
+                case kCpuMemNetworkBinpack: a += w * (top_mem_ + top_net_) / 3.0; bslope += w / 3.0; break;
+                case kCpuMemFewestHosts: a += w * (0.5 + 0.25 * top_mem_ + 1e-12); bslope += w / 4.0; break;
+                default: a += w * (1.0 + 1e-12); break;  // a spreader: 1 - u with u >= 0
+            }
+        }
+        fit_a_ = a / mix.weight_sum * (1.0 + 1e-12) + 1e-12;
+        fit_b_ = bslope / mix.weight_sum * (1.0 + 1e-12);
+        per_u_ = fit_w_ * fit_b_ / den_;
         enabled_ = true;
         return true;
     }
@@ -64,36 +81,27 @@ public:
 
     /// Upper bound of the score of any host whose free-cpus key is at least `key` and whose soft
     /// score is at most `soft`, for a task asking `d_cpu` cpus. Non-increasing in `key`.
+    /// Every term of the fitness mix is a constant or affine in u_cpu, so the bound is
+    /// `(soft_w * soft + fit_w * (fit_a + fit_b * u_cpu)) / (soft_w + fit_w)`, with fit_a and
+    /// fit_b summed once in prepare (rounding there is far below the 1e-12 slack of each term).
     double at(double key, double d_cpu, double soft = 1.0) const {
-        const double spare = key - key_slack_ - d_cpu;
-        const double u_cpu = spare > 0.0 ? std::max(0.0, 1.0 - spare / cpu_max_) + 1e-12 : top_cpu_;
-        double num = 0.0;
-        for (size_t i = 0; i < mix_->kinds.size(); ++i) {
-            const int32_t kind = mix_->kinds[i];
-            double f;
-            if (kind == kCpuMemFewestHosts) {
-                f = 0.5 + 0.5 * ((u_cpu + top_mem_) / 2.0) + 1e-12;  // an empty host scores < 0.5
-            } else if (kind >= kSpreadOffset) {
-                f = 1.0 + 1e-12;  // 1 - u with u >= 0
-            } else {
-                switch (kind) {
-                    case kCpuBinpack: f = u_cpu; break;
-                    case kMemoryBinpack: f = top_mem_; break;
-                    case kNetworkBinpack: f = top_net_; break;
-                    case kCpuMemBinpack: f = (u_cpu + top_mem_) / 2.0; break;
-                    default: f = (u_cpu + top_mem_ + top_net_) / 3.0; break;
-                }
-            }
-            num += mix_->weights[i] * f;
-        }
-        const double fit = num / mix_->weight_sum;
-        return (soft_w_ * soft + fit_w_ * fit) / (soft_w_ + fit_w_);
+        return soft_part(soft) + per_u_ * u_cpu(key, d_cpu);
+    }
+    /// The part of `at` that does not depend on the key (hoisted out of a walk over classes).
+    double soft_part(double soft) const { return (soft_w_ * soft + fit_w_ * fit_a_) / den_; }
+    /// `at` given the soft part.
+    double at_with(double soft_part, double key, double d_cpu) const {
+        return soft_part + per_u_ * u_cpu(key, d_cpu);
     }
 
     /// True when no host with a key at least `key` can reach `best` (with a safety margin, so
     /// rounding never hides a tie or a better host).
     bool below(double key, double d_cpu, double best, double soft = 1.0) const {
         return beneath(at(key, d_cpu, soft), best);
+    }
+    /// `below` given the soft part (see soft_part).
+    bool below_with(double soft_part, double key, double d_cpu, double best) const {
+        return beneath(at_with(soft_part, key, d_cpu), best);
     }
     /// True when a score bound `ub` cannot reach `best`, with the same safety margin.
     static bool beneath(double ub, double best) {
@@ -111,9 +119,15 @@ private:
         return m > 0.0 ? m : 1.0;
     }
 
+    /// u_cpu of any host with a key at least `key` is at most this.
+    double u_cpu(double key, double d_cpu) const {
+        const double spare = key - key_slack_ - d_cpu;
+        return spare > 0.0 ? std::max(0.0, 1.0 - spare / cpu_max_) + 1e-12 : top_cpu_;
+    }
+
     bool enabled_ = false;
-    const FitnessMix* mix_ = nullptr;
-    double soft_w_ = 0.0, fit_w_ = 0.0;
+    double soft_w_ = 0.0, fit_w_ = 0.0, den_ = 1.0;
+    double fit_a_ = 0.0, fit_b_ = 0.0, per_u_ = 0.0;
     double cpu_max_ = 1.0, key_slack_ = 0.0;
     double top_cpu_ = 1.0, top_mem_ = 1.0, top_net_ = 1.0;
 };
