@@ -257,12 +257,14 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
                             const HostBucket& hb = groups_.bucket(bb.bucket);
                             const auto& by_free = hb.by_free;
                             const size_t w = 2 * static_cast<size_t>(R_);
+                            // Classes come by rising free cpus: past the key where the bound of
+                            // the rest falls below the best score, none of them can win or tie.
+                            // That key moves only when the best does.
+                            double key_stop = pick.has_best() ? bound.key_limit(bb.soft_part, d[kCpus], pick.best_score())
+                                                              : std::numeric_limits<double>::infinity();
                             for (auto it = std::lower_bound(by_free.begin(), by_free.end(), std::make_pair(d[kCpus], INT32_MIN));
                                  it != by_free.end(); ++it) {
-                                // Classes come by rising free cpus: once the bound of the rest
-                                // falls below the best score, none of them can win or tie.
-                                if (pick.has_best() && bound.below_with(bb.soft_part, it->first, d[kCpus], pick.best_score()))
-                                    break;
+                                if (it->first > key_stop) break;
                                 // The resource check of evaluate, on the class's own numbers:
                                 // a class it fails is infeasible, so skipping it changes nothing.
                                 const double* cap = &hb.state[static_cast<size_t>(it - by_free.begin()) * w];
@@ -275,7 +277,8 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
                                     }
                                 if (!fits) continue;
                                 const int32_t h = groups_.group(it->second).rep();
-                                if (evaluate(h, score) < 0) pick.offer(h, tiekey_[h], score);
+                                if (evaluate(h, score) < 0 && pick.offer(h, tiekey_[h], score))
+                                    key_stop = bound.key_limit(bb.soft_part, d[kCpus], pick.best_score());
                             }
                         }
                     } else {

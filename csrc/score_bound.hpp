@@ -103,6 +103,21 @@ public:
     bool below_with(double soft_part, double key, double d_cpu, double best) const {
         return beneath(at_with(soft_part, key, d_cpu), best);
     }
+    /// A free-cpus key past which `below_with(soft_part, key, d_cpu, best)` holds for every key:
+    /// solved from the affine form and then pushed up, so rounding can only make a walk stop
+    /// later (never earlier) than the bound allows. -inf: no key can reach `best`; +inf: any may.
+    double key_limit(double soft_part, double d_cpu, double best) const {
+        constexpr double kInf = std::numeric_limits<double>::infinity();
+        const double target = best - 1e-10 * std::max(1.0, std::fabs(best));
+        if (!(per_u_ > 0.0)) return soft_part < target ? -kInf : kInf;
+        const double u_star = (target - soft_part) / per_u_;  // beneath iff u_cpu(key) < u_star
+        if (!(u_star > 2e-12)) return kInf;                  // u_cpu never falls below 1e-12
+        if (u_star > top_cpu_ * (1.0 + 1e-9)) return -kInf;   // even the top u_cpu is beneath
+        const double spare = std::max(0.0, (1.0 + 1e-12 - u_star) * cpu_max_);
+        const double key = spare + key_slack_ + d_cpu;
+        return key + 1e-9 * (std::fabs(key) + 1.0);
+    }
+
     /// True when a score bound `ub` cannot reach `best`, with the same safety margin.
     static bool beneath(double ub, double best) {
         const double margin = 1e-10 * std::max(1.0, std::fabs(best));

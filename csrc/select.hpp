@@ -47,16 +47,19 @@ class GroupSelector {
 public:
     GroupSelector(bool use_good_enough, double good_enough) : use_good_(use_good_enough), good_(good_enough) {}
 
-    void offer(int32_t host, uint64_t key, double score) {
+    /// Returns whether the greatest score offered so far rose (or this is the first offer).
+    bool offer(int32_t host, uint64_t key, double score) {
         if (use_good_ && score >= good_ && (good_host_ < 0 || before(key, host, good_key_, good_host_))) {
             good_host_ = host;
             good_key_ = key;
         }
-        if (best_ < 0 || score > best_score_ || (score == best_score_ && before(key, host, best_key_, best_))) {
+        const bool rose = best_ < 0 || score > best_score_;
+        if (rose || (score == best_score_ && before(key, host, best_key_, best_))) {
             best_ = host;
             best_key_ = key;
             best_score_ = score;
         }
+        return rose;
     }
 
     int32_t chosen() const { return good_host_ >= 0 ? good_host_ : best_; }
