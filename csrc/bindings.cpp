@@ -205,6 +205,8 @@ PYBIND11_MODULE(_engine, m) {
         .def_property_readonly("task_bytes", &Engine::task_bytes, "Engine bytes per held task (dense part).")
         .def_property_readonly("n_host_classes", &Engine::n_host_classes,
                                "Host equivalence classes in the index (debug).")
+        .def_property_readonly("last_walked", &Engine::last_walked,
+                               "Class entries the bounded walk looked at in the last schedule call.")
         .def_property_readonly("last_evaluated", &Engine::last_evaluated,
                                "Hosts evaluated by the last schedule call (debug).");
 }

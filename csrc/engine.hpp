@@ -140,6 +140,8 @@ public:
     int64_t n_host_classes() const { return static_cast<int64_t>(groups_.size()); }
     /// Hosts evaluated (feasibility + score) by the last schedule call (debug counter).
     int64_t last_evaluated() const { return evaluated_; }
+    /// Class entries the bounded walk looked at in the last schedule call (debug counter).
+    int64_t last_walked() const { return walked_; }
 
 private:
     int32_t R_;
@@ -186,7 +188,7 @@ private:
     static constexpr int32_t kViewPatience = 4;  // calls in a row that needed less than the current view
     /// Fit the attribute view to the constraints of one call; invalidates the index on change.
     void use_attr_view(const ClassTable& t);
-    int64_t evaluated_ = 0;
+    int64_t evaluated_ = 0, walked_ = 0;
 
     /// Write host h's equivalence-class signature; returns its free-cpus key (an upper bound of
     /// the cpus a task may ask and still fit on h).

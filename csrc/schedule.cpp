@@ -125,6 +125,7 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
     ScoreBound bound;
     if (use_index_ && !use_good_enough) bound.prepare(fitness_, soft_w_, fit_w_, cap_.data(), R_, order_, kEps);
     evaluated_ = 0;
+    walked_ = 0;
     std::unordered_map<std::string, std::vector<int32_t>> failed;  // since the last placement
     struct BucketBound {
         double top, soft_part;
@@ -265,6 +266,7 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
                             for (auto it = std::lower_bound(by_free.begin(), by_free.end(), std::make_pair(d[kCpus], INT32_MIN));
                                  it != by_free.end(); ++it) {
                                 if (it->first > key_stop) break;
+                                ++walked_;
                                 // The resource check of evaluate, on the class's own numbers:
                                 // a class it fails is infeasible, so skipping it changes nothing.
                                 const double* cap = &hb.state[static_cast<size_t>(it - by_free.begin()) * w];
