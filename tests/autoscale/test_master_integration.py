@@ -142,3 +142,34 @@ def test_actions_are_published_on_the_observe_stream(client, master):
     assert kind == "autoscaleAction"
     assert (payload["group"], payload["direction"], payload["reason"], payload["count"]) == \
         ("batch", "up", "min_idle", 2)
+
+
+def test_draining_hosts_survive_a_master_restart(client, master, clock):  # noqa: F811
+    from titus.autoscale.service import AutoscaleService
+
+    client.post("/api/v3/instanceGroups", json=GROUP)
+    client.put("/api/v3/instanceGroups/batch/rule", json={"min_idle": 0, "max_idle": 0, "cooldown_sec": 0})
+    service = client.app.state.autoscale
+    service.provider = service.autoscaler.provider = MemoryProvider({"batch": 2})
+    register(master, "ag0", "a")
+    register(master, "ag1", "b")
+    actions = service.step()
+    assert [(a.direction, a.reason) for a in actions] == [("down", "max_idle")]
+    chosen = set(actions[0].hosts)
+    # The master restarts before the hosts are empty-checked and terminated; the agents
+    # register again (their hosts come back enabled).
+    again = make_master(master.settings, clock)
+    try:
+        register(again, "ag0", "a")
+        register(again, "ag1", "b")
+        provider = MemoryProvider({"batch": 2})
+        restarted = AutoscaleService(again, provider=provider)
+        assert restarted.autoscaler.draining("batch") == chosen
+        actions = restarted.step()
+        # it goes on draining the same hosts: they are terminated, none chosen anew
+        assert [(a.direction, a.reason, set(a.hosts)) for a in actions] == [("terminate", "max_idle", chosen)]
+        assert set(provider.terminated) == chosen
+        assert restarted.autoscaler.draining("batch") == set()
+        assert AutoscaleService(again).autoscaler.draining("batch") == set()
+    finally:
+        again.store.close()

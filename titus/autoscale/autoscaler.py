@@ -112,13 +112,22 @@ class GroupStatus:
         return asdict(self)
 
 
+class DrainingLedger(Protocol):
+    """Where the hosts being drained are kept across restarts (the master's database)."""
+
+    def load_draining(self) -> dict[str, dict[str, str]]: ...
+    def add_draining(self, group: str, host_ids, reason: str) -> None: ...
+    def remove_draining(self, host_ids) -> None: ...
+
+
 class Autoscaler:
     """Decides and carries out scaling for the instance groups (see the module docstring)."""
 
     def __init__(self, groups: InstanceGroupRegistry, rules: RuleBook, provider: Provider,
                  cluster: Optional[Cluster] = None, evaluator: Optional[ShortfallEvaluator] = None,
                  clock: Callable[[], float] = time.time,
-                 on_action: Optional[Callable[[ScaleAction], None]] = None, history: int = 200):
+                 on_action: Optional[Callable[[ScaleAction], None]] = None, history: int = 200,
+                 ledger: Optional[DrainingLedger] = None):
         self.groups = groups
         self.rules = rules
         self.provider = provider
@@ -131,6 +140,12 @@ class Autoscaler:
         self._held_back: set[str] = set()  # hosts disabled because their group is PhasedOut
         self.history: deque[ScaleAction] = deque(maxlen=history)
         self.last_shortfall: Shortfall = Shortfall()
+        # Draining is written down before hosts are disabled, and read back on start: a restart
+        # goes on draining (and keeps new tasks off) the hosts already chosen for removal.
+        self._ledger = ledger
+        if ledger is not None:
+            for group, hosts in ledger.load_draining().items():
+                self._state[group].draining.update(hosts)
 
     # ------------------------------------------------------------------ views
     def draining(self, group: str) -> set[str]:
@@ -175,9 +190,13 @@ class Autoscaler:
 
     # ------------------------------------------------------------------ pieces
     def _forget_vanished(self, present: set[str]) -> None:
+        gone = []
         for state in self._state.values():
             for host_id in [h for h in state.draining if h not in present]:
                 del state.draining[host_id]
+                gone.append(host_id)
+        if gone and self._ledger is not None:
+            self._ledger.remove_draining(gone)
 
     def _terminate_empty(self, by_group, now) -> list[ScaleAction]:
         """Terminate draining hosts that hold nothing any more."""
@@ -195,6 +214,8 @@ class Autoscaler:
             by_reason: dict[str, list[str]] = defaultdict(list)
             for host_id in ids:
                 by_reason[state.draining.pop(host_id)].append(host_id)
+            if self._ledger is not None:
+                self._ledger.remove_draining(ids)
             for reason, chosen in sorted(by_reason.items()):
                 actions.append(self._emit(ScaleAction(group.name, TERMINATE, reason, len(chosen),
                                                       tuple(chosen), now)))
@@ -301,6 +322,8 @@ class Autoscaler:
         return [self._disable(group, chosen, reason, now)]
 
     def _disable(self, group: InstanceGroup, host_ids: list[str], reason: str, now: float) -> ScaleAction:
+        if self._ledger is not None:
+            self._ledger.add_draining(group.name, host_ids, reason)
         self.cluster.disable_hosts(host_ids)
         state = self._state[group.name]
         for host_id in host_ids:

@@ -1,7 +1,10 @@
-"""Instance groups and autoscale rules in the master's database (their own two tables).
+"""Instance groups, autoscale rules and draining hosts in the master's database (their own
+tables).
 
-Each row holds the validated spec as JSON, so the tables never need a migration when a field
-is added. A change is written here before memory follows it.
+Each group/rule row holds the validated spec as JSON, so the tables never need a migration when
+a field is added. A change is written here before memory follows it. Draining hosts are kept
+so that a restarted master goes on draining them instead of placing new work on hosts already
+chosen for removal.
 """
 from __future__ import annotations
 
@@ -23,6 +26,12 @@ autoscale_rules = Table(
     "autoscale_rules", metadata,
     Column("group_name", String(128), primary_key=True),
     Column("spec", Text, nullable=False),
+)
+draining_hosts = Table(
+    "autoscale_draining_hosts", metadata,
+    Column("host_id", String(255), primary_key=True),
+    Column("group_name", String(128), nullable=False),
+    Column("reason", String(64), nullable=False),
 )
 
 
@@ -62,6 +71,32 @@ class AutoscaleTables:
         """Remove a group's rule."""
         with self.engine.begin() as conn:
             conn.execute(delete(autoscale_rules).where(autoscale_rules.c.group_name == group))
+
+    # ------------------------------------------------------------------ draining hosts
+    def load_draining(self) -> dict[str, dict[str, str]]:
+        """Group -> {host id -> reason} of every host being drained."""
+        out: dict[str, dict[str, str]] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(select(draining_hosts).order_by(draining_hosts.c.host_id)):
+                out.setdefault(r.group_name, {})[r.host_id] = r.reason
+        return out
+
+    def add_draining(self, group: str, host_ids, reason: str) -> None:
+        """Note hosts chosen for removal (a host noted before keeps its first reason)."""
+        with self.engine.begin() as conn:
+            known = {r.host_id for r in conn.execute(
+                select(draining_hosts.c.host_id).where(draining_hosts.c.host_id.in_(list(host_ids))))}
+            rows = [{"host_id": h, "group_name": group, "reason": reason}
+                    for h in host_ids if h not in known]
+            if rows:
+                conn.execute(insert(draining_hosts), rows)
+
+    def remove_draining(self, host_ids) -> None:
+        """Forget hosts that were terminated or are gone."""
+        host_ids = list(host_ids)
+        if host_ids:
+            with self.engine.begin() as conn:
+                conn.execute(delete(draining_hosts).where(draining_hosts.c.host_id.in_(host_ids)))
 
     def _upsert(self, table, key_col, key, row: dict) -> None:
         with self.engine.begin() as conn:

@@ -66,7 +66,7 @@ class AutoscaleService:
                 log.warning("ignoring stored rule of %s: %s", rule.group, exc)
         self.cluster = MasterCluster(master)
         self.autoscaler = Autoscaler(self.groups, self.rules, provider or _NoProvider(), self.cluster,
-                                     clock=master.now, on_action=self._publish)
+                                     clock=master.now, on_action=self._publish, ledger=self.tables)
         self.lock = threading.RLock()
         self._halt = threading.Event()
         self._thread: Optional[threading.Thread] = None
