@@ -160,11 +160,13 @@ def test_draining_hosts_survive_a_master_restart(client, master, clock):  # noqa
     # register again (their hosts come back enabled).
     again = make_master(master.settings, clock)
     try:
-        register(again, "ag0", "a")
-        register(again, "ag1", "b")
         provider = MemoryProvider({"batch": 2})
         restarted = AutoscaleService(again, provider=provider)
         assert restarted.autoscaler.draining("batch") == chosen
+        register(again, "ag0", "a")
+        register(again, "ag1", "b")
+        # off from the first registration on, before any autoscaler step
+        assert not any(again.scheduler.is_enabled(h) for h in chosen)
         actions = restarted.step()
         # it goes on draining the same hosts: they are terminated, none chosen anew
         assert [(a.direction, a.reason, set(a.hosts)) for a in actions] == [("terminate", "max_idle", chosen)]

@@ -39,11 +39,16 @@ class MasterCluster:
         return hosts, waiting
 
     def disable_hosts(self, host_ids: Sequence[str]) -> None:
-        """No new task lands on these hosts (the engine rejects them as ``disabled``)."""
+        """No new task lands on these hosts (the engine rejects them as ``disabled``), also
+        after they register again, or when they have not registered yet."""
+        with self.master.lock:
+            self.master.held_off.update(host_ids)
         self._each(host_ids, "disable_host")
 
     def enable_hosts(self, host_ids: Sequence[str]) -> None:
         """Tasks may land on these hosts again."""
+        with self.master.lock:
+            self.master.held_off.difference_update(host_ids)
         self._each(host_ids, "enable_host")
         with self.master.lock:
             self.master.sched_dirty = True
@@ -54,6 +59,7 @@ class MasterCluster:
         m = self.master
         gone = set(host_ids)
         with m.lock:
+            m.held_off.difference_update(gone)
             agents = {m.registry.agent_of_host(h) for h in gone} - {None}
             for agent_id in agents:
                 agent = m.registry.get(agent_id)

@@ -227,6 +227,8 @@ def register(master, req: RegisterRequest) -> RegisterResponse:
         # the engine follows: the agent's hosts (re)added, surviving tasks held again
         keep = set(master.settings.engine_attributes)
         master.scheduler.add_hosts([engine_host(info, keep) for info in agent.hosts.values()])
+        for host_id in sorted(set(agent.hosts) & master.held_off):
+            master.scheduler.disable_host(host_id)
         master.engine_hosts.update(agent.hosts)
         master.hosts_version += 1
         lost = Work()

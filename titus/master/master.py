@@ -57,6 +57,9 @@ class Master:
         self.scheduler = make_scheduler(settings.fitness, settings.good_enough,
                                         task_order=settings.task_order)
         self.engine_hosts: set[str] = set()
+        # Hosts kept disabled (draining, or in a PhasedOut group) even across a re-registration,
+        # which would otherwise bring a host back enabled.
+        self.held_off: set[str] = set()
         self.hosts_version = 0  # bumped whenever hosts come or go (constraint caches follow)
         self.agent_tasks: dict[str, set[str]] = {}
         self.group_usage: dict[str, dict[str, float]] = {}
