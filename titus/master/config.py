@@ -31,6 +31,10 @@ class MasterSettings(BaseModel):
     schedule_interval_sec: float = 0.1
     reconcile_interval_sec: float = 0.5
     max_batch: int = 10_000  # tasks per scheduling round (smaller rounds hold the lock less)
+    # Rows of the event log (audit trail) kept; the reconciler deletes older ones every
+    # events_trim_interval_sec. 0 keeps everything.
+    events_keep: int = 1_000_000
+    events_trim_interval_sec: float = 60.0
     fitness: str = "cpu_mem_binpack"
     # "interleave_jobs" spreads each job's tasks through a round (fewer hosts on mixed machine
     # shapes); "given" keeps the queue's order, which is what decides who waits when capacity

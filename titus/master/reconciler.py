@@ -12,7 +12,9 @@ Per job there are three states: desired (the descriptor: batch size, service cap
   KillInitiated ends ``stuckInKillingState``; a batch task past ``runtimeLimitSec`` is killed
   with ``runtimeLimitExceeded``; a service task unhealthy for longer than
   ``unhealthy_replace_sec`` is killed with ``unhealthy`` (and replaced);
-- jobs whose work is over are finished and archived (``Master.settle_jobs``).
+- jobs whose work is over are finished and archived (``Master.settle_jobs``);
+- the event log keeps its newest ``events_keep`` entries (trimmed every
+  ``events_trim_interval_sec``).
 """
 from __future__ import annotations
 
@@ -86,6 +88,10 @@ def reconcile(master) -> None:
             if not job.batch:
                 resolve_service(master, work, job)
         master._after(work)
+        keep = master.settings.events_keep
+        if keep > 0 and now - getattr(master, "_events_trimmed_at", -1e18) >= master.settings.events_trim_interval_sec:
+            master._events_trimmed_at = now
+            master.store.trim_events(keep)
         if now - getattr(master, "_agents_saved_at", 0.0) >= max(1.0, timeout / 4):
             master._agents_saved_at = now
             with master.store.transaction() as tx:

@@ -232,6 +232,16 @@ class Store:
         return self._rows(select(S.events).where(S.events.c.seq > after)
                           .order_by(S.events.c.seq).limit(limit))
 
+    def trim_events(self, keep: int, at_most: int = 100_000) -> int:
+        """Delete the oldest event log entries beyond the newest ``keep``, at most ``at_most``
+        of them (a long backlog goes over several calls, each short); returns how many went."""
+        with self.engine.begin() as conn:
+            oldest, newest = conn.execute(select(func.min(S.events.c.seq), func.max(S.events.c.seq))).one()
+            if newest is None or newest - oldest + 1 <= keep:
+                return 0
+            upto = min(newest - keep, oldest + at_most - 1)
+            return conn.execute(S.events.delete().where(S.events.c.seq <= upto)).rowcount
+
     def ping(self) -> bool:
         """Whether the database answers."""
         with self.engine.connect() as conn:
