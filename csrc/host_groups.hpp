@@ -12,8 +12,10 @@
 // attribute values and the special mark), each bucket again by free cpus.
 #pragma once
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -42,6 +44,47 @@ struct HostBucket {
     std::string key;
     std::vector<std::pair<double, int32_t>> by_free;
     std::vector<double> state;  // [entry][2R]
+
+    // Per block of kBlock entries and per resource, an upper bound of what any class in the
+    // block could still take (cap + eps - used, plus a rounding allowance): a walk skips a block
+    // whose bound is below the task's demand in some resource, as none of its classes fits.
+    // Rebuilt before a walk, from the block of the first entry that moved since the last one.
+    static constexpr size_t kBlock = 8;
+    mutable std::vector<double> room;  // [block][R]
+    mutable size_t stale_from = 0;
+
+    void moved_from(size_t i) { stale_from = std::min(stale_from, i); }
+
+    /// Make every block's bound current (from the first stale one on).
+    void refresh_room(int32_t R, double eps) const {
+        const size_t n = by_free.size();
+        if (stale_from >= n) return;
+        const size_t w = 2 * static_cast<size_t>(R);
+        const size_t blocks = (n + kBlock - 1) / kBlock;
+        if (room.size() < blocks * R) room.resize(blocks * R);
+        for (size_t blk = stale_from / kBlock; blk < blocks; ++blk) {
+            double* out = &room[blk * R];
+            std::fill(out, out + R, -std::numeric_limits<double>::infinity());
+            const size_t end = std::min(n, (blk + 1) * kBlock);
+            for (size_t j = blk * kBlock; j < end; ++j) {
+                const double* cap = &state[j * w];
+                const double* used = cap + R;
+                for (int32_t r = 0; r < R; ++r) {
+                    const double take = cap[r] + eps - used[r] + 1e-12 * (std::fabs(cap[r]) + std::fabs(used[r]) + 1.0);
+                    out[r] = std::max(out[r], take);
+                }
+            }
+        }
+        stale_from = n;
+    }
+
+    /// Whether some class in block `blk` might fit demand `d` (false: none does).
+    bool block_may_fit(size_t blk, const double* d, int32_t R) const {
+        const double* top = &room[blk * R];
+        for (int32_t r = 0; r < R; ++r)
+            if (top[r] < d[r]) return false;
+        return true;
+    }
 };
 
 class HostGroups {
@@ -247,6 +290,7 @@ private:
         const size_t i = static_cast<size_t>(at - hb.by_free.begin());
         const size_t w = 2 * static_cast<size_t>(n_res_);
         hb.by_free.insert(at, entry);
+        hb.moved_from(i);
         hb.state.insert(hb.state.begin() + i * w, w, 0.0);
         std::memcpy(&hb.state[i * w], grp.signature.data(), sizeof(double) * w);  // may be unaligned there
     }
@@ -267,6 +311,7 @@ private:
             const size_t i = static_cast<size_t>(at - b.by_free.begin());
             const size_t w = 2 * static_cast<size_t>(n_res_);
             b.by_free.erase(at);
+            b.moved_from(i);
             b.state.erase(b.state.begin() + i * w, b.state.begin() + (i + 1) * w);
             if (b.by_free.empty()) {
                 bucket_by_key_.erase(b.key);

@@ -263,13 +263,23 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
                             // That key moves only when the best does.
                             double key_stop = pick.has_best() ? bound.key_limit(bb.soft_part, d[kCpus], pick.best_score())
                                                               : std::numeric_limits<double>::infinity();
-                            for (auto it = std::lower_bound(by_free.begin(), by_free.end(), std::make_pair(d[kCpus], INT32_MIN));
-                                 it != by_free.end(); ++it) {
-                                if (it->first > key_stop) break;
+                            hb.refresh_room(R_, kEps);
+                            const size_t n_entries = by_free.size();
+                            size_t j = static_cast<size_t>(
+                                std::lower_bound(by_free.begin(), by_free.end(), std::make_pair(d[kCpus], INT32_MIN)) -
+                                by_free.begin());
+                            for (; j < n_entries; ++j) {
+                                if (j % HostBucket::kBlock == 0) {  // skip whole blocks where no class fits
+                                    size_t blk = j / HostBucket::kBlock;
+                                    while (blk * HostBucket::kBlock < n_entries && !hb.block_may_fit(blk, d, R_)) ++blk;
+                                    j = blk * HostBucket::kBlock;
+                                    if (j >= n_entries) break;
+                                }
+                                if (by_free[j].first > key_stop) break;
                                 ++walked_;
                                 // The resource check of evaluate, on the class's own numbers:
                                 // a class it fails is infeasible, so skipping it changes nothing.
-                                const double* cap = &hb.state[static_cast<size_t>(it - by_free.begin()) * w];
+                                const double* cap = &hb.state[j * w];
                                 const double* used = cap + R_;
                                 bool fits = true;
                                 for (int32_t r = 0; r < R_; ++r)
@@ -278,7 +288,7 @@ void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n
                                         break;
                                     }
                                 if (!fits) continue;
-                                const int32_t h = groups_.group(it->second).rep();
+                                const int32_t h = groups_.group(by_free[j].second).rep();
                                 if (evaluate(h, score) < 0 && pick.offer(h, tiekey_[h], score))
                                     key_stop = bound.key_limit(bb.soft_part, d[kCpus], pick.best_score());
                             }
