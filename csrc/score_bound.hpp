@@ -79,36 +79,24 @@ public:
 
     bool enabled() const { return enabled_; }
 
-    /// Upper bound of the score of any host whose free-cpus key is at least `key` and whose soft
-    /// score is at most `soft`, for a task asking `d_cpu` cpus. Non-increasing in `key`.
-    /// Every term of the fitness mix is a constant or affine in u_cpu, so the bound is
+    /// The score bound splits into a part set by the soft score and a part set by the key:
+    /// every term of the fitness mix is a constant or affine in u_cpu, so the bound is
     /// `(soft_w * soft + fit_w * (fit_a + fit_b * u_cpu)) / (soft_w + fit_w)`, with fit_a and
     /// fit_b summed once in prepare (rounding there is far below the 1e-12 slack of each term).
-    double at(double key, double d_cpu, double soft = 1.0) const {
-        return soft_part(soft) + per_u_ * u_cpu(key, d_cpu);
-    }
-    /// The part of `at` that does not depend on the key (hoisted out of a walk over classes).
+    /// This is the part of a soft score at most `soft` (hoisted out of a walk over classes).
     double soft_part(double soft) const { return (soft_w_ * soft + fit_w_ * fit_a_) / den_; }
-    /// `at` given the soft part.
+    /// Upper bound of the score of any host whose free-cpus key is at least `key` and whose soft
+    /// part is `soft_part`, for a task asking `d_cpu` cpus. Non-increasing in `key`.
     double at_with(double soft_part, double key, double d_cpu) const {
         return soft_part + per_u_ * u_cpu(key, d_cpu);
     }
 
-    /// True when no host with a key at least `key` can reach `best` (with a safety margin, so
-    /// rounding never hides a tie or a better host).
-    bool below(double key, double d_cpu, double best, double soft = 1.0) const {
-        return beneath(at(key, d_cpu, soft), best);
-    }
-    /// `below` given the soft part (see soft_part).
-    bool below_with(double soft_part, double key, double d_cpu, double best) const {
-        return beneath(at_with(soft_part, key, d_cpu), best);
-    }
-    /// A free-cpus key past which `below_with(soft_part, key, d_cpu, best)` holds for every key:
-    /// solved from the affine form and then pushed up, so rounding can only make a walk stop
+    /// A free-cpus key past which `beneath(at_with(soft_part, key, d_cpu), best)` holds for every
+    /// key: solved from the affine form and then pushed up, so rounding can only make a walk stop
     /// later (never earlier) than the bound allows. -inf: no key can reach `best`; +inf: any may.
     double key_limit(double soft_part, double d_cpu, double best) const {
         constexpr double kInf = std::numeric_limits<double>::infinity();
-        const double target = best - 1e-10 * std::max(1.0, std::fabs(best));
+        const double target = reach(best);
         if (!(per_u_ > 0.0)) return soft_part < target ? -kInf : kInf;
         const double u_star = (target - soft_part) / per_u_;  // beneath iff u_cpu(key) < u_star
         if (!(u_star > 2e-12)) return kInf;                  // u_cpu never falls below 1e-12
@@ -118,13 +106,14 @@ public:
         return key + 1e-9 * (std::fabs(key) + 1.0);
     }
 
-    /// True when a score bound `ub` cannot reach `best`, with the same safety margin.
-    static bool beneath(double ub, double best) {
-        const double margin = 1e-10 * std::max(1.0, std::fabs(best));
-        return ub < best - margin;
-    }
+    /// True when a score bound `ub` cannot reach `best`, with a safety margin (so rounding never
+    /// hides a tie or a better host).
+    static bool beneath(double ub, double best) { return ub < reach(best); }
 
 private:
+    /// The least score a bound must reach not to be beneath `best`: `best` less the margin.
+    static double reach(double best) { return best - 1e-10 * std::max(1.0, std::fabs(best)); }
+
     static double smallest_positive_cpu(const double* cap, int32_t R, const std::vector<int32_t>& live) {
         double m = 0.0;
         for (const int32_t h : live) {
