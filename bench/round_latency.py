@@ -33,14 +33,19 @@ from bench.common import (RESULTS, machine, native_scheduler_class, save_json,  
 from titus.workloads import generate  # noqa: E402
 
 
-def measure(hosts: int, tasks: int, background: int, constraints: str, rounds: int,
-            warmup: int, seed: int, fitness: str) -> dict:
-    """Time ``rounds`` rounds of ``tasks`` Task objects; returns the figures."""
+def workloads(hosts: int, tasks: int, background: int, constraints: str, seed: int):
+    """(the cluster with its background tasks, the round's tasks), shared by both measurements."""
+    return (generate(hosts=hosts, tasks=background, constraints=constraints, seed=seed),
+            generate(hosts=hosts, tasks=tasks, constraints=constraints, seed=seed + 1))
+
+
+def measure(cluster, round_tasks, constraints: str, rounds: int, warmup: int, seed: int,
+            fitness: str) -> dict:
+    """Time ``rounds`` rounds of the round's Task objects; returns the figures."""
     cls = native_scheduler_class()
     if cls is None:
         raise SystemExit("titus.Scheduler is not available (build the engine first)")
-    cluster = generate(hosts=hosts, tasks=background, constraints=constraints, seed=seed)
-    round_tasks = generate(hosts=hosts, tasks=tasks, constraints=constraints, seed=seed + 1)
+    hosts, tasks, background = len(cluster.host_ids), len(round_tasks.demand), len(cluster.demand)
     scheduler = cls(fitness=fitness, seed=seed)
     scheduler.add_hosts(cluster.hosts())
     if background:
@@ -75,12 +80,10 @@ def measure(hosts: int, tasks: int, background: int, constraints: str, rounds: i
     }
 
 
-def measure_numpy(hosts: int, tasks: int, background: int, constraints: str, rounds: int,
-                  seed: int, fitness: str) -> dict:
+def measure_numpy(cluster, round_tasks, rounds: int, seed: int, fitness: str) -> dict:
     """The same rounds placed by the numpy vectorised greedy: milliseconds per round and the
     placements of one round (host ids)."""
-    cluster = generate(hosts=hosts, tasks=background, constraints=constraints, seed=seed)
-    round_tasks = generate(hosts=hosts, tasks=tasks, constraints=constraints, seed=seed + 1)
+    background = len(cluster.demand)
     loaded = workload_greedy(cluster, fitness, seed)
     if background:
         with tqdm(total=background, desc="numpy background", unit="task", file=sys.stderr,
@@ -117,12 +120,14 @@ def main(argv=None) -> int:
     p.add_argument("--name", default="round_latency", help="results file stem")
     p.add_argument("--out", default=str(RESULTS), help="results directory")
     args = p.parse_args(argv)
-    figures = measure(args.hosts, args.tasks, args.background, args.constraints, args.rounds,
-                      args.warmup, args.seed, args.fitness)
+    cluster, round_tasks = workloads(args.hosts, args.tasks, args.background, args.constraints,
+                                     args.seed)
+    figures = measure(cluster, round_tasks, args.constraints, args.rounds, args.warmup, args.seed,
+                      args.fitness)
     engine_rows = figures.pop("engine_rows")
     if args.numpy_rounds > 0:
-        numpy_figures = measure_numpy(args.hosts, args.tasks, args.background, args.constraints,
-                                      args.numpy_rounds, args.seed, args.fitness)
+        numpy_figures = measure_numpy(cluster, round_tasks, args.numpy_rounds, args.seed,
+                                      args.fitness)
         figures["numpy_median_ms"] = numpy_figures["median_ms"]
         figures["numpy_rounds"] = numpy_figures["rounds"]
         figures["speedup_vs_numpy"] = numpy_figures["median_ms"] / figures["median_ms"]
