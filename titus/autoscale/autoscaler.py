@@ -152,6 +152,10 @@ class Autoscaler:
         """Hosts of ``group`` disabled for removal and not yet terminated."""
         return set(self._state[group].draining)
 
+    def all_draining(self) -> set[str]:
+        """Hosts of every group disabled for removal and not yet terminated."""
+        return set().union(*(s.draining for s in self._state.values()))
+
     def status(self) -> list[GroupStatus]:
         """Each group's numbers as of the last step."""
         return list(self._status.values())
@@ -236,7 +240,7 @@ class Autoscaler:
     def _hold_lifecycle(self, hosts: list[HostView]) -> None:
         """Keep new tasks off PhasedOut groups and draining hosts (a host that re-registers
         comes back enabled, so this is asserted every step); re-enable a group made Active."""
-        draining = set().union(*(s.draining for s in self._state.values())) if self._state else set()
+        draining = self.all_draining()
         phased = {g.name for g in self.groups if g.lifecycle == Lifecycle.PHASED_OUT}
         held = {h.id for h in hosts if h.group in phased and h.id not in draining}
         back = sorted(self._held_back - held - draining)

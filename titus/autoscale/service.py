@@ -68,7 +68,7 @@ class AutoscaleService:
         self.autoscaler = Autoscaler(self.groups, self.rules, provider or _NoProvider(), self.cluster,
                                      clock=master.now, on_action=self._publish, ledger=self.tables)
         # Hosts chosen for removal before a restart stay off from their first registration on.
-        self.cluster.disable_hosts(sorted(set().union(*(self.autoscaler.draining(g.name) for g in self.groups))))
+        self.cluster.disable_hosts(sorted(self.autoscaler.all_draining()))
         self.lock = threading.RLock()
         self._halt = threading.Event()
         self._thread: Optional[threading.Thread] = None
