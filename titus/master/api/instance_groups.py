@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from contextlib import asynccontextmanager
+from typing import Optional
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -102,13 +103,24 @@ def get_group(request: Request, name: str):
     return _group_view(service_of(request), name)
 
 
+async def _object_body(request: Request, what: str, path_field: Optional[tuple] = None) -> dict:
+    """The request's JSON object; with ``path_field`` (field, value from the path), a body
+    naming that field must give the same value."""
+    data = await json_body(request)
+    if not isinstance(data, dict):
+        raise SpecError([Problem("(body)", "must be a JSON object")], what)
+    if path_field is not None:
+        field, value = path_field
+        if data.get(field, value) != value:
+            raise SpecError([Problem(field, "must match the path", data.get(field))], what)
+    return data
+
+
 @router.post("/instanceGroups", status_code=201, dependencies=[Depends(require_user)])
 async def create_group(request: Request):
     """Create a group: {name, instance_type, tier?, zones, lifecycle?, min_size?, max_size?}."""
     service = service_of(request)
-    data = await json_body(request)
-    if not isinstance(data, dict):
-        raise SpecError([Problem("(body)", "must be a JSON object")], "instance group")
+    data = await _object_body(request, "instance group")
     try:
         group = InstanceGroup.model_validate(_resolve_type(service, data))
     except ValidationError as exc:
@@ -123,11 +135,7 @@ async def create_group(request: Request):
 async def update_group(request: Request, name: str):
     """Change fields of a group (lifecycle, sizes, zones, ...); the name cannot change."""
     service = service_of(request)
-    data = await json_body(request)
-    if not isinstance(data, dict):
-        raise SpecError([Problem("(body)", "must be a JSON object")], "instance group")
-    if data.get("name", name) != name:
-        raise SpecError([Problem("name", "must match the path", data.get("name"))], "instance group")
+    data = await _object_body(request, "instance group", ("name", name))
     try:
         current = service.groups.get(name)
     except KeyError:
@@ -154,11 +162,7 @@ def delete_group(request: Request, name: str):
 async def set_rule(request: Request, name: str):
     """Set the group's rule: {min_idle, max_idle, min_size?, max_size?, cooldown_sec}."""
     service = service_of(request)
-    data = await json_body(request)
-    if not isinstance(data, dict):
-        raise SpecError([Problem("(body)", "must be a JSON object")], "autoscale rule")
-    if data.get("group", name) != name:
-        raise SpecError([Problem("group", "must match the path", data.get("group"))], "autoscale rule")
+    data = await _object_body(request, "autoscale rule", ("group", name))
     if name not in service.groups:
         raise SpecError([Problem("group", f"instance group {name!r} is not known")], "autoscale rule")
     try:
