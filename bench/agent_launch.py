@@ -29,7 +29,7 @@ import uuid
 import docker
 
 from titus.agent.docker_runtime import DockerRuntime
-from titus.agent.runtime import LaunchSpec
+from titus.protocol import LaunchOrder
 
 IMAGE = os.environ.get("TITUS_TEST_IMAGE", "titus-test/busybox:latest")
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "agent_launch.json")
@@ -87,9 +87,9 @@ class _Started:
                     raise TimeoutError(f"not started: {[t for t in task_ids if t not in self.at]}")
 
 
-def _spec(task_id: str) -> LaunchSpec:
-    return LaunchSpec(task_id=task_id, job_id="bench", image=IMAGE, command=["sleep", "60"],
-                      cpus=CPUS, memory_mb=MEMORY_MB)
+def _order(task_id: str) -> LaunchOrder:
+    return LaunchOrder(task_id=task_id, job_id="bench", host_id="", image=IMAGE,
+                       command=["sleep", "60"], cpus=CPUS, memory_mb=MEMORY_MB)
 
 
 def latencies(client: docker.DockerClient, agent_id: str, n: int) -> dict[str, list[float]]:
@@ -107,7 +107,7 @@ def latencies(client: docker.DockerClient, agent_id: str, n: int) -> dict[str, l
             times["bare_cli"].append(bare_cli(client, agent_id, i))
             task = f"lat-{i}"
             began = time.perf_counter()
-            rt.launch(_spec(task))
+            rt.launch(_order(task))
             started.wait([task])
             times["runtime"].append(started.at[task] - began)
             rt.remove(task)
@@ -127,7 +127,7 @@ def runtime_throughput(client: docker.DockerClient, agent_id: str, burst: int) -
     try:
         began = time.perf_counter()
         for task in tasks:
-            rt.launch(_spec(task))
+            rt.launch(_order(task))
         started.wait(tasks)
         return burst / (max(started.at.values()) - began)
     finally:

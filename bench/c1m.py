@@ -125,7 +125,7 @@ def profile_shares(path: Path) -> dict:
         total += samples
         if any(frame in stack for frame in STORE_FRAMES):
             store += samples
-        elif "titus/master/engine" in stack or "titus/scheduler" in stack:
+        elif "titus/master/engine_adapter" in stack or "titus/scheduler" in stack:
             engine += samples
         elif "uvicorn" in stack or "starlette" in stack or "fastapi" in stack:
             http += samples

@@ -13,7 +13,7 @@ import numpy as np
 
 from bench.common import (native_scheduler_class, rate, supports_full_scan, timed_prefix,
                           workload_greedy)
-from titus.scheduler.reference import ReferenceScheduler
+from titus.scheduler.factory import make_scheduler
 from titus.workloads import generate
 
 METHODS = ("engine", "full_scan", "numpy", "reference")
@@ -29,7 +29,7 @@ def run_cell(hosts: int, tasks: int, constraints: str, *, fitness: str, seed: in
     engine = None
     hosts_list = workload.hosts()  # built once, added to every scheduler of the cell
     if engine_cls is not None:
-        engine = _engine_full(engine_cls, workload, hosts_list, fitness, seed)
+        engine = _engine_full(workload, hosts_list, fitness, seed)
         cell["methods"]["engine"] = engine
         bound = workload.lower_bound(engine["placement"] >= 0)
         cell["lower_bound_hosts"] = bound.hosts
@@ -45,7 +45,7 @@ def run_cell(hosts: int, tasks: int, constraints: str, *, fitness: str, seed: in
         if result is None:
             continue
         if engine is not None:
-            _compare(result, engine, engine_cls, workload, hosts_list, fitness, seed)
+            _compare(result, engine, workload, hosts_list, fitness, seed)
         cell["methods"][method] = result
     _ratios_against_numpy(cell)
     for result in cell["methods"].values():
@@ -53,12 +53,12 @@ def run_cell(hosts: int, tasks: int, constraints: str, *, fitness: str, seed: in
     return cell
 
 
-def _engine_full(engine_cls, workload, hosts_list, fitness, seed) -> dict:
+def _engine_full(workload, hosts_list, fitness, seed) -> dict:
     """The engine on every row; a run under a second is repeated (best of 3) to damp the noise
     of a shared machine -- the placements are the same every time."""
     best = None
     for _ in range(3):
-        scheduler = engine_cls(fitness=fitness, seed=seed)
+        scheduler = make_scheduler("native", fitness=fitness, seed=seed)
         start = time.perf_counter()
         scheduler.add_hosts(hosts_list)
         add_seconds = time.perf_counter() - start
@@ -76,11 +76,11 @@ def _engine_full(engine_cls, workload, hosts_list, fitness, seed) -> dict:
                                                              "cpu_seconds": cpu}
 
 
-def _engine_on_prefix(engine_cls, workload, hosts_list, fitness, seed, rows: int) -> float:
+def _engine_on_prefix(workload, hosts_list, fitness, seed, rows: int) -> float:
     """Seconds the engine takes on the first ``rows`` rows (best of up to 3 short runs)."""
     best = None
     for _ in range(3):
-        scheduler = engine_cls(fitness=fitness, seed=seed)
+        scheduler = make_scheduler("native", fitness=fitness, seed=seed)
         scheduler.add_hosts(hosts_list)
         start = time.perf_counter()
         scheduler.schedule_arrays(workload.demand[:rows], workload.task_class[:rows],
@@ -104,11 +104,11 @@ def _baseline(method, engine_cls, workload, hosts_list, fitness, seed, budget,
     if method == "reference":
         if len(workload.host_ids) > reference_max_hosts:
             return None
-        scheduler = ReferenceScheduler(fitness=fitness, seed=seed)
+        scheduler = make_scheduler("reference", fitness=fitness, seed=seed)
     elif method == "full_scan":
         if not supports_full_scan(engine_cls):
             return None
-        scheduler = engine_cls(fitness=fitness, seed=seed, index=False)
+        scheduler = make_scheduler("native", fitness=fitness, seed=seed, index=False)
     else:
         raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
     scheduler.add_hosts(hosts_list)
@@ -129,14 +129,14 @@ def _figures(placement: np.ndarray, rows: int, seconds: float) -> dict:
     }
 
 
-def _compare(result, engine, engine_cls, workload, hosts_list, fitness, seed) -> None:
+def _compare(result, engine, workload, hosts_list, fitness, seed) -> None:
     rows = result["rows"]
     result["same_placements_as_engine"] = bool(
         np.array_equal(result["placement"], engine["placement"][:rows]))
     if rows == engine["rows"]:
         engine_seconds = engine["seconds"]
     else:
-        engine_seconds = _engine_on_prefix(engine_cls, workload, hosts_list, fitness, seed, rows)
+        engine_seconds = _engine_on_prefix(workload, hosts_list, fitness, seed, rows)
     result["engine_seconds_same_rows"] = engine_seconds
     result["engine_speedup_same_rows"] = (result["seconds"] / engine_seconds
                                           if engine_seconds else None)

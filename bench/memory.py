@@ -57,7 +57,8 @@ def child(kind: str, size: int, hosts: int, constraints: str, seed: int,
     import gc
     import tracemalloc
 
-    from titus import Scheduler, Task
+    from titus import Task
+    from titus.scheduler.factory import make_scheduler
     from titus.workloads import generate
 
     if kind == "hosts":
@@ -65,7 +66,7 @@ def child(kind: str, size: int, hosts: int, constraints: str, seed: int,
     else:
         workload = generate(hosts=hosts, tasks=size, constraints=constraints, seed=seed)
     host_objects = workload.hosts()
-    scheduler = Scheduler(seed=seed)
+    scheduler = make_scheduler("native", seed=seed)
     if kind == "tasks":
         scheduler.add_hosts(host_objects)
     gc.collect()

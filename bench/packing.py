@@ -32,6 +32,7 @@ from tqdm import tqdm  # noqa: E402
 from bench.baselines.cpsat_packing import min_hosts  # noqa: E402
 from bench.common import (RESULTS, machine, native_scheduler_class, save_json,  # noqa: E402
                           workload_greedy)
+from titus.scheduler.factory import make_scheduler  # noqa: E402
 from titus.scheduler.task_order import check_task_order, in_input_order, row_order  # noqa: E402
 from titus.workloads import generate  # noqa: E402
 
@@ -102,9 +103,8 @@ def place(workload, policy, seed: int) -> tuple[np.ndarray, str, float]:
     (rows permuted as the engine's task order would). Only the scheduling call is timed.
     """
     fitness, task_order = split_policy(policy)
-    engine_cls = native_scheduler_class()
-    if engine_cls is not None:
-        scheduler = engine_cls(fitness=fitness, seed=seed, task_order=task_order)
+    if native_scheduler_class() is not None:
+        scheduler = make_scheduler("native", fitness=fitness, seed=seed, task_order=task_order)
         scheduler.add_hosts(workload.hosts())
         start = time.perf_counter()
         placement = scheduler.schedule_arrays(workload.demand, workload.task_class,

@@ -30,6 +30,7 @@ from tqdm import tqdm  # noqa: E402
 
 from bench.common import (RESULTS, machine, native_scheduler_class, save_json,  # noqa: E402
                           workload_greedy)
+from titus.scheduler.factory import make_scheduler  # noqa: E402
 from titus.workloads import generate  # noqa: E402
 
 
@@ -42,11 +43,10 @@ def workloads(hosts: int, tasks: int, background: int, constraints: str, seed: i
 def measure(cluster, round_tasks, constraints: str, rounds: int, warmup: int, seed: int,
             fitness: str) -> dict:
     """Time ``rounds`` rounds of the round's Task objects; returns the figures."""
-    cls = native_scheduler_class()
-    if cls is None:
+    if native_scheduler_class() is None:
         raise SystemExit("titus.Scheduler is not available (build the engine first)")
     hosts, tasks, background = len(cluster.host_ids), len(round_tasks.demand), len(cluster.demand)
-    scheduler = cls(fitness=fitness, seed=seed)
+    scheduler = make_scheduler("native", fitness=fitness, seed=seed)
     scheduler.add_hosts(cluster.hosts())
     if background:
         held = scheduler.schedule_arrays(cluster.demand, cluster.task_class, cluster.classes)

@@ -20,10 +20,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import machine, native_scheduler_class, save_json  # noqa: E402
+from bench.common import machine, save_json  # noqa: E402
 from titus.autoscale.groups import InstanceGroup, InstanceType  # noqa: E402
 from titus.autoscale.shortfall import GroupCapacity, ShortfallEvaluator, UnplacedArrays  # noqa: E402
 from titus.constraints import HostAttrValue, UniqueHostAttr  # noqa: E402
+from titus.scheduler.factory import make_scheduler  # noqa: E402
 from titus.scheduler.model import TaskClass  # noqa: E402
 
 # (cpus, memory_mb) of ten instance types, 16 to 96 cpus, as a batch fleet might have.
@@ -85,21 +86,21 @@ def main() -> None:
                         help="use the plain-Python twin instead of the engine (slow)")
     args = parser.parse_args()
 
-    engine = None if args.reference else native_scheduler_class()
-    if engine is None:
-        from titus.scheduler.reference import ReferenceScheduler as engine
+    engine = "reference" if args.reference else "native"
+    scheduler_cls = type(make_scheduler(engine))
     caps = groups(args.groups)
     tasks = workload(args.tasks, args.groups)
     times, result = [], None
     for _ in range(args.repeat):
         # A fresh evaluator each time: it remembers its last answer for an unchanged backlog.
-        evaluator = ShortfallEvaluator(lambda: engine(fitness="cpu_mem_binpack", seed=0))
+        evaluator = ShortfallEvaluator(
+            lambda: make_scheduler(engine, fitness="cpu_mem_binpack", seed=0))
         started = time.perf_counter()
         result = evaluator.evaluate(caps, tasks)
         times.append(time.perf_counter() - started)
     payload = {
         "benchmark": "shortfall",
-        "scheduler": f"{engine.__module__}.{engine.__name__}",
+        "scheduler": f"{scheduler_cls.__module__}.{scheduler_cls.__name__}",
         "tasks": args.tasks,
         "groups": args.groups,
         "seconds": times,

@@ -8,6 +8,7 @@ from titus.agent.agent import Agent
 from titus.agent.config import AgentConfig
 from titus.agent.runtime import TaskStatus
 from titus.agent.sim import SimRuntime
+from titus.protocol import LaunchOrder
 
 
 def wait_until(predicate, timeout=5.0):
@@ -176,3 +177,67 @@ def test_unreadable_replies_keep_statuses_and_the_loop_alive(setup):
     master.garbage = False
     beats = len(master.heartbeats)
     wait_until(lambda: len(master.heartbeats) > beats + 2)  # the loop lives on
+
+
+@pytest.mark.parametrize("bad", [
+    {"type": "launch", "task_id": 5, "job_id": "j1", "host_id": "a1-h00000", "image": "sim"},
+    {"type": "launch", "job_id": "j1", "host_id": "a1-h00000", "image": "sim"},
+    {"type": "kill", "task_id": ["t1"]},
+    {"type": "resize", "task_id": "t1", "cpus": 4},
+], ids=["wrong-task-id-type", "missing-task-id", "kill-bad-task-id", "unknown-order-type"])
+def test_a_malformed_order_is_rejected_and_the_loop_lives_on(setup, bad):
+    master, agent, tmp_path = setup
+    wait_until(lambda: master.registrations)
+    registrations = len(master.registrations)
+    agent._emit(TaskStatus(task_id="t9", state="Finished", reason="normal", exit_code=0))
+    master.queue(bad)
+    # the reply fails validation: nothing runs, the statuses it answered are kept
+    wait_until(lambda: agent.stats["master_unavailable"] >= 1)
+    wait_until(lambda: len(master.registrations) > registrations)
+    assert any(t["task_id"] == "t9" and t["state"] == "Finished"
+               for r in master.registrations[registrations:] for t in r["tasks"]) \
+        or "Finished" in master.states_of("t9")
+    assert agent.stats["loop_errors"] == 0 and agent.stats["launches"] == 0
+    assert not (tmp_path / "launches.log").read_text()
+    # the next, well-formed order is carried out
+    master.queue(launch("t2"))
+    wait_until(lambda: "Finished" in master.states_of("t2"))
+    assert agent._loop.is_alive() and agent._worker.is_alive()
+
+
+class RecordingRuntime(SimRuntime):
+    """A sim runtime that keeps every launch order it is handed."""
+
+    def __init__(self):
+        super().__init__()
+        self.launched = []
+
+    def launch(self, order):
+        self.launched.append(order)
+        super().launch(order)
+
+
+def test_the_runtime_is_handed_the_launch_order_itself():
+    master = FakeMaster()
+    config = AgentConfig(master_url="http://master.test", agent_id="a1", hosts=1,
+                         heartbeat_interval_sec=0.05)
+    runtime = RecordingRuntime()
+    agent = Agent(config, runtime, client=master.client())
+    agent.start()
+    try:
+        wait_until(lambda: master.registrations)
+        new = {**launch("t1"), "task_index": 3,
+               "health_check": {"command": ["true"], "interval_sec": 1}}
+        legacy = launch("t2")  # a master that puts the index into env itself
+        legacy["env"] = {**legacy["env"], "TITUS_TASK_ID": "t2", "TITUS_TASK_INDEX": "5"}
+        master.queue(new, legacy)
+        wait_until(lambda: len(runtime.launched) == 2)
+        first, second = runtime.launched
+        assert isinstance(first, LaunchOrder) and isinstance(second, LaunchOrder)
+        assert (first.task_id, first.task_index, first.host_id) == ("t1", 3, "a1-h00000")
+        assert first.health_check.command == ["true"] and first.health_check.retries == 3
+        assert first.env == new["env"]  # the job's env, as the master sent it
+        assert (second.task_id, second.task_index) == ("t2", 5)
+        wait_until(lambda: "Finished" in master.states_of("t2"))
+    finally:
+        agent.stop()

@@ -5,16 +5,16 @@ import httpx
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
-from titus.agent.runtime import LaunchSpec
 from titus.agent.server import AgentServer, create_app
 from titus.agent.sim import SimRuntime
+from titus.protocol import LaunchOrder
 
 
 def make_runtime():
     runtime = SimRuntime()
     runtime.start(lambda status: None)
-    runtime.launch(LaunchSpec(task_id="t1", job_id="j1", image="sim", host_id="h1",
-                              env={"TITUS_SIM_DURATION_SEC": "0.2"}))
+    runtime.launch(LaunchOrder(task_id="t1", job_id="j1", image="sim", host_id="h1",
+                               env={"TITUS_SIM_DURATION_SEC": "0.2"}))
     return runtime
 
 

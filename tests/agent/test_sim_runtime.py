@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from titus.agent.runtime import LaunchSpec
 from titus.agent.sim import SimRuntime
+from titus.protocol import LaunchOrder
 
 
 class Recorder:
@@ -47,8 +47,8 @@ def sim(tmp_path):
 
 
 def spec(task_id, **env):
-    return LaunchSpec(task_id=task_id, job_id="job-1", image="sim:latest", host_id="h1",
-                      env={k: str(v) for k, v in env.items()})
+    return LaunchOrder(task_id=task_id, job_id="job-1", image="sim:latest", host_id="h1",
+                       env={k: str(v) for k, v in env.items()})
 
 
 def test_task_runs_for_its_duration_then_finishes_normally(sim):

@@ -2,9 +2,8 @@
 import pytest
 from fastapi.testclient import TestClient
 
-from titus.agent.protocol import HostInfo, RegisterRequest
+from titus.protocol import HostInfo, RegisterRequest
 from titus.master.app import create_app
-from titus.master.loop import schedule_round
 from tests.autoscale.fakes import MemoryProvider
 from tests.master.conftest import make_master, settings, clock  # noqa: F401  (fixtures)
 
@@ -91,7 +90,7 @@ def test_step_scales_up_for_waiting_tasks_and_down_without_killing(client, maste
     assert service.step() == []
     for i, zone in enumerate(["a", "b", "a", "b"]):
         register(master, f"ag{i}", zone)
-    schedule_round(master, force=True)
+    master.scheduling.run_round(force=True)
     busy = {t.host_id for t in master.tasks.values() if t.host_id}
     assert len(busy) == 3
     # One idle host beyond max_idle 0: it is disabled, then terminated; busy hosts are kept.
@@ -119,10 +118,10 @@ def test_phased_out_group_hosts_take_no_new_tasks(client, master):
     register(master, "old", "a")
     service.step()
     client.post("/api/v3/jobs", json=JOB)
-    assert schedule_round(master, force=True) == 0
+    assert master.scheduling.run_round(force=True) == 0
     client.put("/api/v3/instanceGroups/batch", json={"lifecycle": "Active"})
     service.step()
-    assert schedule_round(master, force=True) == 4
+    assert master.scheduling.run_round(force=True) == 4
 
 
 def test_actions_are_published_on_the_observe_stream(client, master):

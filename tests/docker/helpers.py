@@ -43,10 +43,11 @@ class StatusLog:
 
 
 def spec(task_id: str, command: list[str], **fields):
-    """A LaunchSpec of the test image running ``command`` with small limits."""
-    from titus.agent.runtime import LaunchSpec
+    """A launch order of the test image running ``command`` with small limits."""
+    from titus.protocol import LaunchOrder
 
     fields.setdefault("memory_mb", 32)
     fields.setdefault("cpus", 0.5)
-    return LaunchSpec(task_id=task_id, job_id=fields.pop("job_id", "job-1"), image=TEST_IMAGE,
-                      command=command, **fields)
+    fields.setdefault("host_id", "")
+    return LaunchOrder(task_id=task_id, job_id=fields.pop("job_id", "job-1"), image=TEST_IMAGE,
+                       command=command, **fields)

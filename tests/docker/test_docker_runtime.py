@@ -7,7 +7,7 @@ import time
 import pytest
 
 from titus.agent.docker_runtime import container_name
-from titus.agent.runtime import HealthCheck
+from titus.protocol import HealthCheckOrder
 from tests.docker.helpers import spec
 
 pytestmark = pytest.mark.docker
@@ -26,6 +26,16 @@ def test_batch_of_containers_runs_to_completion(runtime, statuses):
     # every task went StartInitiated -> Started -> Finished, each reported once
     assert [s.state for s in statuses.of("ok")] == ["StartInitiated", "Started", "Finished"]
     assert b"task=ok job=job-1" in b"".join(runtime.logs("ok"))
+
+
+def test_container_env_is_set_by_the_agent(runtime, statuses, agent_id):
+    script = ("echo idx=$TITUS_TASK_INDEX id=$TITUS_TASK_ID job=$TITUS_JOB_ID "
+              "agent=$TITUS_AGENT_ID cpu=$TITUS_NUM_CPU greeting=$GREETING")
+    runtime.launch(spec("env", ["sh", "-c", script], task_index=3, job_id="j-5",
+                        env={"GREETING": "hi", "TITUS_TASK_ID": "mine"}))
+    assert statuses.wait_for("env", "Finished").reason == "normal"
+    out = b"".join(runtime.logs("env")).decode()
+    assert f"idx=3 id=env job=j-5 agent={agent_id} cpu=0.5 greeting=hi" in out
 
 
 def test_limits_are_in_host_config(runtime, statuses, docker_client, agent_id):
@@ -105,7 +115,7 @@ def test_kill_sends_sigkill_after_grace(runtime, statuses):
 
 
 def test_health_flips_to_unhealthy(runtime, statuses):
-    check = HealthCheck(command=["cat", "/tmp/ok"], interval_sec=0.3, timeout_sec=1, retries=1)
+    check = HealthCheckOrder(command=["cat", "/tmp/ok"], interval_sec=0.3, timeout_sec=1, retries=1)
     runtime.launch(spec("svc", ["sh", "-c", "touch /tmp/ok; sleep 1.5; rm /tmp/ok; sleep 30"],
                         health_check=check))
     statuses.wait_for("svc", "Started", health="healthy", timeout=10)
@@ -152,4 +162,5 @@ def test_bad_launch_fields_are_named():
     with pytest.raises(ValueError, match="cpus"):
         DockerRuntime._validate(spec("x", ["true"], cpus=-1))
     with pytest.raises(ValueError, match="health_check.retries"):
-        DockerRuntime._validate(spec("x", ["true"], health_check=HealthCheck(["true"], retries=0)))
+        check = HealthCheckOrder(command=["true"], retries=0)
+        DockerRuntime._validate(spec("x", ["true"], health_check=check))

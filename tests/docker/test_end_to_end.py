@@ -86,8 +86,8 @@ def _containers(docker_client, agent_id, **filters):
 
 
 def test_batch_job_of_real_containers_runs_to_completion(platform, docker_client, agent_id):
-    job_id = platform.submit(_job("echo out-$TITUS_TASK_ID; echo err-line >&2; sleep 0.5",
-                                  size=3))
+    job_id = platform.submit(_job("echo out-$TITUS_TASK_ID index-$TITUS_TASK_INDEX; "
+                                  "echo err-line >&2; sleep 0.5", size=3))
     platform.wait_job_finished(job_id, timeout=90)
     tasks = platform.tasks(job_id)
     assert len(tasks) == 3
@@ -103,6 +103,10 @@ def test_batch_job_of_real_containers_runs_to_completion(platform, docker_client
     logs = platform.api.get(f"/api/v3/tasks/{one}/logs")
     assert logs.status_code == 200, logs.text
     assert f"out-{one}" in logs.text and "err-line" in logs.text
+    # each container knows its own index in the job (set by the agent)
+    indexes = {platform.api.get(f"/api/v3/tasks/{t['id']}/logs").text.split("index-")[1].split()[0]
+               for t in tasks}
+    assert indexes == {"0", "1", "2"}
 
 
 def test_agent_kill_9_mid_run_loses_nothing(platform, docker_client, agent_id):

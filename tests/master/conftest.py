@@ -12,19 +12,17 @@ import os
 
 import pytest
 
-from titus.agent.protocol import HostInfo, RegisterRequest, TaskStatusMsg
+from titus.protocol import HostInfo, RegisterRequest, TaskStatusMsg
 from titus.master.config import MasterSettings
 from titus.master.master import Master
-from titus.master.recovery import recover
 from titus.master.store import Store
 
 POSTGRES_URL = os.environ.get("TITUS_TEST_POSTGRES_URL",
                               "postgresql+psycopg://titus:titus@127.0.0.1:5432/titus_test")
 
 
-def _postgres_store() -> Store:
-    """A store on a PostgreSQL database emptied first (skips, or fails, if unreachable)."""
-    from titus.master import store_schema
+def postgres_engine():
+    """An engine on the test PostgreSQL database (skips, or fails, if unreachable)."""
     from titus.master.store import make_engine
 
     try:
@@ -37,9 +35,30 @@ def _postgres_store() -> Store:
         if os.environ.get("TITUS_REQUIRE_POSTGRES") == "1":
             pytest.fail(message)
         pytest.skip(message)
-    store_schema.metadata.drop_all(engine)  # a clean schema for every test
+    return engine
+
+
+def drop_everything(engine) -> None:
+    """Drop every table of the database (the store's, the autoscaler's, ``alembic_version``,
+    and any a test made)."""
+    from sqlalchemy import MetaData
+
+    existing = MetaData()
+    existing.reflect(engine)
+    existing.drop_all(engine)
+
+
+def postgres_empty() -> str:
+    """The test PostgreSQL database emptied (skips, or fails, if unreachable); its URL."""
+    engine = postgres_engine()
+    drop_everything(engine)  # a clean database for every test
     engine.dispose()
-    return Store(POSTGRES_URL)
+    return POSTGRES_URL
+
+
+def _postgres_store() -> Store:
+    """A store on a PostgreSQL database emptied first (skips, or fails, if unreachable)."""
+    return Store(postgres_empty())
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -87,7 +106,7 @@ def settings():
 
 def make_master(settings, clock, store=None) -> Master:
     master = Master(settings, store or Store(settings.store_url), clock=clock)
-    recover(master)
+    master.recover()
     return master
 
 

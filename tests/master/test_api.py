@@ -6,7 +6,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from titus.master.app import create_app
-from titus.master.loop import schedule_round
 
 from tests.master.conftest import ScriptedAgent, make_master
 
@@ -125,7 +124,7 @@ def test_pending_task_shows_scheduling_failure(master, client):
     spec = json.loads(json.dumps(README_JOB))
     spec["container"]["resources"] = {"cpu": 2}
     job_id = submit(client, spec).json()["id"]
-    schedule_round(master, force=True)
+    master.scheduling.run_round(force=True)
     task = client.get("/api/v3/tasks", params={"jobId": job_id}).json()["items"][0]
     detail = client.get(f"/api/v3/tasks/{task['id']}").json()
     assert detail["schedulingFailure"] == "0/1 hosts: 1 cpus"
@@ -147,11 +146,13 @@ def test_agent_protocol_over_http(master, client):
     reg = {"agent_id": "a1", "hosts": [{"host_id": "h1", "cpus": 2, "memory_mb": 4096}]}
     assert client.post("/api/v3/agents/register", json=reg).json()["heartbeat_timeout_sec"] == 10
     job_id = submit(client).json()["id"]
-    schedule_round(master, force=True)
+    master.scheduling.run_round(force=True)
     reply = client.post("/api/v3/agents/a1/heartbeat", json={"wait_ms": 1000}).json()
     (order,) = reply["orders"]
     assert order["type"] == "launch" and order["image"] == "alpine:latest"
-    assert order["iam_role"] == "test-role" and order["env"]["TITUS_JOB_ID"] == job_id
+    assert order["iam_role"] == "test-role" and order["job_id"] == job_id
+    # the order carries the job's own environment; the agent adds TITUS_* (its tests check)
+    assert order["task_index"] == 0 and not any(k.startswith("TITUS_") for k in order["env"])
     st = {"task_id": order["task_id"], "state": "Started", "host_id": "h1"}
     client.post("/api/v3/agents/a1/heartbeat", json={"statuses": [st]})
     assert client.get(f"/api/v3/tasks/{order['task_id']}").json()["status"]["state"] == "Started"
@@ -200,7 +201,7 @@ def test_metrics_and_openapi(master, client):
     assert "titus_queue_depth 1.0" in text
     assert "titus_scheduling_round_seconds_bucket" in text
     ScriptedAgent(master, hosts=1).register()
-    schedule_round(master, force=True)
+    master.scheduling.run_round(force=True)
     assert "titus_scheduling_round_seconds_count 1.0" in client.get("/metrics").text
     spec = client.get("/openapi.json").json()
     assert "/api/v3/jobs" in spec["paths"] and "/api/v3/tasks/{task_id}" in spec["paths"]
@@ -230,7 +231,7 @@ def test_task_logs_are_proxied_from_the_agent(master, client, monkeypatch):
            "hosts": [{"host_id": "h1", "cpus": 2, "memory_mb": 4096}]}
     client.post("/api/v3/agents/register", json=reg, headers={"Authorization": "Bearer agent-secret"})
     submit(client)
-    schedule_round(master, force=True)
+    master.scheduling.run_round(force=True)
     (task_id,) = [t.id for t in master.tasks.values()]
     r = client.get(f"/api/v3/tasks/{task_id}/logs", params={"follow": "true"})
     assert r.status_code == 200 and r.text == "line 1\nline 2\n"

@@ -1,5 +1,4 @@
 """The event log keeps its newest ``events_keep`` entries; the reconciler trims the rest."""
-from titus.master.reconciler import reconcile
 from tests.master.conftest import make_master
 
 
@@ -24,13 +23,13 @@ def test_the_reconciler_trims_on_its_interval(settings, clock, tmp_path):
     master = make_master(s, clock)
     try:
         _log(master.store, 12)
-        reconcile(master)
+        master.reconciler.reconcile()
         assert len(master.store.events(limit=100)) == 5
         _log(master.store, 3)
-        reconcile(master)                      # within the interval: nothing trimmed
+        master.reconciler.reconcile()                      # within the interval: nothing trimmed
         assert len(master.store.events(limit=100)) == 8
         clock.advance(61)
-        reconcile(master)
+        master.reconciler.reconcile()
         assert len(master.store.events(limit=100)) == 5
     finally:
         master.store.close()

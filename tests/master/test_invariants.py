@@ -9,11 +9,9 @@ from collections import Counter
 
 import pytest
 
-from titus.agent.protocol import TaskStatusMsg
-from titus.master import states as S
-from titus.master.loop import schedule_round
+from titus.protocol import TaskStatusMsg
+from titus import states as S
 from titus.master.model import CapacityUpdate
-from titus.master.reconciler import reconcile
 from titus.master.store import Store
 from titus.master.validation import parse_job
 
@@ -92,7 +90,7 @@ def test_random_operations_keep_master_and_store_consistent(seed, store_url, set
         elif op < 0.2:
             master.submit_job(service(rng.randint(1, 4)))
         elif op < 0.45:
-            schedule_round(master, force=True)
+            master.scheduling.run_round(force=True)
             for a in agents:
                 take(a)
         elif op < 0.6:
@@ -114,7 +112,7 @@ def test_random_operations_keep_master_and_store_consistent(seed, store_url, set
             for a in agents:
                 if rng.random() < 0.7:
                     take(a)
-            reconcile(master)
+            master.reconciler.reconcile()
         elif op < 0.82:
             # kill -9 and restart on the same store; agents keep their tasks
             master.store.close()

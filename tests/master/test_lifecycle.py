@@ -1,8 +1,6 @@
 """Jobs through their lives on a master driven by hand (fake clock, scripted agent)."""
-from titus.agent.protocol import TaskStatusMsg
-from titus.master import states as S
-from titus.master.loop import schedule_round
-from titus.master.reconciler import reconcile
+from titus.protocol import TaskStatusMsg
+from titus import states as S
 from titus.master.validation import parse_job
 
 
@@ -30,7 +28,7 @@ def tasks_of(master, job_id):
 
 
 def run(master, agent):
-    schedule_round(master, force=True)
+    master.scheduling.run_round(force=True)
     return agent.start_launched()
 
 
@@ -77,7 +75,7 @@ def test_lost_tasks_are_replaced_without_using_retries(master, agent, clock):
     job = master.submit_job(batch_job(2))  # no retries at all
     run(master, agent)
     clock.advance(11)  # silent past the heartbeat timeout
-    reconcile(master)
+    master.reconciler.reconcile()
     tasks = tasks_of(master, job.id)
     lost = [t for t in tasks if t.reason_code == S.LOST]
     fresh = [t for t in tasks if t.state == S.ACCEPTED]
@@ -95,7 +93,7 @@ def test_runtime_limit_kills_with_runtime_limit_exceeded(master, agent, clock):
     (tid,) = run(master, agent)
     clock.advance(61)
     agent.heartbeat()
-    reconcile(master)
+    master.reconciler.reconcile()
     assert master.tasks[tid].state == S.KILL_INITIATED
     agent.start_launched()  # takes the kill order, reports Finished
     done, archived = master.get_job(job.id)
@@ -105,12 +103,12 @@ def test_runtime_limit_kills_with_runtime_limit_exceeded(master, agent, clock):
 
 def test_stuck_in_launched_is_ended_and_replaced(master, agent, clock):
     job = master.submit_job(batch_job(1))
-    schedule_round(master, force=True)
+    master.scheduling.run_round(force=True)
     (task,) = tasks_of(master, job.id)
     assert task.state == S.LAUNCHED
     clock.advance(31)
     agent.heartbeat()
-    reconcile(master)
+    master.reconciler.reconcile()
     tasks = tasks_of(master, job.id)
     assert tasks[0].reason_code == S.STUCK_IN_STATE
     assert tasks[1].state == S.ACCEPTED and tasks[1].system_resubmit_number == 1
@@ -123,7 +121,7 @@ def test_stuck_in_kill_initiated(master, agent, clock):
     assert master.tasks[tid].state == S.KILL_INITIATED
     clock.advance(21)
     agent.heartbeat([])  # ignores the kill
-    reconcile(master)
+    master.reconciler.reconcile()
     done, archived = master.get_job(job.id)
     assert archived and done.reason_code == "killed"
     assert tasks_of(master, job.id)[0].reason_code == S.STUCK_IN_KILLING_STATE
@@ -149,7 +147,7 @@ def test_service_job_holds_count_scales_up_and_down(master, agent):
     assert len(live) == 3
     # a task ends: replaced
     agent.finish(live[0].id, exit_code=1)
-    reconcile(master)
+    master.reconciler.reconcile()
     assert len(run(master, agent)) == 1
     # scale up
     from titus.master.model import CapacityUpdate
@@ -163,7 +161,7 @@ def test_service_job_holds_count_scales_up_and_down(master, agent):
     killing = {t.id for t in job.tasks.values() if t.state == S.KILL_INITIATED}
     assert killing == {t.id for t in started[-3:]}
     agent.start_launched()
-    reconcile(master)
+    master.reconciler.reconcile()
     assert sum(1 for t in job.tasks.values() if t.state == S.STARTED) == 2
     assert {t.reason_code for t in job.tasks.values() if t.id in killing} == {S.SCALED_DOWN}
 
@@ -186,7 +184,7 @@ def test_kill_task_service_replaced_or_shrunk(master, agent):
     job = master.submit_job(service_job(2))
     a, b = run(master, agent)
     master.kill_task(a)
-    reconcile(master)
+    master.reconciler.reconcile()
     assert sum(1 for t in job.tasks.values() if t.state == S.ACCEPTED) == 1
     master.kill_task(b, shrink=True)
     assert job.descriptor.service.capacity.desired == 1
@@ -199,17 +197,17 @@ def test_unhealthy_service_task_is_replaced(master, agent, clock):
                                    host_id=agent.running[tid])])
     clock.advance(16)
     agent.heartbeat()
-    reconcile(master)
+    master.reconciler.reconcile()
     assert master.tasks[tid].state == S.KILL_INITIATED and master.tasks[tid].kill_reason == "unhealthy"
     agent.start_launched()  # the agent kills it
     assert master.tasks[tid].reason_code == S.UNHEALTHY
-    reconcile(master)
+    master.reconciler.reconcile()
     assert [t.state for t in job.tasks.values() if t.id != tid] == [S.ACCEPTED]
 
 
 def test_pending_task_keeps_the_engines_reason(master, agent):
     job = master.submit_job(batch_job(1, resources={"cpu": 64}, ))
-    schedule_round(master, force=True)
+    master.scheduling.run_round(force=True)
     (task,) = tasks_of(master, job.id)
     assert task.state == S.ACCEPTED
     assert "cpus" in task.scheduling_failure and "0/2 hosts" in task.scheduling_failure
@@ -254,7 +252,7 @@ def test_capacity_group_limit_holds_tasks_back(master, agent):
 
 def test_waiting_without_any_host_says_so(master):
     job = master.submit_job(batch_job(1))
-    schedule_round(master, force=True)
+    master.scheduling.run_round(force=True)
     (task,) = tasks_of(master, job.id)
     assert task.scheduling_failure == "0/0 hosts: no host is registered"
 
@@ -266,7 +264,7 @@ def test_machine_id_and_machine_type_constraints(master, agent):
     run(master, agent)
     assert {t.host_id for t in job.tasks.values()} == {target.host_id}
     lost = master.submit_job(batch_job(1, hardConstraints={"constraints": {"machineId": "i-none"}}))
-    schedule_round(master, force=True)
+    master.scheduling.run_round(force=True)
     (task,) = tasks_of(master, lost.id)
     assert task.state == S.ACCEPTED
     assert task.scheduling_failure == ("0/2 hosts: 2 constraint:HostAttrValue"

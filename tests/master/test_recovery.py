@@ -1,8 +1,6 @@
 """A master rebuilt from its store (as after kill -9): nothing lost, nothing launched twice."""
-from titus.agent.protocol import TaskStatusMsg
-from titus.master import states as S
-from titus.master.loop import schedule_round
-from titus.master.reconciler import reconcile
+from titus.protocol import TaskStatusMsg
+from titus import states as S
 from titus.master.store import Store
 from titus.master.validation import parse_job
 
@@ -21,7 +19,7 @@ def test_restart_rebuilds_everything(store_url, settings, clock):
     a1 = ScriptedAgent(m1, hosts=2, cpus=4)
     a1.register()
     j = m1.submit_job(job(12))  # 8 fit
-    schedule_round(m1, force=True)
+    m1.scheduling.run_round(force=True)
     orders = a1.heartbeat()
     # the agent starts only 5 of its 8 launches before the master dies; the other 3 orders
     # were taken but the agent "crashed" before running them
@@ -33,7 +31,7 @@ def test_restart_rebuilds_everything(store_url, settings, clock):
     # kill -9: no clean shutdown, a new master on the same store
     m2 = make_master(settings, clock, Store(store_url))
     assert set(m2.jobs) == {j.id}
-    assert len(m2.tasks) == 12 and len(m2.queue) == 4
+    assert len(m2.tasks) == 12 and len(m2.state.queue) == 4
     # the agent's next heartbeat is asked to register again
     a2 = ScriptedAgent(m2, hosts=2, cpus=4)
     a2.running = dict(a1.running)
@@ -45,14 +43,14 @@ def test_restart_rebuilds_everything(store_url, settings, clock):
     assert not {o.task_id for o in relaunch} & {o.task_id for o in started}
     # running tasks are back on their hosts in the engine: nothing more fits
     assert sum(m2.scheduler.host_usage(h.host_id)["cpus"] for h in a2.hosts) == 8
-    assert schedule_round(m2, force=True) == 0
+    assert m2.scheduling.run_round(force=True) == 0
     # finish everything: the job completes, every task ended exactly once
     for o in relaunch:
         a2.running[o.task_id] = o.host_id
     for tid in list(a2.running):
         a2.finish(tid)
     for _ in range(2):
-        schedule_round(m2, force=True)
+        m2.scheduling.run_round(force=True)
         for tid in a2.start_launched():
             a2.finish(tid)
     done, archived = m2.get_job(j.id)
@@ -65,15 +63,15 @@ def test_restart_rebuilds_everything(store_url, settings, clock):
 
 def test_agent_that_never_returns_loses_its_tasks(master, agent, clock, settings):
     j = master.submit_job(job(2))
-    schedule_round(master, force=True)
+    master.scheduling.run_round(force=True)
     agent.start_launched()
     m2 = make_master(master.settings, clock, Store(master.settings.store_url))
     assert all(t.state == S.STARTED for t in m2.tasks.values())
     clock.advance(5)
-    reconcile(m2)
+    m2.reconciler.reconcile()
     assert all(t.state == S.STARTED for t in m2.tasks.values() if t.resubmit_number == 0)
     clock.advance(6)
-    reconcile(m2)
+    m2.reconciler.reconcile()
     tasks = m2.jobs[j.id].tasks.values()
     assert sum(1 for t in tasks if t.reason_code == S.LOST) == 2
     assert sum(1 for t in tasks if t.state == S.ACCEPTED) == 2
@@ -82,13 +80,13 @@ def test_agent_that_never_returns_loses_its_tasks(master, agent, clock, settings
 
 def test_agent_restart_reports_nothing_tasks_are_lost_and_replaced(master, agent):
     j = master.submit_job(job(2))
-    schedule_round(master, force=True)
+    master.scheduling.run_round(force=True)
     agent.start_launched()
     agent.running.clear()
     agent.register([])  # the agent process restarted with an empty runtime
     tasks = list(master.jobs[j.id].tasks.values())
     assert sum(1 for t in tasks if t.reason_code == S.LOST) == 2
-    assert schedule_round(master, force=True) == 2
+    assert master.scheduling.run_round(force=True) == 2
     assert len(agent.start_launched()) == 2
 
 

@@ -1,5 +1,5 @@
 """Retry policies and the rules for what consumes a user's retries."""
-from titus.master import states as S
+from titus import states as S
 from titus.master.model import RetryPolicy
 from titus.master.retry import RetryRule, decide
 

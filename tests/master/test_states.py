@@ -3,7 +3,7 @@ import logging
 
 import pytest
 
-from titus.master import states as S
+from titus import states as S
 
 
 def test_task_happy_path_and_skips():

@@ -27,9 +27,9 @@ from typing import Optional
 import httpx
 
 from titus.agent.config import AgentConfig
-from titus.agent.protocol import (HeartbeatReply, HostInfo, KillOrder, LaunchOrder,
-                                  RegisterResponse, RemoveOrder)
-from titus.agent.runtime import HealthCheck, LaunchSpec, Runtime, TaskStatus
+from titus.agent.runtime import Runtime, TaskStatus
+from titus.protocol import (HeartbeatReply, HostInfo, KillOrder, LaunchOrder, RegisterResponse,
+                            RemoveOrder)
 
 log = logging.getLogger("titus.agent")
 
@@ -54,24 +54,6 @@ def _wire_status(status: TaskStatus) -> dict:
         "health": status.health, "timestamp": status.timestamp or 0.0,
         "host_id": status.host_id or "",
     }
-
-
-def _launch_spec(order: LaunchOrder) -> LaunchSpec:
-    check = order.health_check
-    health = None
-    if check:
-        health = HealthCheck(command=list(check.get("command") or []),
-                             interval_sec=float(check.get("interval_sec", 10.0)),
-                             timeout_sec=float(check.get("timeout_sec", 5.0)),
-                             retries=int(check.get("retries", 3)))
-    return LaunchSpec(
-        task_id=order.task_id, job_id=order.job_id, image=order.image,
-        entry_point=list(order.entry_point), command=list(order.command), env=dict(order.env),
-        cpus=order.cpus, memory_mb=order.memory_mb, disk_mb=order.disk_mb,
-        network_mbps=order.network_mbps, gpu=order.gpu, ports=list(order.ports),
-        kill_grace_sec=order.kill_grace_sec, health_check=health, iam_role=order.iam_role,
-        host_id=order.host_id,
-    )
 
 
 class Agent:
@@ -388,7 +370,7 @@ class Agent:
                                                     host_id=order.host_id)
         self.stats["launches"] += 1
         try:
-            self.runtime.launch(_launch_spec(order))
+            self.runtime.launch(order)
         except Exception as exc:
             log.exception("launch of task %s failed", order.task_id)
             self._emit(TaskStatus(task_id=order.task_id, state="Finished",

@@ -13,7 +13,7 @@ from typing import Optional
 
 from pydantic import BaseModel, Field, field_validator
 
-from titus.agent.protocol import HostInfo
+from titus.protocol import HostInfo
 
 RUNTIMES = ("sim", "docker")
 

@@ -37,7 +37,9 @@ from docker.types import Healthcheck
 
 from titus.agent.docker_logs import LogPolicy, read_logs
 from titus.agent.metadata import MetadataRegistry, MetadataServer, StsCredentials, TaskIdentity
-from titus.agent.runtime import Emit, HealthCheck, LaunchSpec, Runtime, TaskStatus
+from titus.agent.runtime import Emit, Runtime, TaskStatus
+from titus.agent.task_env import container_env
+from titus.protocol import HealthCheckOrder, LaunchOrder
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,7 @@ def finish_reason(exit_code: int | None, oom_killed: bool, killing: bool) -> str
     return "normal" if exit_code == 0 else "failed"
 
 
-def docker_healthcheck(check: HealthCheck) -> Healthcheck:
+def docker_healthcheck(check: HealthCheckOrder) -> Healthcheck:
     """The Docker healthcheck equivalent of a task's health check."""
     if not check.command:
         raise ValueError("health_check.command: must not be empty")
@@ -214,133 +216,124 @@ class DockerRuntime(Runtime):
 
     # ---- launch ----------------------------------------------------------------------------
 
-    def launch(self, spec: LaunchSpec) -> None:
+    def launch(self, order: LaunchOrder) -> None:
         """Start the task's container in the background; StartInitiated is reported at once."""
-        self._validate(spec)
+        self._validate(order)
         with self._lock:
-            if spec.task_id in self._tasks:
-                log.info("task %s already known; launch ignored", spec.task_id)
+            if order.task_id in self._tasks:
+                log.info("task %s already known; launch ignored", order.task_id)
                 return
-            self._tasks[spec.task_id] = _Task(spec.task_id, host_id=spec.host_id)
-            self._launching.add(spec.task_id)
-        self._report(spec.task_id, STARTING, message=f"checking image {spec.image}")
-        self._launcher.submit(self._launch, spec)
+            self._tasks[order.task_id] = _Task(order.task_id, host_id=order.host_id)
+            self._launching.add(order.task_id)
+        self._report(order.task_id, STARTING, message=f"checking image {order.image}")
+        self._launcher.submit(self._launch, order)
 
     @staticmethod
-    def _validate(spec: LaunchSpec) -> None:
-        if not spec.task_id:
+    def _validate(order: LaunchOrder) -> None:
+        if not order.task_id:
             raise ValueError("task_id: must not be empty")
-        if not spec.image:
+        if not order.image:
             raise ValueError("image: must not be empty")
-        if not spec.cpus > 0:
-            raise ValueError(f"cpus: must be > 0, got {spec.cpus!r}")
-        if not spec.memory_mb >= 4:  # Docker refuses memory limits under 6 MiB
-            raise ValueError(f"memory_mb: must be >= 4, got {spec.memory_mb!r}")
-        if spec.health_check is not None:
-            docker_healthcheck(spec.health_check)
+        if not order.cpus > 0:
+            raise ValueError(f"cpus: must be > 0, got {order.cpus!r}")
+        if not order.memory_mb >= 4:  # Docker refuses memory limits under 6 MiB
+            raise ValueError(f"memory_mb: must be >= 4, got {order.memory_mb!r}")
+        if order.health_check is not None:
+            docker_healthcheck(order.health_check)
 
-    def _launch(self, spec: LaunchSpec) -> None:
+    def _launch(self, order: LaunchOrder) -> None:
         try:
-            self._launch_container(spec)
+            self._launch_container(order)
         finally:
             with self._lock:
-                self._launching.discard(spec.task_id)
+                self._launching.discard(order.task_id)
 
-    def _launch_container(self, spec: LaunchSpec) -> None:
+    def _launch_container(self, order: LaunchOrder) -> None:
         try:
-            if not self._ensure_image(spec):
+            if not self._ensure_image(order):
                 return
-            if self._task(spec.task_id).killing:
-                self._report(spec.task_id, FINISHED, reason="killed", message="killed before start")
+            if self._task(order.task_id).killing:
+                self._report(order.task_id, FINISHED, reason="killed",
+                             message="killed before start")
                 return
             try:
-                container = self._create(spec)
+                container = self._create(order)
             except docker.errors.APIError as exc:
                 if exc.status_code != 409:
                     raise
                 # The task's container exists already (a repeated order): carry on with it.
-                container = self.client.containers.get(container_name(spec.task_id))
+                container = self.client.containers.get(container_name(order.task_id))
                 if container.status != "created":
                     with self._lock:
-                        self._tasks[spec.task_id].container_id = container.id
+                        self._tasks[order.task_id].container_id = container.id
                     status = self._status_of(container)
-                    self._report(spec.task_id, status.state, reason=status.reason,
+                    self._report(order.task_id, status.state, reason=status.reason,
                                  message=status.message, exit_code=status.exit_code,
                                  health=status.health)
                     return
             with self._lock:
-                task = self._tasks.get(spec.task_id)
+                task = self._tasks.get(order.task_id)
                 if task is None:  # removed meanwhile
                     container.remove(force=True)
                     return
                 task.container_id = container.id
             if task.killing:
-                self._report(spec.task_id, FINISHED, reason="killed", message="killed before start")
+                self._report(order.task_id, FINISHED, reason="killed",
+                             message="killed before start")
                 return
             container.start()  # Started arrives through the event stream
-            if self._task(spec.task_id).killing:  # a kill raced with the start: stop it now
-                self._stopper.submit(self._stop, spec.task_id, container.id, spec.kill_grace_sec)
-            self._learn_ip(spec.task_id, container)
+            if self._task(order.task_id).killing:  # a kill raced with the start: stop it now
+                self._stopper.submit(self._stop, order.task_id, container.id, order.kill_grace_sec)
+            self._learn_ip(order.task_id, container)
         except Exception as exc:  # any engine error ends the task, with the engine's words
-            log.warning("launch of %s failed: %s", spec.task_id, exc)
-            self._report(spec.task_id, FINISHED, reason="failed", message=f"launch failed: {exc}")
+            log.warning("launch of %s failed: %s", order.task_id, exc)
+            self._report(order.task_id, FINISHED, reason="failed", message=f"launch failed: {exc}")
 
-    def _ensure_image(self, spec: LaunchSpec) -> bool:
+    def _ensure_image(self, order: LaunchOrder) -> bool:
         try:
-            self.client.images.get(spec.image)
+            self.client.images.get(order.image)
             return True
         except docker.errors.ImageNotFound:
             pass
         if not self.pull_images:
             self._report(
-                spec.task_id, FINISHED, reason="failed",
-                message=f"image not found: {spec.image!r} is not on this host and pulls are "
+                order.task_id, FINISHED, reason="failed",
+                message=f"image not found: {order.image!r} is not on this host and pulls are "
                 "disabled (no registry configured)",
             )
             return False
         try:
-            self.client.images.pull(spec.image)
+            self.client.images.pull(order.image)
             return True
         except docker.errors.APIError as exc:
-            self._report(spec.task_id, FINISHED, reason="failed",
-                         message=f"image not found: pulling {spec.image!r} failed: "
+            self._report(order.task_id, FINISHED, reason="failed",
+                         message=f"image not found: pulling {order.image!r} failed: "
                                  f"{exc.explanation or exc}")
             return False
 
-    def _create(self, spec: LaunchSpec):
-        env = dict(spec.env)
-        env.update({
-            "TITUS_TASK_ID": spec.task_id,
-            "TITUS_TASK_INSTANCE_ID": spec.task_id,
-            "TITUS_JOB_ID": spec.job_id,
-            "TITUS_HOST_ID": spec.host_id,
-            "TITUS_AGENT_ID": self.agent_id,
-            "TITUS_NUM_CPU": f"{spec.cpus:g}",
-            "TITUS_NUM_MEM": f"{spec.memory_mb:g}",
-            "TITUS_NUM_DISK": f"{spec.disk_mb:g}",
-            "TITUS_NUM_NETWORK_BANDWIDTH": f"{spec.network_mbps:g}",
-        })
+    def _create(self, order: LaunchOrder):
+        env = container_env(order, self.agent_id)
         metadata_url = self._container_metadata_url() if self.metadata is not None else ""
         if metadata_url:
             token = secrets.token_urlsafe(24)
             self.metadata.register(TaskIdentity(
-                task_id=spec.task_id, job_id=spec.job_id, token=token,
-                zone=self.zone, iam_role=spec.iam_role,
+                task_id=order.task_id, job_id=order.job_id, token=token,
+                zone=self.zone, iam_role=order.iam_role,
             ))
             env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = f"{metadata_url}/task/{token}"
-        memory = int(spec.memory_mb * 1024 * 1024)
+        memory = int(order.memory_mb * 1024 * 1024)
         kwargs = dict(
-            image=spec.image,
-            command=spec.command or None,
-            entrypoint=spec.entry_point or None,
+            image=order.image,
+            command=order.command or None,
+            entrypoint=order.entry_point or None,
             environment=env,
-            name=container_name(spec.task_id),
+            name=container_name(order.task_id),
             labels={
-                LABEL_TASK: spec.task_id, LABEL_JOB: spec.job_id,
-                LABEL_AGENT: self.agent_id, LABEL_HOST: spec.host_id,
-                **({LABEL_IAM_ROLE: spec.iam_role} if spec.iam_role else {}),
+                LABEL_TASK: order.task_id, LABEL_JOB: order.job_id,
+                LABEL_AGENT: self.agent_id, LABEL_HOST: order.host_id,
+                **({LABEL_IAM_ROLE: order.iam_role} if order.iam_role else {}),
             },
-            nano_cpus=int(spec.cpus * 1_000_000_000),
+            nano_cpus=int(order.cpus * 1_000_000_000),
             mem_limit=memory,
             memswap_limit=memory,  # equal to the memory limit: no swap
             pids_limit=self.pids_limit,
@@ -349,13 +342,13 @@ class DockerRuntime(Runtime):
             stop_signal="SIGTERM",
             detach=True,
         )
-        if spec.health_check is not None:
-            kwargs["healthcheck"] = docker_healthcheck(spec.health_check)
+        if order.health_check is not None:
+            kwargs["healthcheck"] = docker_healthcheck(order.health_check)
         if self.network:
             kwargs["network"] = self.network
-        if spec.gpu:
+        if order.gpu:
             kwargs["device_requests"] = [
-                docker.types.DeviceRequest(count=spec.gpu, capabilities=[["gpu"]])]
+                docker.types.DeviceRequest(count=order.gpu, capabilities=[["gpu"]])]
         return self.client.containers.create(**kwargs)
 
     def _container_metadata_url(self) -> str:

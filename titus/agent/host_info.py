@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from titus.agent.protocol import HostInfo
+from titus.protocol import HostInfo
 
 DEFAULT_IMDS_ENDPOINT = "http://169.254.169.254"
 IMDS_ENDPOINT_ENV = "TITUS_IMDS_ENDPOINT"  # "" disables the lookup

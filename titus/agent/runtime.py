@@ -1,46 +1,18 @@
 """What the agent asks of a container runtime (``sim`` or ``docker``).
 
 The agent owns the conversation with the master; a runtime only starts, watches, kills and
-reports containers. Status changes are pushed through the ``emit`` callback given to
-``start``, from any thread, never by a poll per container.
+reports containers. It is handed the master's :class:`titus.protocol.LaunchOrder` as received
+(the container's ``TITUS_*`` environment comes from ``titus.agent.task_env``). Status changes
+are pushed through the ``emit`` callback given to ``start``, from any thread, never by a poll
+per container.
 """
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
-
-@dataclass
-class HealthCheck:
-    """A container health check: a command run inside the container."""
-
-    command: list[str]
-    interval_sec: float = 10.0
-    timeout_sec: float = 5.0
-    retries: int = 3
-
-
-@dataclass
-class LaunchSpec:
-    """Everything a runtime needs to start one task's container."""
-
-    task_id: str
-    job_id: str
-    image: str  # "name:tag" or "name@digest"
-    entry_point: list[str] = field(default_factory=list)
-    command: list[str] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
-    cpus: float = 1.0
-    memory_mb: float = 512.0
-    disk_mb: float = 0.0
-    network_mbps: float = 0.0
-    gpu: int = 0
-    ports: list[int] = field(default_factory=list)
-    kill_grace_sec: float = 10.0
-    health_check: HealthCheck | None = None
-    iam_role: str | None = None
-    host_id: str = ""  # the (possibly simulated) host the master placed the task on
+from titus.protocol import LaunchOrder
 
 
 @dataclass
@@ -74,8 +46,10 @@ class Runtime(abc.ABC):
         """Begin watching; every later state change is passed to ``emit``."""
 
     @abc.abstractmethod
-    def launch(self, spec: LaunchSpec) -> None:
-        """Start the task's container; progress arrives through ``emit``."""
+    def launch(self, order: LaunchOrder) -> None:
+        """Start the task's container; progress arrives through ``emit``.
+
+        The order is shared with the agent: read it, never change it."""
 
     @abc.abstractmethod
     def kill(self, task_id: str, grace_sec: float) -> None:

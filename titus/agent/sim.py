@@ -1,6 +1,6 @@
 """The ``sim`` runtime: tasks that only pretend to run, so the platform works without Docker.
 
-A task "runs" for ``TITUS_SIM_DURATION_SEC`` seconds (from its container env, default 0) and
+A task "runs" for ``TITUS_SIM_DURATION_SEC`` seconds (from its job's env, default 0) and
 then exits with ``TITUS_SIM_EXIT_CODE`` (default 0): exit code 0 finishes ``normal``, anything
 else ``failed``. On a kill it receives SIGTERM and exits after ``TITUS_SIM_KILL_DELAY_SEC``
 (default 0), or is SIGKILLed when the grace period runs out first; either way it finishes
@@ -17,7 +17,8 @@ import threading
 import time
 from typing import Iterator, Optional, TextIO
 
-from titus.agent.runtime import Emit, LaunchSpec, Runtime, TaskStatus
+from titus.agent.runtime import Emit, Runtime, TaskStatus
+from titus.protocol import LaunchOrder
 
 DURATION_ENV = "TITUS_SIM_DURATION_SEC"
 EXIT_CODE_ENV = "TITUS_SIM_EXIT_CODE"
@@ -57,10 +58,10 @@ class _SimTask:
                  "reason", "message", "kill_delay", "generation", "started_wall",
                  "finished_wall")
 
-    def __init__(self, spec: LaunchSpec, ends_at: float, exit_code: int, kill_delay: float):
-        self.task_id = spec.task_id
-        self.job_id = spec.job_id
-        self.host_id = spec.host_id
+    def __init__(self, order: LaunchOrder, ends_at: float, exit_code: int, kill_delay: float):
+        self.task_id = order.task_id
+        self.job_id = order.job_id
+        self.host_id = order.host_id
         self.state = "Started"
         self.ends_at = ends_at
         self.exit_code = exit_code
@@ -115,25 +116,29 @@ class SimRuntime(Runtime):
         self._thread = threading.Thread(target=self._run_timer, name="sim-timer", daemon=True)
         self._thread.start()
 
-    def launch(self, spec: LaunchSpec) -> None:
-        """Start a simulated task; a second launch of a task already held is ignored."""
+    def launch(self, order: LaunchOrder) -> None:
+        """Start a simulated task; a second launch of a task already held is ignored.
+
+        Only the job's ``TITUS_SIM_*`` variables matter here (read from ``order.env``); no
+        container environment is ever built for a simulated task."""
         now = time.monotonic()
         try:
-            duration = _env_float(spec.env, DURATION_ENV)
-            exit_code = _env_int(spec.env, EXIT_CODE_ENV)
-            kill_delay = _env_float(spec.env, KILL_DELAY_ENV)
+            duration = _env_float(order.env, DURATION_ENV)
+            exit_code = _env_int(order.env, EXIT_CODE_ENV)
+            kill_delay = _env_float(order.env, KILL_DELAY_ENV)
         except SimSpecError as exc:
-            self._emit_now(TaskStatus(task_id=spec.task_id, state="Finished", reason="failed",
+            self._emit_now(TaskStatus(task_id=order.task_id, state="Finished", reason="failed",
                                       message=str(exc), exit_code=None,
-                                      timestamp=time.time(), host_id=spec.host_id))
+                                      timestamp=time.time(), host_id=order.host_id))
             return
-        task = _SimTask(spec, now + duration, exit_code, kill_delay)
+        task = _SimTask(order, now + duration, exit_code, kill_delay)
         with self._lock:
-            if spec.task_id in self._tasks:
+            if order.task_id in self._tasks:
                 return
-            self._tasks[spec.task_id] = task
+            self._tasks[order.task_id] = task
         if self._launch_log is not None:
-            self._launch_log.write(f"{spec.task_id} {spec.job_id} {spec.host_id} {time.time():.6f}\n")
+            self._launch_log.write(f"{order.task_id} {order.job_id} {order.host_id} "
+                                   f"{time.time():.6f}\n")
         self._emit_now(TaskStatus(task_id=task.task_id, state="StartInitiated",
                                   timestamp=task.started_wall, host_id=task.host_id))
         self._emit_now(task.status())

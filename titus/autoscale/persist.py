@@ -5,13 +5,18 @@ Each group/rule row holds the validated spec as JSON, so the tables never need a
 a field is added. A change is written here before memory follows it. Draining hosts are kept
 so that a restarted master goes on draining them instead of placing new work on hosts already
 chosen for removal.
+
+The tables are created by the store's migrations (titus/master/migrations, run when a Store
+opens the database), not here: a change to them needs a new revision there.
 """
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional
 
 from sqlalchemy import Column, MetaData, String, Table, Text, delete, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from titus.autoscale.groups import InstanceGroup
 from titus.autoscale.rules import AutoscaleRule
@@ -38,9 +43,20 @@ draining_hosts = Table(
 class AutoscaleTables:
     """Loads and saves instance groups and rules."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, transaction: Optional[Callable] = None):
+        """The tables on the master's store ``engine`` (a Store opened on it has created them:
+        its migrations). Reads use ``engine``; writes go through ``transaction`` — the master's
+        one door to its store (``Master.ledger.transaction``), a context manager yielding an
+        object with ``conn`` — and without one the tables are read only."""
         self.engine = engine
-        metadata.create_all(engine)
+        self._transaction = transaction
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        if self._transaction is None:
+            raise RuntimeError("these autoscale tables were opened read only")
+        with self._transaction() as tx:
+            yield tx.conn
 
     def load(self) -> tuple[list[InstanceGroup], list[AutoscaleRule]]:
         """Every stored group and rule."""
@@ -58,7 +74,7 @@ class AutoscaleTables:
 
     def delete_group(self, name: str) -> None:
         """Remove a group and its rule."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(delete(autoscale_rules).where(autoscale_rules.c.group_name == name))
             conn.execute(delete(instance_groups).where(instance_groups.c.name == name))
 
@@ -69,7 +85,7 @@ class AutoscaleTables:
 
     def delete_rule(self, group: str) -> None:
         """Remove a group's rule."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(delete(autoscale_rules).where(autoscale_rules.c.group_name == group))
 
     # ------------------------------------------------------------------ draining hosts
@@ -83,7 +99,7 @@ class AutoscaleTables:
 
     def add_draining(self, group: str, host_ids, reason: str) -> None:
         """Note hosts chosen for removal (a host noted before keeps its first reason)."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             known = {r.host_id for r in conn.execute(
                 select(draining_hosts.c.host_id).where(draining_hosts.c.host_id.in_(list(host_ids))))}
             rows = [{"host_id": h, "group_name": group, "reason": reason}
@@ -95,10 +111,10 @@ class AutoscaleTables:
         """Forget hosts that were terminated or are gone."""
         host_ids = list(host_ids)
         if host_ids:
-            with self.engine.begin() as conn:
+            with self._begin() as conn:
                 conn.execute(delete(draining_hosts).where(draining_hosts.c.host_id.in_(host_ids)))
 
     def _upsert(self, table, key_col, key, row: dict) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             if conn.execute(update(table).where(key_col == key).values(**row)).rowcount == 0:
                 conn.execute(insert(table), [row])

@@ -55,7 +55,7 @@ class AutoscaleService:
         self.master = master
         self.provider = provider
         self.interval_sec = interval_sec
-        self.tables = AutoscaleTables(master.store.engine)
+        self.tables = AutoscaleTables(master.store.engine, master.ledger.transaction)
         groups, rules = self.tables.load()
         self.groups = InstanceGroupRegistry(groups)
         self.rules = RuleBook(self.groups)
@@ -168,7 +168,7 @@ class AutoscaleService:
     def _publish(self, action: ScaleAction) -> None:
         log.info("autoscale %s %s by %d (%s) %s", action.group, action.direction, action.count,
                  action.reason, ",".join(action.hosts))
-        self.master.events.publish("autoscaleAction", "", action.to_dict)
+        self.master.publish("autoscaleAction", action.to_dict)
 
 
 class _NoProvider:

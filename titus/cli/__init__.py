@@ -18,3 +18,4 @@ from titus.cli import tasks as _tasks_command  # noqa: E402,F401  titus task
 from titus.cli import hosts as _hosts_command  # noqa: E402,F401  titus hosts
 from titus.cli import capacity as _capacity_command  # noqa: E402,F401  titus capacity-groups
 from titus.cli import instance_groups as _instance_groups_command  # noqa: E402,F401  titus instance-groups
+from titus.cli import store as _store_command  # noqa: E402,F401  titus store

@@ -1,25 +1,28 @@
-"""The master's FastAPI application.
+"""The master's FastAPI application: where the control plane is composed.
 
-``create_app(settings)`` opens the store, rebuilds the master from it, and (unless
-``start_loop=False``) runs the scheduling loop while the app is up. OpenAPI is at
+``create_app(settings)`` opens the store, rebuilds the master from it and builds the
+autoscaler beside it; while the app is up (its lifespan) the scheduling loop and the
+autoscaler run as peers, each talking to the master through its methods. OpenAPI is at
 ``/openapi.json``, metrics at ``/metrics``.
 """
 from __future__ import annotations
 
 import gc
+import os
 from contextlib import asynccontextmanager
 from typing import Optional
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
+from titus.autoscale import metrics as autoscale_metrics
+from titus.autoscale.service import AutoscaleService, provider_from_env
 from titus.master.api import ROUTERS
 from titus.master.api.deps import install_error_handlers
 from titus.master.api.metrics import install_metrics
 from titus.master.api.schemas import install_schemas
 from titus.master.config import MasterSettings
-from titus.master.loop import MasterLoop
 from titus.master.master import Master
-from titus.master.recovery import recover
 from titus.master.store import Store
 
 GC_THRESHOLD = (100_000, 50, 1000)
@@ -32,8 +35,14 @@ def build_master(settings: MasterSettings, store: Optional[Store] = None) -> Mas
     if gc.get_threshold()[0] < GC_THRESHOLD[0]:
         gc.set_threshold(*GC_THRESHOLD)
     master = Master(settings, store or Store(settings.store_url))
-    recover(master)
+    master.recover()
     return master
+
+
+def build_autoscaler(master: Master) -> AutoscaleService:
+    """The autoscaler of ``master``: provider and interval from ``TITUS_AUTOSCALE_*``."""
+    interval = float(os.environ.get("TITUS_AUTOSCALE_INTERVAL_SEC", "5"))
+    return AutoscaleService(master, provider_from_env(master.settings), interval_sec=interval)
 
 
 def create_app(settings: Optional[MasterSettings] = None, master: Optional[Master] = None,
@@ -41,24 +50,28 @@ def create_app(settings: Optional[MasterSettings] = None, master: Optional[Maste
     """The REST application of a master (built from ``settings`` unless one is given)."""
     settings = settings or (master.settings if master else MasterSettings.from_env())
     master = master or build_master(settings)
+    autoscaler = build_autoscaler(master)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        loop = MasterLoop(master) if start_loop else None
+        loop = master.loop() if start_loop else None
         if loop is not None:
             loop.start()
         app.state.loop = loop
+        autoscaler.start()
         try:
             yield
         finally:
+            await run_in_threadpool(autoscaler.stop)
             if loop is not None:
                 loop.stop()
 
     app = FastAPI(title="Titus master", version="0.1.0", lifespan=lifespan,
                   description="Titus control plane: jobs, tasks, agents, capacity groups.")
     app.state.master = master
+    app.state.autoscale = autoscaler
     install_error_handlers(app)
-    install_metrics(app, master)
+    autoscale_metrics.register_into(install_metrics(app, master))
     for router in ROUTERS:
         app.include_router(router)
     install_schemas(app)

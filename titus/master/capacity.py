@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from titus.master.model import CapacityGroupSpec, ContainerResources
+from titus.resources import PLATFORM_RESOURCES as RESOURCES
 
 TIER_ORDER = ("Critical", "Flex")
-RESOURCES = ("cpus", "memory_mb", "disk_mb", "network_mbps", "gpu")
 # Weight of a group with no guarantee: such groups still share among themselves by DRF.
 MIN_WEIGHT = 1e-3
 

@@ -1,28 +1,27 @@
-"""Orders for agents, built as plain dicts in the wire shape of ``titus.agent.protocol``.
+"""Launch orders, built from a stored job for one placed task.
 
-A launch order is built once per placed task, so it skips pydantic (the fields come from an
-already validated job); :class:`Order` adds attribute access for readers in Python.
+The order is :class:`titus.protocol.LaunchOrder`, the one launch type both sides share. It
+carries the job's own environment only: the agent adds the ``TITUS_*`` variables
+(``titus.agent.task_env``). A launch order is built once per placed task from an already
+validated job, so it is a plain dataclass, not a validating model.
 """
 from __future__ import annotations
 
-
-class Order(dict):
-    """A wire-ready order (``{"type": "launch"|"kill"|"remove", "task_id": ..., ...}``)."""
-
-    __slots__ = ()
-
-    def __getattr__(self, name):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
+from titus.master.records import JobRecord, TaskRecord
+from titus.protocol import HealthCheckOrder, LaunchOrder
 
 
-def kill_order(task_id: str, grace_sec: float) -> Order:
-    """Stop a task: SIGTERM, then SIGKILL after ``grace_sec``."""
-    return Order(type="kill", task_id=task_id, grace_sec=float(grace_sec))
-
-
-def remove_order(task_id: str) -> Order:
-    """Forget a task the master does not know (or has archived)."""
-    return Order(type="remove", task_id=task_id)
+def launch_order(job: JobRecord, task: TaskRecord, host_id: str, ports: list[int]) -> LaunchOrder:
+    """The order that starts ``task`` of ``job`` on ``host_id`` with the given ``ports``."""
+    c = job.descriptor.container
+    hc = c.healthCheck
+    r = c.resources
+    return LaunchOrder(
+        task_id=task.id, job_id=job.id, host_id=host_id, task_index=task.idx,
+        image=c.image.reference(), entry_point=list(c.entryPoint), command=list(c.command),
+        env=dict(c.env), cpus=float(r.cpu), memory_mb=float(r.memoryMB), disk_mb=float(r.diskMB),
+        network_mbps=float(r.networkMbps), gpu=int(r.gpu), ports=list(ports),
+        kill_grace_sec=job.kill_grace_sec, iam_role=c.securityProfile.iamRole,
+        health_check=None if hc is None else HealthCheckOrder(
+            command=list(hc.command), interval_sec=hc.intervalSec, timeout_sec=hc.timeoutSec,
+            retries=hc.retries))

@@ -25,14 +25,16 @@ class Placement:
     failures: dict = field(default_factory=dict)  # task id -> message
 
 
-def place(master, records: list, zones: int) -> Placement:
-    """Offer ``records`` (TaskRecords, in order) to the engine in one batch."""
-    scheduler = master.scheduler
+def place(engine, records: list, zones: int) -> Placement:
+    """Offer ``records`` (TaskRecords, in order) to ``engine`` (an
+    :class:`~titus.master.engine_adapter.EngineAdapter`) in one batch."""
+    scheduler = engine.scheduler
+    state = engine.state
     out = Placement()
     if not records:
         return out
     resources = tuple(scheduler.resources)
-    jobs = master.jobs
+    jobs = state.jobs
     class_of_job: dict[str, int] = {}
     classes: list[TaskClass] = []
     class_rows: list[list[float]] = []
@@ -44,11 +46,11 @@ def place(master, records: list, zones: int) -> Placement:
         index = class_of_job.get(job_id)
         if index is None:
             job = jobs[job_id]
-            demand = master.demand(job)
+            demand = state.demand(job)
             if any(v > 0 and r not in resources for r, v in demand.items()):
                 index = -1
             else:
-                probe = master.engine_task(task, zones)
+                probe = engine.task_for(task, zones)
                 index = len(classes)
                 classes.append(TaskClass(job=job_id, group=job.group, hard=probe.hard,
                                          soft=probe.soft))
@@ -71,19 +73,19 @@ def place(master, records: list, zones: int) -> Placement:
             else:
                 unplaced_by_class.setdefault(c, []).append(task)
         for waiting in unplaced_by_class.values():
-            _explain(master, waiting, zones, out)
+            _explain(engine, waiting, zones, out)
     if slow:
-        result = scheduler.schedule([master.engine_task(t, zones) for t in slow])
+        result = scheduler.schedule([engine.task_for(t, zones) for t in slow])
         out.assignments.update(result.assignments)
         out.ports.update(result.ports)
         out.failures.update({tid: f.message for tid, f in result.failures.items()})
     return out
 
 
-def _explain(master, waiting: list, zones: int, out: Placement) -> None:
+def _explain(engine, waiting: list, zones: int, out: Placement) -> None:
     """Ask the engine why the first waiting task of a job does not fit; share the answer."""
     first = waiting[0]
-    result = master.scheduler.schedule([master.engine_task(first, zones)])
+    result = engine.scheduler.schedule([engine.task_for(first, zones)])
     if first.id in result.assignments:  # room appeared (e.g. a constraint's count moved)
         out.assignments[first.id] = result.assignments[first.id]
         out.ports.update(result.ports)

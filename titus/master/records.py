@@ -10,7 +10,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import ClassVar, Optional
 
-from titus.master import states
+from titus import states
 from titus.master.model import JobDescriptor
 from titus.master.retry import RetryRule
 
@@ -45,6 +45,7 @@ class TaskRecord:
     finished_at: Optional[float] = None
     # not stored
     scheduling_failure: str = ""
+    capacity_limited: bool = False  # waits on its capacity group's limit, not for a host
     health: Optional[str] = None
     unhealthy_since: Optional[float] = None
     in_engine: bool = False

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from titus.master import states
+from titus import states
 from titus.master.model import RetryPolicy
 
 SYSTEM_REASONS = frozenset({states.LOST, states.TRANSIENT_SYSTEM_ERROR, states.STUCK_IN_STATE,

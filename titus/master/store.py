@@ -7,6 +7,9 @@ Write-ahead: the master writes every change here, in one transaction, *before* i
 memory or tells anyone (agents, API clients, observers). Writes are batched: a scheduling round,
 a heartbeat or a job submission is one transaction, and rows of the same shape go in one
 ``executemany``.
+
+The schema is upgraded in place when a store is opened (:mod:`titus.master.migrations`,
+docs/store.md).
 """
 from __future__ import annotations
 
@@ -19,7 +22,9 @@ from sqlalchemy import bindparam, create_engine, event, func, insert, select, te
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
+from titus.master import migrations
 from titus.master import store_schema as S
+from titus.master.migrations import StoreSchemaError  # noqa: F401  (raised by Store())
 
 log = logging.getLogger("titus.master.store")
 
@@ -147,20 +152,26 @@ class Txn:
             self.conn.execute(insert(table), [row])
 
 
+def upgrade_store(engine: Engine, dry_run: bool = False) -> migrations.Plan:
+    """Bring the store on ``engine`` to the schema of this code (see
+    :mod:`titus.master.migrations`): an empty database is created, a store of the release
+    before migrations is adopted, an older one upgraded; one written by a newer release raises
+    :class:`StoreSchemaError`. ``dry_run``: only return what would be run."""
+    return migrations.upgrade(engine, dry_run=dry_run)
+
+
 class Store:
-    """The database behind the master: a schema, transactions and loaders."""
+    """The database behind the master: a schema (upgraded in place at start), transactions and
+    loaders."""
 
     def __init__(self, url: str):
         self.url = url
         self.engine = make_engine(url)
-        S.metadata.create_all(self.engine)
-        with self.engine.begin() as conn:
-            have = conn.execute(select(S.meta.c.value).where(S.meta.c.key == "schema")).scalar()
-            if have is None:
-                conn.execute(insert(S.meta), [{"key": "schema", "value": S.SCHEMA_VERSION}])
-            elif have != S.SCHEMA_VERSION:
-                raise RuntimeError(f"store {url!r} has schema {have}, this master needs "
-                                   f"{S.SCHEMA_VERSION}")
+        try:
+            upgrade_store(self.engine)
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     @property
     def dialect(self) -> str:

@@ -3,6 +3,10 @@
 Live jobs and tasks sit in ``jobs``/``tasks``; a finished job moves with its tasks to
 ``archive_jobs``/``archive_tasks`` (same columns). Each task state has its own timestamp
 column, so a state change writes a few columns and never rewrites a JSON blob.
+
+These are the live tables the code reads and writes. The database gets them from the migrations
+in titus/master/migrations/versions/: a change here needs a new revision there (docs/store.md),
+and SCHEMA_VERSION set to it.
 """
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, T
 
 metadata = MetaData()
 
-SCHEMA_VERSION = "2"
+# The migration revision these tables match (also written to meta.schema on upgrade).
+# The release before migrations wrote "2" there.
+SCHEMA_VERSION = "0002"
 
 
 def _job_columns():
@@ -85,6 +91,7 @@ events = Table(
     Column("kind", String(64), nullable=False),
     Column("entity_id", String(255), nullable=False, default=""),
     Column("data", Text, nullable=False, default=""),
+    Index("ix_events_entity", "entity_id", "seq"),  # one entity's events, in order
 )
 
 meta = Table(

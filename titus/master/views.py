@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from titus.master import states
+from titus import states
 from titus.master.records import JobRecord, TaskRecord
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
+from titus.resources import BASE_RESOURCES
 from titus.scheduler import task_order as order
 from titus.scheduler import validation as v
 from titus.scheduler.failures import constraint_labels, make_failure
@@ -90,7 +91,7 @@ class ReferenceScheduler:
         self._seed = v.check_seed(seed)
         self._ws, self._wf = v.check_weights(soft_weight, fitness_weight)
         self._task_order = order.check_task_order(task_order)
-        self._resources: list[str] = list(v.BASE_RESOURCES)
+        self._resources: list[str] = list(BASE_RESOURCES)
         self._hosts: list[_Host | None] = []
         self._by_id: dict[str, int] = {}
         self._held: dict[object, _Held] = {}
@@ -151,7 +152,7 @@ class ReferenceScheduler:
         hosts = v.check_hosts(hosts, self._by_id)
         for h in hosts:
             self._note_scalars(h.scalars)
-            cap = {r: float(getattr(h, r)) for r in v.BASE_RESOURCES}
+            cap = {r: float(getattr(h, r)) for r in BASE_RESOURCES}
             cap.update({k: float(q) for k, q in h.scalars.items()})
             attrs = {k: str(val) for k, val in h.attributes.items()}
             attrs["hostname"] = h.id
@@ -269,7 +270,7 @@ class ReferenceScheduler:
 
     # ----------------------------------------------------------------- internals
     def _ask_from_task(self, t: Task) -> _Ask:
-        demand = {r: float(getattr(t, r)) for r in v.BASE_RESOURCES}
+        demand = {r: float(getattr(t, r)) for r in BASE_RESOURCES}
         demand.update({k: float(q) for k, q in t.scalars.items()})
         return _Ask(t.id, demand, t.job, t.group, tuple(t.hard), tuple(t.soft), int(t.ports),
                     dict(t.resource_sets))

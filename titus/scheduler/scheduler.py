@@ -16,6 +16,7 @@ import numpy as np
 from titus._codec import Codec
 from titus._engine import Engine
 from titus.constraints import ExclusiveHost
+from titus.resources import BASE_RESOURCES
 from titus.scheduler import task_order as order
 from titus.scheduler import validation as v
 from titus.scheduler.model import Host, Result, Task
@@ -223,7 +224,7 @@ class Scheduler:
         """The task's demand over the resources known now, and its scalar names not known yet."""
         resources = self._codec.resources
         row = np.zeros(len(resources), dtype=np.float64)
-        for col, name in enumerate(v.BASE_RESOURCES):
+        for col, name in enumerate(BASE_RESOURCES):
             row[col] = float(getattr(task, name))
         col_of = {name: col for col, name in enumerate(resources)}
         unknown = []

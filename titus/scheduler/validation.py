@@ -14,9 +14,8 @@ from numbers import Integral, Real
 import numpy as np
 
 from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
+from titus.resources import BASE_RESOURCES
 from titus.scheduler.model import Host, Task, TaskClass
-
-BASE_RESOURCES = ("cpus", "memory_mb", "disk_mb", "network_mbps")
 
 BINPACKERS = {
     "cpu_binpack": ("cpus",),

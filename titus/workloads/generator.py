@@ -8,12 +8,15 @@ from functools import cached_property
 import numpy as np
 
 from titus.constraints import HostAttrValue
+from titus.resources import BASE_RESOURCES
 from titus.scheduler.model import Host, Task, TaskClass
 from titus.workloads.bounds import HostBound, lower_bound_hosts
 from titus.workloads.mixes import task_classes
 from titus.workloads.spec import WorkloadSpec
 
-RESOURCES = ("cpus", "memory_mb", "disk_mb", "network_mbps")
+#: The workload's array columns: the engine's base resources (generated hosts and tasks have no
+#: scalars), so ``Scheduler.resources`` equals them once the hosts are added.
+RESOURCES = BASE_RESOURCES
 
 
 @dataclass(frozen=True, eq=False)

@@ -12,21 +12,11 @@ from typing import Callable
 
 import numpy as np
 
+# The engine names and the scheduler factory are titus.scheduler.factory's, re-exported here.
+from titus.scheduler.factory import ENGINES, make_scheduler
 from titus.workloads.generator import Workload
 
-ENGINES = ("native", "reference")
 APIS = ("arrays", "objects")
-
-
-def make_scheduler(engine: str = "native", **options):
-    """A scheduler: ``native`` is ``titus.Scheduler``, ``reference`` the plain-Python twin."""
-    if engine == "native":
-        from titus import Scheduler  # noqa: PLC0415 - the engine is optional for the generator
-    elif engine == "reference":
-        from titus.scheduler.reference import ReferenceScheduler as Scheduler  # noqa: PLC0415
-    else:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    return Scheduler(**options)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The agent protocol endpoints (see ``titus.agent.protocol``) and host listings."""
+"""The agent protocol endpoints (see ``titus.protocol``) and host listings."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from pydantic_core import to_json
 
-from titus.agent.protocol import Heartbeat, HeartbeatReply, RegisterRequest, RegisterResponse
+from titus.protocol import Heartbeat, HeartbeatReply, RegisterRequest, RegisterResponse
 from titus.master.api.deps import master_of, require_agent
 from titus.master.api.schemas import body
 
@@ -27,7 +27,7 @@ async def register(request: Request, body: RegisterRequest):
 async def heartbeat(request: Request, agent_id: str):
     """Status changes in; orders out. Waits up to ``wait_ms`` for orders when none are queued.
 
-    The body is a ``titus.agent.protocol.Heartbeat``; it is parsed straight from JSON bytes
+    The body is a ``titus.protocol.Heartbeat``; it is parsed straight from JSON bytes
     (the busiest request of the platform).
     """
     master = master_of(request)
@@ -39,16 +39,16 @@ async def heartbeat(request: Request, agent_id: str):
     known = await run_in_threadpool(master.heartbeat, agent_id, body.statuses, body.running)
     if not known:
         return _reply([], reregister=True)
-    orders = master.registry.take(agent_id)
+    orders = master.take_orders(agent_id)
     if not orders and body.wait_ms > 0:
-        await master.registry.wait_orders(agent_id, body.wait_ms / 1000.0)
-        orders = master.registry.take(agent_id)
+        await master.wait_orders(agent_id, body.wait_ms / 1000.0)
+        orders = master.take_orders(agent_id)
     return _reply(orders)
 
 
 def _reply(orders: list, reregister: bool = False) -> Response:
-    # Orders are already wire-shaped dicts (titus.master.orders): serialize them directly,
-    # with pydantic's compiled encoder (thousands of launch orders per reply).
+    # Orders are the protocol's dataclasses, built without validation: serialize them
+    # directly with pydantic's compiled encoder (thousands of launch orders per reply).
     body = to_json({"orders": orders, "reregister": reregister})
     return Response(body, media_type="application/json")
 
@@ -63,36 +63,10 @@ def deregister(request: Request, agent_id: str):
 @router.get("/agents", summary="Registered agents and their hosts")
 def list_agents(request: Request):
     """Agents, with their hosts and when they were last heard from."""
-    master = master_of(request)
-    with master.lock:
-        return {"items": [
-            {"id": a.id, "runtime": a.runtime, "address": a.address, "registered": a.registered,
-             "lastSeen": a.last_seen, "hosts": sorted(a.hosts)}
-            for a in master.registry.agents.values()]}
+    return {"items": master_of(request).queries.agents()}
 
 
 @router.get("/hosts", summary="Every host with its capacity, usage and attributes")
 def list_hosts(request: Request):
     """Hosts as the engine sees them: capacity, used resources, task count, attributes."""
-    master = master_of(request)
-    with master.lock:
-        counts: dict[str, int] = {}
-        for tids in master.agent_tasks.values():
-            for tid in tids:
-                t = master.tasks.get(tid)
-                if t is not None:
-                    counts[t.host_id] = counts.get(t.host_id, 0) + 1
-        items = []
-        for agent_id, h in master.registry.hosts():
-            used = {}
-            if h.host_id in master.engine_hosts:
-                try:
-                    used = dict(master.scheduler.host_usage(h.host_id))
-                except (KeyError, AttributeError):
-                    used = {}
-            items.append({"id": h.host_id, "agentId": agent_id, "cpus": h.cpus,
-                          "memoryMB": h.memory_mb, "diskMB": h.disk_mb,
-                          "networkMbps": h.network_mbps, "gpu": h.gpu, "used": used,
-                          "tasks": counts.get(h.host_id, 0), "attributes": h.attributes,
-                          "active": h.host_id in master.engine_hosts})
-        return {"items": items}
+    return {"items": master_of(request).queries.hosts()}

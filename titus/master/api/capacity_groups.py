@@ -8,36 +8,26 @@ from titus.master.api.deps import master_of, require_user
 from titus.master.api.jobs import json_body
 from titus.master.api.schemas import body
 from titus.master.capacity import CapacityGroup
-from titus.master.master import NotFound
 from titus.master.model import CapacityGroupSpec
 from titus.master.validation import Problem, SpecError, parse_capacity_group
 
 router = APIRouter(prefix="/api/v3", tags=["capacity groups"])
 
 
-def _view(master, group: CapacityGroup) -> dict:
-    view = group.wire()
-    view["usage"] = dict(master.group_usage.get(group.name, {}))
-    return view
+def _view(master, name: str) -> dict:
+    return master.queries.capacity_groups(name)[0]
 
 
 @router.get("/capacityGroups", summary="Every capacity group")
 def list_groups(request: Request):
     """Groups with their tier, guarantee, limit and current usage."""
-    master = master_of(request)
-    with master.lock:
-        return {"items": [_view(master, g) for g in master.capacity.groups.values()]}
+    return {"items": master_of(request).queries.capacity_groups()}
 
 
 @router.get("/capacityGroups/{name}")
 def get_group(request: Request, name: str):
     """One group; 404 if unknown."""
-    master = master_of(request)
-    with master.lock:
-        group = master.capacity.groups.get(name)
-        if group is None:
-            raise NotFound(name)
-        return _view(master, group)
+    return _view(master_of(request), name)
 
 
 @router.post("/capacityGroups", status_code=201, dependencies=[Depends(require_user)],
@@ -48,7 +38,7 @@ async def create_group(request: Request):
     spec = parse_capacity_group(await json_body(request))
     group = CapacityGroup.from_spec(spec)
     await run_in_threadpool(master.put_capacity_group, group)
-    return _view(master, group)
+    return _view(master, group.name)
 
 
 @router.put("/capacityGroups/{name}", dependencies=[Depends(require_user)],
@@ -65,7 +55,7 @@ async def update_group(request: Request, name: str):
     spec = parse_capacity_group(data)
     group = CapacityGroup.from_spec(spec)
     await run_in_threadpool(master.put_capacity_group, group)
-    return _view(master, group)
+    return _view(master, group.name)
 
 
 @router.delete("/capacityGroups/{name}", dependencies=[Depends(require_user)])

@@ -7,7 +7,8 @@ from typing import Optional
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from titus.master.master import Conflict, Master, NotFound
+from titus.master.errors import Conflict, NotFound
+from titus.master.master import Master
 from titus.master.validation import SpecError
 
 

@@ -1,58 +1,34 @@
 """``/api/v3/instanceGroups``: instance groups, their autoscale rules, scaling actions.
 
-The router brings its own lifespan: when the app starts it builds the
-:class:`~titus.autoscale.service.AutoscaleService` (groups and rules from the store, provider
-from ``TITUS_AUTOSCALE_*``) and runs its step periodically; when the app stops, so does it.
+The :class:`~titus.autoscale.service.AutoscaleService` is composed, started and stopped beside
+the master in ``titus.master.app``; this router only reads and changes its groups and rules.
 """
 from __future__ import annotations
 
-import os
 import re
-from contextlib import asynccontextmanager
 from typing import Optional
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
-from titus.autoscale import metrics
 from titus.autoscale.groups import InstanceGroup
 from titus.autoscale.rules import AutoscaleRule
-from titus.autoscale.service import AutoscaleService, provider_from_env
-from titus.master.api.deps import master_of, require_user
+from titus.autoscale.service import AutoscaleService
+from titus.master.api.deps import require_user
 from titus.master.api.jobs import json_body
-from titus.master.master import Conflict, NotFound
+from titus.master.errors import Conflict, NotFound
 from titus.master.validation import Problem, SpecError
 
 _FIELD_FIRST = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)[: ]")
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI):
-    """Start the autoscaler with the app; stop it (and any local agents) after."""
-    master = app.state.master
-    interval = float(os.environ.get("TITUS_AUTOSCALE_INTERVAL_SEC", "5"))
-    service = AutoscaleService(master, provider_from_env(master.settings), interval_sec=interval)
-    app.state.autoscale = service
-    registry = getattr(app.state, "metrics_registry", None)
-    if registry is not None:
-        metrics.register_into(registry)
-    service.start()
-    try:
-        yield
-    finally:
-        await run_in_threadpool(service.stop)
-
-
-router = APIRouter(prefix="/api/v3", tags=["instance groups"], lifespan=lifespan)
+router = APIRouter(prefix="/api/v3", tags=["instance groups"])
 
 
 def service_of(request: Request) -> AutoscaleService:
-    """The app's autoscale service (built on first use if the lifespan did not run)."""
-    service = getattr(request.app.state, "autoscale", None)
-    if service is None:
-        service = request.app.state.autoscale = AutoscaleService(master_of(request))
-    return service
+    """The app's autoscale service (composed beside the master in ``titus.master.app``)."""
+    return request.app.state.autoscale
 
 
 def _problems(exc: Exception, what: str) -> SpecError:

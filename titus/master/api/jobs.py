@@ -8,13 +8,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from titus.master import states
+from titus import states
 from titus.master.api.deps import check_page_size, master_of, page, require_user
 from titus.master.api.schemas import body
 from titus.master.model import CapacityUpdate, JobDescriptor
 from titus.master.records import JobRecord
 from titus.master.validation import Problem, SpecError, parse_capacity_update, parse_job
-from titus.master.views import job_view
 
 router = APIRouter(prefix="/api/v3", tags=["jobs"])
 
@@ -76,29 +75,13 @@ def find_jobs(request: Request, jobState: Optional[str] = None,
         raise SpecError([Problem("jobType", "must be BATCH or SERVICE", jobType)], "query")
     ids = set(jobIds.split(",")) if jobIds else None
     attrs = [tuple((p.split(":", 1) + [""])[:2]) for p in attributes.split(",")] if attributes else []
-    master = master_of(request)
+    queries = master_of(request).queries
     args = (jobState, applicationName, capacityGroup, owner, jobType, ids, attrs)
-    if jobState == states.FINISHED:
-        jobs = [JobRecord.from_row(r) for r in _archived(master)]
-    else:
-        with master.lock:
-            jobs = list(master.jobs.values())
+    jobs = queries.archived_jobs() if jobState == states.FINISHED else queries.live_jobs()
     jobs = [j for j in jobs if _matches(j, *args)]
     jobs.sort(key=lambda j: j.seq)
     chunk, pagination = page(jobs, lambda j: j.seq, cursor, pageSize)
-    with master.lock:
-        items = [job_view(j) for j in chunk]
-    return {"items": items, "pagination": pagination}
-
-
-def _archived(master, batch: int = 5000):
-    after = 0
-    while True:
-        rows = master.store.archived_jobs(after_seq=after, limit=batch)
-        yield from rows
-        if len(rows) < batch:
-            return
-        after = rows[-1]["seq"]
+    return {"items": queries.job_views(chunk), "pagination": pagination}
 
 
 @router.get("/jobs/{job_id}", summary="One job (live or archived)")
@@ -106,8 +89,7 @@ def get_job(request: Request, job_id: str):
     """A job by id; 404 if it never existed."""
     master = master_of(request)
     job, _ = master.get_job(job_id)
-    with master.lock:
-        return job_view(job)
+    return master.queries.job_views([job])[0]
 
 
 @router.delete("/jobs/{job_id}", dependencies=[Depends(require_user)], summary="Kill a job")
@@ -115,8 +97,7 @@ def kill_job(request: Request, job_id: str):
     """Kill every task of the job; the job finishes when they have all ended."""
     master = master_of(request)
     job = master.kill_job(job_id)
-    with master.lock:
-        return job_view(job)
+    return master.queries.job_views([job])[0]
 
 
 @router.put("/jobs/{job_id}/instances", dependencies=[Depends(require_user)],
@@ -128,5 +109,4 @@ async def resize_job(request: Request, job_id: str):
     master = master_of(request)
     update = parse_capacity_update(data, master.settings.limits)
     job = await run_in_threadpool(master.resize_job, job_id, update)
-    with master.lock:
-        return job_view(job)
+    return master.queries.job_views([job])[0]

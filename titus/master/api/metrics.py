@@ -15,16 +15,16 @@ class _StateCollector:
         self.master = master
 
     def collect(self):
-        m = self.master
+        n = self.master.counts()
         tasks = GaugeMetricFamily("titus_tasks", "Live tasks by state", labels=["state"])
-        for state, n in sorted(m.state_counts.items()):
-            tasks.add_metric([state], n)
+        for state, count in sorted(n["tasks"].items()):
+            tasks.add_metric([state], count)
         yield tasks
         yield GaugeMetricFamily("titus_queue_depth", "Tasks waiting for placement",
-                                value=len(m.queue))
-        yield GaugeMetricFamily("titus_jobs", "Live jobs", value=len(m.jobs))
-        yield GaugeMetricFamily("titus_agents", "Known agents", value=len(m.registry.agents))
-        yield GaugeMetricFamily("titus_hosts", "Hosts in the engine", value=len(m.engine_hosts))
+                                value=n["queued"])
+        yield GaugeMetricFamily("titus_jobs", "Live jobs", value=n["jobs"])
+        yield GaugeMetricFamily("titus_agents", "Known agents", value=n["agents"])
+        yield GaugeMetricFamily("titus_hosts", "Hosts in the engine", value=n["hosts"])
 
 
 def install_metrics(app, master) -> CollectorRegistry:
@@ -45,7 +45,7 @@ def install_metrics(app, master) -> CollectorRegistry:
         offered.inc(n_offered)
         placed.inc(n_placed)
 
-    master.round_observers.append(observe)
+    master.on_round(observe)
     app.state.metrics_registry = registry
     return registry
 

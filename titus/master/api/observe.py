@@ -16,7 +16,6 @@ from fastapi.responses import StreamingResponse
 
 from titus.master.api.deps import master_of
 from titus.master.events import CLOSED
-from titus.master.views import job_view, task_view
 
 router = APIRouter(prefix="/api/v3", tags=["observe"])
 
@@ -35,12 +34,7 @@ async def observe(request: Request, jobId: Optional[str] = None, limit: int = 0)
     master = master_of(request)
     sub = master.events.subscribe(jobId)  # before the snapshot, so nothing is missed
 
-    with master.lock:
-        jobs = [master.jobs[jobId]] if jobId and jobId in master.jobs else (
-            [] if jobId else list(master.jobs.values()))
-        snapshot = [sse("jobUpdate", job_view(j)) for j in jobs]
-        for j in jobs:
-            snapshot += [sse("taskUpdate", task_view(t, j)) for t in j.tasks.values()]
+    snapshot = [sse(kind, payload) for kind, payload in master.queries.observe_snapshot(jobId)]
 
     async def stream():
         try:

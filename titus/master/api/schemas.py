@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
-from titus.agent.protocol import Heartbeat
+from titus.protocol import Heartbeat
 from titus.master.model import CapacityGroupSpec, CapacityUpdate, JobDescriptor
 
 MODELS = (JobDescriptor, CapacityUpdate, CapacityGroupSpec, Heartbeat)
@@ -30,9 +30,18 @@ def install_schemas(app) -> None:
             doc = get_openapi(title=app.title, version=app.version,
                               description=app.description, routes=app.routes)
             _, defs = models_json_schema([(m, "validation") for m in MODELS], ref_template=REF)
-            doc.setdefault("components", {}).setdefault("schemas", {}).update(
-                defs.get("$defs", {}))
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in defs.get("$defs", {}).items():
+                # one name, one model: a clash would point some $ref at the wrong model
+                if name in schemas and _shape(schemas[name]) != _shape(schema):
+                    raise RuntimeError(f"two OpenAPI schemas are named {name!r}")
+                schemas[name] = schema
             app.openapi_schema = doc
         return app.openapi_schema
 
     app.openapi = openapi
+
+
+def _shape(schema: dict) -> tuple:
+    """What tells two models apart (FastAPI and pydantic render defaults differently)."""
+    return (schema.get("description"), tuple(sorted(schema.get("properties", {}))))

@@ -7,12 +7,10 @@ import httpx
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from titus.master import states
+from titus import states
 from titus.master.api.deps import check_page_size, master_of, page, require_user
-from titus.master.master import Conflict, NotFound
-from titus.master.records import TaskRecord
+from titus.master.errors import Conflict, NotFound
 from titus.master.validation import Problem, SpecError
-from titus.master.views import task_view
 
 router = APIRouter(prefix="/api/v3", tags=["tasks"])
 
@@ -35,25 +33,15 @@ def find_tasks(request: Request, jobId: Optional[str] = None, taskStates: Option
     check_page_size(pageSize)
     wanted = _states(taskStates or state)
     ids = set(taskIds.split(",")) if taskIds else None
-    master = master_of(request)
-    job = None
-    with master.lock:
-        if jobId is not None:
-            job = master.jobs.get(jobId)
-            tasks = list(job.tasks.values()) if job is not None else None
-        else:
-            tasks = list(master.tasks.values())
-    if tasks is None:  # archived (or unknown) job
-        master.get_job(jobId)
-        tasks = [TaskRecord.from_row(r) for r in master.store.archived_tasks(jobId)]
+    queries = master_of(request).queries
+    tasks = queries.tasks(jobId)
     if wanted:
         tasks = [t for t in tasks if t.state in wanted]
     if ids:
         tasks = [t for t in tasks if t.id in ids]
     tasks.sort(key=lambda t: t.seq)
     chunk, pagination = page(tasks, lambda t: t.seq, cursor, pageSize)
-    with master.lock:
-        items = [task_view(t, master.jobs.get(t.job_id)) for t in chunk]
+    items = queries.task_views(chunk)
     return {"items": items, "pagination": pagination}
 
 
@@ -61,9 +49,8 @@ def find_tasks(request: Request, jobId: Optional[str] = None, taskStates: Option
 def get_task(request: Request, task_id: str):
     """A task by id (live or archived); 404 if unknown."""
     master = master_of(request)
-    task, job, _ = master.get_task(task_id)
-    with master.lock:
-        return task_view(task, job)
+    task, _, _ = master.get_task(task_id)
+    return master.queries.task_views([task])[0]
 
 
 @router.delete("/tasks/{task_id}", dependencies=[Depends(require_user)], summary="Kill a task")
@@ -71,8 +58,7 @@ def kill_task(request: Request, task_id: str, shrink: bool = False):
     """Kill a task; a service job replaces it unless ``shrink=true`` lowers its desired count."""
     master = master_of(request)
     task = master.kill_task(task_id, shrink=shrink)
-    with master.lock:
-        return task_view(task, master.jobs.get(task.job_id))
+    return master.queries.task_views([task])[0]
 
 
 @router.get("/tasks/{task_id}/logs", summary="The task's output, read from its agent")
@@ -80,10 +66,10 @@ async def task_logs(request: Request, task_id: str, follow: bool = False):
     """Stream the task's stdout/stderr from the agent that runs (or ran) it."""
     master = master_of(request)
     task, _, _ = master.get_task(task_id)
-    agent = master.registry.get(task.agent_id) if task.agent_id else None
-    if agent is None or not agent.address:
+    address = master.queries.agent_address(task.agent_id)
+    if not address:
         raise NotFound(task_id)
-    url = f"{agent.address.rstrip('/')}/tasks/{task_id}/logs"
+    url = f"{address.rstrip('/')}/tasks/{task_id}/logs"
     headers = {}
     if master.settings.agent_token:
         headers["Authorization"] = f"Bearer {master.settings.agent_token}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-log = logging.getLogger("titus.master.states")
+log = logging.getLogger("titus.states")
 
 ACCEPTED = "Accepted"
 LAUNCHED = "Launched"

@@ -1,0 +1,146 @@
+"""The master's side of the scheduling engine: hosts in, tasks in, placements out.
+
+The engine (``titus.Scheduler``) owns host state between calls; this adapter keeps what the
+master needs beside it — which hosts are in the engine, which are held off (draining, or in a
+PhasedOut instance group), and the engine's view of a task (demand and constraints, cached per
+job). Only the :class:`~titus.master.ledger.Ledger` changes what the engine holds, after the
+store has the change; the scheduling loop asks it to place.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from titus.constraints import HostAttrValue
+from titus.master.config import MasterSettings
+from titus.master.model_constraints import to_engine
+from titus.master.placement import Placement, place
+from titus.master.records import TaskRecord
+from titus.master.state import ClusterState
+from titus.protocol import HostInfo
+from titus.scheduler.factory import make_scheduler
+from titus.scheduler.model import Host, Task
+
+
+def engine_host(info: HostInfo, attributes=None) -> Host:
+    """The engine's view of a host an agent registered (only ``attributes``, if given)."""
+    attrs = dict(info.attributes) if attributes is None else {
+        k: v for k, v in info.attributes.items() if k in attributes}
+    return Host(id=info.host_id, cpus=info.cpus, memory_mb=info.memory_mb, disk_mb=info.disk_mb,
+                network_mbps=info.network_mbps, ports=[tuple(r) for r in info.ports],
+                scalars={"gpu": info.gpu} if info.gpu else {}, attributes=attrs)
+
+
+class EngineAdapter:
+    """The engine and the master's bookkeeping of what it holds."""
+
+    def __init__(self, settings: MasterSettings, state: ClusterState):
+        self.settings = settings
+        self.state = state
+        # capacity group limits are applied by the master's queue, not by the engine
+        self.scheduler = make_scheduler("native", fitness=settings.fitness,
+                                        good_enough=settings.good_enough,
+                                        task_order=settings.task_order)
+        self.hosts: set[str] = set()  # host ids in the engine
+        # Hosts kept disabled even across a re-registration, which would otherwise bring a
+        # host back enabled.
+        self.held_off: set[str] = set()
+        self.hosts_version = 0  # bumped whenever hosts come or go (constraint caches follow)
+
+    # ------------------------------------------------------------------ tasks
+    def task_for(self, task: TaskRecord, zones: Optional[int] = None) -> Task:
+        """The engine's view of a task (constraints cached per job, zone count and host set)."""
+        job = self.state.jobs[task.job_id]
+        zones = self.state.zone_count() if zones is None else zones
+        key = (zones, self.hosts_version)
+        cached = job.engine_cache.get(key)
+        if cached is None:
+            c = job.descriptor.container
+            cached = (self._by_hostname(to_engine(c.hardConstraints.constraints, zones)),
+                      self._by_hostname(to_engine(c.softConstraints.constraints, zones)),
+                      self.state.demand(job))
+            job.engine_cache = {key: cached}
+        hard, soft, d = cached
+        return Task(task.id, cpus=d["cpus"], memory_mb=d["memory_mb"], disk_mb=d["disk_mb"],
+                    network_mbps=d["network_mbps"], scalars={"gpu": d["gpu"]} if d["gpu"] else {},
+                    job=job.id, group=job.group, hard=hard, soft=soft)
+
+    def _by_hostname(self, constraints: list) -> list:
+        """Constraints on host attributes the engine is not given, as constraints on host ids.
+
+        (An attribute with one value per host, such as ``instance_id``, is cheaper for the
+        engine as the set of hosts carrying the wanted values.)
+        """
+        kept = self.settings.engine_attributes
+        out = []
+        for c in constraints:
+            if isinstance(c, HostAttrValue) and c.attr != "hostname" and c.attr not in kept:
+                wanted = set(c.values)
+                hosts = sorted(h.host_id for _, h in self.state.registry.hosts()
+                               if h.attributes.get(c.attr) in wanted)
+                # no host has it: a readable stand-in no host is called, so it still fails
+                c = HostAttrValue("hostname", values=hosts or [
+                    f"<no host with {c.attr}={','.join(map(str, c.values))}>"])
+            out.append(c)
+        return out
+
+    def place(self, records: list[TaskRecord], zones: int) -> Placement:
+        """Offer waiting tasks (in order) to the engine in one batch; it holds what it places."""
+        return place(self, records, zones)
+
+    def hold(self, task: TaskRecord) -> None:
+        """Hold a running task on its host again (after a restart); ValueError/KeyError if it
+        no longer fits there."""
+        self.scheduler.add_running(self.task_for(task), task.host_id,
+                                   ports=task.port_list or None)
+
+    def release(self, task_id: str) -> None:
+        """Give a task's resources back to its host (unknown ids are ignored)."""
+        try:
+            self.scheduler.release(task_id)
+        except KeyError:
+            pass
+
+    # ------------------------------------------------------------------ hosts
+    def add_hosts(self, infos: Iterable) -> None:
+        """Hosts (``HostInfo``) join the engine; held-off ones stay disabled."""
+        infos = list(infos)
+        if not infos:
+            return
+        keep = set(self.settings.engine_attributes)
+        self.scheduler.add_hosts([engine_host(info, keep) for info in infos])
+        for info in infos:
+            self.hosts.add(info.host_id)
+            if info.host_id in self.held_off:
+                self.scheduler.disable_host(info.host_id)
+        self.hosts_version += 1
+
+    def remove_host(self, host_id: str) -> list[str]:
+        """A host leaves the engine; returns the ids of the tasks it held."""
+        self.hosts_version += 1
+        if host_id not in self.hosts:
+            return []
+        self.hosts.discard(host_id)
+        return list(self.scheduler.remove_host(host_id))
+
+    def hold_off(self, host_ids: Iterable[str]) -> None:
+        """No new task lands on these hosts, also after they register again."""
+        for host_id in host_ids:
+            self.held_off.add(host_id)
+            if host_id in self.hosts:
+                self.scheduler.disable_host(host_id)
+
+    def let_in(self, host_ids: Iterable[str]) -> None:
+        """Tasks may land on these hosts again."""
+        for host_id in host_ids:
+            self.held_off.discard(host_id)
+            if host_id in self.hosts:
+                self.scheduler.enable_host(host_id)
+
+    def host_usage(self, host_id: str) -> dict:
+        """What the engine holds on a host ({} if it is not in the engine)."""
+        if host_id not in self.hosts:
+            return {}
+        try:
+            return dict(self.scheduler.host_usage(host_id))
+        except (KeyError, AttributeError):
+            return {}

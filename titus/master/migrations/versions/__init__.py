@@ -1,0 +1,1 @@
+"""Revisions of the store's schema, one module each (``<revision>_<slug>.py``)."""

@@ -1,0 +1,145 @@
+"""Read-only queries over the master's memory and store, rendered for callers.
+
+Each function takes the state lock for as long as it reads memory and returns plain data
+(lists of records, JSON-ready dicts): callers — the REST layer, the autoscaler — never hold the
+lock and never see a record being changed under them.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Iterable, Optional
+
+from titus import states
+from titus.master.engine_adapter import EngineAdapter
+from titus.master.errors import NotFound
+from titus.master.records import JobRecord, TaskRecord
+from titus.master.state import ClusterState
+from titus.master.store import Store
+from titus.master.views import job_view, task_view
+
+
+class Queries:
+    """Views of jobs, tasks, agents, hosts and capacity groups."""
+
+    def __init__(self, state: ClusterState, engine: EngineAdapter, store: Store):
+        self.state = state
+        self.engine = engine
+        self.store = store
+
+    # jobs and tasks -------------------------------------------------------------------------
+    def live_jobs(self) -> list[JobRecord]:
+        """Every live job (a snapshot of the list; render records with :meth:`job_views`)."""
+        with self.state.lock:
+            return list(self.state.jobs.values())
+
+    def archived_jobs(self, batch: int = 5000) -> Iterable[JobRecord]:
+        """Every archived job, oldest first, read from the store in batches."""
+        after = 0
+        while True:
+            rows = self.store.archived_jobs(after_seq=after, limit=batch)
+            yield from (JobRecord.from_row(r) for r in rows)
+            if len(rows) < batch:
+                return
+            after = rows[-1]["seq"]
+
+    def job(self, job_id: str) -> tuple[JobRecord, bool]:
+        """A job and whether it is archived; NotFound if it never existed."""
+        with self.state.lock:
+            job = self.state.jobs.get(job_id)
+            if job is not None:
+                return job, False
+        row = self.store.archived_job(job_id)
+        if row is None:
+            raise NotFound(job_id)
+        return JobRecord.from_row(row), True
+
+    def job_views(self, jobs: Iterable[JobRecord]) -> list[dict]:
+        """Jobs as the REST API shows them."""
+        with self.state.lock:
+            return [job_view(j) for j in jobs]
+
+    def task(self, task_id: str) -> tuple[TaskRecord, Optional[JobRecord], bool]:
+        """A task, its job (if live) and whether it is archived; NotFound if unknown."""
+        with self.state.lock:
+            task = self.state.tasks.get(task_id)
+            if task is not None:
+                return task, self.state.jobs.get(task.job_id), False
+        row = self.store.archived_task(task_id)
+        if row is None:
+            raise NotFound(task_id)
+        return TaskRecord.from_row(row), None, True
+
+    def tasks(self, job_id: Optional[str] = None) -> list[TaskRecord]:
+        """Every live task, or every task of one job (live or archived; NotFound if unknown)."""
+        with self.state.lock:
+            if job_id is None:
+                return list(self.state.tasks.values())
+            job = self.state.jobs.get(job_id)
+            if job is not None:
+                return list(job.tasks.values())
+        self.job(job_id)  # NotFound if it never existed
+        return [TaskRecord.from_row(r) for r in self.store.archived_tasks(job_id)]
+
+    def task_views(self, tasks: Iterable[TaskRecord]) -> list[dict]:
+        """Tasks as the REST API shows them."""
+        with self.state.lock:
+            return [task_view(t, self.state.jobs.get(t.job_id)) for t in tasks]
+
+    def observe_snapshot(self, job_id: Optional[str]) -> list[tuple[str, dict]]:
+        """The current state for an observer: (kind, payload) of every job and its tasks."""
+        with self.state.lock:
+            jobs = self.state.jobs
+            chosen = [jobs[job_id]] if job_id and job_id in jobs else (
+                [] if job_id else list(jobs.values()))
+            out = [("jobUpdate", job_view(j)) for j in chosen]
+            for j in chosen:
+                out += [("taskUpdate", task_view(t, j)) for t in j.tasks.values()]
+            return out
+
+    # agents and hosts -----------------------------------------------------------------------
+    def agents(self) -> list[dict]:
+        """Agents, with their hosts and when they were last heard from."""
+        with self.state.lock:
+            return [{"id": a.id, "runtime": a.runtime, "address": a.address,
+                     "registered": a.registered, "lastSeen": a.last_seen,
+                     "hosts": sorted(a.hosts)}
+                    for a in self.state.registry.agents.values()]
+
+    def agent_address(self, agent_id: str) -> str:
+        """The base URL an agent serves logs on ("" if unknown)."""
+        with self.state.lock:
+            agent = self.state.registry.get(agent_id) if agent_id else None
+            return agent.address if agent is not None else ""
+
+    def hosts(self) -> list[dict]:
+        """Hosts as the engine sees them: capacity, used resources, task count, attributes."""
+        st = self.state
+        with st.lock:
+            counts = Counter(st.tasks[tid].host_id for tids in st.agent_tasks.values()
+                             for tid in tids if tid in st.tasks)
+            return [{"id": h.host_id, "agentId": agent_id, "cpus": h.cpus,
+                     "memoryMB": h.memory_mb, "diskMB": h.disk_mb,
+                     "networkMbps": h.network_mbps, "gpu": h.gpu,
+                     "used": self.engine.host_usage(h.host_id),
+                     "tasks": counts.get(h.host_id, 0), "attributes": h.attributes,
+                     "active": h.host_id in self.engine.hosts}
+                    for agent_id, h in st.registry.hosts()]
+
+    def host_load(self) -> list[tuple]:
+        """(host id, attributes, tasks on it) of every registered host."""
+        with self.state.lock:
+            running = Counter(t.host_id for t in self.state.tasks.values()
+                              if t.state in states.ON_HOST)
+            return [(h.host_id, dict(h.attributes), running.get(h.host_id, 0))
+                    for _, h in self.state.registry.hosts()]
+
+    # capacity groups ------------------------------------------------------------------------
+    def capacity_groups(self, name: Optional[str] = None) -> list[dict]:
+        """Capacity groups (or the one named; NotFound if unknown) with their current usage."""
+        with self.state.lock:
+            groups = self.state.capacity.groups
+            if name is not None and name not in groups:
+                raise NotFound(name)
+            chosen = [groups[name]] if name is not None else list(groups.values())
+            return [{**g.wire(), "usage": dict(self.state.group_usage.get(g.name, {}))}
+                    for g in chosen]

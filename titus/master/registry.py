@@ -1,0 +1,147 @@
+"""The agent registry: who is connected, which hosts each stands for, and its order queue.
+
+Orders (launch, kill, remove) wait in a per-agent queue until the agent's next heartbeat takes
+them. A heartbeat may wait for orders (``wait_ms``, a long poll): the waiting request sleeps on
+an ``asyncio.Event`` that the queue sets, from any thread, when an order arrives.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Optional
+
+from titus.protocol import HostInfo
+
+
+@dataclass(eq=False)
+class AgentRecord:
+    """One agent process."""
+
+    id: str
+    runtime: str = ""
+    address: str = ""
+    hosts: dict = field(default_factory=dict)  # host id -> HostInfo
+    registered_at: float = 0.0
+    last_seen: float = 0.0
+    # True once the agent registered with this master process (after a restart it must again)
+    registered: bool = False
+    orders: deque = field(default_factory=deque)
+    waiters: list = field(default_factory=list)  # (loop, asyncio.Event)
+    kill_sent: dict = field(default_factory=dict)  # task id -> when a kill/remove was last sent
+
+    def row(self) -> dict:
+        """The store row."""
+        return {"id": self.id, "runtime": self.runtime, "address": self.address,
+                "hosts": json.dumps([h.model_dump() for h in self.hosts.values()]),
+                "registered_at": self.registered_at, "last_seen": self.last_seen}
+
+    @classmethod
+    def from_row(cls, row: dict) -> "AgentRecord":
+        """A record from a store row (not registered with this master yet)."""
+        hosts = [HostInfo.model_validate(h) for h in json.loads(row["hosts"])]
+        return cls(id=row["id"], runtime=row["runtime"], address=row["address"],
+                   hosts={h.host_id: h for h in hosts}, registered_at=row["registered_at"],
+                   last_seen=row["last_seen"])
+
+
+class AgentRegistry:
+    """Agents by id, hosts to agents, and order delivery."""
+
+    def __init__(self):
+        self.agents: dict[str, AgentRecord] = {}
+        self.host_agent: dict[str, str] = {}
+        self._lock = threading.Lock()  # guards orders/waiters (touched from the event loop)
+
+    def get(self, agent_id: str) -> Optional[AgentRecord]:
+        """The agent, or None."""
+        return self.agents.get(agent_id)
+
+    def put(self, agent: AgentRecord) -> None:
+        """Add or replace an agent and index its hosts."""
+        old = self.agents.get(agent.id)
+        if old is not None:
+            for host_id in old.hosts:
+                if self.host_agent.get(host_id) == agent.id:
+                    del self.host_agent[host_id]
+            agent.orders = old.orders
+            agent.waiters = old.waiters
+        self.agents[agent.id] = agent
+        for host_id in agent.hosts:
+            self.host_agent[host_id] = agent.id
+
+    def remove(self, agent_id: str) -> Optional[AgentRecord]:
+        """Forget an agent and its hosts."""
+        agent = self.agents.pop(agent_id, None)
+        if agent is not None:
+            for host_id in agent.hosts:
+                if self.host_agent.get(host_id) == agent_id:
+                    del self.host_agent[host_id]
+            self._wake(agent)
+        return agent
+
+    def agent_of_host(self, host_id: str) -> Optional[str]:
+        """The id of the agent standing for ``host_id``."""
+        return self.host_agent.get(host_id)
+
+    def hosts(self) -> list[tuple[str, HostInfo]]:
+        """Every (agent id, host) pair."""
+        return [(a.id, h) for a in self.agents.values() for h in a.hosts.values()]
+
+    # orders -------------------------------------------------------------------------------
+    def send(self, agent_id: str, order) -> bool:
+        """Queue an order for an agent; False if the agent is unknown."""
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            return False
+        with self._lock:
+            agent.orders.append(order)
+        self._wake(agent)
+        return True
+
+    def take(self, agent_id: str, limit: int = 100_000) -> list:
+        """Remove and return the agent's queued orders (up to ``limit``)."""
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            return []
+        with self._lock:
+            out = []
+            while agent.orders and len(out) < limit:
+                out.append(agent.orders.popleft())
+            return out
+
+    def has_orders(self, agent_id: str) -> bool:
+        """Whether orders wait for the agent."""
+        agent = self.agents.get(agent_id)
+        return bool(agent and agent.orders)
+
+    async def wait_orders(self, agent_id: str, timeout: float) -> None:
+        """Sleep until an order for the agent is queued or ``timeout`` seconds pass."""
+        agent = self.agents.get(agent_id)
+        if agent is None or timeout <= 0:
+            return
+        event = asyncio.Event()
+        entry = (asyncio.get_running_loop(), event)
+        with self._lock:
+            if agent.orders:
+                return
+            agent.waiters.append(entry)
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            with self._lock:
+                if entry in agent.waiters:
+                    agent.waiters.remove(entry)
+
+    def _wake(self, agent: AgentRecord) -> None:
+        with self._lock:
+            waiters = list(agent.waiters)
+        for loop, event in waiters:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # the loop has closed
+                pass

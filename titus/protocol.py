@@ -1,0 +1,195 @@
+"""The agent <-> master protocol: HTTP/JSON messages, shared by both sides.
+
+Agents call the master; the master never needs to reach an agent except to read logs.
+
+- ``POST /api/v3/agents/register`` (:class:`RegisterRequest` -> :class:`RegisterResponse`):
+  an agent announces the hosts it stands for (one for a docker agent, many for a sim agent)
+  and every task its runtime still holds, so a restarted agent or master can reconcile.
+- ``POST /api/v3/agents/{agent_id}/heartbeat`` (:class:`Heartbeat` -> :class:`HeartbeatReply`):
+  carries a batch of task status changes and the ids of the tasks still running; the reply
+  carries orders (:class:`LaunchOrder`, :class:`KillOrder`, :class:`RemoveOrder`). The master
+  may hold the request up to ``wait_ms`` when it has no order yet (long poll), so launches are
+  not delayed by the interval.
+- ``DELETE /api/v3/agents/{agent_id}``: graceful deregistration.
+
+Agents authenticate with ``Authorization: Bearer <agent token>`` when the master has one.
+An agent serves ``GET {address}/tasks/{task_id}/logs?follow=0|1`` for the master to proxy.
+
+What the master receives (:class:`HostInfo`, :class:`TaskStatusMsg`, :class:`RegisterRequest`,
+:class:`Heartbeat`) are pydantic models, validated on arrival. Orders are slotted stdlib
+dataclasses: the master builds one per placed task (up to millions), which costs about a
+sixth of a pydantic model. The master serialises a reply with
+``pydantic_core.to_json({"orders": orders, "reregister": ...})``; the agent validates it with
+:class:`HeartbeatReply`, which checks the dataclasses field by field like a model (a malformed
+or unknown order fails the whole reply). Unknown keys are ignored, so a newer master may add
+fields.
+
+The same :class:`LaunchOrder` goes all the way to the agent's runtime. It carries the job's
+own ``env`` only: the agent alone adds the container's ``TITUS_*`` variables
+(``titus.agent.task_env``). Masters that predate ``task_index`` sent the index as
+``env["TITUS_TASK_INDEX"]``; an order without ``task_index`` takes it from there.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import BaseModel, Field, GetCoreSchemaHandler
+from pydantic_core import core_schema
+
+__all__ = [
+    "HostInfo", "TaskStatusMsg", "RegisterRequest", "RegisterResponse", "Heartbeat",
+    "HeartbeatReply", "HealthCheckOrder", "LaunchOrder", "KillOrder", "RemoveOrder", "Order",
+    "kill_order", "remove_order",
+]
+
+
+# -- agent -> master -------------------------------------------------------------------------
+
+
+class HostInfo(BaseModel):
+    """One host an agent stands for, with its resources and attributes."""
+
+    host_id: str
+    cpus: float = Field(ge=0)
+    memory_mb: float = Field(ge=0)
+    disk_mb: float = Field(default=0, ge=0)
+    network_mbps: float = Field(default=0, ge=0)
+    gpu: int = Field(default=0, ge=0)
+    ports: list[tuple[int, int]] = Field(default_factory=lambda: [(31000, 31999)])
+    # zone, instance_type, instance_id, instance_group, ... (strings)
+    attributes: dict[str, str] = Field(default_factory=dict)
+
+
+class TaskStatusMsg(BaseModel):
+    """A state change of one task as a runtime saw it (mirrors ``runtime.TaskStatus``)."""
+
+    task_id: str
+    state: Literal["StartInitiated", "Started", "Finished"]
+    reason: str = ""
+    message: str = ""
+    exit_code: Optional[int] = None
+    health: Optional[str] = None
+    timestamp: float = 0.0
+    host_id: str = ""
+
+
+class RegisterRequest(BaseModel):
+    """An agent (re)joining: its hosts and what its runtime currently holds."""
+
+    agent_id: str
+    runtime: str = "sim"
+    address: str = ""  # base URL of the agent's own HTTP server (logs), "" if none
+    hosts: list[HostInfo]
+    tasks: list[TaskStatusMsg] = Field(default_factory=list)
+
+
+class Heartbeat(BaseModel):
+    """Status changes since the last heartbeat, and the tasks still running."""
+
+    statuses: list[TaskStatusMsg] = Field(default_factory=list)
+    running: list[str] = Field(default_factory=list)
+    wait_ms: int = Field(default=0, ge=0, le=30000)
+
+
+# -- master -> agent -------------------------------------------------------------------------
+
+
+class RegisterResponse(BaseModel):
+    """The master's answer to a registration."""
+
+    agent_id: str
+    heartbeat_interval_sec: float = 0.5
+    heartbeat_timeout_sec: float = 10.0
+
+
+@dataclass(slots=True, kw_only=True)
+class HealthCheckOrder:
+    """A container health check: a command run inside the container."""
+
+    command: list[str]
+    interval_sec: float = 10.0
+    timeout_sec: float = 5.0
+    retries: int = 3
+
+
+def _index_from_legacy_env(data: Any) -> Any:
+    """A launch order without ``task_index`` (an older master) takes it from its env."""
+    if isinstance(data, dict) and "task_index" not in data:
+        env = data.get("env")
+        raw = env.get("TITUS_TASK_INDEX") if isinstance(env, dict) else None
+        if isinstance(raw, str) and raw.isdecimal():
+            return {**data, "task_index": int(raw)}
+    return data
+
+
+@dataclass(slots=True, kw_only=True)
+class LaunchOrder:
+    """Start a task: everything a runtime needs to start its container.
+
+    ``env`` is the job's env as the user gave it; ``task_index`` is the task's index in its
+    job. ``host_id`` is the (possibly simulated) host the master placed the task on.
+    """
+
+    type: Literal["launch"] = "launch"
+    task_id: str
+    job_id: str
+    task_index: int = 0
+    host_id: str
+    image: str  # "name:tag" or "name@digest"
+    entry_point: list[str] = field(default_factory=list)
+    command: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    cpus: float = 1.0
+    memory_mb: float = 512.0
+    disk_mb: float = 0.0
+    network_mbps: float = 0.0
+    gpu: int = 0
+    ports: list[int] = field(default_factory=list)
+    kill_grace_sec: float = 10.0
+    health_check: Optional[HealthCheckOrder] = None
+    iam_role: Optional[str] = None
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any,
+                                     handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        # validation only (the agent's side): building an order never goes through pydantic
+        return core_schema.no_info_before_validator_function(_index_from_legacy_env,
+                                                             handler(source))
+
+
+@dataclass(slots=True, kw_only=True)
+class KillOrder:
+    """Stop a task: SIGTERM, then SIGKILL after ``grace_sec``."""
+
+    type: Literal["kill"] = "kill"
+    task_id: str
+    grace_sec: float = 10.0
+
+
+@dataclass(slots=True, kw_only=True)
+class RemoveOrder:
+    """Forget a task the master does not know (the reaper) or has archived."""
+
+    type: Literal["remove"] = "remove"
+    task_id: str
+
+
+Order = Annotated[Union[LaunchOrder, KillOrder, RemoveOrder], Field(discriminator="type")]
+
+
+class HeartbeatReply(BaseModel):
+    """Orders for the agent. ``reregister`` asks it to register again (master lost it)."""
+
+    orders: list[Order] = Field(default_factory=list)
+    reregister: bool = False
+
+
+def kill_order(task_id: str, grace_sec: float) -> KillOrder:
+    """Stop a task: SIGTERM, then SIGKILL after ``grace_sec``."""
+    return KillOrder(task_id=task_id, grace_sec=float(grace_sec))
+
+
+def remove_order(task_id: str) -> RemoveOrder:
+    """Forget a task the master does not know (or has archived)."""
+    return RemoveOrder(task_id=task_id)
