@@ -142,6 +142,19 @@ def test_service_resize_over_rest(master, client):
     assert bad.status_code == 400 and bad.json()["problems"][0]["field"] == "capacity"
 
 
+@pytest.mark.parametrize("host", [{"ports": [[70000, 70010]]}, {"ports": [[9, 1]]},
+                                  {"host_id": ""}])
+def test_a_registration_the_engine_refuses_is_a_400_and_changes_nothing(master, client, host):
+    good = {"host_id": "h1", "cpus": 2, "memory_mb": 4096}
+    reg = {"agent_id": "a1", "hosts": [good, {**good, "host_id": "h2", **host}]}
+    r = client.post("/api/v3/agents/register", json=reg)
+    assert r.status_code == 400 and r.json()["problems"][0]["field"] == "hosts"
+    assert client.get("/api/v3/agents").json()["items"] == []
+    assert client.get("/api/v3/hosts").json()["items"] == [] and master.store.load_agents() == []
+    reg["hosts"] = [good]
+    assert client.post("/api/v3/agents/register", json=reg).status_code == 200
+
+
 def test_agent_protocol_over_http(master, client):
     reg = {"agent_id": "a1", "hosts": [{"host_id": "h1", "cpus": 2, "memory_mb": 4096}]}
     assert client.post("/api/v3/agents/register", json=reg).json()["heartbeat_timeout_sec"] == 10

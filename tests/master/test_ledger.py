@@ -150,3 +150,65 @@ def test_capacity_limited_tasks_need_no_new_host(master, agent):
     held = [t for t in limited.tasks.values() if t.state == S.ACCEPTED]
     assert len(held) == 2 and all(t.capacity_limited for t in held)
     assert waiting == {t.id for t in big.tasks.values()}
+
+
+@pytest.mark.parametrize("bad", [{"ports": [(70000, 70010)]}, {"ports": [(31010, 31000)]},
+                                 {"cpus": float("inf")}, {"host_id": ""}])
+def test_a_registration_the_engine_refuses_changes_nothing(master, agent, bad):
+    from titus.master.engine_adapter import HostRejected
+    from titus.protocol import HostInfo
+
+    placed(master, agent)
+    before = snapshot(master), sorted(master.engine.hosts), master.store.load_agents()
+    good = agent.hosts
+    agent.hosts = [good[0], HostInfo(**{**good[1].model_dump(), **bad})]
+    with pytest.raises(HostRejected):
+        agent.register([])
+    assert (snapshot(master), sorted(master.engine.hosts), master.store.load_agents()) == before
+    agent.hosts = good
+    agent.register([])  # a clean retry is taken
+    assert sorted(master.engine.hosts) == sorted(h.host_id for h in good)
+
+
+def test_a_host_that_moves_to_a_new_agent_stays_with_it(master, agent, clock):
+    from tests.master.conftest import ScriptedAgent
+    from titus.protocol import TaskStatusMsg
+
+    job = placed(master, agent, 4)
+    moved = agent.hosts[0]
+    on_moved = [t.id for t in job.tasks.values() if t.host_id == moved.host_id]
+    assert on_moved
+    # the same machine comes back under a new agent id and reports what it runs
+    other = ScriptedAgent(master, "agent-2", hosts=0)
+    other.hosts = [moved]
+    other.register([TaskStatusMsg(task_id=t, state="Started", host_id=moved.host_id)
+                    for t in on_moved])
+    other.running = {t: moved.host_id for t in on_moved}
+    clock.advance(master.settings.heartbeat_timeout_sec + 1)
+    other.heartbeat()
+    master.reconciler.reconcile()  # agent-1 is silent: lost, with its remaining host only
+    assert master.registry.get(agent.id) is None
+    assert all(master.tasks[t].state == S.STARTED and master.tasks[t].agent_id == "agent-2"
+               for t in on_moved)
+    assert moved.host_id in master.engine.hosts
+    assert master.scheduler.host_usage(moved.host_id)["cpus"] == len(on_moved)
+    assert not [o for o in other.heartbeat() if o.type == "kill"]
+
+
+def test_a_retried_shrinking_kill_shrinks_once(master, agent):
+    job = master.submit_job(parse_job({
+        "applicationName": "svc", "container": {"image": {"name": "nginx"}},
+        "service": {"capacity": {"min": 0, "desired": 3, "max": 10}}}))
+    master.scheduling.run_round(force=True)
+    agent.heartbeat()
+    task = next(iter(job.tasks.values()))
+    master.kill_task(task.id, shrink=True)
+    master.kill_task(task.id, shrink=True)  # the client retried a timed-out DELETE
+    assert master.jobs[job.id].descriptor.service.capacity.desired == 2
+
+
+def test_terminated_hosts_are_forgotten_not_enabled(master, agent):
+    gone = agent.hosts[0].host_id
+    master.hold_off_hosts([gone])
+    master.forget_hosts([gone])  # the agent keeps its other host, so it stays
+    assert not master.scheduler.is_enabled(gone) and gone not in master.engine.held_off

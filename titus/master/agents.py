@@ -4,7 +4,9 @@ Registration reconciliation: an agent (re)registering lists every task its runti
 Tasks the master does not know (or has finished) get a KillOrder (running) or a RemoveOrder
 (ended); tasks the master places there but the agent does not report are lost (a Launched one
 is sent again instead: its launch may never have arrived); the rest are held again on their
-hosts in the engine. Heartbeats carry status changes (applied through the task state machine,
+hosts in the engine. A host belongs to the agent that registered it last (an agent restarted
+under a new id on the same machine takes its host and the tasks it reports over; the old id
+keeps only its other hosts, and losing it later touches nothing that moved). Heartbeats carry status changes (applied through the task state machine,
 illegal moves dropped) and the ids still running (unknown ones are killed). An agent silent
 past the heartbeat timeout, or leaving, loses its tasks (they are replaced).
 
@@ -13,6 +15,7 @@ Everything is planned into a :class:`~titus.master.work.Work` and committed by t
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Callable
 
 from titus import states
@@ -51,6 +54,12 @@ class Agents:
                                 hosts={h.host_id: h for h in req.hosts}, registered_at=now,
                                 last_seen=now, registered=True)
             work = Work()
+            # a host another agent stood for now belongs to this one (an agent restarted under
+            # a new id on the same machine): the other keeps only the hosts it still has
+            for other_id in {st.registry.agent_of_host(h) for h in agent.hosts} - {None, agent.id}:
+                other = st.registry.get(other_id)
+                work.agents_put.append(replace(other, hosts={
+                    h: info for h, info in other.hosts.items() if h not in agent.hosts}))
             work.agents_put.append(agent)
             work.log.append(("agentRegistered", agent.id, {"hosts": len(agent.hosts)}))
             reported = {s.task_id: s for s in req.tasks}
@@ -124,6 +133,7 @@ class Agents:
                     continue
                 self._plan_status(work, task, status)
             resend = self.settings.kill_resend_sec
+            sent: dict[str, float] = {}
             for tid in running:
                 task = st.tasks.get(tid)
                 state = work.get(task, "state") if task is not None else None
@@ -133,12 +143,13 @@ class Agents:
                             and now - work.get(task, "kill_initiated_at") < resend):
                         continue  # the kill order is fresh: give it time
                     if now - last >= resend:
-                        agent.kill_sent[tid] = now
+                        sent[tid] = now
                         grace = 0.0 if task is None else st.jobs[task.job_id].kill_grace_sec
                         work.order(agent_id, kill_order(tid, grace))
+            self.ledger.commit(work)
+            agent.kill_sent.update(sent)  # only once the orders are queued
             if len(agent.kill_sent) > 10_000:
                 agent.kill_sent = {k: v for k, v in agent.kill_sent.items() if now - v < resend}
-            self.ledger.commit(work)
             return True
 
     def deregister(self, agent_id: str) -> None:
@@ -160,7 +171,9 @@ class Agents:
                     self.lifecycle.finish(work, task, task.kill_reason or states.KILLED, why)
                 else:
                     self.lifecycle.finish(work, task, states.LOST, why)
-            work.removed_hosts.extend(agent.hosts)
+            # only the hosts it still stands for (one may have moved to another agent)
+            registry = self.state.registry
+            work.removed_hosts.extend(h for h in agent.hosts if registry.agent_of_host(h) == agent.id)
             work.agent_deletes.append(agent.id)
             work.log.append(("agentLost", agent.id, {"why": why}))
             log.warning("agent %s lost (%s): %d hosts leave", agent.id, why, len(agent.hosts))

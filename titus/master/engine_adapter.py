@@ -19,6 +19,11 @@ from titus.master.state import ClusterState
 from titus.protocol import HostInfo
 from titus.scheduler.factory import make_scheduler
 from titus.scheduler.model import Host, Task
+from titus.scheduler.validation import check_hosts
+
+
+class HostRejected(ValueError):
+    """A host the engine cannot take (a bad quantity or port range, an empty id, ...)."""
 
 
 def engine_host(info: HostInfo, attributes=None) -> Host:
@@ -113,6 +118,15 @@ class EngineAdapter:
             if info.host_id in self.held_off:
                 self.scheduler.disable_host(info.host_id)
         self.hosts_version += 1
+
+    def check_hosts(self, infos: Iterable) -> None:
+        """:class:`HostRejected` naming the host and the field unless the engine would take
+        these hosts (``HostInfo``), as a batch; nothing changes either way."""
+        keep = set(self.settings.engine_attributes)
+        try:
+            check_hosts([engine_host(info, keep) for info in infos], ())
+        except (ValueError, TypeError) as exc:
+            raise HostRejected(str(exc)) from None
 
     def remove_host(self, host_id: str) -> list[str]:
         """A host leaves the engine; returns the ids of the tasks it held."""

@@ -3,8 +3,9 @@
 ``commit(work)`` does four things, in this order, under the state lock:
 
 1. **validate** the change against the state machines (``titus.states``): a task or job only
-   moves forward, a new task starts Accepted, an archived job has finished. A refused change
-   raises :class:`~titus.states.IllegalTransition` and nothing is written or applied;
+   moves forward, a new task starts Accepted, an archived job has finished; hosts that join
+   are ones the engine takes. A refused change raises :class:`~titus.states.IllegalTransition`
+   (or the engine's ValueError naming the host) and nothing is written or applied;
 2. **write** it to the store in one transaction (write-ahead: a crash after this point
    replays it from the store; a failed write changes nothing);
 3. **apply** it to memory (:class:`~titus.master.state.ClusterState`) and to the engine
@@ -87,7 +88,8 @@ class Ledger:
 
     def trim_events(self, keep: int) -> int:
         """Keep the event log's newest ``keep`` entries; returns how many went."""
-        return self.store.trim_events(keep)
+        with self.transaction() as tx:
+            return tx.trim_events(keep)
 
     # ------------------------------------------------------------------ steps
     def _commit(self, work: Work) -> list[TaskRecord]:
@@ -113,6 +115,8 @@ class Ledger:
         for job in work.archives:
             if work.job_get(job, "state") != states.FINISHED:
                 raise states.IllegalTransition(f"job {job.id}: only a finished job is archived")
+        if work.added_hosts:  # the engine must take them, or the registration is refused whole
+            self.engine.check_hosts(work.added_hosts)
 
     def _write(self, work: Work) -> None:
         with self.transaction() as tx:
@@ -178,6 +182,7 @@ class Ledger:
         self.engine.add_hosts(work.added_hosts)
         self.engine.hold_off(work.hold_off)
         self.engine.let_in(work.release)
+        self.engine.held_off.difference_update(work.unhold)
         failed = self._hold(work.holds)
         for job in work.archives:
             st.jobs.pop(job.id, None)
@@ -224,10 +229,12 @@ class Ledger:
 
     def _update_task(self, task: TaskRecord, vals: dict) -> None:
         st = self.state
-        old_state = task.state
+        old_state, old_agent = task.state, task.agent_id
         for name, value in vals.items():
             setattr(task, name, value)
         new_state = task.state
+        if old_agent and task.agent_id != old_agent:
+            st.agent_tasks.get(old_agent, set()).discard(task.id)  # adopted by another agent
         if new_state == old_state:
             if "agent_id" in vals and task.agent_id and new_state in states.ON_HOST:
                 st.agent_tasks.setdefault(task.agent_id, set()).add(task.id)  # re-adopted

@@ -1,8 +1,9 @@
 """The scheduling loop: waiting tasks -> engine (one batch call) -> ledger -> agent orders.
 
-A round runs when there is new work (a new task, a freed host, a new host) and at least every
-``schedule_interval_sec`` (100 ms by default) to let delayed retries in; the reconciler runs
-every ``reconcile_interval_sec`` on the same thread. Assignments are committed (stored) before
+A round runs as soon as there is new work (a new task, a freed host, a new host: the loop
+wakes on ``state.wake`` or at the latest after ``schedule_interval_sec``); with no news, at
+most every ``IDLE_ROUND_SEC``, to let delayed retries in. The reconciler runs every
+``reconcile_interval_sec`` on the same thread. Assignments are committed (stored) before
 any launch order is queued; if the commit fails the engine gives the resources back. A task
 that stays waiting keeps the engine's reason (``schedulingFailure`` in the API); one held back
 by its capacity group's limit is marked so (``capacity_limited``): it needs no new host.

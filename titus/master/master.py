@@ -122,11 +122,11 @@ class Master:
                 self.queries.task(task_id)  # NotFound if unknown
                 raise Conflict("task is already finished")
             job = self.state.jobs[task.job_id]
+            shrink = shrink and not job.batch
             work = Work()
-            if shrink and not job.batch:
+            if shrink and task.state != states.KILL_INITIATED:  # a retried call shrinks once
                 self.lifecycle.shrink(work, job)
-            self.lifecycle.kill(work, task, states.SCALED_DOWN if shrink and not job.batch
-                                else states.KILLED)
+            self.lifecycle.kill(work, task, states.SCALED_DOWN if shrink else states.KILLED)
             self.ledger.commit(work)
             return task
 
@@ -208,7 +208,9 @@ class Master:
         """Hosts were terminated: forget them, and agents all of whose hosts they were."""
         gone = set(host_ids)
         with self.state.lock:
-            self.release_hosts(sorted(gone))
+            work = Work()
+            work.unhold.extend(sorted(gone))  # not enabled: they are gone
+            self.ledger.commit(work)
             registry = self.state.registry
             for agent_id in {registry.agent_of_host(h) for h in gone} - {None}:
                 agent = registry.get(agent_id)

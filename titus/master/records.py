@@ -78,11 +78,6 @@ class TaskRecord:
         """Ports given to the task."""
         return [int(p) for p in self.ports.split(",") if p]
 
-    @property
-    def live(self) -> bool:
-        """Not finished yet."""
-        return self.state != states.FINISHED
-
     def state_time(self, state: str) -> Optional[float]:
         """When the task entered ``state`` (None if it never did)."""
         return getattr(self, _STATE_TIME[state])
@@ -152,11 +147,6 @@ class JobRecord:
         return self.rule_cache
 
     @property
-    def active(self) -> bool:
-        """Still wanted: not being killed, not finished."""
-        return self.state == states.ACCEPTED
-
-    @property
     def runtime_limit_sec(self) -> float:
         """Batch runtime limit in seconds (0: none)."""
         return float(self.descriptor.batch.runtimeLimitSec) if self.batch else 0.0
@@ -166,10 +156,6 @@ class JobRecord:
         """Seconds between SIGTERM and SIGKILL."""
         g = self.descriptor.container.killGracePeriodSeconds
         return 10.0 if g is None else float(g)
-
-    def live_tasks(self) -> list[TaskRecord]:
-        """Tasks not finished, oldest first."""
-        return [t for t in self.tasks.values() if t.state != states.FINISHED]
 
     def row(self) -> dict:
         """The store row."""

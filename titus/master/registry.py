@@ -112,11 +112,6 @@ class AgentRegistry:
                 out.append(agent.orders.popleft())
             return out
 
-    def has_orders(self, agent_id: str) -> bool:
-        """Whether orders wait for the agent."""
-        agent = self.agents.get(agent_id)
-        return bool(agent and agent.orders)
-
     async def wait_orders(self, agent_id: str, timeout: float) -> None:
         """Sleep until an order for the agent is queued or ``timeout`` seconds pass."""
         agent = self.agents.get(agent_id)

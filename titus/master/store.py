@@ -146,6 +146,16 @@ class Txn:
         self.conn.execute(insert(S.events), [{"ts": ts, "kind": kind, "entity_id": entity_id,
                                               "data": json.dumps(data or {})}])
 
+    def trim_events(self, keep: int, at_most: int = 100_000) -> int:
+        """Delete the oldest event log entries beyond the newest ``keep``, at most ``at_most``
+        of them (a long backlog goes over several calls, each short); returns how many went."""
+        oldest, newest = self.conn.execute(
+            select(func.min(S.events.c.seq), func.max(S.events.c.seq))).one()
+        if newest is None or newest - oldest + 1 <= keep:
+            return 0
+        upto = min(newest - keep, oldest + at_most - 1)
+        return self.conn.execute(S.events.delete().where(S.events.c.seq <= upto)).rowcount
+
     def _upsert(self, table, key_col, key, row: dict) -> None:
         res = self.conn.execute(table.update().where(key_col == key).values(**row))
         if res.rowcount == 0:
@@ -244,14 +254,10 @@ class Store:
                           .order_by(S.events.c.seq).limit(limit))
 
     def trim_events(self, keep: int, at_most: int = 100_000) -> int:
-        """Delete the oldest event log entries beyond the newest ``keep``, at most ``at_most``
-        of them (a long backlog goes over several calls, each short); returns how many went."""
-        with self.engine.begin() as conn:
-            oldest, newest = conn.execute(select(func.min(S.events.c.seq), func.max(S.events.c.seq))).one()
-            if newest is None or newest - oldest + 1 <= keep:
-                return 0
-            upto = min(newest - keep, oldest + at_most - 1)
-            return conn.execute(S.events.delete().where(S.events.c.seq <= upto)).rowcount
+        """Delete the oldest event log entries beyond the newest ``keep``, in one transaction
+        (:meth:`Txn.trim_events`); returns how many went."""
+        with self.transaction() as tx:
+            return tx.trim_events(keep, at_most)
 
     def ping(self) -> bool:
         """Whether the database answers."""

@@ -27,7 +27,7 @@ class Work:
     __slots__ = ("new_jobs", "new_tasks", "task_updates", "job_updates", "archives", "orders",
                  "done_indices", "touched_jobs", "agents_put", "agent_deletes", "log",
                  "removed_hosts", "added_hosts", "notes", "placed", "capacity_puts",
-                 "capacity_deletes", "hold_off", "release", "timers", "holds")
+                 "capacity_deletes", "hold_off", "release", "timers", "holds", "unhold")
 
     def __init__(self):
         self.new_jobs: list[JobRecord] = []
@@ -49,6 +49,7 @@ class Work:
         self.capacity_deletes: list[str] = []
         self.hold_off: list[str] = []  # hosts kept out of placement (also across re-registering)
         self.release: list[str] = []  # hosts let back in
+        self.unhold: list[str] = []  # hosts no longer held off, left as they are (terminated)
         self.timers: list[tuple[float, str, str, float]] = []  # (due, task id, kind, stamp)
         self.holds: list[TaskRecord] = []  # running tasks to hold on their hosts again
 
@@ -112,4 +113,4 @@ class Work:
         """Nothing to write, note or send."""
         return not (self.stored() or self.orders or self.removed_hosts or self.added_hosts
                     or self.notes or self.placed or self.hold_off or self.release
-                    or self.timers or self.done_indices or self.holds)
+                    or self.timers or self.done_indices or self.holds or self.unhold)

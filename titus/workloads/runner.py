@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 # The engine names and the scheduler factory are titus.scheduler.factory's, re-exported here.
-from titus.scheduler.factory import ENGINES, make_scheduler
+from titus.scheduler.factory import ENGINES, make_scheduler  # noqa: F401  (re-exported)
 from titus.workloads.generator import Workload
 
 APIS = ("arrays", "objects")

@@ -10,6 +10,8 @@ from pydantic_core import to_json
 from titus.protocol import Heartbeat, HeartbeatReply, RegisterRequest, RegisterResponse
 from titus.master.api.deps import master_of, require_agent
 from titus.master.api.schemas import body
+from titus.master.engine_adapter import HostRejected
+from titus.master.validation import Problem, SpecError
 
 router = APIRouter(prefix="/api/v3", tags=["agents"])
 
@@ -19,7 +21,10 @@ router = APIRouter(prefix="/api/v3", tags=["agents"])
 async def register(request: Request, body: RegisterRequest):
     """An agent (re)joins with its hosts and the tasks its runtime holds."""
     master = master_of(request)
-    return await run_in_threadpool(master.register_agent, body)
+    try:
+        return await run_in_threadpool(master.register_agent, body)
+    except HostRejected as exc:  # refused whole: nothing was stored or changed
+        raise SpecError([Problem("hosts", str(exc))], "agent registration") from None
 
 
 @router.post("/agents/{agent_id}/heartbeat", response_model=HeartbeatReply,
