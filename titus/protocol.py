@@ -77,7 +77,7 @@ class TaskStatusMsg(BaseModel):
 class RegisterRequest(BaseModel):
     """An agent (re)joining: its hosts and what its runtime currently holds."""
 
-    agent_id: str
+    agent_id: str = Field(min_length=1)
     runtime: str = "sim"
     address: str = ""  # base URL of the agent's own HTTP server (logs), "" if none
     hosts: list[HostInfo]

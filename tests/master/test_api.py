@@ -155,6 +155,12 @@ def test_a_registration_the_engine_refuses_is_a_400_and_changes_nothing(master, 
     assert client.post("/api/v3/agents/register", json=reg).status_code == 200
 
 
+def test_an_agent_with_no_id_is_refused(master, client):
+    reg = {"agent_id": "", "hosts": [{"host_id": "h1", "cpus": 2, "memory_mb": 4096}]}
+    assert client.post("/api/v3/agents/register", json=reg).status_code == 422
+    assert master.store.load_agents() == [] and not master.registry.agents
+
+
 def test_agent_protocol_over_http(master, client):
     reg = {"agent_id": "a1", "hosts": [{"host_id": "h1", "cpus": 2, "memory_mb": 4096}]}
     assert client.post("/api/v3/agents/register", json=reg).json()["heartbeat_timeout_sec"] == 10

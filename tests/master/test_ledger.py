@@ -1,4 +1,6 @@
 """The one commit path: validate -> store -> memory -> orders and events, or nothing at all."""
+import json
+
 import pytest
 
 from titus import states as S
@@ -212,3 +214,76 @@ def test_terminated_hosts_are_forgotten_not_enabled(master, agent):
     master.hold_off_hosts([gone])
     master.forget_hosts([gone])  # the agent keeps its other host, so it stays
     assert not master.scheduler.is_enabled(gone) and gone not in master.engine.held_off
+
+
+@pytest.mark.parametrize("bad", [{"host_id": "h\ud800"}, {"attributes": {"zone\udc00": "a"}},
+                                 {"attributes": {"zone": "a\ud800"}}, {"gpu": 10 ** 400}])
+def test_text_or_numbers_no_store_can_hold_are_refused_before_the_write(master, agent, bad):
+    from titus.master.engine_adapter import HostRejected
+    from titus.protocol import HostInfo
+
+    placed(master, agent)
+    before = snapshot(master), sorted(master.engine.hosts), master.store.load_agents()
+    good = agent.hosts
+    agent.hosts = [good[0], HostInfo.model_construct(**{**good[1].model_dump(), **bad})]
+    with pytest.raises(HostRejected):
+        agent.register([])
+    assert (snapshot(master), sorted(master.engine.hosts), master.store.load_agents()) == before
+    agent.hosts = good
+    agent.register([])
+    assert sorted(master.engine.hosts) == sorted(h.host_id for h in good)
+
+
+def test_a_moved_host_takes_its_launches_along_and_the_old_copy_is_killed(master, agent):
+    from tests.master.conftest import ScriptedAgent
+    from titus.protocol import TaskStatusMsg
+
+    job = master.submit_job(batch(6))  # 4 fill the first host, 2 go to the second
+    master.scheduling.run_round(force=True)  # launches queued for agent-1, not yet taken
+    moved = agent.hosts[0]
+    on_moved = [t.id for t in job.tasks.values() if t.host_id == moved.host_id]
+    other = ScriptedAgent(master, "agent-2", hosts=0)
+    other.hosts = [moved]
+    other.register([TaskStatusMsg(task_id=t, state="Started", host_id=moved.host_id)
+                    for t in on_moved])
+    left = [o for o in master.registry.take(agent.id) if o.type == "launch"]
+    assert on_moved and left and not [o for o in left if o.host_id == moved.host_id]
+    # the old agent runs a copy anyway (it took the order before the move): it is told to stop
+    agent.running = {on_moved[0]: moved.host_id}
+    kills = [o.task_id for o in agent.heartbeat() if o.type == "kill"]
+    assert kills == [on_moved[0]] and master.tasks[on_moved[0]].state == S.STARTED
+
+
+def test_a_restart_gives_a_host_listed_by_two_agents_to_the_latest(master, agent, settings,
+                                                                   clock, tmp_path):
+    import json
+
+    placed(master, agent, 2)
+    row = next(r for r in master.store.load_agents() if r["id"] == agent.id)
+    stale = {**row, "id": "agent-old", "registered_at": row["registered_at"] - 100}
+    with master.ledger.transaction() as tx:  # as an older release could leave it
+        tx.upsert_agent(stale)
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    again = make_master(settings.model_copy(update={"store_url": url}), clock)
+    assert again.registry.get("agent-old").hosts == {}
+    assert {again.registry.agent_of_host(h.host_id) for h in agent.hosts} == {agent.id}
+    assert json.loads(row["hosts"])  # the latest kept its hosts
+    again.store.close()
+
+
+def test_an_order_that_cannot_be_written_does_not_take_the_others_down(master, client=None):
+    from fastapi.testclient import TestClient
+
+    from titus.master.app import create_app
+
+    with TestClient(create_app(master=master, start_loop=False)) as http:
+        reg = {"agent_id": "a1", "hosts": [{"host_id": "h1", "cpus": 2, "memory_mb": 4096}],
+               "tasks": [{"task_id": "t\ud800", "state": "Started"}]}
+        body = json.dumps(reg)  # escapes the lone surrogate as \ud800, as a client would
+        assert http.post("/api/v3/agents/register", content=body,
+                         headers={"content-type": "application/json"}).status_code == 200
+        master.submit_job(batch(1))
+        master.scheduling.run_round(force=True)
+        r = http.post("/api/v3/agents/a1/heartbeat", json={})
+        assert r.status_code == 200
+        assert [o["type"] for o in r.json()["orders"]] == ["launch"]

@@ -4,11 +4,16 @@ Registration reconciliation: an agent (re)registering lists every task its runti
 Tasks the master does not know (or has finished) get a KillOrder (running) or a RemoveOrder
 (ended); tasks the master places there but the agent does not report are lost (a Launched one
 is sent again instead: its launch may never have arrived); the rest are held again on their
-hosts in the engine. A host belongs to the agent that registered it last (an agent restarted
-under a new id on the same machine takes its host and the tasks it reports over; the old id
-keeps only its other hosts, and losing it later touches nothing that moved). Heartbeats carry status changes (applied through the task state machine,
-illegal moves dropped) and the ids still running (unknown ones are killed). An agent silent
-past the heartbeat timeout, or leaving, loses its tasks (they are replaced).
+hosts in the engine.
+
+A host belongs to the agent that registered it last: an agent restarted under a new id on the
+same machine takes the host and the tasks it reports. The old id keeps only its other hosts,
+its queued launches for the moved host are dropped, a copy it still runs is killed, and losing
+it later touches nothing that moved.
+
+Heartbeats carry status changes (applied through the task state machine, illegal moves
+dropped) and the ids still running (unknown ones are killed). An agent silent past the
+heartbeat timeout, or leaving, loses its tasks (they are replaced).
 
 Everything is planned into a :class:`~titus.master.work.Work` and committed by the ledger.
 """
@@ -137,6 +142,8 @@ class Agents:
             for tid in running:
                 task = st.tasks.get(tid)
                 state = work.get(task, "state") if task is not None else None
+                if task is not None and work.get(task, "agent_id") != agent_id:
+                    state = None  # a copy on an agent the task moved away from: kill it there
                 if state in (None, states.FINISHED, states.KILL_INITIATED):
                     last = agent.kill_sent.get(tid, 0.0)
                     if (state == states.KILL_INITIATED

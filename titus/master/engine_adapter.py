@@ -22,6 +22,14 @@ from titus.scheduler.model import Host, Task
 from titus.scheduler.validation import check_hosts
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 class HostRejected(ValueError):
     """A host the engine cannot take (a bad quantity or port range, an empty id, ...)."""
 
@@ -122,10 +130,17 @@ class EngineAdapter:
     def check_hosts(self, infos: Iterable) -> None:
         """:class:`HostRejected` naming the host and the field unless the engine would take
         these hosts (``HostInfo``), as a batch; nothing changes either way."""
+        infos = list(infos)
         keep = set(self.settings.engine_attributes)
+        for info in infos:
+            for what, text in [("id", info.host_id), *(
+                    ("attribute", t) for kv in info.attributes.items() for t in kv)]:
+                if not _utf8(text):  # a lone surrogate: no store, no JSON reply can hold it
+                    raise HostRejected(f"host {info.host_id!r}: {what} {text!r} is not valid "
+                                       "Unicode text (a lone surrogate)")
         try:
             check_hosts([engine_host(info, keep) for info in infos], ())
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
             raise HostRejected(str(exc)) from None
 
     def remove_host(self, host_id: str) -> list[str]:

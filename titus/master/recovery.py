@@ -36,9 +36,15 @@ def recover(store: Store, state: ClusterState, ledger: Ledger, lifecycle: Lifecy
     for row in store.load_capacity_groups():
         spec = CapacityGroupSpec.model_validate(json.loads(row["spec"]))
         restored.capacity_puts.append(CapacityGroup.from_spec(spec))
-    for row in store.load_agents():
+    owner: dict[str, AgentRecord] = {}
+    for row in sorted(store.load_agents(), key=lambda r: r["registered_at"]):
         agent = AgentRecord.from_row(row)
         agent.last_seen = now  # a full timeout to re-register
+        for host_id in agent.hosts:  # a host listed twice (older stores) is the latest's
+            previous = owner.get(host_id)
+            if previous is not None:
+                previous.hosts.pop(host_id, None)
+            owner[host_id] = agent
         restored.agents_put.append(agent)
     jobs: dict[str, JobRecord] = {}
     for row in store.load_jobs():

@@ -68,6 +68,13 @@ class AgentRegistry:
                     del self.host_agent[host_id]
             agent.orders = old.orders
             agent.waiters = old.waiters
+            lost = set(old.hosts) - set(agent.hosts)
+            if lost:  # launches for hosts it no longer stands for must not run there
+                with self._lock:
+                    kept = [o for o in agent.orders
+                            if getattr(o, "host_id", None) not in lost]
+                    agent.orders.clear()
+                    agent.orders.extend(kept)
         self.agents[agent.id] = agent
         for host_id in agent.hosts:
             self.host_agent[host_id] = agent.id

@@ -1,17 +1,21 @@
 """The agent protocol endpoints (see ``titus.protocol``) and host listings."""
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from pydantic_core import to_json
+from pydantic_core import PydanticSerializationError, to_json
 
 from titus.protocol import Heartbeat, HeartbeatReply, RegisterRequest, RegisterResponse
 from titus.master.api.deps import master_of, require_agent
 from titus.master.api.schemas import body
 from titus.master.engine_adapter import HostRejected
 from titus.master.validation import Problem, SpecError
+
+log = logging.getLogger("titus.master.api.agents")
 
 router = APIRouter(prefix="/api/v3", tags=["agents"])
 
@@ -54,8 +58,22 @@ async def heartbeat(request: Request, agent_id: str):
 def _reply(orders: list, reregister: bool = False) -> Response:
     # Orders are the protocol's dataclasses, built without validation: serialize them
     # directly with pydantic's compiled encoder (thousands of launch orders per reply).
-    body = to_json({"orders": orders, "reregister": reregister})
+    try:
+        body = to_json({"orders": orders, "reregister": reregister})
+    except (PydanticSerializationError, ValueError):
+        # the orders are already taken: one that cannot be written (a task id an agent
+        # reported with a lone surrogate) must not take the others down with it
+        body = to_json({"orders": [o for o in orders if _writable(o)], "reregister": reregister})
     return Response(body, media_type="application/json")
+
+
+def _writable(order) -> bool:
+    try:
+        to_json(order)
+        return True
+    except (PydanticSerializationError, ValueError):
+        log.warning("dropped an order that cannot be serialized: %r", order)
+        return False
 
 
 @router.delete("/agents/{agent_id}", dependencies=[Depends(require_agent)])
