@@ -63,3 +63,12 @@ def test_one_launch_order_type():
     names = {p.name for p in ROOT.rglob("*.py")
              if re.search(r"^class (LaunchSpec|LaunchOrder|Order)\b", p.read_text(), re.M)}
     assert names == {"protocol.py"}
+
+
+@pytest.mark.parametrize("path", sources("master") + sources("autoscale"),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_only_the_ledger_sets_job_and_task_fields(path):
+    if path.name == "ledger.py":
+        return
+    sets = re.findall(r"\b(?:task|job|t|j)\.([a-z_]+) = ", path.read_text())
+    assert [f for f in sets if not f.endswith("_cache")] == []
