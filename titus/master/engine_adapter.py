@@ -165,6 +165,10 @@ class EngineAdapter:
             if host_id in self.hosts:
                 self.scheduler.enable_host(host_id)
 
+    def forget_holds(self, host_ids: Iterable[str]) -> None:
+        """Stop holding these hosts off without enabling them (they were terminated)."""
+        self.held_off.difference_update(host_ids)
+
     def host_usage(self, host_id: str) -> dict:
         """What the engine holds on a host ({} if it is not in the engine)."""
         if host_id not in self.hosts:

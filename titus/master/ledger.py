@@ -182,7 +182,7 @@ class Ledger:
         self.engine.add_hosts(work.added_hosts)
         self.engine.hold_off(work.hold_off)
         self.engine.let_in(work.release)
-        self.engine.held_off.difference_update(work.unhold)
+        self.engine.forget_holds(work.unhold)
         failed = self._hold(work.holds)
         for job in work.archives:
             st.jobs.pop(job.id, None)

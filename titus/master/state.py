@@ -52,11 +52,8 @@ class ClusterState:
         """Sum of the resources of every registered host."""
         total = dict.fromkeys(PLATFORM_RESOURCES, 0.0)
         for _, h in self.registry.hosts():
-            total["cpus"] += h.cpus
-            total["memory_mb"] += h.memory_mb
-            total["disk_mb"] += h.disk_mb
-            total["network_mbps"] += h.network_mbps
-            total["gpu"] += h.gpu
+            for r in PLATFORM_RESOURCES:  # HostInfo names its fields after the resources
+                total[r] += getattr(h, r)
         return total
 
     def zone_count(self) -> int:

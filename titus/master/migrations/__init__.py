@@ -98,10 +98,10 @@ class Plan:
 
 
 def default_store_url() -> str:
-    """The store URL the master would use: ``TITUS_STORE_URL`` or the settings' default."""
+    """The store URL the master would use (``TITUS_STORE_URL``, else the settings' default)."""
     from titus.master.config import MasterSettings
 
-    return os.environ.get("TITUS_STORE_URL") or MasterSettings.model_fields["store_url"].default
+    return MasterSettings.from_env().store_url
 
 
 def config(connection: Optional[Connection] = None, url: Optional[str] = None,
