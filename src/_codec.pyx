@@ -6,6 +6,11 @@ and labels, host ids) and turns lists of ``Host``/``Task``/``TaskClass`` objects
 int32/float64 arrays the engine reads, then turns the engine's answers back into ``Failure``
 objects. The engine itself sees only ints and doubles.
 
+The codec trusts its input: the scheduler validates each call whole first
+(``titus.scheduler.validation``), so nothing here fails half way through a batch. Host ids are
+registered (``register_hosts``) only once the engine holds the hosts, and a lookup that may be
+refused (``set_requests(..., intern_names=False)``) leaves the name tables as they were.
+
 Array layouts (shared with ``csrc/engine.hpp``):
 
 - hosts: ``caps`` float64[n, R]; ``fnv`` uint64[n] (FNV-1a of the UTF-8 id); ``attrs``
@@ -105,8 +110,8 @@ cdef class Codec:
         return out[0]
 
     # ------------------------------------------------------------------ hosts
-    def encode_hosts(self, list hosts, int first_index):
-        """Pack hosts for ``Engine.add_hosts`` and register their ids (index from ``first_index``)."""
+    def encode_hosts(self, list hosts):
+        """Pack hosts for ``Engine.add_hosts`` (their ids are registered by ``register_hosts``)."""
         cdef Py_ssize_t n = len(hosts), i, k = 0
         caps = np.zeros((n, len(self.resources)), dtype=np.float64)
         fnv = np.empty(n, dtype=np.uint64)
@@ -139,8 +144,13 @@ cdef class Codec:
                 ports.append((i, int(lo), int(hi)))
             for name, shape in h.resource_sets.items():
                 sets.append((i, intern(self.set_names, name), int(shape[0]), int(shape[1])))
-            self.host_index[h.id] = first_index + i
         return (caps, fnv, attrs[:k], _rows(ports, 3), _rows(sets, 4))
+
+    def register_hosts(self, list ids, int first_index):
+        """Know hosts by id once the engine holds them: ``ids[i]`` has index ``first_index + i``."""
+        cdef Py_ssize_t i
+        for i in range(len(ids)):
+            self.host_index[ids[i]] = first_index + i
 
     # ------------------------------------------------------------------ tasks and classes
     def encode_tasks(self, list tasks):
@@ -233,9 +243,15 @@ cdef class Codec:
                     table[row, col] = value
         return ids, table
 
-    def set_requests(self, dict sets):
-        """A task's resource-set requests sorted by name: int32[S, 2] (name id, label id)."""
-        return _rows([(intern(self.set_names, n), intern(self.labels, l)) for n, l in sorted(sets.items())], 2)
+    def set_requests(self, dict sets, bint intern_names=True):
+        """A task's resource-set requests sorted by name: int32[S, 2] (name id, label id).
+
+        With ``intern_names`` false, names not seen yet are only looked up: an unknown set name
+        is -1 (no host has it) and an unknown label -2 (no set carries it; -1 means unlabelled).
+        """
+        if intern_names:
+            return _rows([(intern(self.set_names, n), intern(self.labels, l)) for n, l in sorted(sets.items())], 2)
+        return _rows([(self.set_names.get(n, -1), self.labels.get(l, -2)) for n, l in sorted(sets.items())], 2)
 
     # ------------------------------------------------------------------ failures
     def failures(self, list keys, task_class, fail_rows, fail_counts, int n_hosts):

@@ -81,7 +81,12 @@ class _Ask:
 
 
 class ReferenceScheduler:
-    """Plain-Python scheduler with the same API and semantics as ``titus.Scheduler``."""
+    """Plain-Python scheduler with the same API and semantics as ``titus.Scheduler``.
+
+    All or nothing, like the engine: every call is validated whole first (the same checks in
+    ``titus.scheduler.validation``, so the same errors and messages) and a refused call
+    changes nothing.
+    """
 
     def __init__(self, fitness="cpu_mem_binpack", good_enough=None, group_limits=None, seed=0,
                  soft_weight=0.5, fitness_weight=0.35, index=True, task_order="given"):
@@ -114,8 +119,8 @@ class ReferenceScheduler:
         return len(self._by_id)
 
     def _host(self, host_id) -> _Host:
-        if host_id not in self._by_id:
-            raise KeyError(f"unknown host id {host_id!r}")
+        if not isinstance(host_id, str) or host_id not in self._by_id:
+            raise v.unknown_host(host_id)
         return self._hosts[self._by_id[host_id]]
 
     def host_usage(self, host_id) -> dict:
@@ -134,7 +139,7 @@ class ReferenceScheduler:
 
     def task_host(self, task_id):
         """The host id holding the task, or None."""
-        held = self._held.get(task_id)
+        held = self._held.get(task_id) if isinstance(task_id, str) else None
         return self._hosts[held.host].id if held else None
 
     def held_tasks(self) -> dict:
@@ -148,26 +153,31 @@ class ReferenceScheduler:
                 self._resources.append(name)
 
     def add_hosts(self, hosts) -> None:
-        """Add hosts (all or none: the batch is validated first)."""
+        """Add hosts, all or none: the batch is validated whole first (ValueError naming the
+        host's index and field), then every host is built, then all are added."""
         hosts = v.check_hosts(hosts, self._by_id)
-        for h in hosts:
+        first = len(self._hosts)
+        fresh = [self._new_host(first + i, h) for i, h in enumerate(hosts)]
+        for h, host in zip(hosts, fresh):
             self._note_scalars(h.scalars)
-            cap = {r: float(getattr(h, r)) for r in BASE_RESOURCES}
-            cap.update({k: float(q) for k, q in h.scalars.items()})
-            attrs = {k: str(val) for k, val in h.attributes.items()}
-            attrs["hostname"] = h.id
-            sets = {n: [[None, 0, int(sl)] for _ in range(int(ns))] for n, (ns, sl) in h.resource_sets.items()}
-            idx = len(self._hosts)
-            self._hosts.append(_Host(idx, h.id, cap, {}, merge_ranges(h.ports), sets, attrs,
-                                     tiekey(h.id, self._seed)))
-            self._by_id[h.id] = idx
+            self._hosts.append(host)
+            self._by_id[host.id] = host.idx
+
+    def _new_host(self, idx: int, h: Host) -> _Host:
+        cap = {r: float(getattr(h, r)) for r in BASE_RESOURCES}
+        cap.update({k: float(q) for k, q in h.scalars.items()})
+        attrs = {k: str(val) for k, val in h.attributes.items()}
+        attrs["hostname"] = h.id
+        sets = {n: [[None, 0, int(sl)] for _ in range(int(ns))] for n, (ns, sl) in h.resource_sets.items()}
+        return _Host(idx, h.id, cap, {}, merge_ranges(h.ports), sets, attrs, tiekey(h.id, self._seed))
 
     def add_host(self, host: Host) -> None:
         """Add one host."""
         self.add_hosts([host])
 
     def remove_host(self, host_id) -> list:
-        """Remove a host; the tasks it held are dropped. Returns their ids (sorted)."""
+        """Remove a host; the tasks it held are dropped. Returns their ids (sorted).
+        UnknownIdError if the host is not known."""
         h = self._host(host_id)
         dropped = [k for k in list(h.tasks)]
         for k in dropped:
@@ -176,19 +186,26 @@ class ReferenceScheduler:
         del self._by_id[host_id]
         return sorted(k for k in dropped if isinstance(k, str))
 
+    def remove_hosts(self, host_ids) -> list:
+        """Remove hosts, all or none (every id checked first); returns the dropped task ids."""
+        dropped = []
+        for host_id in v.check_host_ids(host_ids, self._by_id):
+            dropped += self.remove_host(host_id)
+        return sorted(dropped)
+
     def disable_host(self, host_id) -> None:
-        """No new placements on the host; what it holds stays."""
+        """No new placements on the host; what it holds stays. UnknownIdError if unknown."""
         self._host(host_id).enabled = False
 
     def enable_host(self, host_id) -> None:
-        """Let new placements land on the host again."""
+        """Let new placements land on the host again. UnknownIdError if unknown."""
         self._host(host_id).enabled = True
 
     # ----------------------------------------------------------------- tasks
     def release(self, task_id) -> None:
-        """The task ended: its resources go back to its host."""
-        if task_id not in self._held:
-            raise KeyError(f"unknown task id {task_id!r}")
+        """The task ended: its resources go back to its host (UnknownIdError if not held)."""
+        if not isinstance(task_id, str) or task_id not in self._held:  # rows without ids stay
+            raise v.unknown_task(task_id)
         self._unhold(task_id)
 
     def reset(self) -> None:
@@ -200,12 +217,14 @@ class ReferenceScheduler:
                 g[r] = 0.0
 
     def set_group_limits(self, limits) -> None:
-        """Replace the group limits for the calls that follow."""
+        """Replace the group limits for the calls that follow (ValueError naming the group and
+        resource, and no change, if one is bad)."""
         self._limits = v.check_group_limits(limits)
 
     def add_running(self, task: Task, host_id, ports=None) -> None:
-        """Hold an already-running task on a host, refusing any over-commit."""
-        v.check_tasks([task], self._held)
+        """Hold an already-running task on a host, refusing any over-commit (checks in the
+        engine's order: task and ports, host, then the fit)."""
+        ports = v.check_running(task, ports, self._held)
         h = self._host(host_id)
         ask = self._ask_from_task(task)
         # A scalar no host has yet counts as capacity 0; it is noted only once the task is held.
@@ -214,7 +233,6 @@ class ReferenceScheduler:
             if h.used.get(r, 0.0) + ask.demand.get(r, 0.0) > h.cap.get(r, 0.0) + EPS:
                 raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: {r}")
         if ports is not None:
-            ports = v.check_running_ports(task, ports)
             for p in ports:
                 if p in h.used_ports or not any(lo <= p <= hi for lo, hi in h.ports):
                     raise ValueError(f"add_running: task {task.id!r}: port {p} is not free on host {host_id!r}")
@@ -229,7 +247,8 @@ class ReferenceScheduler:
         self._hold(task.id, h, ask, exclusive, ports)
 
     def schedule(self, tasks) -> Result:
-        """Place tasks in order, greedily (see docs/semantics.md)."""
+        """Place tasks in order, greedily (see docs/semantics.md). The batch is validated
+        whole first: ValueError naming the task's index and field, and nothing placed."""
         tasks = v.check_tasks(tasks, self._held)
         for t in tasks:
             self._note_scalars(t.scalars)
@@ -249,7 +268,8 @@ class ReferenceScheduler:
         return result
 
     def schedule_arrays(self, demand, task_class, classes, task_ids=None) -> np.ndarray:
-        """Rows of ``demand`` (columns in ``resources`` order) placed like ``schedule`` would."""
+        """Rows of ``demand`` (columns in ``resources`` order) placed like ``schedule`` would.
+        The arrays, classes and ids are validated whole first (ValueError, nothing placed)."""
         d, tc, classes, task_ids = v.check_arrays(demand, task_class, classes, self._resources,
                                                   task_ids, self._held)
         out = np.full(d.shape[0], -1, dtype=np.int32)

@@ -50,8 +50,14 @@ class Scheduler:
       mix of jobs: fewer hosts on clusters of mixed shapes; see ``titus.scheduler.task_order``).
 
     Hosts and held tasks persist between calls: a placed task holds its resources until
-    ``release``, ``remove_host`` or ``reset``. Resources are never over-committed. Every call is
-    validated whole first; a rejected call changes nothing.
+    ``release``, ``remove_host`` or ``reset``. Resources are never over-committed.
+
+    All or nothing: every call is validated whole first, and a refused call raises and changes
+    nothing. Bad input raises ValueError naming the argument, index and field (``hosts[1].id:
+    'b\\ud800' is not encodable as UTF-8 (lone surrogate)``); a wrong type raises
+    ``InputTypeError`` (a ValueError and a TypeError), an unknown host or task id
+    ``UnknownIdError`` (a KeyError and a ValueError). See ``titus.scheduler.validation`` and
+    docs/semantics.md.
     """
 
     def __init__(self, fitness="cpu_mem_binpack", good_enough=None, group_limits=None, seed=0,
@@ -90,7 +96,7 @@ class Scheduler:
     def _index(self, host_id) -> int:
         idx = self._codec.host_index.get(host_id) if isinstance(host_id, str) else None
         if idx is None:
-            raise KeyError(f"unknown host id {host_id!r}")
+            raise v.unknown_host(host_id)
         return idx
 
     def host_usage(self, host_id) -> dict:
@@ -110,7 +116,7 @@ class Scheduler:
 
     def task_host(self, task_id):
         """The id of the host holding the task, or None if it is not held."""
-        slot = self._task_slot.get(task_id)
+        slot = self._task_slot.get(task_id) if isinstance(task_id, str) else None
         return None if slot is None else self._host_ids[self._engine.slot_host(slot)]
 
     def held_tasks(self) -> dict:
@@ -126,24 +132,29 @@ class Scheduler:
             self._engine.add_resource()
 
     def add_hosts(self, hosts) -> None:
-        """Add hosts (the batch is validated whole first: all or none are added).
+        """Add hosts, all or none: the batch is validated whole first.
 
         A host lacking a scalar has capacity 0 for it; its ``hostname`` attribute is its id.
+        Raises ValueError naming the host's index and field (a bad quantity, port range,
+        resource set or string, a duplicate id in the batch or already added); nothing changes.
         """
         hosts = v.check_hosts(hosts, self._codec.host_index)
         if not hosts:
             return
         self._sync_resources(hosts)
-        packed = self._codec.encode_hosts(hosts, len(self._host_ids))
-        self._engine.add_hosts(*packed)
+        first = len(self._host_ids)
+        self._engine.add_hosts(*self._codec.encode_hosts(hosts))
+        # The ids are known only once the engine holds the hosts.
+        self._codec.register_hosts([h.id for h in hosts], first)
         self._host_ids.extend(h.id for h in hosts)
 
     def add_host(self, host: Host) -> None:
-        """Add one host."""
+        """Add one host (as ``add_hosts([host])``)."""
         self.add_hosts([host])
 
     def remove_host(self, host_id) -> list:
-        """Remove a host; the tasks it held are dropped. Returns their ids, sorted."""
+        """Remove a host; the tasks it held are dropped. Returns their ids, sorted.
+        UnknownIdError (a KeyError) if the host is not known."""
         idx = self._index(host_id)
         dropped = []
         for slot in self._engine.remove_host(idx).tolist():
@@ -155,27 +166,38 @@ class Scheduler:
         del self._codec.host_index[host_id]
         return sorted(dropped)
 
+    def remove_hosts(self, host_ids) -> list:
+        """Remove hosts, all or none; returns the ids of the tasks they held, sorted.
+        UnknownIdError naming the index if an id is not known, ValueError if one is named
+        twice; nothing changes then."""
+        dropped = []
+        for host_id in v.check_host_ids(host_ids, self._codec.host_index):
+            dropped += self.remove_host(host_id)
+        return sorted(dropped)
+
     def disable_host(self, host_id) -> None:
-        """No new placements on the host (reason ``disabled``); what it holds stays."""
+        """No new placements on the host (reason ``disabled``); what it holds stays.
+        UnknownIdError if the host is not known."""
         self._engine.set_enabled(self._index(host_id), False)
 
     def enable_host(self, host_id) -> None:
-        """Let new placements land on the host again."""
+        """Let new placements land on the host again. UnknownIdError if it is not known."""
         self._engine.set_enabled(self._index(host_id), True)
 
     # ----------------------------------------------------------------- tasks
     def release(self, task_id) -> None:
         """The task ended: its resources, ports and set slots go back to its host (a set whose
-        slots are all free loses its label), and its group usage shrinks. KeyError if not held."""
+        slots are all free loses its label), and its group usage shrinks. UnknownIdError (a
+        KeyError) if it is not held; nothing changes then."""
         slot = self._task_slot.get(task_id) if isinstance(task_id, str) else None
         if slot is None:
-            raise KeyError(f"unknown task id {task_id!r}")
+            raise v.unknown_task(task_id)
         self._engine.release(slot)
         del self._task_slot[task_id]
         del self._slot_task[slot]
 
     def reset(self) -> None:
-        """Drop every held task (hosts stay)."""
+        """Drop every held task (hosts stay). Takes no input, so it cannot be refused."""
         self._engine.reset()
         self._task_slot.clear()
         self._slot_task.clear()
@@ -185,9 +207,12 @@ class Scheduler:
 
         Constraints and ``disabled`` are not checked, but a task that would over-commit a
         resource, a port or a resource-set slot is refused with ValueError and nothing changes.
-        ``ports`` names the exact ports it holds; otherwise it takes the lowest free ones.
+        ``ports`` names the exact ports it holds (``task.ports`` distinct ints in 0..65535);
+        otherwise it takes the lowest free ones. Checked in this order, the first problem
+        raising: the task and ``ports`` (ValueError naming the field, ``add_running:
+        ports[0]: ...``), the host (UnknownIdError), then the fit (ValueError).
         """
-        v.check_tasks([task], self._task_slot)
+        ports = v.check_running(task, ports, self._task_slot)
         idx = self._index(host_id)
         # Fit first, against capacity 0 for a scalar no host has: a refused task must not
         # leave a new name behind in ``resources``.
@@ -200,20 +225,20 @@ class Scheduler:
             if float(task.scalars[name]) > v.EPS:
                 raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: {name}")
         if ports is not None:
-            ports = v.check_running_ports(task, ports)
             for p in ports:
                 if not self._engine.port_free(idx, p):
                     raise ValueError(f"add_running: task {task.id!r}: port {p} is not free on host {host_id!r}")
         elif self._engine.free_ports(idx) < task.ports:
             raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: ports")
-        sets = self._codec.set_requests(dict(task.resource_sets))
-        missing = self._engine.missing_set(idx, sets)
+        # Looked up, not interned: a refused task leaves the name tables as they were.
+        missing = self._engine.missing_set(idx, self._codec.set_requests(dict(task.resource_sets), False))
         if missing >= 0:
             name = sorted(task.resource_sets)[missing]
             raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: resource_set:{name}")
         if unknown:
             self._sync_resources([task])
             demand = self._codec.demand_row(task)
+        sets = self._codec.set_requests(dict(task.resource_sets))
         job, group = self._codec.encode_classes([self._codec.class_key(task)])[0][0][:2].tolist()
         exclusive = any(isinstance(c, ExclusiveHost) for c in task.hard)
         slot, _, _ = self._engine.hold(idx, demand, job, group, exclusive, int(task.ports), ports, sets)
@@ -237,7 +262,8 @@ class Scheduler:
 
     def set_group_limits(self, limits) -> None:
         """Replace the group limits (``{"g1": {"cpus": 64}}``; None or {} for none) for the
-        calls that follow; held tasks keep counting against their group."""
+        calls that follow; held tasks keep counting against their group. ValueError naming the
+        group and resource (``group_limits['g1']['cpus']: ...``) and no change if one is bad."""
         self._limits = v.check_group_limits(limits)
 
     def _run(self, demand, task_class, keys, details: bool, want_slots: bool):
@@ -258,6 +284,10 @@ class Scheduler:
         constraints), then score = blend of soft constraints and fitness; the best host wins
         (lowest tie key among equals, or the first reaching ``good_enough``). Placed tasks are
         held. Returns assignments, ports, resource-set choices and a Failure per unplaced task.
+
+        The batch is validated whole first: a bad task raises ValueError naming its index and
+        field (``tasks[3].cpus: must be finite and >= 0, got nan``), a task id duplicated in the
+        batch or already held too, and nothing is placed or noted.
         """
         tasks = v.check_tasks(tasks, self._task_slot)
         result = Result()
@@ -294,6 +324,11 @@ class Scheduler:
         constraints, ports, resource sets). Places exactly as ``schedule`` would, with no Python
         work per row. Returns int32[N]: the host index of each row, or -1 when unplaced.
         Placed rows are held; give ``task_ids`` to be able to ``release`` them one by one.
+
+        Validated whole first (vectorised over the rows): a wrong dtype or shape, a NaN,
+        infinite or negative demand (``demand[5, 0] (cpus): ...``), a ``task_class`` entry out
+        of range, a bad class (``classes[1].ports: ...``) or a bad or duplicate task id
+        (``task_ids[7]: ...``) raises ValueError and nothing is placed.
         """
         d, tc, classes, task_ids = v.check_arrays(demand, task_class, classes, self._codec.resources,
                                                   task_ids, self._task_slot)

@@ -2,12 +2,18 @@
 
 Every public scheduler call validates its whole batch here before any state changes, so a
 rejected call leaves the scheduler exactly as it was, and both implementations raise the same
-errors with the same messages. Errors name the object and the field:
-``task 't7': cpus must be finite and >= 0, got nan``.
+errors with the same messages. A message starts with the path of the bad value, from the
+argument down to the field: ``tasks[3].cpus: must be finite and >= 0, got nan``,
+``hosts[1].id: 'b\\ud800' is not encodable as UTF-8 (lone surrogate)``.
+
+Every refused input raises ``ValueError``: :class:`InputTypeError` (a wrong type) is also a
+``TypeError`` and :class:`UnknownIdError` (an id the scheduler does not know) also a
+``KeyError``, so handlers written for either keep working.
 """
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from numbers import Integral, Real
 
@@ -36,30 +42,132 @@ FITNESS_NAMES = (tuple(BINPACKERS) + tuple(n.replace("_binpack", "_spread") for 
 EPS = 1e-9
 
 
-def number(value, field: str) -> float:
-    """``value`` as a float that is finite and >= 0, else ValueError/TypeError naming ``field``."""
+# The native side stores counts as int32 and port numbers fit in 16 bits.
+MAX_COUNT = 2**31 - 1
+MAX_PORT = 65535
+# Resource sets per name on one host: each set takes memory, so an absurd count is refused
+# rather than allocated.
+MAX_SETS = 65536
+_MAX_FLOAT = sys.float_info.max
+
+
+class InputTypeError(ValueError, TypeError):
+    """A value of the wrong type: a ValueError like every refused input, and a TypeError."""
+
+
+class UnknownIdError(KeyError, ValueError):
+    """A host or task id the scheduler does not know: a KeyError, and a ValueError."""
+
+    def __str__(self) -> str:  # the message itself, not KeyError's quoted repr
+        return str(self.args[0]) if self.args else ""
+
+
+def show(value) -> str:
+    """``repr(value)`` for a message, cut short (a huge int or string must not bloat it)."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 -- any repr may fail (an int too long to print)
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _got(value) -> str:
+    return f"got {type(value).__name__} {show(value)}"
+
+
+def utf8(text: str) -> bool:
+    """True when UTF-8 can encode ``text`` (only a lone surrogate cannot)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def ident(value, where: str) -> str:
+    """``value`` if it is a non-empty string UTF-8 can encode (an id or a name); else
+    ValueError naming ``where`` (InputTypeError if it is no string)."""
+    if not isinstance(value, str):
+        raise InputTypeError(f"{where}: must be a non-empty string, {_got(value)}")
+    if not value:
+        raise ValueError(f"{where}: must be a non-empty string, got ''")
+    if not utf8(value):
+        raise ValueError(f"{where}: {show(value)} is not encodable as UTF-8 (lone surrogate)")
+    return value
+
+
+def attr_value(value, where: str) -> None:
+    """An attribute value (of a host, or one a HostAttrValue names) is a string UTF-8 can
+    encode or an integer; else ValueError naming ``where`` (InputTypeError for another type)."""
+    if isinstance(value, str):
+        if not utf8(value):
+            raise ValueError(f"{where}: {show(value)} is not encodable as UTF-8 (lone surrogate)")
+        return
+    if isinstance(value, bool) or not isinstance(value, (Integral, np.integer)):
+        raise InputTypeError(f"{where}: must be a string or an integer, {_got(value)}")
+    try:
+        str(value)  # it is compared as text
+    except ValueError:
+        raise ValueError(f"{where}: integer too long to compare as text") from None
+
+
+def number(value, where: str) -> float:
+    """``value`` as a float that is finite and >= 0; else ValueError naming ``where``
+    (InputTypeError if it is no number)."""
     if isinstance(value, bool) or not isinstance(value, (Real, np.integer, np.floating)):
-        raise TypeError(f"{field} must be a number, got {type(value).__name__} {value!r}")
-    f = float(value)
+        raise InputTypeError(f"{where}: must be a number, {_got(value)}")
+    try:
+        f = float(value)
+    except OverflowError:  # an int beyond float range
+        f = math.inf
     if not math.isfinite(f) or f < 0:
-        raise ValueError(f"{field} must be finite and >= 0, got {value!r}")
+        raise ValueError(f"{where}: must be finite and >= 0, got {show(value)}")
     return f
 
 
-def count(value, field: str) -> int:
-    """``value`` as a non-negative int, else ValueError/TypeError naming ``field``."""
+def count(value, where: str, lo: int = 0, hi: int = MAX_COUNT) -> int:
+    """``value`` as an int in ``lo..hi``; else ValueError naming ``where`` (InputTypeError
+    if it is no integer)."""
     if isinstance(value, bool) or not isinstance(value, (Integral, np.integer)):
-        raise TypeError(f"{field} must be an integer, got {type(value).__name__} {value!r}")
-    if value < 0:
-        raise ValueError(f"{field} must be >= 0, got {value!r}")
+        raise InputTypeError(f"{where}: must be an integer, {_got(value)}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{where}: must be an integer in {lo}..{hi}, got {show(value)}")
     return int(value)
 
 
-def ident(value, field: str) -> str:
-    """A non-empty string id."""
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{field} must be a non-empty string, got {value!r}")
+def sequence(value, where: str, what: str) -> Sequence:
+    """``value`` if it is a list or tuple (it is read twice: by the checks, then by the
+    encoder), else InputTypeError."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise InputTypeError(f"{where}: must be a list of {what}, {_got(value)}")
     return value
+
+
+def mapping(value, where: str, what: str) -> Mapping:
+    """``value`` if it is a mapping, else InputTypeError."""
+    if not isinstance(value, Mapping):
+        raise InputTypeError(f"{where}: must be a mapping of {what}, {_got(value)}")
+    return value
+
+
+def batch(value, where: str, what: str) -> list:
+    """A call's batch argument (any iterable but a string or a mapping) as a list, else
+    InputTypeError."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise InputTypeError(f"{where}: must be a list of {what}, {_got(value)}")
+    return list(value)
+
+
+def unknown_host(host_id, where: str = "") -> UnknownIdError:
+    """The error for a host id not (or no longer) added."""
+    return UnknownIdError(f"{where}unknown host id {show(host_id)}")
+
+
+def unknown_task(task_id) -> UnknownIdError:
+    """The error for a task id not held."""
+    return UnknownIdError(f"unknown task id {show(task_id)}")
 
 
 def normalize_fitness(spec) -> tuple[tuple[str, float], ...]:
@@ -100,159 +208,52 @@ def check_good_enough(value) -> float | None:
 def check_seed(seed) -> int:
     """The tie-break seed: any int (taken modulo 2**64)."""
     if isinstance(seed, bool) or not isinstance(seed, (Integral, np.integer)):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
+        raise InputTypeError(f"seed: must be an integer, {_got(seed)}")
     return int(seed) % (1 << 64)
 
 
 def check_group_limits(limits) -> dict[str, dict[str, float]]:
-    """``{"g1": {"cpus": 64, ...}}`` with known-looking resource names and valid quantities."""
+    """``{"g1": {"cpus": 64, ...}}``: group and resource names, limits finite and >= 0; else
+    ValueError naming them (``group_limits['g1']['cpus']: ...``)."""
     if limits is None:
         return {}
-    if not isinstance(limits, Mapping):
-        raise TypeError(f"group_limits must be a mapping of group -> {{resource: limit}}, got {limits!r}")
+    mapping(limits, "group_limits", "group -> {resource: limit}")
     out = {}
     for group, lim in limits.items():
-        ident(group, "group_limits group name")
-        if not isinstance(lim, Mapping):
-            raise TypeError(f"group_limits[{group!r}] must be a mapping of resource -> limit")
-        out[group] = {
-            ident(r, f"group_limits[{group!r}] resource"): number(v, f"group_limits[{group!r}][{r!r}]")
-            for r, v in lim.items()
-        }
+        ident(group, "group_limits key")
+        where = f"group_limits[{group!r}]"
+        mapping(lim, where, "resource -> limit")
+        out[group] = {ident(r, f"{where} key"): number(q, f"{where}[{r!r}]") for r, q in lim.items()}
     return out
 
 
+# ----------------------------------------------------------------------------- constraints
 def check_constraint(c, where: str) -> None:
-    """One constraint object: a known kind, well formed."""
+    """One constraint object: a known kind, well formed, hashable (it keys the class tables)."""
+    kind = type(c).__name__
     if isinstance(c, HostAttrValue):
-        ident(c.attr, f"{where}: HostAttrValue.attr")
-        if not c.values:
-            raise ValueError(f"{where}: HostAttrValue({c.attr!r}) needs a value or values")
-        for v in c.values:
-            if not isinstance(v, (str, int)) or isinstance(v, bool):
-                raise TypeError(f"{where}: HostAttrValue value must be a string, got {v!r}")
-    elif isinstance(c, UniqueHostAttr):
-        ident(c.attr, f"{where}: UniqueHostAttr.attr")
-    elif isinstance(c, ExclusiveHost):
-        pass
-    elif isinstance(c, BalancedHostAttr):
-        ident(c.attr, f"{where}: BalancedHostAttr.attr")
-        if isinstance(c.expected_values, bool) or not isinstance(c.expected_values, (Integral, np.integer)):
-            raise TypeError(f"{where}: BalancedHostAttr.expected_values must be an integer")
-        if c.expected_values < 1:
-            raise ValueError(f"{where}: BalancedHostAttr.expected_values must be >= 1, got {c.expected_values}")
-    else:
-        raise TypeError(f"{where}: not a constraint: {c!r} (use titus.constraints)")
+        ident(c.attr, f"{where} {kind}.attr")
+        values = sequence(c.values, f"{where} {kind}.values", "values")
+        if not values:
+            raise ValueError(f"{where} {kind}.values: needs a value or values")
+        for k, x in enumerate(values):
+            attr_value(x, f"{where} {kind}.values[{k}]")
+    elif isinstance(c, (UniqueHostAttr, BalancedHostAttr)):
+        ident(c.attr, f"{where} {kind}.attr")
+        if isinstance(c, BalancedHostAttr):
+            count(c.expected_values, f"{where} {kind}.expected_values", lo=1)
+    elif not isinstance(c, ExclusiveHost):
+        raise InputTypeError(f"{where}: must be a constraint (titus.constraints), {_got(c)}")
+    try:
+        hash(c)
+    except TypeError:
+        raise InputTypeError(f"{where}: {kind} must be hashable") from None
 
 
 def check_constraints(constraints, where: str) -> None:
-    """A sequence of constraints (hard or soft)."""
-    if isinstance(constraints, (str, bytes)) or not isinstance(constraints, Iterable):
-        raise TypeError(f"{where} must be a list of constraints, got {constraints!r}")
-    for c in constraints:
-        check_constraint(c, where)
-
-
-def _check_scalars(scalars, where: str) -> None:
-    if not isinstance(scalars, Mapping):
-        raise TypeError(f"{where}.scalars must be a mapping of name -> quantity")
-    for name, q in scalars.items():
-        ident(name, f"{where}: scalar name")
-        if name in BASE_RESOURCES:
-            raise ValueError(f"{where}: scalar {name!r} clashes with a base resource")
-        number(q, f"{where}: {name}")
-
-
-def check_host(h, where: str) -> None:
-    """One host: id, quantities, port ranges, resource sets, attributes."""
-    if not isinstance(h, Host):
-        raise TypeError(f"{where}: expected a Host, got {type(h).__name__}")
-    for r in BASE_RESOURCES:
-        number(getattr(h, r), f"{where}: {r}")
-    _check_scalars(h.scalars, where)
-    for rng in h.ports:
-        if (not isinstance(rng, Sequence) or len(rng) != 2
-                or not all(isinstance(p, (Integral, np.integer)) and not isinstance(p, bool) for p in rng)):
-            raise TypeError(f"{where}: ports must be (lo, hi) integer pairs, got {rng!r}")
-        lo, hi = int(rng[0]), int(rng[1])
-        if not 0 <= lo <= hi <= 65535:
-            raise ValueError(f"{where}: port range {rng!r} must have 0 <= lo <= hi <= 65535")
-    if not isinstance(h.resource_sets, Mapping):
-        raise TypeError(f"{where}.resource_sets must be a mapping of name -> (sets, slots)")
-    for name, shape in h.resource_sets.items():
-        ident(name, f"{where}: resource set name")
-        if not isinstance(shape, Sequence) or len(shape) != 2:
-            raise TypeError(f"{where}: resource set {name!r} must be (sets, slots)")
-        for part, v in zip(("sets", "slots"), shape):
-            if count(v, f"{where}: resource set {name!r} {part}") < 1:
-                raise ValueError(f"{where}: resource set {name!r} {part} must be >= 1")
-    if not isinstance(h.attributes, Mapping):
-        raise TypeError(f"{where}.attributes must be a mapping of name -> value")
-    for k in h.attributes:
-        ident(k, f"{where}: attribute name")
-
-
-def _plain_quantity(x) -> bool:
-    """True for a plain int/float that is finite and >= 0 (the common case, checked cheaply)."""
-    return (type(x) is float or type(x) is int) and 0 <= x < math.inf
-
-
-def _plain_host(h) -> bool:
-    """A host that is obviously valid: only a host failing this takes the full check."""
-    return (type(h) is Host and type(h.id) is str and h.id != ""
-            and _plain_quantity(h.cpus) and _plain_quantity(h.memory_mb)
-            and _plain_quantity(h.disk_mb) and _plain_quantity(h.network_mbps)
-            and not h.scalars and not h.resource_sets
-            and all(type(r) is tuple and len(r) == 2 and type(r[0]) is int and type(r[1]) is int
-                    and 0 <= r[0] <= r[1] <= 65535 for r in h.ports)
-            and type(h.attributes) is dict
-            and all(type(k) is str and k for k in h.attributes))
-
-
-def _check_batch(items, known_ids, plain, check_one, kind: str) -> list:
-    """Each item valid (``plain`` first, the full ``check_one`` only when it says no) and its
-    id unique in the batch and not in ``known_ids``."""
-    items = list(items)
-    seen = set()
-    for x in items:
-        if not plain(x):
-            check_one(x, f"{kind} {getattr(x, 'id', x)!r}")
-            ident(x.id, f"{kind} id")
-        if x.id in seen or x.id in known_ids:
-            raise ValueError(f"duplicate {kind} id {x.id!r}")
-        seen.add(x.id)
-    return items
-
-
-def check_hosts(hosts, known_ids) -> list:
-    """A batch of hosts: each valid, ids unique in the batch and not already known."""
-    return _check_batch(hosts, known_ids, _plain_host, check_host, "host")
-
-
-def _check_demand_shape(t, where: str) -> None:
-    """What a Task and a TaskClass share: job, group, constraints, ports, resource sets."""
-    for f in ("job", "group"):
-        v = getattr(t, f)
-        if v is not None:
-            ident(v, f"{where}: {f}")
-    check_constraints(t.hard, f"{where}: hard")
-    check_constraints(t.soft, f"{where}: soft")
-    count(t.ports, f"{where}: ports")
-    if not isinstance(t.resource_sets, Mapping):
-        raise TypeError(f"{where}.resource_sets must be a mapping of name -> label")
-    for name, label in t.resource_sets.items():
-        ident(name, f"{where}: resource set name")
-        ident(label, f"{where}: resource set {name!r} label")
-
-
-def check_task(t, where: str) -> None:
-    """One task: quantities, constraints, ports, resource sets."""
-    if not isinstance(t, Task):
-        raise TypeError(f"{where}: expected a Task, got {type(t).__name__}")
-    for r in BASE_RESOURCES:
-        number(getattr(t, r), f"{where}: {r}")
-    _check_scalars(t.scalars, where)
-    _check_demand_shape(t, where)
+    """A list of constraints (hard or soft)."""
+    for j, c in enumerate(sequence(constraints, where, "constraints")):
+        check_constraint(c, f"{where}[{j}]")
 
 
 # Constraints already checked: they are frozen, hashable values, so a check holds forever.
@@ -263,10 +264,10 @@ def _plain_constraints(cs) -> bool:
     if type(cs) is not list and type(cs) is not tuple:
         return False
     for c in cs:
-        # Equal values of other types (1 == 1.0 == True) must not share a verdict.
-        key = (type(c), c, tuple(map(type, c.values)) if type(c) is HostAttrValue
-               else type(getattr(c, "expected_values", None)))
         try:
+            # Equal values of other types (1 == 1.0 == True) must not share a verdict.
+            key = (type(c), c, tuple(map(type, c.values)) if type(c) is HostAttrValue
+                   else type(getattr(c, "expected_values", None)))
             if key not in _VALID_CONSTRAINTS:
                 check_constraint(c, "constraint")
                 if len(_VALID_CONSTRAINTS) < 100_000:
@@ -276,78 +277,265 @@ def _plain_constraints(cs) -> bool:
     return True
 
 
+# ----------------------------------------------------------------------------- hosts
+def _check_scalars(scalars, where: str) -> None:
+    for name, q in mapping(scalars, f"{where}.scalars", "name -> quantity").items():
+        ident(name, f"{where}.scalars key")
+        if name in BASE_RESOURCES:
+            raise ValueError(f"{where}.scalars key: {name!r} clashes with a base resource")
+        number(q, f"{where}.scalars[{name!r}]")
+
+
+def _check_port_ranges(ranges, where: str) -> None:
+    for j, rng in enumerate(sequence(ranges, where, "(lo, hi) port ranges")):
+        if (not isinstance(rng, Sequence) or isinstance(rng, (str, bytes)) or len(rng) != 2
+                or not all(isinstance(p, (Integral, np.integer)) and not isinstance(p, bool) for p in rng)):
+            raise InputTypeError(f"{where}[{j}]: must be a (lo, hi) pair of integers, {_got(rng)}")
+        if not 0 <= rng[0] <= rng[1] <= MAX_PORT:
+            raise ValueError(f"{where}[{j}]: port range must have 0 <= lo <= hi <= {MAX_PORT}, got {show(rng)}")
+
+
+def _check_host_sets(sets, where: str) -> None:
+    for name, shape in mapping(sets, where, "name -> (sets, slots)").items():
+        ident(name, f"{where} key")
+        at = f"{where}[{name!r}]"
+        if not isinstance(shape, Sequence) or isinstance(shape, (str, bytes)) or len(shape) != 2:
+            raise InputTypeError(f"{at}: must be a (sets, slots) pair of integers, {_got(shape)}")
+        count(shape[0], f"{at} sets", lo=1, hi=MAX_SETS)
+        count(shape[1], f"{at} slots", lo=1)
+
+
+def check_host(h, where: str) -> None:
+    """One host: id, quantities, scalars, port ranges, resource sets, attributes."""
+    if not isinstance(h, Host):
+        raise InputTypeError(f"{where}: must be a Host, {_got(h)}")
+    ident(h.id, f"{where}.id")
+    for r in BASE_RESOURCES:
+        number(getattr(h, r), f"{where}.{r}")
+    _check_scalars(h.scalars, where)
+    _check_port_ranges(h.ports, f"{where}.ports")
+    _check_host_sets(h.resource_sets, f"{where}.resource_sets")
+    for k, x in mapping(h.attributes, f"{where}.attributes", "name -> value").items():
+        ident(k, f"{where}.attributes key")
+        attr_value(x, f"{where}.attributes[{k!r}]")
+
+
+def _plain_quantity(x) -> bool:
+    """True for a plain int/float that is finite and >= 0 (the common case, checked cheaply)."""
+    return (type(x) is float or type(x) is int) and 0 <= x <= _MAX_FLOAT
+
+
+def _plain_host(h) -> bool:
+    """A host that is obviously valid: only a host failing this takes the full check.
+    (Inlined: it runs once per host of every call.)"""
+    if type(h) is not Host:
+        return False
+    hid, ports, attrs = h.id, h.ports, h.attributes
+    if not (type(hid) is str and hid != "" and hid.isascii()
+            and _plain_quantity(h.cpus) and _plain_quantity(h.memory_mb)
+            and _plain_quantity(h.disk_mb) and _plain_quantity(h.network_mbps)
+            and not h.scalars and not h.resource_sets
+            and (type(ports) is list or type(ports) is tuple) and type(attrs) is dict):
+        return False
+    for r in ports:
+        if not (type(r) is tuple and len(r) == 2 and type(r[0]) is int and type(r[1]) is int
+                and 0 <= r[0] <= r[1] <= MAX_PORT):
+            return False
+    for k, x in attrs.items():
+        if not (type(k) is str and type(x) is str and k != "" and k.isascii() and x.isascii()):
+            return False
+    return True
+
+
+def _check_batch(items, known_ids, plain, check_one, arg: str, kind: str, known: str) -> list:
+    """``arg``'s items each valid (``plain`` first, the full ``check_one`` only when it says
+    no), ids unique in the batch and not in ``known_ids``. Raises at the first bad item."""
+    items = batch(items, arg, f"{kind.capitalize()} objects")
+    seen: set = set()
+    for i, x in enumerate(items):
+        if not plain(x):
+            check_one(x, f"{arg}[{i}]")
+        xid = x.id
+        if xid in seen:
+            j = next(j for j, y in enumerate(items) if y.id == xid)  # only when refusing
+            raise ValueError(f"{arg}[{i}].id: duplicate {kind} id {show(xid)} ({arg}[{j}] has it)")
+        if xid in known_ids:
+            raise ValueError(f"{arg}[{i}].id: duplicate {kind} id {show(xid)} ({known})")
+        seen.add(xid)
+    return items
+
+
+def check_hosts(hosts, known_ids) -> list:
+    """A batch of hosts: each valid, ids unique in the batch and not already known. Errors
+    name the host's index: ``hosts[1].cpus: must be finite and >= 0, got nan``."""
+    return _check_batch(hosts, known_ids, _plain_host, check_host, "hosts", "host", "already added")
+
+
+def check_host_ids(host_ids, known_ids) -> list:
+    """The argument of ``remove_hosts``: ids of hosts known now, each named once."""
+    ids = batch(host_ids, "host_ids", "host ids")
+    seen: set = set()
+    for i, h in enumerate(ids):
+        if not isinstance(h, str) or h not in known_ids:
+            raise unknown_host(h, f"host_ids[{i}]: ")
+        if h in seen:
+            raise ValueError(f"host_ids[{i}]: duplicate host id {show(h)} (host_ids[{ids.index(h)}] has it)")
+        seen.add(h)
+    return ids
+
+
+# ----------------------------------------------------------------------------- tasks
+def _check_demand_shape(t, where: str) -> None:
+    """What a Task and a TaskClass share: job, group, constraints, ports, resource sets."""
+    for f in ("job", "group"):
+        x = getattr(t, f)
+        if x is not None:
+            ident(x, f"{where}.{f}")
+    check_constraints(t.hard, f"{where}.hard")
+    check_constraints(t.soft, f"{where}.soft")
+    count(t.ports, f"{where}.ports")
+    at = f"{where}.resource_sets"
+    for name, label in mapping(t.resource_sets, at, "set name -> label").items():
+        ident(name, f"{at} key")
+        ident(label, f"{at}[{name!r}]")
+
+
+def check_task(t, where: str) -> None:
+    """One task: id, quantities, scalars, constraints, ports, resource sets."""
+    if not isinstance(t, Task):
+        raise InputTypeError(f"{where}: must be a Task, {_got(t)}")
+    ident(t.id, f"{where}.id")
+    for r in BASE_RESOURCES:
+        number(getattr(t, r), f"{where}.{r}")
+    _check_scalars(t.scalars, where)
+    _check_demand_shape(t, where)
+
+
 def _plain_name(x) -> bool:
-    return x is None or (type(x) is str and x != "")
+    return x is None or (type(x) is str and x != "" and x.isascii())
+
+
+def _plain_shape(t) -> bool:
+    """Job, group, ports and constraints obviously valid, no resource sets (Task or TaskClass)."""
+    return (_plain_name(t.job) and _plain_name(t.group)
+            and type(t.ports) is int and 0 <= t.ports <= MAX_COUNT and not t.resource_sets
+            and _plain_constraints(t.hard) and _plain_constraints(t.soft))
 
 
 def _plain_task(t) -> bool:
-    """A task that is obviously valid: only a task failing this takes the full check."""
-    return (type(t) is Task and type(t.id) is str and t.id != ""
+    """A task that is obviously valid: only a task failing this takes the full check.
+    (Inlined, not built from the helpers above: it runs once per task of every call.)"""
+    if type(t) is not Task:
+        return False
+    tid, job, group, ports = t.id, t.job, t.group, t.ports
+    return (type(tid) is str and tid != "" and tid.isascii()
             and _plain_quantity(t.cpus) and _plain_quantity(t.memory_mb)
             and _plain_quantity(t.disk_mb) and _plain_quantity(t.network_mbps)
-            and type(t.ports) is int and t.ports >= 0
+            and type(ports) is int and 0 <= ports <= MAX_COUNT
             and not t.scalars and not t.resource_sets
-            and _plain_name(t.job) and _plain_name(t.group)
+            and (job is None or (type(job) is str and job != "" and job.isascii()))
+            and (group is None or (type(group) is str and group != "" and group.isascii()))
             and _plain_constraints(t.hard) and _plain_constraints(t.soft))
 
 
 def check_tasks(tasks, held_ids) -> list:
-    """A batch of tasks: each valid, ids unique in the batch and not already held."""
-    return _check_batch(tasks, held_ids, _plain_task, check_task, "task")
+    """A batch of tasks: each valid, ids unique in the batch and not already held. Errors
+    name the task's index: ``tasks[3].hard[0] BalancedHostAttr.expected_values: ...``."""
+    return _check_batch(tasks, held_ids, _plain_task, check_task, "tasks", "task", "already held")
 
 
-def check_running_ports(task, ports) -> list[int]:
-    """The exact ports ``add_running`` is told a running task holds: distinct, ``task.ports`` many."""
-    ports = [count(p, f"add_running: task {task.id!r} port") for p in ports]
-    if len(ports) != task.ports:
-        raise ValueError(f"add_running: task {task.id!r}: ports names {len(ports)} ports, "
-                         f"the task asks for {task.ports}")
-    if len(set(ports)) != len(ports):
-        raise ValueError(f"add_running: task {task.id!r}: duplicate ports {ports}")
-    return ports
+def check_running(task, ports, held_ids) -> list[int] | None:
+    """``add_running``'s task and ports, before the host is looked at: the task valid and not
+    held; ``ports`` None or exactly ``task.ports`` distinct port numbers. Returns the ports."""
+    if not _plain_task(task):
+        check_task(task, "add_running: task")
+    if task.id in held_ids:
+        raise ValueError(f"add_running: task.id: duplicate task id {show(task.id)} (already held)")
+    if ports is None:
+        return None
+    ports = batch(ports, "add_running: ports", "port numbers")
+    out = [count(p, f"add_running: ports[{j}]", hi=MAX_PORT) for j, p in enumerate(ports)]
+    if len(out) != task.ports:
+        raise ValueError(f"add_running: ports: names {len(out)} ports, the task asks for {task.ports}")
+    first: dict = {}
+    for j, p in enumerate(out):
+        k = first.setdefault(p, j)
+        if k != j:
+            raise ValueError(f"add_running: ports[{j}]: port {p} is named twice (ports[{k}] has it)")
+    return out
 
 
+# ----------------------------------------------------------------------------- arrays
 def check_classes(classes) -> list:
-    """The task classes of ``schedule_arrays``."""
-    classes = list(classes)
+    """The task classes of ``schedule_arrays`` as a list; ValueError naming ``classes[i]``."""
+    classes = batch(classes, "classes", "TaskClass objects")
     for i, c in enumerate(classes):
+        if type(c) is TaskClass and _plain_shape(c):
+            continue
         if not isinstance(c, TaskClass):
-            raise TypeError(f"classes[{i}]: expected a TaskClass, got {type(c).__name__}")
+            raise InputTypeError(f"classes[{i}]: must be a TaskClass, {_got(c)}")
         _check_demand_shape(c, f"classes[{i}]")
     return classes
 
 
+def _numeric_array(value, where: str) -> np.ndarray:
+    """``value`` as an ndarray of ints or floats (not bools, objects, complex)."""
+    try:
+        a = np.asarray(value)
+    except (ValueError, TypeError):  # ragged nesting
+        raise ValueError(f"{where}: must be a rectangular numeric array, {_got(value)}") from None
+    if a.dtype.kind not in "iuf":
+        raise InputTypeError(f"{where}: must be a numeric array, got dtype {a.dtype}")
+    return a
+
+
+def _check_demand(d: np.ndarray, resources) -> np.ndarray:
+    d = np.ascontiguousarray(d, dtype=np.float64)
+    # Two reductions, no temporaries: NaN fails both comparisons, inf the second.
+    if d.size and not (d.min() >= 0 and d.max() <= _MAX_FLOAT):
+        row, col = map(int, np.argwhere(~(np.isfinite(d) & (d >= 0)))[0])
+        raise ValueError(f"demand[{row}, {col}] ({resources[col]}): must be finite and >= 0, "
+                         f"got {show(float(d[row, col]))}")
+    return d
+
+
+def _check_task_ids(task_ids, n: int, held_ids) -> list:
+    task_ids = batch(task_ids, "task_ids", "task ids")
+    if len(task_ids) != n:
+        raise ValueError(f"task_ids: must have {n} entries (one per row), got {len(task_ids)}")
+    seen: set = set()
+    for i, tid in enumerate(task_ids):
+        if not (type(tid) is str and tid != "" and tid.isascii()):
+            ident(tid, f"task_ids[{i}]")
+        if tid in seen:
+            raise ValueError(f"task_ids[{i}]: duplicate task id {show(tid)} "
+                             f"(task_ids[{task_ids.index(tid)}] has it)")
+        if tid in held_ids:
+            raise ValueError(f"task_ids[{i}]: duplicate task id {show(tid)} (already held)")
+        seen.add(tid)
+    return task_ids
+
+
 def check_arrays(demand, task_class, classes, resources: Sequence[str], task_ids=None, held_ids=()):
-    """Validate the array API's inputs; returns (demand float64 C-contiguous, task_class int32)."""
+    """Validate the array API's inputs (vectorised over the rows); returns (demand float64
+    C-contiguous, task_class int32, classes as a list, task_ids as a list or None). ValueError
+    naming the array and cell, class or id: ``demand[5, 0] (cpus): ...``, ``task_class[2]:
+    ...``, ``classes[1].ports: ...``, ``task_ids[7]: ...``."""
     classes = check_classes(classes)
-    d = np.asarray(demand)
-    if d.dtype == object or not (np.issubdtype(d.dtype, np.floating) or np.issubdtype(d.dtype, np.integer)):
-        raise TypeError(f"demand must be a numeric array, got dtype {d.dtype}")
+    d = _numeric_array(demand, "demand")
     if d.ndim != 2 or d.shape[1] != len(resources):
         raise ValueError(
-            f"demand must have shape (N, {len(resources)}) with columns {tuple(resources)}, got {d.shape}")
-    d = np.ascontiguousarray(d, dtype=np.float64)
-    bad = ~np.isfinite(d) | (d < 0)
-    if bad.any():
-        row, col = map(int, np.argwhere(bad)[0])
-        raise ValueError(f"demand[{row}, {col}] ({resources[col]}) must be finite and >= 0, got {d[row, col]!r}")
-    tc = np.asarray(task_class)
-    if not np.issubdtype(tc.dtype, np.integer):
-        raise TypeError(f"task_class must be an integer array, got dtype {tc.dtype}")
+            f"demand: must have shape (N, {len(resources)}) with columns {tuple(resources)}, got {d.shape}")
+    d = _check_demand(d, resources)
+    tc = _numeric_array(task_class, "task_class")
+    if tc.dtype.kind == "f":
+        raise InputTypeError(f"task_class: must be an integer array, got dtype {tc.dtype}")
     if tc.ndim != 1 or tc.shape[0] != d.shape[0]:
-        raise ValueError(f"task_class must have shape ({d.shape[0]},), got {tc.shape}")
+        raise ValueError(f"task_class: must have shape ({d.shape[0]},), got {tc.shape}")
     if tc.size and (tc.min() < 0 or tc.max() >= len(classes)):
         row = int(np.argmax((tc < 0) | (tc >= len(classes))))
-        raise ValueError(f"task_class[{row}] = {int(tc[row])} is not an index into {len(classes)} classes")
+        raise ValueError(f"task_class[{row}]: {int(tc[row])} is not an index into {len(classes)} classes")
     tc = np.ascontiguousarray(tc, dtype=np.int32)
     if task_ids is not None:
-        task_ids = list(task_ids)
-        if len(task_ids) != d.shape[0]:
-            raise ValueError(f"task_ids must have {d.shape[0]} entries, got {len(task_ids)}")
-        seen = set()
-        for tid in task_ids:
-            ident(tid, "task id")
-            if tid in seen or tid in held_ids:
-                raise ValueError(f"duplicate task id {tid!r}")
-            seen.add(tid)
+        task_ids = _check_task_ids(task_ids, d.shape[0], held_ids)
     return d, tc, classes, task_ids
