@@ -72,3 +72,40 @@ def test_only_the_ledger_sets_job_and_task_fields(path):
         return
     sets = re.findall(r"\b(?:task|job|t|j)\.([a-z_]+) = ", path.read_text())
     assert [f for f in sets if not f.endswith("_cache")] == []
+
+
+# a path that names something which need not exist: PUT creates the group, and a heartbeat of
+# an unknown agent is answered "register again"
+NO_404 = {("put", "/api/v3/capacityGroups/{name}"), ("post", "/api/v3/agents/{agent_id}/heartbeat")}
+
+
+def test_every_operation_documents_its_answers():
+    """Each operation of /openapi.json documents its success and the errors it can give, in
+    the one error shape: bodies can be bad (400) or too large (413), mutations need a token
+    (401) and a writable store (503), a path names something that may not exist (404)."""
+    from titus.master.app import create_app
+    from titus.master.config import MasterSettings
+
+    doc = create_app(MasterSettings(store_url="sqlite://"), start_loop=False).openapi()
+    missing = []
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            answers = set(op["responses"])
+            need = {"2xx"}
+            if "requestBody" in op:
+                need |= {"400", "413"}
+            if method in ("post", "put", "delete", "patch"):
+                need |= {"401", "503"}
+            if "{" in path and (method, path) not in NO_404:
+                need.add("404")
+            if op.get("parameters"):
+                need.add("400")
+            have = {a if not a.startswith("2") else "2xx" for a in answers}
+            if not need <= have:
+                missing.append(f"{method.upper()} {path}: {sorted(need - have)}")
+            for code, answer in op["responses"].items():
+                if code.startswith(("4", "5")):
+                    ref = str(answer.get("content", {}))
+                    if "ErrorOut" not in ref:
+                        missing.append(f"{method.upper()} {path} {code}: not the error shape")
+    assert not missing, "\n".join(missing)

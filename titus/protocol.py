@@ -20,9 +20,10 @@ What the master receives (:class:`HostInfo`, :class:`TaskStatusMsg`, :class:`Reg
 dataclasses: the master builds one per placed task (up to millions), which costs about a
 sixth of a pydantic model. The master serialises a reply with
 ``pydantic_core.to_json({"orders": orders, "reregister": ...})``; the agent validates it with
-:class:`HeartbeatReply`, which checks the dataclasses field by field like a model (a malformed
-or unknown order fails the whole reply). Unknown keys are ignored, so a newer master may add
-fields.
+:class:`HeartbeatReply`, which checks the dataclasses field by field like a model;
+:meth:`HeartbeatReply.parse_each` reads each order on its own, so one malformed or unknown
+order is skipped (and logged) without losing the others. Unknown keys are ignored, so a newer
+master may add fields.
 
 The same :class:`LaunchOrder` goes all the way to the agent's runtime. It carries the job's
 own ``env`` only: the agent alone adds the container's ``TITUS_*`` variables
@@ -34,7 +35,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, Field, GetCoreSchemaHandler
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler,
+                      TypeAdapter, ValidationError, model_validator)
 from pydantic_core import core_schema
 
 __all__ = [
@@ -45,50 +47,92 @@ __all__ = [
 
 
 # -- agent -> master -------------------------------------------------------------------------
+#
+# Everything an agent sends is held to what the store and every client can take back: finite
+# numbers, integers in the store's column range, valid Unicode (no lone surrogate), ids no
+# longer than a key column. A message breaking one is refused whole, before anything changes.
+
+INT32_MAX = 2**31 - 1
+MAX_QUANTITY = 1e12  # cpus, MB, Mbps of one host: far beyond any machine, exact in float64
 
 
-class HostInfo(BaseModel):
-    """One host an agent stands for, with its resources and attributes."""
+def _valid_unicode(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode (lone surrogate)") from None
+    return text
 
-    host_id: str
-    cpus: float = Field(ge=0)
-    memory_mb: float = Field(ge=0)
-    disk_mb: float = Field(default=0, ge=0)
-    network_mbps: float = Field(default=0, ge=0)
-    gpu: int = Field(default=0, ge=0)
-    ports: list[tuple[int, int]] = Field(default_factory=lambda: [(31000, 31999)])
+
+# An id or name (a store key column holds 255 characters).
+Name = Annotated[str, Field(max_length=255), AfterValidator(_valid_unicode)]
+# Free text (a message, an address).
+Text = Annotated[str, Field(max_length=65_536), AfterValidator(_valid_unicode)]
+
+
+class _Incoming(BaseModel):
+    """Base of what the master receives: finite numbers only."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class HostInfo(_Incoming):
+    """One host an agent stands for, with its resources and attributes.
+
+    Quantities are finite and at most 1e12; ``ports`` are inclusive ranges within 1..65535."""
+
+    host_id: Name = Field(min_length=1)
+    cpus: float = Field(ge=0, le=MAX_QUANTITY)
+    memory_mb: float = Field(ge=0, le=MAX_QUANTITY)
+    disk_mb: float = Field(default=0, ge=0, le=MAX_QUANTITY)
+    network_mbps: float = Field(default=0, ge=0, le=MAX_QUANTITY)
+    gpu: int = Field(default=0, ge=0, le=INT32_MAX)
+    ports: list[tuple[Port, Port]] = Field(default_factory=lambda: [(31000, 31999)],
+                                           max_length=1024)
     # zone, instance_type, instance_id, instance_group, ... (strings)
-    attributes: dict[str, str] = Field(default_factory=dict)
+    attributes: dict[Name, Text] = Field(default_factory=dict, max_length=256)
 
 
-class TaskStatusMsg(BaseModel):
+class TaskStatusMsg(_Incoming):
     """A state change of one task as a runtime saw it (mirrors ``runtime.TaskStatus``)."""
 
-    task_id: str
+    task_id: Name
     state: Literal["StartInitiated", "Started", "Finished"]
-    reason: str = ""
-    message: str = ""
-    exit_code: Optional[int] = None
-    health: Optional[str] = None
+    reason: Name = ""
+    message: Text = ""
+    exit_code: Optional[int] = Field(default=None, ge=-INT32_MAX - 1, le=INT32_MAX)
+    health: Optional[Name] = None
     timestamp: float = 0.0
-    host_id: str = ""
+    host_id: Name = ""
 
 
-class RegisterRequest(BaseModel):
+class RegisterRequest(_Incoming):
     """An agent (re)joining: its hosts and what its runtime currently holds."""
 
-    agent_id: str = Field(min_length=1)
-    runtime: str = "sim"
-    address: str = ""  # base URL of the agent's own HTTP server (logs), "" if none
+    agent_id: Name = Field(min_length=1)
+    runtime: Name = "sim"
+    address: Text = ""  # base URL of the agent's own HTTP server (logs), "" if none
     hosts: list[HostInfo]
     tasks: list[TaskStatusMsg] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _hosts_once(self) -> "RegisterRequest":
+        seen: set = set()
+        for host in self.hosts:
+            if host.host_id in seen:
+                raise ValueError(f"hosts: host {host.host_id!r} is listed twice")
+            seen.add(host.host_id)
+        return self
 
-class Heartbeat(BaseModel):
+
+class Heartbeat(_Incoming):
     """Status changes since the last heartbeat, and the tasks still running."""
 
     statuses: list[TaskStatusMsg] = Field(default_factory=list)
-    running: list[str] = Field(default_factory=list)
+    running: list[Name] = Field(default_factory=list)
     wait_ms: int = Field(default=0, ge=0, le=30000)
 
 
@@ -137,6 +181,7 @@ class LaunchOrder:
     task_index: int = 0
     host_id: str
     image: str  # "name:tag" or "name@digest"
+    attempt: int = 1  # 1 for the first order of this task, one more for each re-send
     entry_point: list[str] = field(default_factory=list)
     command: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
@@ -183,6 +228,31 @@ class HeartbeatReply(BaseModel):
 
     orders: list[Order] = Field(default_factory=list)
     reregister: bool = False
+
+    @classmethod
+    def parse_each(cls, raw: bytes) -> tuple["HeartbeatReply", list[str]]:
+        """The reply in ``raw`` with every order it can read, and why the others were not.
+
+        The orders were taken off the master's queue when the reply was written: one an agent
+        cannot read (a newer kind, a bad field) must not take the others down with it. The
+        master's timeouts end what an unread order leaves waiting. ``ValueError`` only if the
+        reply itself is not one (not JSON, not an object)."""
+        envelope = _ReplyEnvelope.model_validate_json(raw)
+        orders, unread = [], []
+        for i, item in enumerate(envelope.orders):
+            try:
+                orders.append(_ORDER.validate_python(item))
+            except ValidationError as exc:
+                unread.append(f"orders[{i}]: {str(exc).splitlines()[0][:200]}")
+        return cls.model_construct(orders=orders, reregister=envelope.reregister), unread
+
+
+class _ReplyEnvelope(BaseModel):
+    orders: list[Any] = Field(default_factory=list)
+    reregister: bool = False
+
+
+_ORDER = TypeAdapter(Order)
 
 
 def kill_order(task_id: str, grace_sec: float) -> KillOrder:

@@ -49,7 +49,7 @@ def test_launch_order_json_is_a_superset_of_the_legacy_shape():
                          health_check=HealthCheckOrder(command=["true"], interval_sec=2.0))
     wire = json.loads(reply_json([order]))["orders"][0]
     assert set(LEGACY_LAUNCH) <= set(wire)
-    assert set(wire) - set(LEGACY_LAUNCH) == {"task_index"}
+    assert set(wire) - set(LEGACY_LAUNCH) == {"task_index", "attempt"}
     assert wire["type"] == "launch" and wire["task_index"] == 3
     assert wire["health_check"] == {"command": ["true"], "interval_sec": 2.0,
                                     "timeout_sec": 5.0, "retries": 3}
@@ -112,3 +112,15 @@ def test_unknown_fields_from_a_newer_master_are_ignored():
 def test_malformed_orders_fail_validation(bad):
     with pytest.raises(ValidationError):
         HeartbeatReply.model_validate_json(json.dumps({"orders": [bad]}))
+
+
+def test_one_unreadable_order_does_not_take_the_others_down():
+    good = [launch_order(task_index=1), kill_order("t-2", 5)]
+    wire = json.loads(reply_json(good))
+    wire["orders"].insert(1, {"type": "teleport", "task_id": "t-9"})
+    wire["orders"].append({"type": "kill", "task_id": ["not", "a", "string"]})
+    reply, unread = HeartbeatReply.parse_each(json.dumps(wire).encode())
+    assert reply.orders == good
+    assert [u.split(":")[0] for u in unread] == ["orders[1]", "orders[3]"]
+    with pytest.raises(ValueError):
+        HeartbeatReply.parse_each(b"<html>proxy error</html>")

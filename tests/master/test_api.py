@@ -148,7 +148,7 @@ def test_a_registration_the_engine_refuses_is_a_400_and_changes_nothing(master, 
     good = {"host_id": "h1", "cpus": 2, "memory_mb": 4096}
     reg = {"agent_id": "a1", "hosts": [good, {**good, "host_id": "h2", **host}]}
     r = client.post("/api/v3/agents/register", json=reg)
-    assert r.status_code == 400 and r.json()["problems"][0]["field"] == "hosts"
+    assert r.status_code == 400 and r.json()["problems"][0]["field"].startswith("hosts[1]")
     assert client.get("/api/v3/agents").json()["items"] == []
     assert client.get("/api/v3/hosts").json()["items"] == [] and master.store.load_agents() == []
     reg["hosts"] = [good]
@@ -157,7 +157,8 @@ def test_a_registration_the_engine_refuses_is_a_400_and_changes_nothing(master, 
 
 def test_an_agent_with_no_id_is_refused(master, client):
     reg = {"agent_id": "", "hosts": [{"host_id": "h1", "cpus": 2, "memory_mb": 4096}]}
-    assert client.post("/api/v3/agents/register", json=reg).status_code == 422
+    r = client.post("/api/v3/agents/register", json=reg)
+    assert r.status_code == 400 and r.json()["problems"][0]["field"] == "agent_id"
     assert master.store.load_agents() == [] and not master.registry.agents
 
 

@@ -81,3 +81,26 @@ def test_scale_hosts_and_capacity_groups(cli, tmp_path):
     groups = json.loads(cli("capacity-groups", "list", "--json").output)
     assert groups[0]["name"] == "gold" and groups[0]["tier"] == "Critical"
     assert cli("capacity-groups", "delete", "gold").exit_code == 0
+
+
+@pytest.mark.parametrize("content,says", [
+    (b"\xff", "not UTF-8"),
+    (b'{"applicationName": "x", "cpu": NaN}', "cpu: must be a finite number"),
+    (b'{"applicationName": "x\\ud800"}', "applicationName: not valid Unicode"),
+    (b"a: &a [1, 2]\nb: *a\n", "aliases"),
+    (b"when: 2020-01-01\n", "not JSON data"),
+    (b"[1, 2]", "must be a mapping"),
+    (b"[" * 100 + b"]" * 100, "nested deeper"),
+    (b"{: nope", "neither JSON nor YAML"),
+])
+def test_a_bad_spec_file_is_named_before_anything_is_sent(tmp_path, content, says):
+    spec = tmp_path / "job.spec"
+    spec.write_bytes(content)
+    result = CliRunner().invoke(main, ["job", "submit", str(spec), "--url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1 and says in result.output, result.output
+    assert "Traceback" not in result.output and "cannot reach" not in result.output
+
+
+def test_a_missing_spec_file_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(main, ["job", "submit", str(tmp_path / "nope.json")])
+    assert result.exit_code == 1 and "cannot read it" in result.output

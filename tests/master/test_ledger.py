@@ -163,7 +163,8 @@ def test_a_registration_the_engine_refuses_changes_nothing(master, agent, bad):
     placed(master, agent)
     before = snapshot(master), sorted(master.engine.hosts), master.store.load_agents()
     good = agent.hosts
-    agent.hosts = [good[0], HostInfo(**{**good[1].model_dump(), **bad})]
+    # built unchecked: the protocol refuses these too; the ledger must hold on its own
+    agent.hosts = [good[0], HostInfo.model_construct(**{**good[1].model_dump(), **bad})]
     with pytest.raises(HostRejected):
         agent.register([])
     assert (snapshot(master), sorted(master.engine.hosts), master.store.load_agents()) == before
@@ -280,8 +281,14 @@ def test_an_order_that_cannot_be_written_does_not_take_the_others_down(master, c
         reg = {"agent_id": "a1", "hosts": [{"host_id": "h1", "cpus": 2, "memory_mb": 4096}],
                "tasks": [{"task_id": "t\ud800", "state": "Started"}]}
         body = json.dumps(reg)  # escapes the lone surrogate as \ud800, as a client would
-        assert http.post("/api/v3/agents/register", content=body,
-                         headers={"content-type": "application/json"}).status_code == 200
+        r = http.post("/api/v3/agents/register", content=body,
+                      headers={"content-type": "application/json"})
+        assert r.status_code == 400 and r.json()["problems"][0]["field"] == "tasks[0].task_id"
+        assert not master.registry.agents  # refused whole
+        # an order that cannot be written anyway (built unchecked, as an older store may hold)
+        reg["tasks"] = []
+        assert http.post("/api/v3/agents/register", json=reg).status_code == 200
+        master.registry.send("a1", kill_order("t\ud800", 0.0))
         master.submit_job(batch(1))
         master.scheduling.run_round(force=True)
         r = http.post("/api/v3/agents/a1/heartbeat", json={})

@@ -48,11 +48,12 @@ def test_batch_job_runs_to_completion_and_is_archived(master, agent):
     assert master.group_usage["DEFAULT"]["cpus"] == 0
 
 
-def test_failed_tasks_retry_per_policy_then_job_fails(master, agent):
+def test_failed_tasks_retry_per_policy_then_job_fails(master, agent, clock):
     job = master.submit_job(batch_job(1, retry={"immediate": {"retries": 2}}))
     for attempt in range(3):
         (tid,) = run(master, agent)
         agent.finish(tid, exit_code=1)
+        clock.advance(10)  # past the crash-loop back-off (docs/master.md)
     tasks = tasks_of(master, job.id)
     assert [t.resubmit_number for t in tasks] == [0, 1, 2]
     assert tasks[1].resubmit_of == tasks[0].id and tasks[2].resubmit_of == tasks[1].id
@@ -140,13 +141,14 @@ def test_kill_job_kills_waiting_and_running_tasks(master, agent):
     assert {t.reason_code for t in tasks_of(master, job.id)} == {S.KILLED}
 
 
-def test_service_job_holds_count_scales_up_and_down(master, agent):
+def test_service_job_holds_count_scales_up_and_down(master, agent, clock):
     job = master.submit_job(service_job(3))
     run(master, agent)
     live = [t for t in job.tasks.values() if t.state == S.STARTED]
     assert len(live) == 3
-    # a task ends: replaced
+    # a task ends: replaced (after the crash-loop back-off)
     agent.finish(live[0].id, exit_code=1)
+    clock.advance(master.settings.crash_backoff_base_sec)
     master.reconciler.reconcile()
     assert len(run(master, agent)) == 1
     # scale up

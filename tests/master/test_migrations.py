@@ -97,6 +97,15 @@ def snapshot(engine) -> dict:
     return out
 
 
+def kept(engine, name: str, columns: list) -> list:
+    """The rows of a table, in the given columns only."""
+    table = MetaData()
+    table.reflect(engine, only=[name])
+    with engine.connect() as conn:
+        rows = conn.execute(select(*[table.tables[name].c[c] for c in columns])).all()
+    return sorted(map(tuple, rows), key=repr)
+
+
 def revision_of(engine):
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
@@ -212,8 +221,9 @@ def test_schema2_store_is_adopted_upgraded_and_keeps_every_row(empty_url, engine
         assert meta_schema(store.engine) == M.head()
         after = snapshot(store.engine)
         for name, data in ROWS["tables"].items():
-            if name != "meta":
-                assert after[name]["rows"] == sorted(map(tuple, data["rows"]), key=repr), name
+            if name != "meta":  # every row, in the columns it had (later columns: defaults)
+                assert kept(store.engine, name, data["columns"]) == \
+                    sorted(map(tuple, data["rows"]), key=repr), name
         assert "ix_events_entity" in {i[0] for i in after["events"]["indexes"]}
 
         # the loaders find every job and task, live and archived, and the rest

@@ -9,7 +9,8 @@ Two threads do the work:
   A status change stays queued until a heartbeat carrying it succeeds: nothing is lost while
   the master is down. When the master is unreachable the loop backs off exponentially and
   registers again once it answers (it may have restarted); ``reregister`` or an unknown-agent
-  reply (404/410) also trigger a registration.
+  reply (404/410) also trigger a registration. A 503 (the master's store is unavailable) keeps
+  the registration: the same reports are sent again after the back-off.
 - the **order worker** runs launch, kill and remove orders in the order they came, so a slow
   runtime call never delays a heartbeat.
 """
@@ -39,6 +40,12 @@ LAUNCHING = "Launching"
 
 class MasterUnavailable(Exception):
     """The master could not be reached or answered with a server error."""
+
+
+class MasterBusy(MasterUnavailable):
+    """The master answered 503: it runs and knows this agent, but cannot store reports now
+    (its store is unavailable). The agent keeps its registration, keeps the reports it sent
+    and sends them again after a back-off."""
 
 
 class AgentRejected(Exception):
@@ -194,6 +201,12 @@ class Agent:
                     must_register = False
                 must_register = self._heartbeat_once()
                 backoff = 0.0
+            except MasterBusy as exc:  # it still knows us: no new registration
+                backoff = min(self.config.max_backoff_sec, max(0.1, backoff * 2))
+                log.warning("master cannot take reports now (%s); retrying in %.1fs", exc,
+                            backoff)
+                self.stats["master_busy"] += 1
+                self._stop.wait(backoff * random.uniform(0.8, 1.2))
             except MasterUnavailable as exc:
                 backoff = min(self.config.max_backoff_sec, max(0.1, backoff * 2))
                 log.warning("master unavailable (%s); retrying in %.1fs", exc, backoff)
@@ -219,6 +232,8 @@ class Agent:
                                          timeout=timeout)
         except httpx.HTTPError as exc:
             raise MasterUnavailable(f"{type(exc).__name__}: {exc}") from None
+        if response.status_code == 503:
+            raise MasterBusy(f"HTTP 503 from {path}: {response.text[:300]}")
         if response.status_code >= 500:
             raise MasterUnavailable(f"HTTP {response.status_code} from {path}")
         return response
@@ -287,10 +302,13 @@ class Agent:
             raise AgentRejected(f"heartbeat refused: HTTP {response.status_code} "
                                 f"{response.text[:500]}")
         try:
-            reply = HeartbeatReply.model_validate_json(response.content)
-        except ValueError as exc:  # not the master answering (a proxy?), or a newer protocol
+            reply, unread = HeartbeatReply.parse_each(response.content)
+        except ValueError as exc:  # not the master answering (a proxy?)
             self._requeue(batch)
             raise MasterUnavailable(f"unreadable heartbeat reply: {str(exc)[:300]}") from None
+        for problem in unread:  # the others still run; the master's timeouts end these
+            self.stats["orders_unread"] += 1
+            log.error("an order of the master could not be read and was skipped: %s", problem)
         if reply.reregister:
             # the master did not take this batch: keep it; the registration that follows
             # carries every task's latest state and then drops what it covered

@@ -63,6 +63,9 @@ class InstanceType(BaseModel):
         }
 
 
+MAX_GROUP_SIZE = 1_000_000  # hosts in one group: far beyond any fleet
+
+
 class InstanceGroup(BaseModel):
     """A named set of hosts of one instance type, with bounds on its size."""
 
@@ -73,8 +76,8 @@ class InstanceGroup(BaseModel):
     tier: Tier = Tier.FLEX
     zones: tuple[str, ...] = Field(min_length=1)
     lifecycle: Lifecycle = Lifecycle.ACTIVE
-    min_size: int = Field(default=0, ge=0)
-    max_size: int = Field(default=100, ge=0)
+    min_size: int = Field(default=0, ge=0, le=MAX_GROUP_SIZE)
+    max_size: int = Field(default=100, ge=0, le=MAX_GROUP_SIZE)
     attributes: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("name")

@@ -16,7 +16,7 @@ from typing import Iterable, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from titus.autoscale.groups import InstanceGroup, InstanceGroupRegistry
+from titus.autoscale.groups import MAX_GROUP_SIZE, InstanceGroup, InstanceGroupRegistry
 
 
 class AutoscaleRule(BaseModel):
@@ -25,10 +25,10 @@ class AutoscaleRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     group: str = Field(min_length=1)
-    min_idle: int = Field(default=0, ge=0)
-    max_idle: int = Field(default=0, ge=0)
-    min_size: Optional[int] = Field(default=None, ge=0)
-    max_size: Optional[int] = Field(default=None, ge=0)
+    min_idle: int = Field(default=0, ge=0, le=MAX_GROUP_SIZE)
+    max_idle: int = Field(default=0, ge=0, le=MAX_GROUP_SIZE)
+    min_size: Optional[int] = Field(default=None, ge=0, le=MAX_GROUP_SIZE)
+    max_size: Optional[int] = Field(default=None, ge=0, le=MAX_GROUP_SIZE)
     cooldown_sec: float = Field(default=60.0, ge=0, allow_inf_nan=False)
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 import yaml
 
+from titus.boundary import BodyTooLarge, InputLimits, SpecError, check_value, decode_json
 from titus.cli import main
 from titus.cli.client import Client, connection_options, print_json, print_table
 
@@ -16,19 +17,57 @@ def job_group():
     """Submit and manage jobs."""
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases: a descriptor never needs them, and a few aliases
+    can expand into gigabytes (a "billion laughs" file)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+
 def load_spec(path: str) -> dict:
-    """A job descriptor from a YAML or JSON file ('-' reads stdin)."""
-    text = click.get_text_stream("stdin").read() if path == "-" else Path(path).read_text()
+    """A job descriptor from a YAML or JSON file ('-' reads stdin), held to the master's input
+    limits (``titus.boundary``) so a bad file is named here, before anything is sent."""
+    limits = InputLimits.from_env()
     try:
-        data = json.loads(text)
-    except ValueError:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise click.ClickException(f"{path}: neither JSON nor YAML: {exc}")
+        raw = (click.get_binary_stream("stdin").read() if path == "-"
+               else Path(path).read_bytes())
+    except OSError as exc:
+        raise click.ClickException(f"{path}: cannot read it: {exc.strerror or exc}")
+    try:
+        data = decode_json(raw, limits, what=f"file {path}")
+    except BodyTooLarge as exc:
+        raise click.ClickException(f"{path}: {exc}")
+    except SpecError as exc:
+        if not _not_json(exc):
+            raise click.ClickException(str(exc))
+        data = _yaml(raw, path, limits)
     if not isinstance(data, dict):
         raise click.ClickException(f"{path}: a job descriptor must be a mapping")
     return data
+
+
+def _not_json(exc: SpecError) -> bool:
+    return len(exc.problems) == 1 and exc.problems[0].message.startswith("not valid JSON")
+
+
+def _yaml(raw: bytes, path: str, limits: InputLimits):
+    try:
+        data = yaml.load(raw.decode("utf-8"), Loader=_NoAliasLoader)
+    except yaml.YAMLError as exc:
+        raise click.ClickException(f"{path}: neither JSON nor YAML: {exc}")
+    try:  # YAML has dates, sets, ... that JSON has not
+        json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise click.ClickException(f"{path}: not JSON data: {exc}")
+    try:
+        return check_value(data, limits, f"file {path}")
+    except SpecError as exc:
+        raise click.ClickException(str(exc))
 
 
 def job_row(job: dict) -> list:

@@ -42,10 +42,23 @@ def _open(url: str, write: bool):
     return make_engine(url)
 
 
+def _held(url: str):
+    """The SQLite file of ``url`` if another process (a running master) holds it, else None."""
+    from titus.master.store import sqlite_file, sqlite_in_use
+
+    path = sqlite_file(url)
+    return path if path is not None and sqlite_in_use(path) else None
+
+
 def _plan(url: str, write: bool = False):
     from titus.master import migrations as M
+    from titus.master.store import snapshot_engine
 
-    engine = _open(url, write)
+    held = _held(url)
+    if held is not None:  # a master holds the file alone: read the file as of its checkpoint
+        click.echo(f"note: a running master holds {held}; read from the file as of its last "
+                   "checkpoint (a master checkpoints its schema when it starts)", err=True)
+    engine = snapshot_engine(held) if held is not None else _open(url, write)
     if engine is None:
         return M.Plan(state=M.FRESH, current=None, head=M.head(), steps=M.revisions()), None
     try:
@@ -121,6 +134,10 @@ def upgrade_command(store_url, dry_run, show_sql):
         if dry_run:
             plan, engine = _plan(url)
         else:
+            if _held(url) is not None:
+                raise click.ClickException(
+                    f"the store {_redacted(url)} is in use by a running master (it holds the "
+                    "SQLite file): stop it first, or let it upgrade the store when it starts")
             engine = _open(url, write=True)
             plan = M.upgrade(engine)
     except click.ClickException:

@@ -89,8 +89,7 @@ class Agents:
                         work.order(agent.id, kill_order(task.id, job.kill_grace_sec))
                 elif task.state == states.LAUNCHED:
                     work.holds.append(task)  # its launch order may never have arrived: resend
-                    work.order(agent.id, launch_order(st.jobs[task.job_id], task, task.host_id,
-                                                      task.port_list))
+                    self._resend_launch(work, agent.id, task)
                 elif task.state == states.KILL_INITIATED:
                     finish(work, task, task.kill_reason or states.KILLED,
                            "gone from its agent while being killed")
@@ -193,6 +192,17 @@ class Agents:
             for agent in list(self.state.registry.agents.values()):
                 if now - agent.last_seen > timeout:
                     self.lose(agent, f"no heartbeat for more than {timeout:g}s")
+
+    def _resend_launch(self, work: Work, agent_id: str, task: TaskRecord) -> None:
+        """Send a Launched task's order again, as a new attempt: counted on the task and
+        written to the event log, so its history shows every attempt."""
+        attempt = max(1, task.launch_attempts) + 1
+        work.update(task, launch_attempts=attempt)
+        work.log.append(("taskLaunchResent", task.id, {
+            "jobId": task.job_id, "attempt": attempt, "agentId": agent_id,
+            "hostId": task.host_id}))
+        work.order(agent_id, launch_order(self.state.jobs[task.job_id], task, task.host_id,
+                                          task.port_list, attempt))
 
     def _plan_status(self, work: Work, task: TaskRecord, status: TaskStatusMsg) -> None:
         """Plan the change an agent reported for one task (illegal moves are dropped)."""

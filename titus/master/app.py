@@ -3,7 +3,8 @@
 ``create_app(settings)`` opens the store, rebuilds the master from it and builds the
 autoscaler beside it; while the app is up (its lifespan) the scheduling loop and the
 autoscaler run as peers, each talking to the master through its methods. OpenAPI is at
-``/openapi.json``, metrics at ``/metrics``.
+``/openapi.json``, metrics at ``/metrics``, liveness at ``/health`` and readiness at
+``/health/ready``.
 """
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from fastapi.concurrency import run_in_threadpool
 
 from titus.autoscale import metrics as autoscale_metrics
 from titus.autoscale.service import AutoscaleService, provider_from_env
+from titus.boundary import Problem
 from titus.master.api import ROUTERS
-from titus.master.api.deps import install_error_handlers
+from titus.master.api.errors import SafeJSONResponse, error_response, install_error_handlers
 from titus.master.api.metrics import install_metrics
-from titus.master.api.schemas import install_schemas
+from titus.master.api.schemas import install_schemas, responses
 from titus.master.config import MasterSettings
 from titus.master.master import Master
 from titus.master.store import Store
@@ -67,6 +69,7 @@ def create_app(settings: Optional[MasterSettings] = None, master: Optional[Maste
                 loop.stop()
 
     app = FastAPI(title="Titus master", version="0.1.0", lifespan=lifespan,
+                  default_response_class=SafeJSONResponse,
                   description="Titus control plane: jobs, tasks, agents, capacity groups.")
     app.state.master = master
     app.state.autoscale = autoscaler
@@ -75,11 +78,39 @@ def create_app(settings: Optional[MasterSettings] = None, master: Optional[Maste
     for router in ROUTERS:
         app.include_router(router)
     install_schemas(app)
+    install_health(app, master)
+    return app
+
+
+def install_health(app: FastAPI, master: Master) -> None:
+    """``/health`` (liveness: the process answers) and ``/health/ready`` (readiness: the store
+    takes writes and the scheduling loop runs)."""
 
     @app.get("/health", tags=["health"])
     def health():
-        """Liveness: the store answers."""
-        master.store.ping()
-        return {"status": "ok", "jobs": len(master.jobs), "agents": len(master.registry.agents)}
+        """Liveness: always 200 while the process answers. ``store`` is the outcome of the
+        latest write (no I/O here), ``loop`` the scheduling loop's state."""
+        return {"status": "ok", "jobs": len(master.jobs), "agents": len(master.registry.agents),
+                "store": master.store.health.wire(), "loop": _loop_state(app)}
 
-    return app
+    @app.get("/health/ready", tags=["health"], responses=responses(503))
+    def ready():
+        """Readiness: 200 once a real write to the store (kept: ``meta.ready_probe``) succeeds
+        and the scheduling loop runs; else 503 in the error shape, with ``Retry-After``."""
+        if _loop_state(app) == "stopped":
+            return error_response(503, "the scheduling loop has stopped; restart the master",
+                                  [Problem("(loop)", "the scheduling loop thread is not running")],
+                                  headers={"Retry-After": "1"})
+        master.ledger.check_writable()  # StoreUnavailable: 503
+        return {"status": "ready", "store": master.store.health.wire(),
+                "loop": _loop_state(app)}
+
+
+def _loop_state(app: FastAPI) -> str:
+    """``running``, ``backing off`` (the store refuses writes), ``stopped`` or ``not started``."""
+    loop = getattr(app.state, "loop", None)
+    if loop is None:
+        return "not started"
+    if not loop.is_alive():
+        return "stopped"
+    return "backing off" if loop.store_failing else "running"

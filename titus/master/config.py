@@ -12,6 +12,7 @@ from typing import Optional
 
 from pydantic import BaseModel, Field
 
+from titus.boundary import InputLimits
 from titus.master.validation import ValidationLimits
 
 
@@ -55,10 +56,23 @@ class MasterSettings(BaseModel):
     kill_initiated_timeout_sec: float = 300.0
     unhealthy_replace_sec: float = 60.0  # a service task unhealthy this long is replaced
     max_system_retries: int = 100
+    # Crash-loop back-off: an index failing soon after start waits base, 2 x base, ... up to
+    # max before each restart; a healthy run of reset seconds clears it; base 0 turns it off.
+    # Kubernetes' CrashLoopBackOff: 10 s doubling to 5 min, reset after 10 min running; its
+    # ReduceDefaultCrashLoopBackOffDecay (1.33) starts at 1 s, as here: a one-off failure costs
+    # a second, a task that never runs still ends up restarting once per 5 min.
+    crash_backoff_base_sec: float = 1.0
+    crash_backoff_max_sec: float = 300.0
+    crash_backoff_reset_sec: float = 600.0
     # KillOrder is repeated after this if the agent still reports the task running
     kill_resend_sec: float = 5.0
 
     limits: ValidationLimits = Field(default_factory=ValidationLimits)
+    # bounds on any input whatever its schema (body bytes, depth, string bytes ...):
+    # TITUS_INPUT_<NAME>, see titus.boundary and docs/limits.md
+    input: InputLimits = Field(default_factory=InputLimits)
+    # how long a job submission's Idempotency-Key is remembered
+    idempotency_keep_sec: float = 24 * 3600.0
 
     model_config = {"arbitrary_types_allowed": True}
 
@@ -68,7 +82,7 @@ class MasterSettings(BaseModel):
         env = dict(os.environ if env is None else env)
         values: dict = {}
         for name, info in cls.model_fields.items():
-            if name == "limits":
+            if name in ("limits", "input"):
                 continue
             raw = env.get("TITUS_" + name.upper())
             if raw is None:
@@ -85,5 +99,6 @@ class MasterSettings(BaseModel):
             if raw is not None:
                 setattr(limits, f.name, type(getattr(limits, f.name))(float(raw)))
         values["limits"] = limits
+        values["input"] = InputLimits.from_env(env)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.model_validate(values)

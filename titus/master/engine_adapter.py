@@ -31,7 +31,13 @@ def _utf8(text: str) -> bool:
 
 
 class HostRejected(ValueError):
-    """A host the engine cannot take (a bad quantity or port range, an empty id, ...)."""
+    """A host the engine cannot take (a bad quantity or port range, an empty id, ...).
+
+    ``field`` names it in the registration (``hosts[2]``, or ``hosts`` for the batch)."""
+
+    def __init__(self, message: str, field: str = "hosts"):
+        super().__init__(message)
+        self.field = field
 
 
 def engine_host(info: HostInfo, attributes=None) -> Host:
@@ -132,15 +138,23 @@ class EngineAdapter:
         these hosts (``HostInfo``), as a batch; nothing changes either way."""
         infos = list(infos)
         keep = set(self.settings.engine_attributes)
-        for info in infos:
+        hosts = []
+        for i, info in enumerate(infos):
             for what, text in [("id", info.host_id), *(
                     ("attribute", t) for kv in info.attributes.items() for t in kv)]:
                 if not _utf8(text):  # a lone surrogate: no store, no JSON reply can hold it
                     raise HostRejected(f"host {info.host_id!r}: {what} {text!r} is not valid "
-                                       "Unicode text (a lone surrogate)")
+                                       "Unicode text (a lone surrogate)", f"hosts[{i}]")
+            try:
+                host = engine_host(info, keep)
+                check_hosts([host], ())
+            except (ValueError, TypeError) as exc:  # the message names hosts[0]: this one
+                reason = str(exc).removeprefix("hosts[0].").removeprefix("hosts[0]: ")
+                raise HostRejected(f"host {info.host_id!r}: {reason}", f"hosts[{i}]") from None
+            hosts.append(host)
         try:
-            check_hosts([engine_host(info, keep) for info in infos], ())
-        except (ValueError, TypeError, OverflowError) as exc:
+            check_hosts(hosts, ())  # the batch: ids unique
+        except (ValueError, TypeError) as exc:
             raise HostRejected(str(exc)) from None
 
     def remove_host(self, host_id: str) -> list[str]:

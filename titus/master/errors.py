@@ -1,4 +1,4 @@
-"""Errors of the master's operations, mapped to HTTP by the API (404 and 409)."""
+"""Errors of the master's operations, mapped to HTTP by the API (404, 409 and 503)."""
 
 
 class NotFound(KeyError):
@@ -6,4 +6,16 @@ class NotFound(KeyError):
 
 
 class Conflict(ValueError):
-    """The request does not fit the object's state (e.g. resizing a batch job)."""
+    """The request does not fit the object's state (e.g. resizing a batch job).
+
+    ``field`` (optional) names the field the conflict is about (HTTP 409 problems)."""
+
+    def __init__(self, message: str, field: str = ""):
+        super().__init__(message)
+        self.field = field
+
+
+class StoreUnavailable(RuntimeError):
+    """The store refused or failed a write (or cannot be reached); nothing was changed.
+
+    Answered as HTTP 503 with ``Retry-After``; the master keeps running and retries."""

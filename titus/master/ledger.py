@@ -30,6 +30,7 @@ from typing import Callable, Iterator, Optional
 
 from titus import states
 from titus.master.engine_adapter import EngineAdapter
+from titus.master.errors import StoreUnavailable
 from titus.master.events import EventBus
 from titus.master.records import TaskRecord
 from titus.master.state import ClusterState
@@ -56,22 +57,37 @@ class Ledger:
     # ------------------------------------------------------------------ the door
     @contextmanager
     def transaction(self) -> Iterator[Txn]:
-        """One store transaction; every write of the master goes through here."""
+        """One store transaction; every write of the master goes through here.
+
+        Raises :class:`~titus.master.errors.StoreUnavailable` if the store cannot take it
+        (:meth:`Store.transaction`); nothing of it is kept then."""
         with self.store.transaction() as tx:
             yield tx
+
+    def check_writable(self) -> None:
+        """Write to the store and keep it (the readiness probe): StoreUnavailable if it cannot
+        take writes now."""
+        with self.transaction() as tx:
+            tx.probe(self.clock())
 
     def commit(self, work: Work) -> list[TaskRecord]:
         """Validate, store, apply and announce ``work``, then settle the jobs it touched.
 
         Returns the tasks the engine could not hold again (``work.holds`` that no longer fit
-        their host), for the caller to end. Raises ``IllegalTransition`` or the store's error
-        with nothing changed.
+        their host), for the caller to end. Raises ``IllegalTransition``, or
+        :class:`~titus.master.errors.StoreUnavailable` when the write fails, with nothing
+        changed: the write comes before memory, the engine, timers, orders and observers.
+        Sequence numbers the caller drew for new jobs and tasks stay drawn (never reused: a
+        write whose outcome is unknown may have stored them).
         """
         with self.state.lock:
             failed = self._commit(work)
             if work.touched_jobs and self.settle is not None:
                 try:
                     self._commit(self.settle(list(work.touched_jobs.values())))
+                except StoreUnavailable:  # logged by the store; the reconciler settles them
+                    log.warning("could not settle jobs %s: the store is unavailable",
+                                sorted(work.touched_jobs))
                 except Exception:  # ``work`` stands; the jobs settle at their next change
                     log.exception("could not settle jobs %s", sorted(work.touched_jobs))
             return failed
@@ -90,6 +106,15 @@ class Ledger:
         """Keep the event log's newest ``keep`` entries; returns how many went."""
         with self.transaction() as tx:
             return tx.trim_events(keep)
+
+    def forget_idempotency_keys(self, before: float) -> int:
+        """Forget submissions' Idempotency-Keys created before ``before``; returns how many."""
+        with self.transaction() as tx:
+            gone = tx.forget_idempotency_keys(before)
+        keys = self.state.idempotency
+        for name in [k for k, v in keys.items() if v.created_at < before]:
+            del keys[name]
+        return gone
 
     # ------------------------------------------------------------------ steps
     def _commit(self, work: Work) -> list[TaskRecord]:
@@ -139,6 +164,8 @@ class Ledger:
                 tx.upsert_capacity_group(group.name, group.tier, group.wire())
             for name in work.capacity_deletes:
                 tx.delete_capacity_group(name)
+            for key in work.keys:
+                tx.insert_idempotency_key(key.row())
             now = self.clock()
             for kind, entity, data in work.log:
                 tx.event(now, kind, entity, data)
@@ -179,6 +206,8 @@ class Ledger:
             st.capacity.remove(name)
         for agent in work.agents_put:
             st.registry.put(agent)
+        for key in work.keys:
+            st.idempotency[(key.scope, key.key)] = key
         self.engine.add_hosts(work.added_hosts)
         self.engine.hold_off(work.hold_off)
         self.engine.let_in(work.release)

@@ -3,7 +3,8 @@
 Every function here only *plans* into a :class:`~titus.master.work.Work`; the ledger commits.
 
 - ``finish``: a task ends with a reason; the retry rules (``titus.master.retry``, after
-  Titus's retry policies) decide whether a replacement is created and when it may run;
+  Titus's retry policies) decide whether a replacement is created, and it may run after the
+  longer of the policy's delay and the crash-loop back-off of its index;
 - ``kill``: a waiting task ends at once, a placed one moves to KillInitiated and its agent gets
   a kill order;
 - ``resolve_service``: a service job below its desired count gets new tasks; above it, surplus
@@ -20,6 +21,7 @@ from typing import Callable, Iterable, Optional
 from titus import states
 from titus.master import retry
 from titus.master.config import MasterSettings
+from titus.master.errors import Conflict
 from titus.master.model import CapacityUpdate
 from titus.master.records import JobRecord, TaskRecord
 from titus.master.state import ClusterState
@@ -44,6 +46,7 @@ class Lifecycle:
         if work.get(task, "state") == states.FINISHED:
             return
         now = self.clock()
+        healthy_sec = _healthy_sec(work, task, now)
         work.update(task, state=states.FINISHED, reason_code=reason, reason_message=message,
                     finished_at=now, exit_code=exit_code)
         job = self.state.jobs[task.job_id]
@@ -63,12 +66,36 @@ class Lifecycle:
             if _planned_live(work, job) >= desired:
                 decision = retry.NO
         if decision.resubmit:
-            work.new_tasks.append(self.state.new_task(
-                job, task.idx, now, resubmit_of=task.id, resubmit_number=task.resubmit_number + 1,
-                system_resubmit_number=task.system_resubmit_number + (1 if decision.system else 0),
-                retry_at=now + decision.delay_sec if decision.delay_sec > 0 else 0.0))
+            self._resubmit(work, job, task, judged, decision, healthy_sec, now)
         elif job.batch:
             work.done_indices.append((job, task.idx, reason != states.NORMAL))
+
+    def _resubmit(self, work: Work, job: JobRecord, task: TaskRecord, reason: str,
+                  decision: retry.Decision, healthy_sec: float, now: float) -> None:
+        """Plan the replacement of ``task`` (same index), held back by the longer of the retry
+        policy's delay and its index's crash-loop back-off."""
+        backoff = self.backoff()
+        failures = backoff.failures_after(task.consecutive_failures, reason=reason,
+                                          batch=job.batch, healthy_sec=healthy_sec)
+        crash_delay = backoff.delay_sec(failures) if retry.is_crash(reason, job.batch) else 0.0
+        delay = max(decision.delay_sec, crash_delay)
+        new = self.state.new_task(
+            job, task.idx, now, resubmit_of=task.id, resubmit_number=task.resubmit_number + 1,
+            system_resubmit_number=task.system_resubmit_number + (1 if decision.system else 0),
+            retry_at=now + delay if delay > 0 else 0.0, consecutive_failures=failures)
+        work.new_tasks.append(new)
+        if delay > 0:
+            work.log.append(("taskBackingOff", job.id, {
+                "taskId": task.id, "replacementId": new.id, "index": task.idx, "reason": reason,
+                "consecutiveFailures": failures, "delaySec": delay}))
+            log.info("task %s (job %s index %d) ended %s: replaced in %gs (%d quick failures "
+                     "in a row)", task.id, job.id, task.idx, reason, delay, failures)
+
+    def backoff(self) -> retry.Backoff:
+        """The crash-loop back-off of the current settings."""
+        s = self.settings
+        return retry.Backoff(s.crash_backoff_base_sec, s.crash_backoff_max_sec,
+                             s.crash_backoff_reset_sec)
 
     def kill(self, work: Work, task: TaskRecord, kill_reason: str) -> None:
         """Plan killing ``task``: a waiting one ends at once, a placed one gets a KillOrder."""
@@ -129,11 +156,16 @@ class Lifecycle:
         self.resolve_service(work, job)
 
     def shrink(self, work: Work, job: JobRecord) -> None:
-        """Plan lowering a service job's desired count by one (min follows if needed)."""
+        """Plan lowering a service job's desired count by one.
+
+        :class:`Conflict` when desired is already at min: as Titus, a task kill never lowers
+        the job's minimum (resize the job first)."""
         descriptor = job.descriptor.model_copy(deep=True)
         cap = descriptor.service.capacity
-        cap.desired = max(0, cap.desired - 1)
-        cap.min = min(cap.min, cap.desired)
+        if cap.desired <= cap.min:
+            raise Conflict(f"cannot shrink below the job's min ({cap.min}); lower min first",
+                           field="service.capacity.min")
+        cap.desired -= 1
         work.update_job(job, descriptor=descriptor)
 
     def settle(self, jobs: Iterable[JobRecord]) -> Work:
@@ -158,6 +190,16 @@ class Lifecycle:
             work.log.append(("jobFinished", job.id, {"reason": reason}))
             log.info("job %s finished (%s)", job.id, reason)
         return work
+
+
+def _healthy_sec(work: Work, task: TaskRecord, now: float) -> float:
+    """How long ``task`` has run healthily: from Started to now, or to when it turned
+    unhealthy (0 if it never started)."""
+    started = work.get(task, "started_at")
+    if started is None:
+        return 0.0
+    unhealthy = work.noted(task, "unhealthy_since")
+    return max(0.0, (now if unhealthy is None else unhealthy) - started)
 
 
 def _planned_live(work: Work, job: JobRecord) -> int:

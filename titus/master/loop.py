@@ -4,7 +4,8 @@ A round runs as soon as there is new work (a new task, a freed host, a new host:
 wakes on ``state.wake`` or at the latest after ``schedule_interval_sec``); with no news, at
 most every ``IDLE_ROUND_SEC``, to let delayed retries in. The reconciler runs every
 ``reconcile_interval_sec`` on the same thread. Assignments are committed (stored) before
-any launch order is queued; if the commit fails the engine gives the resources back. A task
+any launch order is queued; if the commit fails the engine gives the resources back (and
+while the store refuses writes the loop backs off and retries: ``MasterLoop``). A task
 that stays waiting keeps the engine's reason (``schedulingFailure`` in the API); one held back
 by its capacity group's limit is marked so (``capacity_limited``): it needs no new host.
 """
@@ -18,6 +19,7 @@ from typing import Callable
 from titus import states
 from titus.master.config import MasterSettings
 from titus.master.engine_adapter import EngineAdapter
+from titus.master.errors import StoreUnavailable
 from titus.master.ledger import Ledger
 from titus.master.orders import launch_order
 from titus.master.state import ClusterState
@@ -27,6 +29,8 @@ log = logging.getLogger("titus.master.loop")
 
 # Re-run a round with no news at most this often (delayed retries come due by time).
 IDLE_ROUND_SEC = 1.0
+# The longest pause between tries while the store refuses writes.
+MAX_BACKOFF_SEC = 5.0
 NO_HOSTS = "0/0 hosts: no host is registered"
 
 
@@ -44,7 +48,10 @@ class Scheduling:
         self.observers: list = []  # called with (seconds, tasks offered, tasks placed)
 
     def run_round(self, force: bool = False) -> int:
-        """Place what can be placed now; returns how many tasks were launched."""
+        """Place what can be placed now; returns how many tasks were launched.
+
+        Raises :class:`StoreUnavailable` if the round could not be stored: the engine has given
+        back what it placed and the tasks wait in the queue, as before the round."""
         st = self.state
         with st.lock:
             now = self.clock()
@@ -87,22 +94,30 @@ class Scheduling:
                 agent_id = st.registry.agent_of_host(host_id) or ""
                 ports = list(result.ports.get(task_id, ()))
                 work.update(task, state=states.LAUNCHED, launched_at=now, host_id=host_id,
-                            agent_id=agent_id, ports=",".join(str(p) for p in ports))
+                            agent_id=agent_id, ports=",".join(str(p) for p in ports),
+                            launch_attempts=1)
                 work.placed.append(task)
-                work.order(agent_id, launch_order(jobs[task.job_id], task, host_id, ports))
+                work.order(agent_id, launch_order(jobs[task.job_id], task, host_id, ports, 1))
             for task_id, message in result.failures.items():
                 work.note(tasks[task_id], scheduling_failure=message, capacity_limited=False)
             try:
                 self.ledger.commit(work)
+            except StoreUnavailable:  # the loop backs off; the next round places them again
+                self._give_back(result.assignments)
+                raise
             except Exception:
                 log.exception("could not store a scheduling round; giving its resources back")
-                for task_id in result.assignments:
-                    self.engine.release(task_id)
-                st.sched_dirty = True
+                self._give_back(result.assignments)
                 return 0
             if result.assignments:
                 st.sched_dirty = True  # more may fit, and the queue may hold more
             return len(result.assignments)
+
+    def _give_back(self, assignments) -> None:
+        """An uncommitted round: the engine releases what it placed; the tasks stay queued."""
+        for task_id in assignments:
+            self.engine.release(task_id)
+        self.state.sched_dirty = True
 
     def _explain_no_hosts(self) -> Work:
         """With no host at all, waiting tasks say so (the engine is not asked)."""
@@ -119,7 +134,12 @@ class Scheduling:
 
 
 class MasterLoop(threading.Thread):
-    """The background thread running scheduling rounds and reconciliation."""
+    """The background thread running scheduling rounds and reconciliation.
+
+    It never ends on an error: a failing round or pass is logged and tried again. While the
+    store refuses writes (:class:`StoreUnavailable`) the loop backs off, from
+    ``schedule_interval_sec`` doubling to ``MAX_BACKOFF_SEC``, and resumes on its own once the
+    store answers (the store logs when an outage begins and when it ends)."""
 
     def __init__(self, scheduling: Scheduling, reconcile: Callable[[], None],
                  wake: threading.Event, settings: MasterSettings, clock: Callable[[], float]):
@@ -130,6 +150,8 @@ class MasterLoop(threading.Thread):
         self.settings = settings
         self.clock = clock
         self._halt = threading.Event()
+        self.pause = 0.0  # seconds to wait before the next try (0: not backing off)
+        self.store_failing = False
 
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the loop to end and wait for it."""
@@ -139,21 +161,51 @@ class MasterLoop(threading.Thread):
             self.join(timeout)
 
     def run(self) -> None:
+        try:
+            self._run()
+        except BaseException:  # not even this may end the thread unseen
+            log.critical("the scheduling loop stopped", exc_info=True)
+            raise
+
+    def _run(self) -> None:
         s = self.settings
         last_reconcile = 0.0
         while not self._halt.is_set():
-            self.wake.wait(s.schedule_interval_sec)
+            if self.pause:  # backing off: a wake does not cut the pause short
+                self._halt.wait(self.pause)
+            else:
+                self.wake.wait(s.schedule_interval_sec)
             self.wake.clear()
             if self._halt.is_set():
                 break
-            try:
-                placed = self.scheduling.run_round()
-                now = self.clock()
-                if now - last_reconcile >= s.reconcile_interval_sec:
-                    last_reconcile = now
-                    self.reconcile()
-                if placed:
-                    self.wake.set()  # keep going while the queue drains
-            except Exception:  # keep the platform alive; the next round retries
-                log.exception("scheduling loop error")
-                time.sleep(s.schedule_interval_sec)
+            placed, failure = self._attempt(self.scheduling.run_round)
+            now = self.clock()
+            if now - last_reconcile >= s.reconcile_interval_sec:
+                last_reconcile = now
+                failure = self._attempt(self.reconcile)[1] or failure
+            self._settle_pause(failure)
+            if placed:
+                self.wake.set()  # keep going while the queue drains
+
+    def _attempt(self, step: Callable) -> tuple:
+        """Run one round or pass: (its result, None), or (0, "store"/"error") if it failed."""
+        try:
+            return step(), None
+        except StoreUnavailable:  # the store logged the cause
+            return 0, "store"
+        except Exception:  # keep the platform alive; the next round retries
+            log.exception("scheduling loop error")
+            return 0, "error"
+
+    def _settle_pause(self, failure) -> None:
+        """The pause before the next try: doubling while the store fails."""
+        interval = self.settings.schedule_interval_sec
+        if failure == "store":
+            self.pause = min(MAX_BACKOFF_SEC, max(interval, self.pause * 2))
+            if not self.store_failing:  # the store logs the outage's start and end
+                log.info("scheduling backs off while the store is unavailable (retries at "
+                         "least every %gs)", MAX_BACKOFF_SEC)
+            self.store_failing = True
+            return
+        self.store_failing = False
+        self.pause = interval if failure == "error" else 0.0

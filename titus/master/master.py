@@ -17,6 +17,7 @@ Callers (REST routers, the autoscaler, tests) use the methods below and never ta
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Callable, Optional, Sequence
 
 from titus import states
@@ -26,6 +27,7 @@ from titus.master.config import MasterSettings
 from titus.master.engine_adapter import EngineAdapter
 from titus.master.errors import Conflict, NotFound  # noqa: F401  (re-exported)
 from titus.master.events import EventBus
+from titus.master.idempotency import IdempotencyKey, KeyReused
 from titus.master.ledger import Ledger
 from titus.master.lifecycle import Lifecycle
 from titus.master.loop import MasterLoop, Scheduling
@@ -74,12 +76,26 @@ class Master:
         return self.clock()
 
     # ------------------------------------------------------------------ jobs and tasks
-    def submit_job(self, descriptor: JobDescriptor) -> JobRecord:
-        """Store a new (validated) job and its first tasks; returns the job."""
+    def submit_job(self, descriptor: JobDescriptor,
+                   key: Optional[IdempotencyKey] = None) -> JobRecord:
+        """Store a new (validated) job and its first tasks; returns the job.
+
+        With ``key`` (an :class:`~titus.master.idempotency.IdempotencyKey` without job id) a
+        repeat of a remembered submission returns the first job instead; the same key with
+        another body raises :class:`~titus.master.idempotency.KeyReused`."""
         with self.state.lock:
             now = self.clock()
+            if key is not None:
+                first = self.state.idempotency.get((key.scope, key.key))
+                keep = self.settings.idempotency_keep_sec
+                if first is not None and first.created_at >= now - keep:
+                    if first.body_sha256 != key.body_sha256:
+                        raise KeyReused(key.key, first.job_id)
+                    return self.queries.job(first.job_id)[0]
             job = self.state.new_job(descriptor, now)
             work = Work()
+            if key is not None:
+                work.keys.append(replace(key, job_id=job.id, created_at=now))
             work.new_jobs.append(job)
             work.new_tasks.extend(self.state.new_task(job, i, now) for i in range(job.size))
             work.log.append(("jobAccepted", job.id, {"applicationName": descriptor.applicationName}))

@@ -38,7 +38,8 @@ class WireModel(BaseModel):
     protobuf JSON mapping.
     """
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    # finite numbers only: no store column and no strict JSON client can hold NaN or inf
+    model_config = ConfigDict(extra="allow", populate_by_name=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod

@@ -96,6 +96,14 @@ class Queries:
                 out += [("taskUpdate", task_view(t, j)) for t in j.tasks.values()]
             return out
 
+    def backing_off(self) -> int:
+        """How many waiting tasks are held back by a restart delay (crash-loop back-off or the
+        retry policy's delay)."""
+        st = self.state
+        with st.lock:
+            return sum(1 for bucket in st.queue.by_group.values() for tid in bucket
+                       if tid in st.tasks and st.tasks[tid].backing_off)
+
     # agents and hosts -----------------------------------------------------------------------
     def agents(self) -> list[dict]:
         """Agents, with their hosts and when they were last heard from."""

@@ -11,8 +11,11 @@ Per job there are three states: desired (the descriptor: batch size, service cap
   ``unhealthy_replace_sec`` is killed with ``unhealthy`` (and replaced);
 - service jobs are brought to their desired count (``Lifecycle.resolve_service``);
 - jobs whose work is over are finished and archived (``Lifecycle.settle``);
-- the event log keeps its newest ``events_keep`` entries (trimmed every
-  ``events_trim_interval_sec``), and agents' liveness is saved for a restarted master.
+- the event log keeps its newest ``events_keep`` entries and submissions' Idempotency-Keys
+  are kept ``idempotency_keep_sec`` (both trimmed every ``events_trim_interval_sec``), and agents' liveness is saved for a restarted master.
+
+A pass the store refuses changes nothing and is tried again by the loop; silence during a store
+outage does not count against agents.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from typing import Callable
 from titus import states
 from titus.master.agents import Agents
 from titus.master.config import MasterSettings
+from titus.master.errors import StoreUnavailable
 from titus.master.ledger import Ledger
 from titus.master.lifecycle import Lifecycle
 from titus.master.state import ClusterState
@@ -41,34 +45,57 @@ class Reconciler:
         self.clock = clock
         self.events_trimmed_at = -1e18
         self.agents_saved_at = 0.0
+        self.store_failed_at = -1e18  # when a pass last found the store unavailable
 
     def reconcile(self) -> None:
-        """One pass: lost agents, timers, service counts, job completion, housekeeping."""
-        st, s = self.state, self.settings
-        with st.lock:
-            now = self.clock()
-            self.agents.lose_silent(now)
-            work = Work()
-            self.run_timers(work, now)
-            for job in list(st.jobs.values()):
-                if not job.batch:
-                    self.lifecycle.resolve_service(work, job)
-            self.ledger.commit(work)
-            self.ledger.commit(self.lifecycle.settle(
-                [j for j in st.jobs.values() if j.live_count == 0]))
-            keep = s.events_keep
-            if keep > 0 and now - self.events_trimmed_at >= s.events_trim_interval_sec:
-                self.events_trimmed_at = now
-                self.ledger.trim_events(keep)
-            if now - self.agents_saved_at >= max(1.0, s.heartbeat_timeout_sec / 4):
-                self.agents_saved_at = now
-                self.ledger.touch_agents({a.id: a.last_seen for a in st.registry.agents.values()
-                                          if a.registered})
+        """One pass: lost agents, timers, service counts, job completion, housekeeping.
 
-    def run_timers(self, work: Work, now: float) -> None:
-        """Act on every timer that is due (stale timers, whose task moved on, are dropped)."""
+        Raises :class:`StoreUnavailable` if the store refuses a write. What that write planned
+        is not applied (the timers it acted on are armed again), and for one heartbeat timeout
+        after that no agent is lost for silence: its reports could not be stored either."""
+        with self.state.lock:
+            now = self.clock()
+            try:
+                self._pass(now)
+            except StoreUnavailable:
+                self.store_failed_at = now
+                raise
+
+    def _pass(self, now: float) -> None:
+        """The pass, under the state lock (held by :meth:`reconcile`)."""
+        st, s = self.state, self.settings
+        if now - self.store_failed_at > s.heartbeat_timeout_sec:
+            self.agents.lose_silent(now)
+        work = Work()
+        due = self.run_timers(work, now)
+        for job in list(st.jobs.values()):
+            if not job.batch:
+                self.lifecycle.resolve_service(work, job)
+        try:
+            self.ledger.commit(work)
+        except StoreUnavailable:
+            for task_id, kind, stamp in due:  # still due: the next pass acts on them
+                st.push_timer(now, task_id, kind, stamp)
+            raise
+        self.ledger.commit(self.lifecycle.settle(
+            [j for j in st.jobs.values() if j.live_count == 0]))
+        if now - self.events_trimmed_at >= s.events_trim_interval_sec:
+            self.events_trimmed_at = now
+            if s.events_keep > 0:
+                self.ledger.trim_events(s.events_keep)
+            self.ledger.forget_idempotency_keys(now - s.idempotency_keep_sec)
+        if now - self.agents_saved_at >= max(1.0, s.heartbeat_timeout_sec / 4):
+            self.agents_saved_at = now
+            self.ledger.touch_agents({a.id: a.last_seen for a in st.registry.agents.values()
+                                      if a.registered})
+
+    def run_timers(self, work: Work, now: float) -> list[tuple[str, str, float]]:
+        """Act on every timer that is due (stale timers, whose task moved on, are dropped);
+        returns the timers taken off, (task id, kind, stamp), to arm again if ``work`` is not
+        committed."""
         finish, kill = self.lifecycle.finish, self.lifecycle.kill
-        for task_id, kind, stamp in self.state.pop_due(now):
+        due = self.state.pop_due(now)
+        for task_id, kind, stamp in due:
             task = self.state.tasks.get(task_id)
             if task is None:
                 continue
@@ -86,3 +113,4 @@ class Reconciler:
             elif kind == "unhealthy":
                 if state == states.STARTED and task.unhealthy_since == stamp:
                     kill(work, task, states.UNHEALTHY)
+        return due

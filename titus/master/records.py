@@ -37,6 +37,9 @@ class TaskRecord:
     system_resubmit_number: int = 0
     exit_code: Optional[int] = None
     retry_at: float = 0.0
+    # quick failures in a row of this index before this task (crash-loop back-off)
+    consecutive_failures: int = 0
+    launch_attempts: int = 0  # launch orders sent (a re-send after its agent came back adds one)
     accepted_at: float = 0.0
     launched_at: Optional[float] = None
     start_initiated_at: Optional[float] = None
@@ -53,7 +56,8 @@ class TaskRecord:
     ROW_FIELDS: ClassVar[tuple] = ("id", "job_id", "seq", "idx", "state", "reason_code", "reason_message",
                   "kill_reason", "host_id", "agent_id", "ports", "resubmit_of", "resubmit_number",
                   "system_resubmit_number", "exit_code", "retry_at", "accepted_at", "launched_at",
-                  "start_initiated_at", "started_at", "kill_initiated_at", "finished_at")
+                  "start_initiated_at", "started_at", "kill_initiated_at", "finished_at",
+                  "consecutive_failures", "launch_attempts")
 
     def row(self) -> dict:
         """The store row."""
@@ -72,6 +76,12 @@ class TaskRecord:
     def user_retries_used(self) -> int:
         """Resubmits of this index that consumed the user's retries."""
         return self.resubmit_number - self.system_resubmit_number
+
+    @property
+    def backing_off(self) -> bool:
+        """A replacement held back by a restart delay that has not been placed yet (once
+        ``retry_at`` has passed it only waits for a host)."""
+        return self.state == states.ACCEPTED and self.retry_at > 0
 
     @property
     def port_list(self) -> list[int]:

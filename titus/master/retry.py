@@ -19,6 +19,14 @@ Rules:
 
 A replacement keeps the task index, gets a new id, and records ``resubmitOf`` (the id it
 replaces), ``resubmitNumber`` (all resubmits of that index) and ``systemResubmitNumber``.
+
+Crash-loop back-off (:class:`Backoff`, after Kubernetes' CrashLoopBackOff): an index whose
+tasks keep failing soon after they start waits ``base * 2^(n-1)`` seconds (at most ``max``)
+before its n-th restart in a row; a task that ran healthily for ``reset`` seconds clears the
+count. A failure here is any end that is neither on purpose (``killed``, ``scaledDown``) nor a
+system reason, and for a service also a ``normal`` exit (a service is meant to keep running).
+System reasons neither back off nor add to the count: a lost host's replacement starts at once.
+Where the retry policy asks for a delay too, the longer one is used.
 """
 from __future__ import annotations
 
@@ -29,6 +37,8 @@ from titus.master.model import RetryPolicy
 
 SYSTEM_REASONS = frozenset({states.LOST, states.TRANSIENT_SYSTEM_ERROR, states.STUCK_IN_STATE,
                             states.STUCK_IN_KILLING_STATE, states.CRASHED})
+# Ends someone asked for: they say nothing about whether the task can run.
+ON_PURPOSE = frozenset({states.KILLED, states.SCALED_DOWN})
 
 
 @dataclass(frozen=True)
@@ -103,3 +113,36 @@ def decide(*, batch: bool, rule: RetryRule, reason: str, user_retries_used: int,
     if reason == states.NORMAL:
         return Decision(True, 0.0)
     return Decision(True, rule.delay_sec(min(user_retries_used + 1, max(1, rule.retries or 1))))
+
+
+def is_crash(reason: str, batch: bool) -> bool:
+    """Whether an end with ``reason`` is the task's own failure (it counts toward back-off)."""
+    if reason in SYSTEM_REASONS or reason in ON_PURPOSE:
+        return False
+    return not (batch and reason == states.NORMAL)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Crash-loop back-off: delays for an index that keeps failing soon after it starts."""
+
+    base_sec: float = 1.0
+    max_sec: float = 300.0
+    reset_sec: float = 600.0
+
+    def delay_sec(self, failures: int) -> float:
+        """Seconds to wait before restarting an index after ``failures`` quick failures in a
+        row: ``base * 2^(failures-1)``, at most ``max`` (0 with no failures or no base)."""
+        if failures <= 0 or self.base_sec <= 0:
+            return 0.0
+        return min(self.max_sec, self.base_sec * 2.0 ** min(failures - 1, 40))
+
+    def failures_after(self, failures: int, *, reason: str, batch: bool,
+                       healthy_sec: float) -> int:
+        """The index's count of quick failures in a row once a task with ``failures`` before
+        it ended with ``reason`` after running healthily for ``healthy_sec``."""
+        if healthy_sec >= self.reset_sec:
+            return 0  # it ran well: whatever ended it, the loop is broken
+        if is_crash(reason, batch):
+            return failures + 1
+        return failures  # not its fault: neither a new failure nor a fresh start

@@ -36,6 +36,8 @@ class ClusterState:
         self.state_counts: dict[str, int] = {s: 0 for s in states.TASK_STATES}
         self.timers: list = []  # heap of (due, n, task id, kind, stamp)
         self._timer_n = itertools.count()
+        self.idempotency: dict = {}  # (scope, key) -> IdempotencyKey of a submission
+        self.skipped_rows: list = []  # stored rows recovery could not read back (reported)
         self.job_seq = 0
         self.task_seq = 0
         self.wake = threading.Event()  # new work for the scheduling loop
@@ -68,13 +70,13 @@ class ClusterState:
     # ------------------------------------------------------------------ planning helpers
     def new_task(self, job: JobRecord, idx: int, now: float, *, resubmit_of: str = "",
                  resubmit_number: int = 0, system_resubmit_number: int = 0,
-                 retry_at: float = 0.0) -> TaskRecord:
+                 retry_at: float = 0.0, consecutive_failures: int = 0) -> TaskRecord:
         """A new Accepted task record (not yet committed)."""
         self.task_seq += 1
         return TaskRecord(id=new_id(), job_id=job.id, seq=self.task_seq, idx=idx,
                           resubmit_of=resubmit_of, resubmit_number=resubmit_number,
                           system_resubmit_number=system_resubmit_number, retry_at=retry_at,
-                          accepted_at=now)
+                          consecutive_failures=consecutive_failures, accepted_at=now)
 
     def new_job(self, descriptor, now: float) -> JobRecord:
         """A new Accepted job record (not yet committed)."""

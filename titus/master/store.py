@@ -3,6 +3,17 @@
 ``sqlite:///path`` is the embedded default (WAL journal, a busy timeout, ``synchronous=NORMAL``);
 ``postgresql+psycopg://user:pass@host/db`` the production choice. Both run the same statements.
 
+A SQLite file is opened through SQLite's ``unix-excl`` VFS: the master's process holds the file
+exclusively (other processes get "database is locked"; connections of this process share it),
+and the WAL index lives in the process's heap instead of the ``-shm`` file every process would
+otherwise map into memory. A mapped ``-shm`` that another process truncates kills the master
+with SIGBUS; there is none to truncate. The database file itself is never mapped
+(``mmap_size=0``): it is read and written with system calls, whose failures are errors.
+
+A write the store cannot take (down, full, read-only, locked, connection lost, its file gone)
+raises :class:`~titus.master.errors.StoreUnavailable` from :meth:`Store.transaction`, with the
+driver's error as ``__cause__`` (:mod:`titus.master.store_health`).
+
 Write-ahead: the master writes every change here, in one transaction, *before* it changes its
 memory or tells anyone (agents, API clients, observers). Writes are batched: a scheduling round,
 a heartbeat or a job submission is one transaction, and rows of the same shape go in one
@@ -15,40 +26,113 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sqlite3
 from contextlib import contextmanager
+from functools import partial
 from typing import Iterable, Iterator, Optional
+from urllib.parse import quote
 
 from sqlalchemy import bindparam, create_engine, event, func, insert, select, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 from titus.master import migrations
 from titus.master import store_schema as S
+from titus.master.errors import StoreUnavailable
 from titus.master.migrations import StoreSchemaError  # noqa: F401  (raised by Store())
+from titus.master.store_health import StoreFileGone, StoreHealth, is_outage
 
 log = logging.getLogger("titus.master.store")
 
 
+# One process holds a SQLite store; its WAL index is heap memory, not a mapped -shm file.
+SQLITE_VFS = "unix-excl"
+BUSY_TIMEOUT_SEC = 30
+# A PostgreSQL connection attempt fails after this long (unless the URL sets connect_timeout)
+# instead of holding the master's lock for the operating system's TCP timeout.
+PG_CONNECT_TIMEOUT_SEC = 10
+# The meta row the readiness probe writes.
+PROBE_KEY = "ready_probe"
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and thread sharing."""
+    """An engine for ``url``. SQLite: WAL, a busy timeout, thread sharing and, for a file, the
+    exclusive VFS (see the module's docstring); PostgreSQL: a checked pool, a connect timeout."""
     if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    args = {}
+    if url.startswith("postgresql") and "connect_timeout" not in make_url(url).query:
+        args["connect_timeout"] = PG_CONNECT_TIMEOUT_SEC
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
+                         connect_args=args)
+
+
+def sqlite_file(url: str) -> Optional[str]:
+    """The absolute path of a SQLite URL's database file; None if ``url`` is not SQLite, is in
+    memory, or names a URI filename (``?uri=true``, opened as given)."""
+    parsed = make_url(url)
+    path = parsed.database
+    if (parsed.get_backend_name() != "sqlite" or path in (None, "", ":memory:")
+            or parsed.query or path.startswith("file:")):
+        return None
+    return os.path.abspath(path)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    path = sqlite_file(url)
+    if path is not None:
+        # every pooled connection opens the file through the exclusive VFS
+        engine = create_engine(url, creator=partial(_connect_exclusive, path))
+        memory = False
+    else:
         memory = ":memory:" in url or url in ("sqlite://", "sqlite:///")
         # An in-memory database exists per connection: share one.
         extra = {"poolclass": StaticPool} if memory else {}
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               **extra)
+        engine = create_engine(url, connect_args={"check_same_thread": False,
+                                                  "timeout": BUSY_TIMEOUT_SEC}, **extra)
+    event.listen(engine, "connect", partial(_sqlite_pragmas, wal=not memory))
+    return engine
 
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
-            cur = dbapi_conn.cursor()
-            if not memory:
-                cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
 
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+def _connect_exclusive(path: str) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{quote(path)}?vfs={SQLITE_VFS}", uri=True,
+                           check_same_thread=False, timeout=BUSY_TIMEOUT_SEC)
+
+
+def _sqlite_pragmas(dbapi_conn, _record, wal: bool) -> None:
+    cur = dbapi_conn.cursor()
+    if wal:
+        cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SEC * 1000}")
+    cur.execute("PRAGMA mmap_size=0")  # never map the file: a truncated map is a SIGBUS
+    cur.close()
+
+
+def sqlite_in_use(path: str) -> bool:
+    """Whether another process holds the SQLite file ``path`` (a running master holds it
+    exclusively). Reads only; a file that does not exist is not in use."""
+    if not os.path.exists(path):
+        return False
+    try:
+        conn = sqlite3.connect(path, timeout=0.5)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.OperationalError as exc:
+        return getattr(exc, "sqlite_errorname", "") == "SQLITE_BUSY" or "locked" in str(exc)
+    return False
+
+
+def snapshot_engine(path: str) -> Engine:
+    """A read-only engine on the SQLite file ``path`` that takes no lock and ignores the WAL:
+    the database as of its last checkpoint, readable while a master holds the file. (A master
+    checkpoints right after upgrading its schema, so the schema it shows is current.)"""
+    uri = f"file:{quote(path)}?mode=ro&immutable=1"
+    return create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True),
+                         poolclass=StaticPool)
 
 
 class Txn:
@@ -156,6 +240,27 @@ class Txn:
         upto = min(newest - keep, oldest + at_most - 1)
         return self.conn.execute(S.events.delete().where(S.events.c.seq <= upto)).rowcount
 
+    def insert_idempotency_key(self, row: dict) -> None:
+        """Remember a submission's Idempotency-Key (see :mod:`titus.master.idempotency`)."""
+        self.conn.execute(insert(S.idempotency_keys), [row])
+
+    def forget_idempotency_keys(self, before: float) -> int:
+        """Delete keys created before ``before`` (epoch seconds); returns how many went."""
+        return self.conn.execute(S.idempotency_keys.delete().where(
+            S.idempotency_keys.c.created_at < before)).rowcount
+
+    def probe(self, now: float) -> None:
+        """The readiness probe's write, kept: the time of the latest probe in ``meta``.
+
+        A real write, so that a read-only file, a full disk or a read-only PostgreSQL (a
+        standby) fail it; on PostgreSQL it waits at most seconds for a lock."""
+        if self.conn.dialect.name == "postgresql":
+            self.conn.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+            self.conn.exec_driver_sql("SET LOCAL statement_timeout = '10s'")
+        self.conn.execute(text("INSERT INTO meta (key, value) VALUES (:k, :v) ON CONFLICT (key) "
+                               "DO UPDATE SET value = excluded.value"),
+                          {"k": PROBE_KEY, "v": repr(now)})
+
     def _upsert(self, table, key_col, key, row: dict) -> None:
         res = self.conn.execute(table.update().where(key_col == key).values(**row))
         if res.rowcount == 0:
@@ -177,11 +282,16 @@ class Store:
     def __init__(self, url: str):
         self.url = url
         self.engine = make_engine(url)
+        self.file = sqlite_file(url)  # a SQLite store's file (None: PostgreSQL, in memory)
         try:
             upgrade_store(self.engine)
+            self._checkpoint()
         except BaseException:
             self.engine.dispose()
             raise
+        self._file_id = _file_id(self.file)
+        self.health = StoreHealth()
+        event.listen(self.engine, "before_cursor_execute", _note_write)
 
     @property
     def dialect(self) -> str:
@@ -190,9 +300,45 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Txn]:
-        """One transaction; committed when the block ends, rolled back if it raises."""
-        with self.engine.begin() as conn:
-            yield Txn(conn)
+        """One transaction; committed when the block ends, rolled back if it raises.
+
+        Raises :class:`StoreUnavailable` (the driver's error as ``__cause__``, logged once per
+        outage) if the store cannot take it: down, full, read-only, locked, the connection
+        lost, or its file deleted or replaced. Nothing of the transaction is kept then."""
+        with self._outages():
+            self._check_file()
+            with self.engine.begin() as conn:
+                conn.info.pop(_WROTE, None)
+                yield Txn(conn)
+                wrote = conn.info.pop(_WROTE, False)
+        if wrote:  # a committed write (not just reads): the store takes writes
+            self.health.ok()
+
+    @contextmanager
+    def _outages(self) -> Iterator[None]:
+        """Turn the driver's outage errors into StoreUnavailable (logged once per outage)."""
+        try:
+            yield
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            raise self.health.failed(exc) from exc
+
+    def _check_file(self) -> None:
+        """SQLite goes on writing to a file that was deleted or replaced (and every such write
+        is lost): refuse instead."""
+        if self.file is not None and _file_id(self.file) != self._file_id:
+            raise StoreFileGone(f"the database file {self.file} was deleted or replaced while "
+                                "the master had it open")
+
+    def _checkpoint(self) -> None:
+        """SQLite: move the WAL into the database file (and empty the WAL), so that a reader of
+        the file alone (``titus store current`` while a master holds it) sees the schema."""
+        if self.file is not None:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         """Release the connection pool."""
@@ -200,7 +346,7 @@ class Store:
 
     # loaders ------------------------------------------------------------------------------
     def _rows(self, stmt) -> list[dict]:
-        with self.engine.connect() as conn:
+        with self._outages(), self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(stmt)]
 
     def load_jobs(self) -> list[dict]:
@@ -219,9 +365,14 @@ class Store:
         """Every capacity group."""
         return self._rows(select(S.capacity_groups))
 
+    def load_idempotency_keys(self, since: float) -> list[dict]:
+        """Idempotency keys created at or after ``since`` (epoch seconds)."""
+        return self._rows(select(S.idempotency_keys).where(
+            S.idempotency_keys.c.created_at >= since))
+
     def max_seq(self) -> tuple[int, int]:
         """The highest job and task sequence numbers ever used (live or archived)."""
-        with self.engine.connect() as conn:
+        with self._outages(), self.engine.connect() as conn:
             j = max(conn.execute(select(func.max(S.jobs.c.seq))).scalar() or 0,
                     conn.execute(select(func.max(S.archive_jobs.c.seq))).scalar() or 0)
             t = max(conn.execute(select(func.max(S.tasks.c.seq))).scalar() or 0,
@@ -260,7 +411,28 @@ class Store:
             return tx.trim_events(keep, at_most)
 
     def ping(self) -> bool:
-        """Whether the database answers."""
-        with self.engine.connect() as conn:
+        """Whether the database answers a read (StoreUnavailable if not)."""
+        with self._outages(), self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         return True
+
+
+_WROTE = "titus_wrote"  # set on a connection's info by a statement that writes
+
+
+def _note_write(conn, _cursor, statement, _parameters, _context, _executemany) -> None:
+    """Mark the connection's transaction as one that wrote (only a committed write shows
+    that the store takes writes: a transaction of reads commits on a read-only store too)."""
+    if statement[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
+        conn.info[_WROTE] = True
+
+
+def _file_id(path: Optional[str]) -> Optional[tuple]:
+    """Which file is at ``path`` now (device, inode); None if nothing is."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino

@@ -16,7 +16,7 @@ metadata = MetaData()
 
 # The migration revision these tables match (also written to meta.schema on upgrade).
 # The release before migrations wrote "2" there.
-SCHEMA_VERSION = "0002"
+SCHEMA_VERSION = "0005"
 
 
 def _job_columns():
@@ -58,6 +58,10 @@ def _task_columns():
         Column("started_at", Float),
         Column("kill_initiated_at", Float),
         Column("finished_at", Float),
+        # quick failures in a row of this index before this task (crash-loop back-off)
+        Column("consecutive_failures", Integer, nullable=False, default=0),
+        # launch orders sent for this task (a re-send after its agent came back adds one)
+        Column("launch_attempts", Integer, nullable=False, default=0),
     ]
 
 
@@ -92,6 +96,16 @@ events = Table(
     Column("entity_id", String(255), nullable=False, default=""),
     Column("data", Text, nullable=False, default=""),
     Index("ix_events_entity", "entity_id", "seq"),  # one entity's events, in order
+)
+
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("scope", String(128), primary_key=True),  # who sent it (a principal)
+    Column("key", String(255), primary_key=True),
+    Column("body_sha256", String(64), nullable=False),
+    Column("job_id", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_idempotency_created", "created_at"),
 )
 
 meta = Table(

@@ -8,10 +8,13 @@ carrying *every* problem found (not just the first), each with the JSON path of 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+
+from titus.boundary import InputLimits, Problem, SpecError, check_name, check_value, safe_value
 
 from titus.master.model import CapacityGroupSpec, CapacityUpdate, JobDescriptor
 from titus.master.model_constraints import unknown_names
@@ -34,67 +37,70 @@ class ValidationLimits:
     max_attribute_bytes: int = 65_536
 
 
-@dataclass
-class Problem:
-    """One bad field: its JSON path, what is wrong, and the value (as data)."""
-
-    field: str
-    message: str
-    value: Any = None
-
-    def wire(self) -> dict:
-        """JSON-ready form."""
-        out = {"field": self.field, "message": self.message}
-        if self.value is not None:
-            out["value"] = self.value
-        return out
-
-
-class SpecError(ValueError):
-    """A request body was refused; ``problems`` names every bad field."""
-
-    def __init__(self, problems: list[Problem], what: str = "job descriptor"):
-        self.problems = problems
-        self.what = what
-        super().__init__(f"invalid {what}: " + "; ".join(f"{p.field}: {p.message}" for p in problems))
-
-    def wire(self) -> dict:
-        """The HTTP 400 body."""
-        return {"error": f"invalid {self.what}", "problems": [p.wire() for p in self.problems]}
-
-
 def _path(loc: tuple) -> str:
-    return ".".join(str(part) for part in loc) or "(body)"
+    """A JSON path as the boundary writes it: ``hosts[1].ports[0]``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(body)"
 
 
 def _safe(value: Any) -> Any:
     # Keep a value as JSON data; anything odd becomes its repr (still data, never evaluated).
-    try:
-        json.dumps(value)
-        return value
-    except (TypeError, ValueError):
-        return repr(value)
+    return safe_value(value)
 
 
-def _from_pydantic(exc: ValidationError) -> list[Problem]:
-    return [Problem(_path(e["loc"]), e["msg"], _safe(e.get("input"))) for e in exc.errors()]
+_FIELD_FIRST = re.compile(r"^([A-Za-z_][A-Za-z0-9_.\[\]]*): ")
 
 
-def parse_model(model: type[BaseModel], data: Any, what: str) -> Any:
-    """``model.model_validate(data)``, with errors as a :class:`SpecError`."""
+def problems_of_validation(exc: ValidationError) -> list[Problem]:
+    """pydantic's errors as problems naming each field (the input echoed only as data).
+
+    A check of the whole object names its field first (``hosts: ...``)."""
+    problems = []
+    for e in exc.errors(include_url=False):
+        message = e["msg"].removeprefix("Value error, ")
+        if e["loc"]:
+            value = _safe(e.get("input")) if e.get("type") != "json_invalid" else None
+            problems.append(Problem(_path(e["loc"]), message, value))
+            continue
+        match = _FIELD_FIRST.match(message)
+        problems.append(Problem(match.group(1) if match else "(body)",
+                                message[match.end():] if match else message))
+    return problems
+
+
+_from_pydantic = problems_of_validation
+
+
+def parse_model(model: type[BaseModel], data: Any, what: str,
+                inputs: InputLimits | None = None) -> Any:
+    """``model.model_validate(data)``, with errors as a :class:`SpecError`.
+
+    ``data`` is first held to the input bounds (:func:`titus.boundary.check_value`): a body
+    decoded by :func:`titus.boundary.decode_json` passes them already, a Python caller's dict
+    is checked here."""
     if not isinstance(data, dict):
         raise SpecError([Problem("(body)", "must be a JSON object")], what)
+    check_value(data, inputs, what)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise SpecError(_from_pydantic(exc), what) from None
 
 
-def parse_job(data: Any, limits: ValidationLimits | None = None) -> JobDescriptor:
-    """Validate a job descriptor: shape first, then every bound; all problems reported."""
+def parse_job(data: Any, limits: ValidationLimits | None = None,
+              inputs: InputLimits | None = None) -> JobDescriptor:
+    """Validate a job descriptor: input bounds, shape, then every bound; all problems reported.
+
+    Raises :class:`SpecError` (HTTP 400) naming each bad field."""
     limits = limits or ValidationLimits()
-    job = parse_model(JobDescriptor, data, "job descriptor")
-    problems = check_job(job, limits)
+    inputs = inputs or InputLimits()
+    job = parse_model(JobDescriptor, data, "job descriptor", inputs)
+    problems = check_job(job, limits, inputs)
     if problems:
         raise SpecError(problems)
     return job
@@ -107,11 +113,14 @@ def _bound(problems, path, value, low, high):
         problems.append(Problem(path, f"must be between {low} and {high}", _safe(value)))
 
 
-def check_job(job: JobDescriptor, limits: ValidationLimits) -> list[Problem]:
+def check_job(job: JobDescriptor, limits: ValidationLimits,
+              inputs: InputLimits | None = None) -> list[Problem]:
     """Every problem with an already well-shaped descriptor."""
+    inputs = inputs or InputLimits()
     problems: list[Problem] = []
-    if not job.applicationName.strip():
-        problems.append(Problem("applicationName", "must not be empty"))
+    check_name(problems, "applicationName", job.applicationName, inputs)
+    if job.capacityGroup:
+        check_name(problems, "capacityGroup", job.capacityGroup, inputs)
     c = job.container
     if not c.image.name.strip():
         problems.append(Problem("container.image.name", "must not be empty"))
@@ -182,10 +191,11 @@ def check_retry(policy, path: str, limits: ValidationLimits) -> list[Problem]:
     return problems
 
 
-def parse_capacity_update(data: Any, limits: ValidationLimits | None = None) -> CapacityUpdate:
+def parse_capacity_update(data: Any, limits: ValidationLimits | None = None,
+                          inputs: InputLimits | None = None) -> CapacityUpdate:
     """Validate a ``PUT /jobs/{id}/instances`` body (bounds only; the job checks the rest)."""
     limits = limits or ValidationLimits()
-    update = parse_model(CapacityUpdate, data, "capacity")
+    update = parse_model(CapacityUpdate, data, "capacity", inputs)
     problems: list[Problem] = []
     for name in ("min", "desired", "max"):
         _bound(problems, name, getattr(update, name), 0, limits.max_service_capacity)
@@ -197,12 +207,17 @@ def parse_capacity_update(data: Any, limits: ValidationLimits | None = None) -> 
 TIERS = ("Critical", "Flex")
 
 
-def parse_capacity_group(data: Any) -> CapacityGroupSpec:
-    """Validate a capacity group: a name, a known tier, non-negative resources."""
-    group = parse_model(CapacityGroupSpec, data, "capacity group")
+MAX_GROUP_QUANTITY = 1e15  # far beyond any fleet; keeps sums exact in float64
+
+
+def parse_capacity_group(data: Any, inputs: InputLimits | None = None) -> CapacityGroupSpec:
+    """Validate a capacity group: a name, a known tier, finite non-negative resources.
+
+    Raises :class:`SpecError` (HTTP 400) naming each bad field; nothing is stored before."""
+    inputs = inputs or InputLimits()
+    group = parse_model(CapacityGroupSpec, data, "capacity group", inputs)
     problems: list[Problem] = []
-    if not group.name.strip():
-        problems.append(Problem("name", "must not be empty"))
+    check_name(problems, "name", group.name, inputs)
     if group.tier not in TIERS:
         problems.append(Problem("tier", "must be Critical or Flex", group.tier))
     for part in ("resources", "limit"):
@@ -211,8 +226,10 @@ def parse_capacity_group(data: Any) -> CapacityGroupSpec:
             continue
         for name in ("cpu", "memoryMB", "diskMB", "networkMbps", "gpu"):
             value = getattr(res, name)
-            if not (value >= 0):
-                problems.append(Problem(f"{part}.{name}", "must be >= 0", _safe(value)))
+            if not (0 <= value <= MAX_GROUP_QUANTITY):  # also false for NaN
+                problems.append(Problem(f"{part}.{name}",
+                                        f"must be between 0 and {MAX_GROUP_QUANTITY:g}",
+                                        _safe(value)))
     if problems:
         raise SpecError(problems, "capacity group")
     return group

@@ -34,7 +34,23 @@ def job_view(job: JobRecord) -> dict:
     if job.wire_cache is None:
         job.wire_cache = job.descriptor.wire()
     return {"id": job.id, "jobDescriptor": job.wire_cache, "status": status,
-            "statusHistory": history}
+            "statusHistory": history, **_job_backoff(job)}
+
+
+def _job_backoff(job: JobRecord) -> dict:
+    """The crash-loop summary of a job: how many of its tasks are held back by a restart
+    delay, the earliest time one may run again, and the longest run of quick failures of an
+    index still running or waiting."""
+    waiting: list[float] = []
+    failures = 0
+    for t in job.tasks.values():
+        if t.state == states.FINISHED:
+            continue
+        failures = max(failures, t.consecutive_failures)
+        if t.backing_off:
+            waiting.append(t.retry_at)
+    return {"backingOff": bool(waiting), "tasksBackingOff": len(waiting),
+            "retryAt": ms(min(waiting)) if waiting else None, "consecutiveFailures": failures}
 
 
 def task_view(task: TaskRecord, job: Optional[JobRecord] = None) -> dict:
@@ -52,6 +68,8 @@ def task_view(task: TaskRecord, job: Optional[JobRecord] = None) -> dict:
                "task.systemResubmitNumber": str(task.system_resubmit_number)}
     if task.resubmit_of:
         context["task.resubmitOf"] = task.resubmit_of
+    if task.launch_attempts:
+        context["task.launchAttempts"] = str(task.launch_attempts)
     if task.host_id:
         context["agent.host"] = task.host_id
         context["agent.id"] = task.agent_id
@@ -62,6 +80,8 @@ def task_view(task: TaskRecord, job: Optional[JobRecord] = None) -> dict:
         "systemResubmitNumber": task.system_resubmit_number,
         "hostId": task.host_id or None, "agentId": task.agent_id or None,
         "ports": task.port_list, "exitCode": task.exit_code, "health": task.health,
+        "backingOff": task.backing_off, "consecutiveFailures": task.consecutive_failures,
+        "launchAttempts": task.launch_attempts,
     }
     if task.state == states.ACCEPTED:
         view["schedulingFailure"] = task.scheduling_failure or None

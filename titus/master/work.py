@@ -27,7 +27,8 @@ class Work:
     __slots__ = ("new_jobs", "new_tasks", "task_updates", "job_updates", "archives", "orders",
                  "done_indices", "touched_jobs", "agents_put", "agent_deletes", "log",
                  "removed_hosts", "added_hosts", "notes", "placed", "capacity_puts",
-                 "capacity_deletes", "hold_off", "release", "timers", "holds", "unhold")
+                 "capacity_deletes", "hold_off", "release", "timers", "holds", "unhold",
+                 "keys")
 
     def __init__(self):
         self.new_jobs: list[JobRecord] = []
@@ -52,6 +53,7 @@ class Work:
         self.unhold: list[str] = []  # hosts no longer held off, left as they are (terminated)
         self.timers: list[tuple[float, str, str, float]] = []  # (due, task id, kind, stamp)
         self.holds: list[TaskRecord] = []  # running tasks to hold on their hosts again
+        self.keys: list = []  # IdempotencyKeys of submissions, stored with their job
 
     # tasks --------------------------------------------------------------------------------
     def update(self, task: TaskRecord, **values) -> None:
@@ -107,7 +109,7 @@ class Work:
         """Whether this work writes to the store."""
         return bool(self.new_jobs or self.new_tasks or self.task_updates or self.job_updates
                     or self.archives or self.agents_put or self.agent_deletes or self.log
-                    or self.capacity_puts or self.capacity_deletes)
+                    or self.capacity_puts or self.capacity_deletes or self.keys)
 
     def empty(self) -> bool:
         """Nothing to write, note or send."""

@@ -5,15 +5,14 @@ import logging
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError, to_json
 
 from titus.protocol import Heartbeat, HeartbeatReply, RegisterRequest, RegisterResponse
-from titus.master.api.deps import master_of, require_agent
-from titus.master.api.schemas import body
+from titus.master.api.deps import json_body, master_of, read_body, require_agent
+from titus.master.api.schemas import body, responses
 from titus.master.engine_adapter import HostRejected
-from titus.master.validation import Problem, SpecError
+from titus.master.validation import Problem, SpecError, parse_model, problems_of_validation
 
 log = logging.getLogger("titus.master.api.agents")
 
@@ -21,18 +20,25 @@ router = APIRouter(prefix="/api/v3", tags=["agents"])
 
 
 @router.post("/agents/register", response_model=RegisterResponse,
-             dependencies=[Depends(require_agent)])
-async def register(request: Request, body: RegisterRequest):
-    """An agent (re)joins with its hosts and the tasks its runtime holds."""
+             dependencies=[Depends(require_agent)], openapi_extra=body(RegisterRequest),
+             responses=responses(400, 401, 413, 503))
+async def register(request: Request):
+    """An agent (re)joins with its hosts and the tasks its runtime holds.
+
+    The body is a ``titus.protocol.RegisterRequest``; a bad host or task is refused whole
+    (400 naming it), before anything is registered, so a corrected retry is accepted."""
     master = master_of(request)
+    data = await json_body(request, "agent registration", agent=True)
+    registration = parse_model(RegisterRequest, data, "agent registration", master.settings.input)
     try:
-        return await run_in_threadpool(master.register_agent, body)
+        return await run_in_threadpool(master.register_agent, registration)
     except HostRejected as exc:  # refused whole: nothing was stored or changed
-        raise SpecError([Problem("hosts", str(exc))], "agent registration") from None
+        raise SpecError([Problem(exc.field, str(exc))], "agent registration") from None
 
 
 @router.post("/agents/{agent_id}/heartbeat", response_model=HeartbeatReply,
-             dependencies=[Depends(require_agent)], openapi_extra=body(Heartbeat))
+             dependencies=[Depends(require_agent)], openapi_extra=body(Heartbeat),
+             responses=responses(400, 401, 413, 503))
 async def heartbeat(request: Request, agent_id: str):
     """Status changes in; orders out. Waits up to ``wait_ms`` for orders when none are queued.
 
@@ -40,11 +46,11 @@ async def heartbeat(request: Request, agent_id: str):
     (the busiest request of the platform).
     """
     master = master_of(request)
-    raw = await request.body()
+    raw = await read_body(request, master.settings.input.max_agent_body_bytes)
     try:
         body = Heartbeat.model_validate_json(raw or b"{}")
     except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False)) from None
+        raise SpecError(problems_of_validation(exc), "heartbeat") from None
     known = await run_in_threadpool(master.heartbeat, agent_id, body.statuses, body.running)
     if not known:
         return _reply([], reregister=True)
@@ -76,7 +82,8 @@ def _writable(order) -> bool:
         return False
 
 
-@router.delete("/agents/{agent_id}", dependencies=[Depends(require_agent)])
+@router.delete("/agents/{agent_id}", dependencies=[Depends(require_agent)],
+               responses=responses(401, 404, 503))
 def deregister(request: Request, agent_id: str):
     """Graceful leave: the agent's tasks are lost (and replaced), its hosts leave the engine."""
     master_of(request).deregister_agent(agent_id)

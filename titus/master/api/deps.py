@@ -1,13 +1,13 @@
-"""Shared pieces of the REST routers: the master, authentication, error mapping, paging."""
+"""Shared pieces of the REST routers: the master, authentication, bodies, paging."""
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Optional
 
 from fastapi import HTTPException, Request
-from fastapi.responses import JSONResponse
 
-from titus.master.errors import Conflict, NotFound
+from titus.boundary import BodyTooLarge, decode_json
 from titus.master.master import Master
 from titus.master.validation import SpecError
 
@@ -15,6 +15,38 @@ from titus.master.validation import SpecError
 def master_of(request: Request) -> Master:
     """The master behind this app."""
     return request.app.state.master
+
+
+async def read_body(request: Request, bound: int) -> bytes:
+    """The request body, refused with :class:`BodyTooLarge` (413) as soon as it passes
+    ``bound`` bytes (a declared ``Content-Length`` over it is refused before reading)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > bound:
+        raise BodyTooLarge(int(declared), bound)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > bound:
+            raise BodyTooLarge(size, bound)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def json_body(request: Request, what: str = "request", agent: bool = False):
+    """The request body decoded at the input boundary (:func:`titus.boundary.decode_json`):
+    400 naming every bad field, 413 over the body bound (larger for agents)."""
+    limits = master_of(request).settings.input
+    bound = limits.max_agent_body_bytes if agent else limits.max_body_bytes
+    return decode_json(await read_body(request, bound), limits, what, max_bytes=bound)
+
+
+def caller_scope(request: Request) -> str:
+    """Who is calling, for scoping what they remember (idempotency keys): a digest of the
+    bearer token, or ``anonymous``."""
+    token = _bearer(request)
+    if token is None:
+        return "anonymous"
+    return "token:" + hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()[:32]
 
 
 def _bearer(request: Request) -> Optional[str]:
@@ -43,23 +75,6 @@ def require_agent(request: Request) -> None:
     if token and not _matches(_bearer(request), [token]):
         raise HTTPException(401, "a valid agent token is required (Authorization: Bearer ...)",
                             headers={"WWW-Authenticate": "Bearer"})
-
-
-def install_error_handlers(app) -> None:
-    """Map the master's errors to HTTP: 400 bad spec, 404 unknown, 409 wrong state."""
-
-    @app.exception_handler(SpecError)
-    async def _spec(_request, exc: SpecError):
-        return JSONResponse(exc.wire(), status_code=400)
-
-    @app.exception_handler(NotFound)
-    async def _missing(_request, exc: NotFound):
-        return JSONResponse({"error": "not found", "id": exc.args[0] if exc.args else None},
-                            status_code=404)
-
-    @app.exception_handler(Conflict)
-    async def _conflict(_request, exc: Conflict):
-        return JSONResponse({"error": str(exc)}, status_code=409)
 
 
 def page(items: list, key, cursor: Optional[str], page_size: int) -> tuple[list, dict]:

@@ -15,8 +15,8 @@ from pydantic import ValidationError
 from titus.autoscale.groups import InstanceGroup
 from titus.autoscale.rules import AutoscaleRule
 from titus.autoscale.service import AutoscaleService
-from titus.master.api.deps import require_user
-from titus.master.api.jobs import json_body
+from titus.master.api.schemas import responses
+from titus.master.api.deps import json_body, require_user
 from titus.master.errors import Conflict, NotFound
 from titus.master.validation import Problem, SpecError
 
@@ -73,7 +73,7 @@ def list_groups(request: Request):
     return {"items": service_of(request).view()}
 
 
-@router.get("/instanceGroups/{name}")
+@router.get("/instanceGroups/{name}", responses=responses(404,))
 def get_group(request: Request, name: str):
     """One group; 404 if unknown."""
     return _group_view(service_of(request), name)
@@ -92,7 +92,8 @@ async def _object_body(request: Request, what: str, path_field: Optional[tuple] 
     return data
 
 
-@router.post("/instanceGroups", status_code=201, dependencies=[Depends(require_user)])
+@router.post("/instanceGroups", status_code=201, dependencies=[Depends(require_user)],
+             responses=responses(400, 401, 409, 413, 503))
 async def create_group(request: Request):
     """Create a group: {name, instance_type, tier?, zones, lifecycle?, min_size?, max_size?}."""
     service = service_of(request)
@@ -107,7 +108,8 @@ async def create_group(request: Request):
     return _group_view(service, group.name)
 
 
-@router.put("/instanceGroups/{name}", dependencies=[Depends(require_user)])
+@router.put("/instanceGroups/{name}", dependencies=[Depends(require_user)],
+            responses=responses(400, 401, 404, 413, 503))
 async def update_group(request: Request, name: str):
     """Change fields of a group (lifecycle, sizes, zones, ...); the name cannot change."""
     service = service_of(request)
@@ -124,7 +126,8 @@ async def update_group(request: Request, name: str):
     return _group_view(service, name)
 
 
-@router.delete("/instanceGroups/{name}", dependencies=[Depends(require_user)])
+@router.delete("/instanceGroups/{name}", dependencies=[Depends(require_user)],
+               responses=responses(401, 404, 503))
 def delete_group(request: Request, name: str):
     """Forget a group and its rule (its hosts are left as they are)."""
     try:
@@ -134,7 +137,8 @@ def delete_group(request: Request, name: str):
     return {}
 
 
-@router.put("/instanceGroups/{name}/rule", dependencies=[Depends(require_user)])
+@router.put("/instanceGroups/{name}/rule", dependencies=[Depends(require_user)],
+            responses=responses(400, 401, 404, 413, 503))
 async def set_rule(request: Request, name: str):
     """Set the group's rule: {min_idle, max_idle, min_size?, max_size?, cooldown_sec}."""
     service = service_of(request)
@@ -149,7 +153,8 @@ async def set_rule(request: Request, name: str):
     return _group_view(service, name)
 
 
-@router.delete("/instanceGroups/{name}/rule", dependencies=[Depends(require_user)])
+@router.delete("/instanceGroups/{name}/rule", dependencies=[Depends(require_user)],
+               responses=responses(401, 404, 503))
 def delete_rule(request: Request, name: str):
     """Remove the group's rule (it stops scaling)."""
     service = service_of(request)
@@ -159,7 +164,7 @@ def delete_rule(request: Request, name: str):
     return {}
 
 
-@router.get("/instanceGroups/{name}/actions")
+@router.get("/instanceGroups/{name}/actions", responses=responses(404,))
 def group_actions(request: Request, name: str):
     """The group's recent scaling actions, oldest first."""
     service = service_of(request)

@@ -1,43 +1,47 @@
 """``/api/v3/jobs``: create, find (filters, cursor pagination), get, kill and resize jobs."""
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 
 from titus import states
-from titus.master.api.deps import check_page_size, master_of, page, require_user
-from titus.master.api.schemas import body
+from titus.master.api.deps import (caller_scope, check_page_size, json_body, master_of, page,
+                                   require_user)
+from titus.master.api.errors import SafeJSONResponse
+from titus.master.idempotency import IdempotencyKey, body_digest, parse_key
+from titus.master.api.schemas import body, responses
 from titus.master.model import CapacityUpdate, JobDescriptor
 from titus.master.records import JobRecord
 from titus.master.validation import Problem, SpecError, parse_capacity_update, parse_job
 
 router = APIRouter(prefix="/api/v3", tags=["jobs"])
 
-
-async def json_body(request: Request):
-    """The request body as JSON, or a 400 naming the body."""
-    raw = await request.body()
-    try:
-        return json.loads(raw or b"null")
-    except ValueError as exc:
-        raise SpecError([Problem("(body)", f"not valid JSON: {exc.msg} at position {exc.pos}")],
-                        "request") from None
+IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Repeat a submission safely: the same key and body return the first job",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}}
 
 
 @router.post("/jobs", status_code=202, dependencies=[Depends(require_user)],
              summary="Submit a job (Titus JobDescriptor JSON); returns its id",
-             openapi_extra=body(JobDescriptor))
+             openapi_extra={**body(JobDescriptor), "parameters": [IDEMPOTENCY_HEADER]},
+             responses=responses(400, 401, 413, 422, 503))
 async def create_job(request: Request):
-    """Validate and store a job; 400 names every bad field."""
-    data = await json_body(request)
+    """Validate and store a job; 400 names every bad field.
+
+    With an ``Idempotency-Key`` header, a repeat with the same body returns the first job's
+    id (no second job); the same key with another body answers 422."""
+    key = parse_key(request.headers.get("idempotency-key"))
+    data = await json_body(request, "job descriptor")
     master = master_of(request)
-    descriptor = parse_job(data, master.settings.limits)
-    job = await run_in_threadpool(master.submit_job, descriptor)
-    return JSONResponse({"id": job.id}, status_code=202)
+    descriptor = parse_job(data, master.settings.limits, master.settings.input)
+    remembered = None
+    if key is not None:
+        remembered = IdempotencyKey(caller_scope(request), key, body_digest(data))
+    job = await run_in_threadpool(master.submit_job, descriptor, remembered)
+    return SafeJSONResponse({"id": job.id}, status_code=202)
 
 
 def _matches(job: JobRecord, job_state, app, group, owner, job_type, ids, attrs) -> bool:
@@ -60,7 +64,8 @@ def _matches(job: JobRecord, job_state, app, group, owner, job_type, ids, attrs)
     return True
 
 
-@router.get("/jobs", summary="Find jobs (active by default; jobState=Finished for archived)")
+@router.get("/jobs", summary="Find jobs (active by default; jobState=Finished for archived)",
+            responses=responses(400,))
 def find_jobs(request: Request, jobState: Optional[str] = None,
               applicationName: Optional[str] = None, capacityGroup: Optional[str] = None,
               owner: Optional[str] = None, jobType: Optional[str] = None,
@@ -84,7 +89,7 @@ def find_jobs(request: Request, jobState: Optional[str] = None,
     return {"items": queries.job_views(chunk), "pagination": pagination}
 
 
-@router.get("/jobs/{job_id}", summary="One job (live or archived)")
+@router.get("/jobs/{job_id}", summary="One job (live or archived)", responses=responses(404,))
 def get_job(request: Request, job_id: str):
     """A job by id; 404 if it never existed."""
     master = master_of(request)
@@ -92,7 +97,8 @@ def get_job(request: Request, job_id: str):
     return master.queries.job_views([job])[0]
 
 
-@router.delete("/jobs/{job_id}", dependencies=[Depends(require_user)], summary="Kill a job")
+@router.delete("/jobs/{job_id}", dependencies=[Depends(require_user)], summary="Kill a job",
+               responses=responses(401, 404, 503))
 def kill_job(request: Request, job_id: str):
     """Kill every task of the job; the job finishes when they have all ended."""
     master = master_of(request)
@@ -102,11 +108,12 @@ def kill_job(request: Request, job_id: str):
 
 @router.put("/jobs/{job_id}/instances", dependencies=[Depends(require_user)],
             summary="Change a service job's capacity {min, desired, max}",
-            openapi_extra=body(CapacityUpdate))
+            openapi_extra=body(CapacityUpdate),
+            responses=responses(400, 401, 404, 409, 413, 503))
 async def resize_job(request: Request, job_id: str):
     """Resize a service job; the reconciler starts or kills tasks to match."""
-    data = await json_body(request)
+    data = await json_body(request, "capacity")
     master = master_of(request)
-    update = parse_capacity_update(data, master.settings.limits)
+    update = parse_capacity_update(data, master.settings.limits, master.settings.input)
     job = await run_in_threadpool(master.resize_job, job_id, update)
     return master.queries.job_views([job])[0]

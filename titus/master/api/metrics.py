@@ -1,9 +1,12 @@
-"""``/metrics``: Prometheus metrics of the master (queue depth, round latency, tasks by state)."""
+"""``/metrics``: Prometheus metrics of the master (queue depth, round latency, tasks by state,
+tasks backing off)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from titus.master.api.errors import UNSERVABLE
 
 router = APIRouter(tags=["metrics"])
 
@@ -25,6 +28,15 @@ class _StateCollector:
         yield GaugeMetricFamily("titus_jobs", "Live jobs", value=n["jobs"])
         yield GaugeMetricFamily("titus_agents", "Known agents", value=n["agents"])
         yield GaugeMetricFamily("titus_hosts", "Hosts in the engine", value=n["hosts"])
+        yield GaugeMetricFamily("titus_tasks_backing_off",
+                                "Waiting tasks held back by a restart delay (crash-loop back-off "
+                                "or retry policy)", value=self.master.queries.backing_off())
+        yield GaugeMetricFamily("titus_store_skipped_rows",
+                                "Stored rows the last recovery could not read back (skipped, "
+                                "left in the store)", value=len(self.master.state.skipped_rows))
+        yield CounterMetricFamily("titus_unservable_values",
+                                  "Responses whose values no client could read (replaced)",
+                                  value=UNSERVABLE.count)
 
 
 def install_metrics(app, master) -> CollectorRegistry:

@@ -14,7 +14,9 @@ from typing import Optional
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
+from titus.master.api.schemas import responses
 from titus.master.api.deps import master_of
+from titus.master.api.errors import servable
 from titus.master.events import CLOSED
 
 router = APIRouter(prefix="/api/v3", tags=["observe"])
@@ -23,14 +25,23 @@ KEEPALIVE_SEC = 15.0
 
 
 def sse(kind: str, payload) -> str:
-    """One server-sent event."""
-    return f"event: {kind}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n"
+    """One server-sent event (strict JSON: a value no client can read is replaced)."""
+    try:
+        data = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        data = json.dumps(servable(payload), separators=(",", ":"), allow_nan=False)
+    return f"event: {kind}\ndata: {data}\n\n"
 
 
-@router.get("/observe", summary="Server-sent events: snapshot, snapshotEnd, then live changes")
+@router.get("/observe", summary="Server-sent events: snapshot, snapshotEnd, then live changes",
+            response_class=StreamingResponse,
+            responses={**responses(400), 200: {"description": "An event stream",
+                                               "content": {"text/event-stream": {}}}})
 @router.get("/jobs/observe", include_in_schema=False)
-async def observe(request: Request, jobId: Optional[str] = None, limit: int = 0):
-    """Stream the state of jobs and tasks, then their changes."""
+async def observe(request: Request, jobId: Optional[str] = None, limit: int = 0,
+                  snapshotOnly: bool = False):
+    """Stream the state of jobs and tasks, then their changes (at most ``limit`` of them if
+    given; none with ``snapshotOnly=true``, which ends the stream after ``snapshotEnd``)."""
     master = master_of(request)
     sub = master.events.subscribe(jobId)  # before the snapshot, so nothing is missed
 
@@ -41,6 +52,8 @@ async def observe(request: Request, jobId: Optional[str] = None, limit: int = 0)
             for chunk in snapshot:
                 yield chunk
             yield sse("snapshotEnd", {})
+            if snapshotOnly:
+                return
             sent = 0
             while limit <= 0 or sent < limit:
                 try:

@@ -6,14 +6,44 @@ for ``/openapi.json`` and ``install_schemas`` adds the models to the document's 
 """
 from __future__ import annotations
 
+from typing import Any, Optional
+
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from titus.protocol import Heartbeat
+from titus.protocol import Heartbeat, RegisterRequest
 from titus.master.model import CapacityGroupSpec, CapacityUpdate, JobDescriptor
 
-MODELS = (JobDescriptor, CapacityUpdate, CapacityGroupSpec, Heartbeat)
+MODELS = (JobDescriptor, CapacityUpdate, CapacityGroupSpec, Heartbeat, RegisterRequest)
 REF = "#/components/schemas/{model}"
+
+
+class ProblemOut(BaseModel):
+    """One bad field of a refused request."""
+
+    field: str
+    message: str
+    value: Optional[Any] = None
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: what went wrong, and each field at fault (may be empty)."""
+
+    error: str
+    problems: list[ProblemOut] = []
+
+
+ERROR_TEXT = {400: "Bad input: each problem names a field", 401: "No valid token",
+              403: "The token may not do this", 404: "No such object",
+              409: "Conflicts with the object's state", 413: "Body too large",
+              422: "The Idempotency-Key was used with another body",
+              429: "Too many requests", 503: "The store is unavailable; nothing changed"}
+
+
+def responses(*codes: int) -> dict:
+    """``responses=`` of a route: the documented error answers, all :class:`ErrorOut`."""
+    return {code: {"model": ErrorOut, "description": ERROR_TEXT[code]} for code in codes}
 
 
 def body(model) -> dict:
@@ -36,6 +66,7 @@ def install_schemas(app) -> None:
                 if name in schemas and _shape(schemas[name]) != _shape(schema):
                     raise RuntimeError(f"two OpenAPI schemas are named {name!r}")
                 schemas[name] = schema
+            _validation_is_400(doc)
             app.openapi_schema = doc
         return app.openapi_schema
 
@@ -45,3 +76,21 @@ def install_schemas(app) -> None:
 def _shape(schema: dict) -> tuple:
     """What tells two models apart (FastAPI and pydantic render defaults differently)."""
     return (schema.get("description"), tuple(sorted(schema.get("properties", {}))))
+
+
+def _validation_is_400(doc: dict) -> None:
+    """FastAPI documents a 422 for bad parameters; this API answers those with 400."""
+    for ops in doc.get("paths", {}).values():
+        for op in ops.values():
+            answers = op.get("responses", {})
+            generated = answers.get("422", {})
+            if "HTTPValidationError" in str(generated.get("content", "")):
+                del answers["422"]
+                answers.setdefault("400", {
+                    "description": ERROR_TEXT[400],
+                    "content": {"application/json": {"schema": {"$ref": REF.format(
+                        model="ErrorOut")}}}})
+    schemas = doc.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        if name in schemas and name not in str(doc.get("paths")):
+            del schemas[name]

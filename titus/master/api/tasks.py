@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from titus import states
+from titus.master.api.schemas import responses
 from titus.master.api.deps import check_page_size, master_of, page, require_user
 from titus.master.errors import Conflict, NotFound
 from titus.master.validation import Problem, SpecError
@@ -25,7 +26,8 @@ def _states(raw: Optional[str]) -> Optional[set]:
     return wanted
 
 
-@router.get("/tasks", summary="Find tasks (of a job, in some states)")
+@router.get("/tasks", summary="Find tasks (of a job, in some states)",
+            responses=responses(400, 404))
 def find_tasks(request: Request, jobId: Optional[str] = None, taskStates: Optional[str] = None,
                state: Optional[str] = None, taskIds: Optional[str] = None,
                pageSize: int = Query(100), cursor: Optional[str] = None):
@@ -34,7 +36,7 @@ def find_tasks(request: Request, jobId: Optional[str] = None, taskStates: Option
     wanted = _states(taskStates or state)
     ids = set(taskIds.split(",")) if taskIds else None
     queries = master_of(request).queries
-    tasks = queries.tasks(jobId)
+    tasks = queries.tasks(jobId or None)  # jobId= (empty) means every job
     if wanted:
         tasks = [t for t in tasks if t.state in wanted]
     if ids:
@@ -45,7 +47,8 @@ def find_tasks(request: Request, jobId: Optional[str] = None, taskStates: Option
     return {"items": items, "pagination": pagination}
 
 
-@router.get("/tasks/{task_id}", summary="One task, with why it is not placed if it waits")
+@router.get("/tasks/{task_id}", summary="One task, with why it is not placed if it waits",
+            responses=responses(404,))
 def get_task(request: Request, task_id: str):
     """A task by id (live or archived); 404 if unknown."""
     master = master_of(request)
@@ -53,7 +56,8 @@ def get_task(request: Request, task_id: str):
     return master.queries.task_views([task])[0]
 
 
-@router.delete("/tasks/{task_id}", dependencies=[Depends(require_user)], summary="Kill a task")
+@router.delete("/tasks/{task_id}", dependencies=[Depends(require_user)], summary="Kill a task",
+               responses=responses(401, 404, 409, 503))
 def kill_task(request: Request, task_id: str, shrink: bool = False):
     """Kill a task; a service job replaces it unless ``shrink=true`` lowers its desired count."""
     master = master_of(request)
@@ -61,7 +65,10 @@ def kill_task(request: Request, task_id: str, shrink: bool = False):
     return master.queries.task_views([task])[0]
 
 
-@router.get("/tasks/{task_id}/logs", summary="The task's output, read from its agent")
+@router.get("/tasks/{task_id}/logs", summary="The task's output, read from its agent",
+            response_class=StreamingResponse,
+            responses={**responses(400, 404, 409), 200: {
+                "description": "The task's output", "content": {"text/plain": {}}}})
 async def task_logs(request: Request, task_id: str, follow: bool = False):
     """Stream the task's stdout/stderr from the agent that runs (or ran) it."""
     master = master_of(request)

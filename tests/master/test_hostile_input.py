@@ -1,0 +1,203 @@
+"""Hostile and careless input through the real HTTP server: each kind is refused at the
+boundary with a JSON error naming the field, nothing is stored, and every listing still
+answers 200 afterwards, also after a restart on the same store."""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from titus.master.config import MasterSettings
+
+from tests.master.live import LiveMaster
+
+JOB = {"applicationName": "hostile", "owner": {"teamEmail": "me@example.com"},
+       "container": {"image": {"name": "busybox", "tag": "latest"},
+                     "resources": {"cpu": 1, "memoryMB": 128}},
+       "batch": {"size": 1}}
+GROUP = {"name": "g1", "tier": "Flex", "resources": {"cpu": 4, "memoryMB": 4096}}
+HOST = {"host_id": "h1", "cpus": 4, "memory_mb": 8192}
+LISTINGS = ["/api/v3/jobs", "/api/v3/tasks", "/api/v3/hosts", "/api/v3/agents",
+            "/api/v3/capacityGroups", "/api/v3/instanceGroups", "/health"]
+
+
+def job(**changes) -> dict:
+    spec = copy.deepcopy(JOB)
+    for path, value in changes.items():
+        node = spec
+        *parents, leaf = path.split("__")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return spec
+
+
+def raw(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+def dumps(data) -> bytes:
+    # json.dumps escapes a lone surrogate as \ud800 and writes NaN/Infinity as a client might
+    return json.dumps(data).encode()
+
+
+DEEP = b"[" * 1000 + b"]" * 1000
+BIG_INT = b'{"applicationName":"x","container":{"image":{"name":"b"}},"batch":{"size":' + \
+    b"9" * 5000 + b"}}"
+
+# (id, method, path, body bytes, status, field the first problem names)
+CASES = [
+    ("not-utf8", "POST", "/api/v3/jobs", b"\xff", 400, "(body)"),
+    ("not-utf8-in-string", "POST", "/api/v3/jobs", b'{"applicationName":"\xff\xfe"}', 400, "(body)"),
+    ("not-json", "POST", "/api/v3/jobs", b"{", 400, "(body)"),
+    ("json-array", "POST", "/api/v3/jobs", b"[]", 400, "(body)"),
+    ("huge-int", "POST", "/api/v3/jobs", BIG_INT, 400, "batch.size"),
+    ("int64-overflow", "POST", "/api/v3/jobs", dumps(job(batch__size=2**64)), 400, "batch.size"),
+    ("deep-nesting", "POST", "/api/v3/jobs", DEEP, 400, "(body)"),
+    ("deep-nesting-object", "POST", "/api/v3/jobs",
+     b'{"x":' * 500 + b"1" + b"}" * 500, 400, ".".join(["x"] * 32)),
+    ("deep-in-extra-field", "POST", "/api/v3/jobs",
+     dumps(job(extra=json.loads("[" * 60 + "]" * 60))), 400, "extra" + "[0]" * 31),
+    ("nan-cpu", "POST", "/api/v3/jobs", dumps(job(container__resources={"cpu": float("nan")})),
+     400, "container.resources.cpu"),
+    ("inf-cpu", "POST", "/api/v3/jobs", raw(json.dumps(JOB).replace('"cpu": 1', '"cpu": 1e999')),
+     400, "container.resources.cpu"),
+    ("nan-cpu-as-text", "POST", "/api/v3/jobs",
+     dumps(job(container__resources={"cpu": "NaN"})), 400, "container.resources.cpu"),
+    ("minus-infinity-grace", "POST", "/api/v3/jobs",
+     dumps(job(container__killGracePeriodSeconds=float("-inf"))), 400,
+     "container.killGracePeriodSeconds"),
+    ("nan-in-extra-field", "POST", "/api/v3/jobs", dumps(job(note=float("nan"))), 400, "note"),
+    ("surrogate-name", "POST", "/api/v3/jobs", dumps(job(applicationName="x\ud800")), 400,
+     "applicationName"),
+    ("surrogate-env-value", "POST", "/api/v3/jobs",
+     dumps(job(container__env={"A": "\udfff"})), 400, "container.env.A"),
+    ("surrogate-env-key", "POST", "/api/v3/jobs",
+     dumps(job(container__env={"\ud800": "v"})), 400, "container.env.(key)"),
+    ("surrogate-extra-field", "POST", "/api/v3/jobs", dumps(job(labels=["ok", "\ud800"])), 400,
+     "labels[1]"),
+    ("huge-name", "POST", "/api/v3/jobs", dumps(job(applicationName="a" * 1_000_000)), 400,
+     "applicationName"),
+    ("long-name", "POST", "/api/v3/jobs", dumps(job(applicationName="a" * 300)), 400,
+     "applicationName"),
+    ("long-capacity-group", "POST", "/api/v3/jobs", dumps(job(capacityGroup="g" * 300)), 400,
+     "capacityGroup"),
+    ("many-items", "POST", "/api/v3/jobs", dumps(job(container__command=["x"] * 200_000)), 400,
+     "container.command"),
+    ("body-too-large", "POST", "/api/v3/jobs", b" " * (5 * 1024 * 1024) + b"{}", 413, "(body)"),
+    ("group-nan", "POST", "/api/v3/capacityGroups",
+     dumps({**GROUP, "resources": {"cpu": float("nan")}}), 400, "resources.cpu"),
+    ("group-inf", "POST", "/api/v3/capacityGroups",
+     raw('{"name":"g2","tier":"Flex","resources":{"cpu":1e999}}'), 400, "resources.cpu"),
+    ("group-surrogate-name", "POST", "/api/v3/capacityGroups",
+     dumps({**GROUP, "name": "g\ud800"}), 400, "name"),
+    ("group-huge-quantity", "POST", "/api/v3/capacityGroups",
+     dumps({**GROUP, "resources": {"memoryMB": 10**18}}), 400, "resources.memoryMB"),
+    ("resize-nan", "PUT", "/api/v3/jobs/nope/instances", b'{"desired": NaN}', 400, "desired"),
+    ("register-inf-cpus", "POST", "/api/v3/agents/register",
+     raw('{"agent_id":"a1","hosts":[{"host_id":"h1","cpus":1e999,"memory_mb":1}]}'), 400,
+     "hosts[0].cpus"),
+    ("register-empty-host-id", "POST", "/api/v3/agents/register",
+     dumps({"agent_id": "a1", "hosts": [{**HOST, "host_id": ""}]}), 400, "hosts[0].host_id"),
+    ("register-surrogate-host-id", "POST", "/api/v3/agents/register",
+     dumps({"agent_id": "a1", "hosts": [{**HOST, "host_id": "h\ud800"}]}), 400,
+     "hosts[0].host_id"),
+    ("register-port-range", "POST", "/api/v3/agents/register",
+     dumps({"agent_id": "a1", "hosts": [{**HOST, "ports": [[70000, 70010]]}]}), 400,
+     "hosts[0].ports[0][0]"),
+    ("register-reversed-ports", "POST", "/api/v3/agents/register",
+     dumps({"agent_id": "a1", "hosts": [HOST, {**HOST, "host_id": "h2", "ports": [[9, 1]]}]}),
+     400, "hosts[1]"),
+    ("register-duplicate-hosts", "POST", "/api/v3/agents/register",
+     dumps({"agent_id": "a1", "hosts": [HOST, HOST]}), 400, "hosts"),
+    ("register-long-agent-id", "POST", "/api/v3/agents/register",
+     dumps({"agent_id": "a" * 1000, "hosts": [HOST]}), 400, "agent_id"),
+    ("register-surrogate-task", "POST", "/api/v3/agents/register",
+     dumps({"agent_id": "a1", "hosts": [HOST],
+            "tasks": [{"task_id": "t\ud800", "state": "Started"}]}), 400, "tasks[0].task_id"),
+    ("register-huge-exit-code", "POST", "/api/v3/agents/register",
+     dumps({"agent_id": "a1", "hosts": [HOST],
+            "tasks": [{"task_id": "t", "state": "Finished", "exit_code": 2**40}]}), 400,
+     "tasks[0].exit_code"),
+    ("heartbeat-nan-timestamp", "POST", "/api/v3/agents/a1/heartbeat",
+     b'{"statuses":[{"task_id":"t","state":"Started","timestamp":NaN}]}', 400,
+     "statuses[0].timestamp"),
+    ("heartbeat-surrogate", "POST", "/api/v3/agents/a1/heartbeat",
+     b'{"running":["t\\ud800"]}', 400, "(body)"),
+    ("heartbeat-not-utf8", "POST", "/api/v3/agents/a1/heartbeat", b'{"running":["\xff"]}', 400,
+     "(body)"),
+    ("heartbeat-deep", "POST", "/api/v3/agents/a1/heartbeat", DEEP, 400, "(body)"),
+    ("instance-group-nan", "POST", "/api/v3/instanceGroups",
+     b'{"name":"ig","instance_type":{"name":"m","cpus":NaN,"memory_mb":1}}', 400, None),
+    ("page-size-text", "GET", "/api/v3/jobs?pageSize=lots", b"", 400, "pageSize"),
+    ("page-size-huge", "GET", "/api/v3/tasks?pageSize=" + "9" * 5000, b"", 400, "pageSize"),
+    ("page-size-inf", "GET", "/api/v3/jobs?pageSize=1e999", b"", 400, "pageSize"),
+    ("bad-cursor", "GET", "/api/v3/jobs?cursor=%ED%A0%80", b"", 400, "cursor"),
+    ("shrink-not-bool", "DELETE", "/api/v3/tasks/t1?shrink=maybe", b"", 400, "shrink"),
+]
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    path = tmp_path_factory.mktemp("hostile") / "m.db"
+    with LiveMaster(MasterSettings(store_url=f"sqlite:///{path}")) as lm:
+        yield lm
+
+
+def assert_error_shape(r, status):
+    assert r.status_code == status, r.text[:500]
+    assert r.headers["content-type"].startswith("application/json")
+    body = r.json()
+    assert isinstance(body["error"], str) and isinstance(body["problems"], list)
+    for p in body["problems"]:
+        assert set(p) <= {"field", "message", "value"} and isinstance(p["field"], str)
+    return body
+
+
+def assert_still_serving(live):
+    for path in LISTINGS:
+        r = live.http.get(path)
+        assert r.status_code == 200, (path, r.text[:300])
+
+
+@pytest.mark.parametrize("name,method,path,body,status,field", CASES, ids=[c[0] for c in CASES])
+def test_hostile_input_is_refused_naming_the_field(live, name, method, path, body, status, field):
+    before = live.master.counts() if hasattr(live.master, "counts") else None
+    r = live.http.request(method, path, content=body,
+                          headers={"content-type": "application/json"})
+    problems = assert_error_shape(r, status)["problems"]
+    if field is not None:
+        assert problems and problems[0]["field"] == field, problems
+    assert len(r.content) < 20_000  # a 1 MB value is not echoed back
+    if before is not None:
+        assert live.master.counts() == before
+    assert not live.master.registry.agents and not live.master.jobs
+    assert [g["name"] for g in live.http.get("/api/v3/capacityGroups").json()["items"]
+            if g["name"] != "default"] == []
+    assert_still_serving(live)
+
+
+def test_a_clean_registration_after_refused_ones_is_taken(live):
+    r = live.http.post("/api/v3/agents/register",
+                       json={"agent_id": "a1", "hosts": [{**HOST, "host_id": ""}]})
+    assert_error_shape(r, 400)
+    r = live.http.post("/api/v3/agents/register", json={"agent_id": "a1", "hosts": [HOST]})
+    assert r.status_code == 200, r.text
+    assert [h["id"] for h in live.http.get("/api/v3/hosts").json()["items"]] == ["h1"]
+    assert live.http.delete("/api/v3/agents/a1").status_code == 200
+
+
+def test_every_error_has_the_one_shape(live):
+    assert_error_shape(live.http.get("/api/v3/jobs/nope"), 404)
+    assert_error_shape(live.http.get("/api/v3/nothing-here"), 404)
+    assert_error_shape(live.http.patch("/api/v3/jobs"), 405)
+    assert_error_shape(live.http.put("/api/v3/jobs/nope/instances", json={"desired": 1}), 404)
+
+
+def test_listings_survive_a_restart_after_hostile_input(live):
+    for _, method, path, body, _, _ in CASES:
+        live.http.request(method, path, content=body, headers={"content-type": "application/json"})
+    live.restart()
+    assert_still_serving(live)
+    assert not live.master.jobs and not live.master.registry.agents

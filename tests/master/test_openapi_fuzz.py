@@ -1,0 +1,58 @@
+"""Schemathesis over ``/openapi.json``: generated and mutated requests for every operation,
+with a token. No answer may be a server error, and every answer must match the documented
+status codes, content type and response schema.
+
+``TITUS_FUZZ_EXAMPLES`` sets the examples per operation (default 80: over 2,000 cases for the
+whole API); the run prints how many cases it sent.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+import schemathesis
+from schemathesis import GenerationMode
+from hypothesis import HealthCheck, Phase, settings
+from schemathesis.specs.openapi.checks import (content_type_conformance, negative_data_rejection,
+                                               response_schema_conformance,
+                                               status_code_conformance)
+from schemathesis.checks import not_a_server_error
+
+from titus.master.app import create_app
+from titus.master.config import MasterSettings
+
+TOKEN = "fuzz-token"
+EXAMPLES = int(os.environ.get("TITUS_FUZZ_EXAMPLES", "80"))
+_STORE = tempfile.mkdtemp(prefix="titus-fuzz-")
+APP = create_app(MasterSettings(store_url=f"sqlite:///{_STORE}/fuzz.db", user_tokens=[TOKEN],
+                                agent_token=TOKEN), start_loop=False)
+schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+# positive cases (valid by the schema) and negative ones (each breaking it somewhere)
+schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+SENT = {"cases": 0, "operations": set()}
+CHECKS = (not_a_server_error, status_code_conformance, content_type_conformance,
+          response_schema_conformance)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report():
+    yield
+    print(f"\nschemathesis: {SENT['cases']} cases over {len(SENT['operations'])} operations")
+    if EXAMPLES >= 80:
+        assert SENT["cases"] >= 2000
+
+
+@schema.parametrize()
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck),
+          phases=[Phase.explicit, Phase.generate])
+def test_api(case):
+    SENT["cases"] += 1
+    SENT["operations"].add(case.operation.label)
+    if isinstance(case.body, dict) and isinstance(case.body.get("wait_ms"), int):
+        case.body["wait_ms"] = min(case.body["wait_ms"], 20)  # a long poll, not a hang
+    if case.operation.path == "/api/v3/observe":
+        case.query = {**(case.query or {}), "snapshotOnly": "true"}  # a stream never ends
+    case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"}, checks=CHECKS,
+                           excluded_checks=[negative_data_rejection])
