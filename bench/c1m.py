@@ -159,7 +159,8 @@ def run(args) -> dict:
     total = args.jobs * args.tasks
     workdir = Path(args.dir or tempfile.mkdtemp(prefix="titus-c1m-"))
     cluster = LocalCluster(workdir, store_url=args.store,
-                           master_env={"TITUS_HEARTBEAT_TIMEOUT_SEC": "60"})
+                           master_env={"TITUS_HEARTBEAT_TIMEOUT_SEC": "60",
+                                       "TITUS_SUBMIT_RATE_PER_SEC": "0"})
     profiler = None
     try:
         cluster.start_master()

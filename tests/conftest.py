@@ -8,6 +8,7 @@ Scheduler fixtures: ``scheduler_cls`` runs a test once against the native engine
 are held to docs/semantics.md; ``make_scheduler`` builds one with hosts already added.
 """
 import os
+import tempfile
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -18,6 +19,9 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# Agents keep their credential in a state directory: never the home directory in tests.
+os.environ.setdefault("TITUS_AGENT_STATE_DIR", tempfile.mkdtemp(prefix="titus-agent-state-"))
 
 
 def engine_class():

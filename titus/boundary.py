@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import unicodedata
 from dataclasses import dataclass, fields
 from typing import Any, Iterator, Optional
 
@@ -33,7 +34,7 @@ class InputLimits:
     """Bounds on any input, whatever its schema. Sizes in bytes of UTF-8."""
 
     max_body_bytes: int = 4 * 1024 * 1024
-    max_agent_body_bytes: int = 64 * 1024 * 1024  # registrations and heartbeats of big agents
+    max_agent_body_bytes: int = 16 * 1024 * 1024  # registrations and heartbeats of big agents
     max_depth: int = 32
     max_int_digits: int = 20  # int64 needs 19 digits and a sign
     max_string_bytes: int = 65_536
@@ -273,5 +274,16 @@ def check_name(problems: list, field: str, value: Any, limits: InputLimits,
     elif len(value) > limits.max_name_chars:
         problems.append(Problem(field, f"is {len(value)} characters, more than "
                                        f"{limits.max_name_chars}", value))
-    elif any(ord(c) < 32 for c in value):
-        problems.append(Problem(field, "must not hold control characters", value))
+    elif not plain_text(value):
+        problems.append(Problem(field, "must not hold control, format or line-separator "
+                                       "characters", value))
+
+
+# Unicode categories no name needs, and which forge log lines or hide text: controls (C0, DEL,
+# C1), formats (U+202E right-to-left override, U+FEFF, zero-width), line/paragraph separators.
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+
+
+def plain_text(text: str) -> bool:
+    """Whether ``text`` is free of control, format and separator characters."""
+    return not any(unicodedata.category(c) in _HIDDEN for c in text)

@@ -12,8 +12,10 @@ Agents call the master; the master never needs to reach an agent except to read 
   not delayed by the interval.
 - ``DELETE /api/v3/agents/{agent_id}``: graceful deregistration.
 
-Agents authenticate with ``Authorization: Bearer <agent token>`` when the master has one.
-An agent serves ``GET {address}/tasks/{task_id}/logs?follow=0|1`` for the master to proxy.
+Agents authenticate with ``Authorization: Bearer <token>`` when the master has tokens: the
+shared bootstrap token to join, then the agent's own credential from :class:`RegisterResponse`.
+An agent serves ``GET {address}/tasks/{task_id}/logs?follow=0|1`` for the master to proxy; the
+master presents the cluster's log token there (``RegisterResponse.log_token``).
 
 What the master receives (:class:`HostInfo`, :class:`TaskStatusMsg`, :class:`RegisterRequest`,
 :class:`Heartbeat`) are pydantic models, validated on arrival. Orders are slotted stdlib
@@ -61,13 +63,24 @@ def _valid_unicode(text: str) -> str:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("not valid Unicode (lone surrogate)") from None
+    if "\0" in text:  # PostgreSQL text cannot hold NUL
+        raise ValueError("must not hold NUL characters")
+    return text
+
+
+def _plain_name(text: str) -> str:
+    # ids end up in URL paths, log lines and key columns: no control, space or '/' characters
+    if any(c.isspace() or c == "/" or not c.isprintable() for c in text):
+        raise ValueError("must be printable, without spaces or '/'")
     return text
 
 
 # An id or name (a store key column holds 255 characters).
-Name = Annotated[str, Field(max_length=255), AfterValidator(_valid_unicode)]
-# Free text (a message, an address).
+Name = Annotated[str, Field(max_length=255), AfterValidator(_valid_unicode),
+                 AfterValidator(_plain_name)]
+# Free text (a message).
 Text = Annotated[str, Field(max_length=65_536), AfterValidator(_valid_unicode)]
+MAX_ITEMS = 100_000  # statuses or running ids in one message
 
 
 class _Incoming(BaseModel):
@@ -113,10 +126,11 @@ class RegisterRequest(_Incoming):
     """An agent (re)joining: its hosts and what its runtime currently holds."""
 
     agent_id: Name = Field(min_length=1)
-    runtime: Name = "sim"
-    address: Text = ""  # base URL of the agent's own HTTP server (logs), "" if none
-    hosts: list[HostInfo]
-    tasks: list[TaskStatusMsg] = Field(default_factory=list)
+    runtime: Annotated[Name, Field(max_length=32)] = "sim"
+    # base URL of the agent's own HTTP server (logs), "" if none
+    address: Annotated[Text, Field(max_length=1024)] = ""
+    hosts: list[HostInfo] = Field(max_length=MAX_ITEMS)
+    tasks: list[TaskStatusMsg] = Field(default_factory=list, max_length=MAX_ITEMS)
 
     @model_validator(mode="after")
     def _hosts_once(self) -> "RegisterRequest":
@@ -131,8 +145,8 @@ class RegisterRequest(_Incoming):
 class Heartbeat(_Incoming):
     """Status changes since the last heartbeat, and the tasks still running."""
 
-    statuses: list[TaskStatusMsg] = Field(default_factory=list)
-    running: list[Name] = Field(default_factory=list)
+    statuses: list[TaskStatusMsg] = Field(default_factory=list, max_length=MAX_ITEMS)
+    running: list[Name] = Field(default_factory=list, max_length=MAX_ITEMS)
     wait_ms: int = Field(default=0, ge=0, le=30000)
 
 
@@ -140,11 +154,18 @@ class Heartbeat(_Incoming):
 
 
 class RegisterResponse(BaseModel):
-    """The master's answer to a registration."""
+    """The master's answer to a registration.
+
+    ``credential``: the agent's own token, handed out when it joined with the bootstrap token;
+    from then on the agent presents it instead (heartbeats, registrations, deregistration).
+    None when the agent already holds one, or the master has no tokens. ``log_token``: the
+    secret every master presents when it reads task logs from the agent's own server."""
 
     agent_id: str
     heartbeat_interval_sec: float = 0.5
     heartbeat_timeout_sec: float = 10.0
+    credential: Optional[str] = None
+    log_token: Optional[str] = None
 
 
 @dataclass(slots=True, kw_only=True)

@@ -17,7 +17,7 @@ def cli(settings, clock, tmp_path, monkeypatch):  # noqa: F811
     test_client = TestClient(create_app(master=master, start_loop=False))
 
     class InProcess:  # the CLI's httpx client, answered by the app in-process
-        def __init__(self, base_url, headers=None, timeout=None):
+        def __init__(self, base_url, headers=None, timeout=None, verify=None):
             self.base_url = base_url
             self.headers = headers or {}
 

@@ -28,6 +28,7 @@ FAST_MASTER_ENV = {
     "TITUS_HEARTBEAT_TIMEOUT_SEC": "3",
     "TITUS_SCHEDULE_INTERVAL_SEC": "0.05",
     "TITUS_RECONCILE_INTERVAL_SEC": "0.2",
+    "TITUS_SUBMIT_RATE_PER_SEC": "0",  # tests submit in bursts; the limit has its own test
 }
 
 

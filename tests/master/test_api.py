@@ -65,21 +65,24 @@ def test_bad_spec_is_400_naming_every_field(client):
     assert r.status_code == 400 and r.json()["problems"][0]["field"] == "(body)"
 
 
-def test_auth_on_writes_and_agents(master, client):
+def test_auth_on_writes_and_agents(master):
     master.settings.user_tokens = ["user-secret"]
     master.settings.agent_token = "agent-secret"
-    assert submit(client).status_code == 401
-    assert submit(client, Authorization="Bearer wrong").status_code == 401
-    assert submit(client, Authorization="Bearer agent-secret").status_code == 401
-    assert submit(client, Authorization="Bearer user-secret").status_code == 202
-    assert client.get("/api/v3/jobs").status_code == 200  # reads are open
-    reg = {"agent_id": "a", "hosts": [{"host_id": "h", "cpus": 1, "memory_mb": 1024}]}
-    assert client.post("/api/v3/agents/register", json=reg).status_code == 401
-    assert client.post("/api/v3/agents/register", json=reg,
-                       headers={"Authorization": "Bearer user-secret"}).status_code == 401
-    assert client.post("/api/v3/agents/register", json=reg,
-                       headers={"Authorization": "Bearer agent-secret"}).status_code == 200
-    assert client.delete("/api/v3/jobs/x").status_code == 401
+    with TestClient(create_app(master=master, start_loop=False)) as client:
+        assert submit(client).status_code == 401
+        assert submit(client, Authorization="Bearer wrong").status_code == 401
+        assert submit(client, Authorization="Bearer agent-secret").status_code == 403
+        assert submit(client, Authorization="Bearer user-secret").status_code == 202
+        assert client.get("/api/v3/jobs").status_code == 401  # reads need a token too
+        user = {"Authorization": "Bearer user-secret"}
+        assert client.get("/api/v3/jobs", headers=user).status_code == 200
+        reg = {"agent_id": "a", "hosts": [{"host_id": "h", "cpus": 1, "memory_mb": 1024}]}
+        assert client.post("/api/v3/agents/register", json=reg).status_code == 401
+        assert client.post("/api/v3/agents/register", json=reg, headers=user).status_code == 403
+        assert client.post("/api/v3/agents/register", json=reg,
+                           headers={"Authorization": "Bearer agent-secret"}).status_code == 200
+        assert client.delete("/api/v3/jobs/x").status_code == 401
+        assert client.get("/health").status_code == 200  # health needs no token
 
 
 def test_cursor_pagination_and_filters(client):
@@ -232,7 +235,7 @@ def test_metrics_and_openapi(master, client):
     assert "Container" in schemas and "Heartbeat" in schemas and "TaskStatusMsg" in schemas
 
 
-def test_task_logs_are_proxied_from_the_agent(master, client, monkeypatch):
+def test_task_logs_are_proxied_from_the_agent(master, monkeypatch):
     import httpx
 
     seen = {}
@@ -246,15 +249,23 @@ def test_task_logs_are_proxied_from_the_agent(master, client, monkeypatch):
     real = httpx.AsyncClient
     monkeypatch.setattr("titus.master.api.tasks.httpx.AsyncClient",
                         lambda **kw: real(transport=httpx.MockTransport(agent_server), **kw))
+    master.settings.user_tokens = ["user-secret"]
     master.settings.agent_token = "agent-secret"
-    reg = {"agent_id": "a1", "address": "http://agent.example:9000",
+    app = create_app(master=master, start_loop=False)
+    # the agent's address must be the source of its registration: an IP, not a name
+    client = TestClient(app, client=("127.0.0.1", 50000),
+                        headers={"Authorization": "Bearer user-secret"})
+    reg = {"agent_id": "a1", "address": "http://127.0.0.1:9000",
            "hosts": [{"host_id": "h1", "cpus": 2, "memory_mb": 4096}]}
-    client.post("/api/v3/agents/register", json=reg, headers={"Authorization": "Bearer agent-secret"})
+    r = client.post("/api/v3/agents/register", json=reg,
+                    headers={"Authorization": "Bearer agent-secret"})
+    assert r.status_code == 200 and r.json()["log_token"]
     submit(client)
     master.scheduling.run_round(force=True)
     (task_id,) = [t.id for t in master.tasks.values()]
     r = client.get(f"/api/v3/tasks/{task_id}/logs", params={"follow": "true"})
     assert r.status_code == 200 and r.text == "line 1\nline 2\n"
-    assert seen["url"] == f"http://agent.example:9000/tasks/{task_id}/logs?follow=1"
-    assert seen["auth"] == "Bearer agent-secret"
+    assert seen["url"] == f"http://127.0.0.1:9000/tasks/{task_id}/logs?follow=1"
+    # the master presents the log token every master holds, never the agents' bootstrap token
+    assert seen["auth"] == f"Bearer {master.agent_log_token()}"
     assert client.get("/api/v3/tasks/unknown/logs").status_code == 404

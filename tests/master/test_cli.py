@@ -20,7 +20,7 @@ def cli(settings, clock, tmp_path, monkeypatch):
     test_client = TestClient(app)
 
     class PatchedClient:  # the CLI's httpx client, answered by the app in-process
-        def __init__(self, base_url, headers=None, timeout=None):
+        def __init__(self, base_url, headers=None, timeout=None, verify=None):
             self.base_url = base_url
             self.headers = headers or {}
 
@@ -104,3 +104,19 @@ def test_a_bad_spec_file_is_named_before_anything_is_sent(tmp_path, content, say
 def test_a_missing_spec_file_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(main, ["job", "submit", str(tmp_path / "nope.json")])
     assert result.exit_code == 1 and "cannot read it" in result.output
+
+
+@pytest.mark.parametrize("content,says", [
+    (b"size: " + b"9" * 5000 + b"\n", "digits"),
+    (b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested deeper"),
+])
+def test_a_hostile_yaml_file_is_a_clear_error(tmp_path, content, says):
+    spec = tmp_path / "job.yaml"
+    spec.write_bytes(content)
+    result = CliRunner().invoke(main, ["job", "submit", str(spec), "--url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1 and says in result.output, result.output
+
+
+def test_an_endless_spec_file_is_not_read_whole():
+    result = CliRunner().invoke(main, ["job", "submit", "/dev/zero", "--url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1 and "more than" in result.output, result.output

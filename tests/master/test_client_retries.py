@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from titus import states
+from titus.master.auth import digest
 from titus.master.config import MasterSettings
 
 from tests.master.conftest import ScriptedAgent
@@ -19,8 +20,11 @@ BATCH = {"applicationName": "b", "container": {"image": {"name": "busybox"}},
 
 @pytest.fixture
 def live(tmp_path):
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(f"tokens:\n  - name: admin\n    sha256: {digest('admin-token')}\n"
+                      f"    scopes: [admin]\n")
     settings = MasterSettings(store_url=f"sqlite:///{tmp_path / 'm.db'}",
-                              user_tokens=["alice-token", "bob-token"])
+                              user_tokens=["alice-token", "bob-token"], token_file=str(tokens))
     with LiveMaster(settings) as lm:
         lm.http.headers["Authorization"] = "Bearer alice-token"
         yield lm
@@ -87,8 +91,11 @@ def test_kill_job_and_resize_twice_give_the_same_end_state(live):
 
 def test_capacity_group_put_twice_is_one_group(live):
     group = {"tier": "Critical", "resources": {"cpu": 8, "memoryMB": 1024}}
+    assert live.http.put("/api/v3/capacityGroups/g1", json=group).status_code == 403  # a user
     for _ in range(2):
-        assert live.http.put("/api/v3/capacityGroups/g1", json=group).status_code == 200
+        r = live.http.put("/api/v3/capacityGroups/g1", json=group,
+                          headers={"Authorization": "Bearer admin-token"})
+        assert r.status_code == 200
     names = [g["name"] for g in live.http.get("/api/v3/capacityGroups").json()["items"]]
     assert names.count("g1") == 1
 

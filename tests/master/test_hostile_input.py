@@ -124,7 +124,7 @@ CASES = [
      b'{"statuses":[{"task_id":"t","state":"Started","timestamp":NaN}]}', 400,
      "statuses[0].timestamp"),
     ("heartbeat-surrogate", "POST", "/api/v3/agents/a1/heartbeat",
-     b'{"running":["t\\ud800"]}', 400, "(body)"),
+     b'{"running":["t\\ud800"]}', 400, "running[0]"),
     ("heartbeat-not-utf8", "POST", "/api/v3/agents/a1/heartbeat", b'{"running":["\xff"]}', 400,
      "(body)"),
     ("heartbeat-deep", "POST", "/api/v3/agents/a1/heartbeat", DEEP, 400, "(body)"),
@@ -201,3 +201,60 @@ def test_listings_survive_a_restart_after_hostile_input(live):
     live.restart()
     assert_still_serving(live)
     assert not live.master.jobs and not live.master.registry.agents
+
+
+MORE = [
+    ("heartbeat-too-many-ids", "POST", "/api/v3/agents/a1/heartbeat",
+     dumps({"running": [f"t{i}" for i in range(100_001)]}), 400, "running"),
+    ("agent-id-newline", "POST", "/api/v3/agents/register",
+     dumps({"agent_id": "a\nb", "hosts": [HOST]}), 400, "agent_id"),
+    ("agent-id-slash", "POST", "/api/v3/agents/register",
+     dumps({"agent_id": "a/b", "hosts": [HOST]}), 400, "agent_id"),
+    ("host-id-escape", "POST", "/api/v3/agents/register",
+     dumps({"agent_id": "a1", "hosts": [{**HOST, "host_id": "\u001b[2J"}]}), 400,
+     "hosts[0].host_id"),
+    ("status-message-nul", "POST", "/api/v3/agents/register",
+     dumps({"agent_id": "a1", "hosts": [HOST],
+            "tasks": [{"task_id": "t", "state": "Finished", "message": "a\u0000b"}]}), 400,
+     "tasks[0].message"),
+    ("runtime-too-long", "POST", "/api/v3/agents/register",
+     dumps({"agent_id": "a1", "runtime": "r" * 100, "hosts": [HOST]}), 400, "runtime"),
+    ("name-right-to-left", "POST", "/api/v3/jobs", dumps(job(applicationName="a\u202eb")), 400,
+     "applicationName"),
+    ("name-del", "POST", "/api/v3/jobs", dumps(job(applicationName="a\u007fb")), 400,
+     "applicationName"),
+    ("env-name-newline", "POST", "/api/v3/jobs", dumps(job(container__env={"A\nB": "v"})), 400,
+     "container.env"),
+    ("image-nul", "POST", "/api/v3/jobs",
+     dumps(job(container__image={"name": "busy\u0000box"})), 400, "container.image.name"),
+    ("group-limit-below-guarantee", "POST", "/api/v3/capacityGroups",
+     dumps({**GROUP, "limit": {"cpu": 2}}), 400, "limit.cpu"),
+    ("instance-type-huge", "POST", "/api/v3/instanceGroups",
+     dumps({"name": "ig", "zones": ["a"],
+            "instance_type": {"name": "m", "cpus": 1e300, "memory_mb": 1}}), 400, None),
+    ("instance-group-zone-newline", "POST", "/api/v3/instanceGroups",
+     dumps({"name": "ig", "zones": ["a\n"],
+            "instance_type": {"name": "m", "cpus": 1, "memory_mb": 1}}), 400, None),
+]
+
+
+@pytest.mark.parametrize("name,method,path,body,status,field", MORE, ids=[c[0] for c in MORE])
+def test_more_hostile_input(live, name, method, path, body, status, field):
+    test_hostile_input_is_refused_naming_the_field(live, name, method, path, body, status, field)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x", ""])
+def test_a_body_not_declared_json_is_415(live, content_type):
+    headers = {"content-type": content_type} if content_type else {}
+    r = live.http.post("/api/v3/jobs", content=dumps(JOB), headers=headers)
+    problems = assert_error_shape(r, 415)["problems"]
+    assert problems[0]["field"] == "Content-Type" and not live.master.jobs
+
+
+def test_a_partial_group_quantity_is_zero_not_a_job_default(live):
+    r = live.http.put("/api/v3/capacityGroups/lim", json={"tier": "Flex", "limit": {"cpu": 10}})
+    assert r.status_code == 200
+    group = r.json()
+    assert group["limit"]["memoryMB"] == 0 and group["resources"]["cpu"] == 0
+    assert live.http.delete("/api/v3/capacityGroups/lim").status_code == 200

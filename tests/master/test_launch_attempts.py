@@ -61,3 +61,14 @@ def test_attempts_survive_a_restart_of_the_master(settings, clock, tmp_path):
     assert third == {tid: 3 for tid in first}
     assert all(resent_events(again, tid) == [2, 3] for tid in first)
     again.store.close()
+
+
+def test_registrations_repeated_before_a_heartbeat_send_one_order(master, agent):
+    submit(master)
+    master.scheduling.run_round(force=True)
+    first = launches(agent.heartbeat())
+    for _ in range(10):
+        agent.register([])
+    orders = [o for o in agent.heartbeat() if o.type == "launch"]
+    assert len(orders) == len(first) and launches(orders) == {tid: 2 for tid in first}
+    assert all(master.tasks[tid].launch_attempts == 2 for tid in first)

@@ -20,14 +20,21 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, negativ
 from schemathesis.checks import not_a_server_error
 
 from titus.master.app import create_app
+from titus.master.auth import digest
 from titus.master.config import MasterSettings
 
 TOKEN = "fuzz-token"
 EXAMPLES = int(os.environ.get("TITUS_FUZZ_EXAMPLES", "80"))
 _STORE = tempfile.mkdtemp(prefix="titus-fuzz-")
-APP = create_app(MasterSettings(store_url=f"sqlite:///{_STORE}/fuzz.db", user_tokens=[TOKEN],
-                                agent_token=TOKEN), start_loop=False)
-schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+# one token for every scope: an admin (writes anything) that is also an agent
+TOKENS = os.path.join(_STORE, "tokens.yaml")
+with open(TOKENS, "w") as _f:
+    _f.write(f"tokens:\n  - name: fuzz\n    sha256: {digest(TOKEN)}\n"
+             f"    scopes: [admin, agent]\n")
+APP = create_app(MasterSettings(store_url=f"sqlite:///{_STORE}/fuzz.db", token_file=TOKENS,
+                                submit_rate_per_sec=0), start_loop=False)
+schema = schemathesis.openapi.from_asgi("/openapi.json", APP,
+                                        headers={"Authorization": f"Bearer {TOKEN}"})
 # positive cases (valid by the schema) and negative ones (each breaking it somewhere)
 schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 SENT = {"cases": 0, "operations": set()}

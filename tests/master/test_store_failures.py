@@ -32,6 +32,7 @@ from titus.master.validation import parse_job
 from titus.protocol import TaskStatusMsg
 
 from tests.master.conftest import ScriptedAgent, make_master
+from tests.waiting import wait_until
 
 KINDS = ["down", "readonly", "full", "locked", "gone"]
 
@@ -455,13 +456,6 @@ def task_state(client, job_id):
     return items[0]["status"]["state"] if items else None
 
 
-def wait_until(predicate, timeout=15.0, what="a condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # ------------------------------------------------------------------------------ PostgreSQL

@@ -7,6 +7,7 @@ import json
 import pytest
 from sqlalchemy import insert
 
+from titus.autoscale import persist as autoscale_persist
 from titus.master import store_schema as S
 from titus.master.config import MasterSettings
 from titus.master.store import Store
@@ -54,6 +55,20 @@ def poisoned(tmp_path):
             conn.execute(insert(S.tasks), [task_row(f"{name}-t0", name, 10 + i)])
         # SQLite keeps inf (NaN would be NULL): a value no strict JSON client can read
         conn.execute(insert(S.tasks), [task_row("bad-task", "good", 50, retry_at=float("inf"))])
+        conn.execute(insert(S.tasks), [task_row("bogus-state", "good", 51, state="Bogus"),
+                                       task_row("bad-ports", "good", 52, ports="x,y")])
+        # archived: a bad descriptor, and a task whose time no client can read
+        conn.execute(insert(S.archive_jobs), [job_row("old-bad", 100, "{bad json"),
+                                              job_row("old-null", 101, "null"),
+                                              {**job_row("old-good", 102, json.dumps(GOOD)),
+                                               "state": "Finished"}])
+        conn.execute(insert(S.archive_tasks), [
+            task_row("old-t0", "old-good", 200, state="Finished", finished_at=float("inf")),
+            task_row("old-t1", "old-good", 201, state="Finished", finished_at=2.0)])
+        conn.execute(insert(autoscale_persist.instance_groups), [{"name": "igbad",
+                                                                   "spec": "{bad"}])
+        conn.execute(insert(autoscale_persist.autoscale_rules), [
+            {"group_name": "igrace", "spec": '{"group":"igrace","min_idle":NaN}'}])
         conn.execute(insert(S.capacity_groups), [
             {"name": "inf", "tier": "Flex",
              "spec": json.dumps({"name": "inf", "tier": "Flex", "resources": {"cpu": float("inf")}})},
@@ -76,10 +91,18 @@ def test_a_restart_on_a_poisoned_store_serves_every_listing(poisoned):
         assert jobs == ["good"]
         groups = {g["name"] for g in live.http.get("/api/v3/capacityGroups").json()["items"]}
         assert "ok" in groups and "inf" not in groups
-        skipped = {(s["kind"], s["id"].strip("'")) for s in live.master.state.skipped_rows}
+        skipped = {(s["kind"], s["id"].strip("'")) for s in live.master.state.skipped.rows}
         assert {("job", name) for name in BAD_DESCRIPTORS} <= skipped
         assert ("capacity group", "inf") in skipped and ("agent", "old-agent") in skipped
-        assert ("task", "bad-task") in skipped
+        assert {("task", "bad-task"), ("task", "bogus-state"), ("task", "bad-ports")} <= skipped
+        finished = live.http.get("/api/v3/jobs", params={"jobState": "Finished"})
+        assert finished.status_code == 200
+        assert [j["id"] for j in finished.json()["items"]] == ["old-good"]
+        old = live.http.get("/api/v3/tasks", params={"jobId": "old-good"})
+        assert old.status_code == 200 and [t["id"] for t in old.json()["items"]] == ["old-t1"]
+        assert live.http.get("/api/v3/tasks/old-t0").status_code == 404
+        assert live.http.get("/api/v3/jobs/old-bad").status_code == 404
+        assert live.http.get("/api/v3/instanceGroups").status_code == 200
         assert "titus_store_skipped_rows" in live.http.get("/metrics").text
         # skipped rows are left for an operator, not deleted
         assert len(live.master.store.load_jobs()) == 1 + len(BAD_DESCRIPTORS)

@@ -13,24 +13,36 @@ Two threads do the work:
   the registration: the same reports are sent again after the back-off.
 - the **order worker** runs launch, kill and remove orders in the order they came, so a slow
   runtime call never delays a heartbeat.
+
+Identity: the agent joins with the shared bootstrap token; a master with tokens answers with
+the agent's own credential and the cluster's log token. From then on the agent presents its
+credential, and its log server (``titus.agent.server``) wants the log token. Both are kept in
+a file of ``config.state_dir`` (mode 0600), so a restarted process registers as itself; a
+credential the master no longer knows (401) is dropped and the agent joins again with the
+bootstrap token.
 """
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import logging
+import os
 import queue
 import random
 import threading
 import time
+from pathlib import Path
 from typing import Optional
 
 import httpx
 
 from titus.agent.config import AgentConfig
 from titus.agent.runtime import Runtime, TaskStatus
+from titus.agent.server import LogGate, log_gate
 from titus.protocol import (HeartbeatReply, HostInfo, KillOrder, LaunchOrder, RegisterResponse,
                             RemoveOrder)
+from titus.tls import client_context
 
 log = logging.getLogger("titus.agent")
 
@@ -69,12 +81,14 @@ class Agent:
     ``client``: an ``httpx.Client`` to reach the master (tests pass one bound to an in-process
     app); by default one is made for ``config.master_url``. ``address`` is the base URL of the
     agent's own HTTP server, sent at registration so the master can fetch task logs.
+    ``gate``: the log gate of that server (by default the agent id's, ``log_gate``).
     """
 
     def __init__(self, config: AgentConfig, runtime: Runtime, *,
                  client: Optional[httpx.Client] = None, address: str = "",
                  hosts: Optional[list[HostInfo]] = None,
-                 deregister_on_exit: Optional[bool] = None):
+                 deregister_on_exit: Optional[bool] = None,
+                 gate: Optional[LogGate] = None):
         self.config = config
         self.runtime = runtime
         self.agent_id = config.agent_id
@@ -84,13 +98,16 @@ class Agent:
         # sim tasks die with the agent, so say goodbye; docker containers outlive it
         self.deregister_on_exit = (runtime.name == "sim" if deregister_on_exit is None
                                    else deregister_on_exit)
-        headers = {"content-type": "application/json"}
-        if config.agent_token:
-            headers["authorization"] = f"Bearer {config.agent_token}"
         self._own_client = client is None
         self._client = client or httpx.Client(base_url=config.master_url,
-                                              timeout=config.request_timeout_sec)
-        self._headers = headers
+                                              timeout=config.request_timeout_sec,
+                                              verify=client_context(config.ca))
+        self.gate = gate if gate is not None else log_gate(config.agent_id)
+        self._identity = IdentityFile.of(config)
+        kept = self._identity.load() if self._identity is not None else {}
+        self._credential: Optional[str] = kept.get("credential")
+        self._log_token: Optional[str] = kept.get("log_token")
+        self.gate.set(self._log_token)  # closed from the start, not from the registration
         self.heartbeat_interval_sec = config.heartbeat_interval_sec
         self.heartbeat_timeout_sec = 10.0
 
@@ -159,8 +176,10 @@ class Agent:
             self._worker = None
         if self.deregister_on_exit and self.registered.is_set():
             try:
-                self._client.delete(f"/api/v3/agents/{self.agent_id}", headers=self._headers,
-                                    timeout=2.0)
+                response = self._client.delete(f"/api/v3/agents/{self.agent_id}",
+                                               headers=self._headers, timeout=2.0)
+                if response.status_code < 300 and self._identity is not None:
+                    self._identity.remove()  # the master revoked the credential with the agent
             except httpx.HTTPError as exc:
                 log.info("could not deregister agent %s: %s", self.agent_id, exc)
         self.registered.clear()
@@ -226,6 +245,37 @@ class Agent:
                 must_register = True
                 self._stop.wait(backoff)
 
+    @property
+    def _headers(self) -> dict:
+        """The agent's own credential once it has one, else the bootstrap token."""
+        headers = {"content-type": "application/json"}
+        token = self._credential or self.config.agent_token
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        return headers
+
+    def _drop_credential(self, why: str) -> None:
+        """The master no longer knows our credential: join again with the bootstrap token."""
+        log.warning("agent %s: its credential was refused (%s); joining again with the "
+                    "bootstrap token", self.agent_id, why)
+        self._credential = None
+        self._keep_identity()
+
+    def _adopt(self, reply: RegisterResponse) -> None:
+        """Take the credential and log token a registration handed out, and keep them."""
+        changed = False
+        if reply.credential and reply.credential != self._credential:
+            self._credential, changed = reply.credential, True
+        if reply.log_token and reply.log_token != self._log_token:
+            self._log_token, changed = reply.log_token, True
+            self.gate.set(reply.log_token)
+        if changed:
+            self._keep_identity()
+
+    def _keep_identity(self) -> None:
+        if self._identity is not None:
+            self._identity.save({"credential": self._credential, "log_token": self._log_token})
+
     def _post(self, path: str, body: dict, timeout: float) -> httpx.Response:
         try:
             response = self._client.post(path, content=json.dumps(body), headers=self._headers,
@@ -246,6 +296,10 @@ class Agent:
                 "address": self.address,
                 "hosts": [host.model_dump(mode="json") for host in self.hosts], "tasks": tasks}
         response = self._post("/api/v3/agents/register", body, self.config.request_timeout_sec)
+        if response.status_code == 401 and self._credential:
+            self._drop_credential("registration")
+            response = self._post("/api/v3/agents/register", body,
+                                  self.config.request_timeout_sec)
         if response.status_code >= 400:
             raise AgentRejected(f"registration refused: HTTP {response.status_code} "
                                 f"{response.text[:500]}")
@@ -253,6 +307,7 @@ class Agent:
             reply = RegisterResponse.model_validate_json(response.content)
         except ValueError as exc:
             raise MasterUnavailable(f"unreadable registration reply: {str(exc)[:300]}") from None
+        self._adopt(reply)
         self.agent_id = reply.agent_id or self.agent_id
         self.heartbeat_interval_sec = reply.heartbeat_interval_sec or self.heartbeat_interval_sec
         self.heartbeat_timeout_sec = reply.heartbeat_timeout_sec
@@ -296,6 +351,10 @@ class Agent:
         if response.status_code in (404, 410):
             self._requeue(batch)
             log.info("master does not know agent %s: registering again", self.agent_id)
+            return True
+        if response.status_code == 401 and self._credential:  # lost, or the store was reset
+            self._requeue(batch)
+            self._drop_credential("heartbeat")
             return True
         if response.status_code >= 400:
             self._requeue(batch)
@@ -427,3 +486,57 @@ class Agent:
         """How many status changes wait for the master's acknowledgement."""
         with self._lock:
             return len(self._pending)
+
+
+class IdentityFile:
+    """The agent's credential and log token in its state directory, for one master URL and
+    agent id (a file kept for another master is not read: the credential is not its own)."""
+
+    def __init__(self, path: Path, master_url: str, agent_id: str):
+        self.path, self.master_url, self.agent_id = path, master_url, agent_id
+
+    @classmethod
+    def of(cls, config: AgentConfig) -> Optional["IdentityFile"]:
+        """The file of ``config``'s agent, or None without a state directory."""
+        if not config.state_dir:
+            return None
+        name = hashlib.sha256(config.agent_id.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+        return cls(Path(config.state_dir).expanduser() / f"agent-{name}.json",
+                   config.master_url, config.agent_id)
+
+    def load(self) -> dict:
+        """What was kept (``credential``, ``log_token``), or {} if nothing usable."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("cannot read the agent identity %s: %s", self.path, exc)
+            return {}
+        if not isinstance(data, dict) or (data.get("master_url"), data.get("agent_id")) != (
+                self.master_url, self.agent_id):
+            return {}
+        return {key: data[key] for key in ("credential", "log_token")
+                if isinstance(data.get(key), str) and data[key]}
+
+    def save(self, values: dict) -> None:
+        """Keep ``values`` (written whole, then renamed; readable by this user only)."""
+        data = {"master_url": self.master_url, "agent_id": self.agent_id, **values}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            temp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(data, out)
+            os.replace(temp, self.path)
+        except OSError as exc:  # the agent still works; a restart joins anew
+            log.warning("cannot keep the agent identity in %s: %s", self.path, exc)
+
+    def remove(self) -> None:
+        """Forget what was kept."""
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("cannot remove the agent identity %s: %s", self.path, exc)

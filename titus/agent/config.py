@@ -1,7 +1,8 @@
 """Agent settings, and the hosts an agent announces to the master.
 
 Every setting can come from the command line (``titus agent ...``) or the environment
-(``TITUS_MASTER_URL``, ``TITUS_AGENT_TOKEN``, ``TITUS_AGENT_ID``).
+(``TITUS_MASTER_URL``, ``TITUS_AGENT_TOKEN``, ``TITUS_AGENT_ID``, ``TITUS_CA``,
+``TITUS_AGENT_STATE_DIR``).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Optional
 from pydantic import BaseModel, Field, field_validator
 
 from titus.protocol import HostInfo
+from titus.tls import client_context
 
 RUNTIMES = ("sim", "docker")
 
@@ -22,14 +24,31 @@ def _default_agent_id() -> str:
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
 
 
+def _default_state_dir() -> Optional[str]:
+    """``TITUS_AGENT_STATE_DIR`` (set but empty: keep nothing), else the user's state
+    directory (``$XDG_STATE_HOME/titus``, by default ``~/.local/state/titus``)."""
+    chosen = os.environ.get("TITUS_AGENT_STATE_DIR")
+    if chosen is not None:
+        return chosen or None
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                            ".local", "state")
+    return os.path.join(base, "titus")
+
+
 class AgentConfig(BaseModel):
     """What an agent needs to know to join a master and describe its hosts."""
 
     master_url: str = Field(default_factory=lambda: os.environ.get(
         "TITUS_MASTER_URL", "http://127.0.0.1:7001"))
     agent_token: Optional[str] = Field(default_factory=lambda: os.environ.get("TITUS_AGENT_TOKEN"))
+    # CA bundle (PEM file or directory) to verify an https master with; None: the system store
+    ca: Optional[str] = Field(default_factory=lambda: os.environ.get("TITUS_CA") or None,
+                              validate_default=True)
     agent_id: str = Field(default_factory=lambda: os.environ.get("TITUS_AGENT_ID")
                           or _default_agent_id())
+    # where the agent keeps its own credential, so a restarted process re-registers as itself
+    # (None: nowhere; a restart then waits until the master gives up the old process)
+    state_dir: Optional[str] = Field(default_factory=_default_state_dir)
     runtime: str = "sim"
     # hosts this agent stands for: many only for the sim runtime
     hosts: int = Field(default=1, ge=1)
@@ -84,6 +103,13 @@ class AgentConfig(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"master_url must start with http:// or https://, got {value!r}")
         return value.rstrip("/")
+
+    @field_validator("ca")
+    @classmethod
+    def _usable_ca(cls, value: Optional[str]) -> Optional[str]:
+        if value:
+            client_context(value)  # a bad bundle is a start-up error, not endless retries
+        return value or None
 
     def build_hosts(self) -> list[HostInfo]:
         """The hosts to register: one real host for docker, ``hosts`` simulated ones for sim."""

@@ -13,6 +13,11 @@
   reconnects with exponential back-off and re-syncs every container from ``list``, so exits
   that happened meanwhile are still reported.
 - **Kill**: ``docker stop`` with the task's grace period: SIGTERM, then SIGKILL after it.
+- **Metadata identity** (with a ``metadata`` registry): registered once the container exists,
+  its address recorded once it starts, forgotten as soon as the task is Finished (the
+  container stopped), not when it is removed: Docker gives a stopped container's address to
+  the next one. Each lookup also inspects the container (:meth:`DockerRuntime.identity_alive`),
+  so a stop not yet seen as an event cannot leak the identity either.
 - **Recovery**: ``list`` finds this agent's containers by label, whatever happened while the
   agent was down, and adopts them; ``remove`` deletes a container (the reaper).
 """
@@ -82,6 +87,12 @@ class _Task:
 def container_name(task_id: str) -> str:
     """Docker name of a task's container (Docker allows only ``[a-zA-Z0-9_.-]``)."""
     return "titus-" + _NAME_CHARS.sub("_", task_id)
+
+
+def _addresses(attrs: dict) -> list[str]:
+    """The container's IP addresses, from ``docker inspect`` (none once it stopped)."""
+    networks = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    return [n["IPAddress"] for n in networks.values() if n.get("IPAddress")]
 
 
 def finish_reason(exit_code: int | None, oom_killed: bool, killing: bool) -> str:
@@ -168,6 +179,7 @@ class DockerRuntime(Runtime):
                 credentials = StsCredentials.from_env()
             if credentials is not None:
                 metadata.credentials = credentials  # the router serves IAM routes with it
+            metadata.alive = self.identity_alive
         self.metadata_credentials = credentials
         self._reachable_metadata_url: str | None = None
         self._metadata_server: MetadataServer | None = None  # when no other server is reachable
@@ -263,6 +275,7 @@ class DockerRuntime(Runtime):
                     raise
                 # The task's container exists already (a repeated order): carry on with it.
                 container = self.client.containers.get(container_name(order.task_id))
+                self._recover_identity(container, order.task_id)
                 if container.status != "created":
                     with self._lock:
                         self._tasks[order.task_id].container_id = container.id
@@ -284,7 +297,7 @@ class DockerRuntime(Runtime):
             container.start()  # Started arrives through the event stream
             if self._task(order.task_id).killing:  # a kill raced with the start: stop it now
                 self._stopper.submit(self._stop, order.task_id, container.id, order.kill_grace_sec)
-            self._learn_ip(order.task_id, container)
+            self._learn_ip(order.task_id, container.id)
         except Exception as exc:  # any engine error ends the task, with the engine's words
             log.warning("launch of %s failed: %s", order.task_id, exc)
             self._report(order.task_id, FINISHED, reason="failed", message=f"launch failed: {exc}")
@@ -314,12 +327,8 @@ class DockerRuntime(Runtime):
     def _create(self, order: LaunchOrder):
         env = container_env(order, self.agent_id)
         metadata_url = self._container_metadata_url() if self.metadata is not None else ""
-        if metadata_url:
-            token = secrets.token_urlsafe(24)
-            self.metadata.register(TaskIdentity(
-                task_id=order.task_id, job_id=order.job_id, token=token,
-                zone=self.zone, iam_role=order.iam_role,
-            ))
+        token = secrets.token_urlsafe(24) if metadata_url else ""
+        if token:
             env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = f"{metadata_url}/task/{token}"
         memory = int(order.memory_mb * 1024 * 1024)
         kwargs = dict(
@@ -349,7 +358,13 @@ class DockerRuntime(Runtime):
         if order.gpu:
             kwargs["device_requests"] = [
                 docker.types.DeviceRequest(count=order.gpu, capabilities=[["gpu"]])]
-        return self.client.containers.create(**kwargs)
+        container = self.client.containers.create(**kwargs)
+        if token:  # registered only now: the identity is bound to this container
+            self.metadata.register(TaskIdentity(
+                task_id=order.task_id, job_id=order.job_id, token=token, zone=self.zone,
+                iam_role=order.iam_role, container_id=container.id,
+            ))
+        return container
 
     def _container_metadata_url(self) -> str:
         """The metadata service's base URL as containers reach it ("" if they cannot)."""
@@ -391,17 +406,36 @@ class DockerRuntime(Runtime):
                 return str(ipaddress.ip_network(subnet)[1])
         return None
 
-    def _learn_ip(self, task_id: str, container) -> None:
+    def _learn_ip(self, task_id: str, container_id: str) -> None:
         """Tell the metadata service the container's address (it identifies callers by it)."""
         if self.metadata is None:
             return
         try:
-            container.reload()
-            networks = container.attrs["NetworkSettings"].get("Networks") or {}
-            ip = next((n.get("IPAddress") for n in networks.values() if n.get("IPAddress")), "")
-            self.metadata.set_ip(task_id, ip)
+            addresses = _addresses(self.client.api.inspect_container(container_id))
         except docker.errors.NotFound:
-            pass
+            return
+        self.metadata.set_ip(task_id, addresses[0] if addresses else "")
+
+    def identity_alive(self, identity: TaskIdentity) -> bool:
+        """Whether the identity's container runs now and holds the identity's address.
+
+        The metadata registry asks this at each lookup: a stop is seen as an event only a
+        moment later, and by then the address may belong to a new container."""
+        if not identity.container_id:
+            return False
+        try:
+            attrs = self.client.api.inspect_container(identity.container_id)
+        except docker.errors.NotFound:
+            return False
+        state = attrs.get("State") or {}
+        if not state.get("Running") or state.get("Paused") or state.get("Restarting"):
+            return False
+        return not identity.ip or identity.ip in _addresses(attrs)
+
+    def _forget_identity(self, task_id: str) -> None:
+        """The task's container stopped: its token and address must no longer answer."""
+        if self.metadata is not None:
+            self.metadata.unregister(task_id)
 
     # ---- kill / remove ---------------------------------------------------------------------
 
@@ -522,7 +556,7 @@ class DockerRuntime(Runtime):
             elif status.state == STARTED:
                 self._report(status.task_id, STARTED, health=status.health)
                 if self.metadata is not None and not self.metadata.ip_of(status.task_id):
-                    self._learn_ip(status.task_id, container)
+                    self._learn_ip(status.task_id, container.id)
             elif status.state == FINISHED:
                 self._report(status.task_id, FINISHED, reason=status.reason,
                              message=status.message, exit_code=status.exit_code)
@@ -552,8 +586,11 @@ class DockerRuntime(Runtime):
             self._report(task.task_id, FINISHED, reason="failed", message=f"start failed: {exc}")
 
     def _recover_identity(self, container, task_id: str) -> None:
-        """After an agent restart, re-register a container's metadata identity from its env."""
+        """After an agent restart, re-register a container's metadata identity from its env,
+        unless the container has ended (its identity ended with it)."""
         if self.metadata is None or self.metadata.get(task_id) is not None:
+            return
+        if (container.attrs.get("State") or {}).get("Status") in ("exited", "dead"):
             return
         env = dict(e.split("=", 1) for e in container.attrs["Config"].get("Env") or [] if "=" in e)
         endpoint = env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT", "")
@@ -562,10 +599,10 @@ class DockerRuntime(Runtime):
         labels = container.attrs["Config"].get("Labels") or {}
         self.metadata.register(TaskIdentity(
             task_id=task_id, job_id=labels.get(LABEL_JOB, ""),
-            token=endpoint.rsplit("/task/", 1)[1],
-            zone=self.zone, iam_role=labels.get(LABEL_IAM_ROLE) or None,
+            token=endpoint.rsplit("/task/", 1)[1], zone=self.zone,
+            iam_role=labels.get(LABEL_IAM_ROLE) or None, container_id=container.id,
         ))
-        self._learn_ip(task_id, container)
+        self._learn_ip(task_id, container.id)
 
     # ---- events ----------------------------------------------------------------------------
 
@@ -600,6 +637,8 @@ class DockerRuntime(Runtime):
             return
         if action == "start":
             self._report(task_id, STARTED)
+            if self.metadata is not None and not self.metadata.ip_of(task_id):
+                self._learn_ip(task_id, (event.get("Actor") or {}).get("ID") or event.get("id"))
         elif action.startswith("health_status"):
             health = action.split(":", 1)[1].strip()
             self._report(task_id, STARTED, health=health)
@@ -634,6 +673,8 @@ class DockerRuntime(Runtime):
     def _report(self, task_id: str, state: str, *, reason: str = "", message: str = "",
                 exit_code: int | None = None, health: str | None = None) -> None:
         """Emit a state change once: states only move forward; health only when it changes."""
+        if state == FINISHED:  # new or repeated, the container has stopped: so has its identity
+            self._forget_identity(task_id)
         with self._lock:
             task = self._tasks.get(task_id)
             if task is None:

@@ -11,20 +11,28 @@ and ``iam/security-credentials/{role}`` temporary credentials from STS AssumeRol
 - by its source IP, for requests to ``{base}/latest/meta-data/...`` (the container's bridge
   address maps to its task).
 
-A request that matches no task gets 404: a container can read only its own identity.
+A request that matches no task gets 404: a container can read only its own identity. An
+identity answers only while its container runs: the runtime forgets it when the container
+stops, and each lookup also asks the runtime whether the container still runs at the recorded
+address (a stop may not have been seen yet, and a stopped container's address is handed to the
+next one). Two live identities claiming one address answer 404: neither can be trusted.
 IMDSv2 is honoured as far as SDKs need it: ``PUT .../latest/api/token`` returns a session token.
 """
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ACCOUNT_ID = "000000000000"
 
@@ -39,17 +47,26 @@ class TaskIdentity:
     ip: str = ""
     zone: str = ""
     iam_role: str | None = None
+    container_id: str = ""
+
+
+Liveness = Callable[[TaskIdentity], bool]
 
 
 class MetadataRegistry:
     """Thread-safe map of the tasks whose containers may query the service.
 
     ``credentials`` (a :class:`StsCredentials`, settable later) serves the IAM routes of a
-    router built without its own.
+    router built without its own. ``alive`` (settable later; the Docker runtime installs its
+    own) tells whether an identity's container runs now at the identity's address: lookups
+    answer only identities it confirms, and an error in it counts as "not running". Without
+    it, the entries are trusted as registered.
     """
 
-    def __init__(self, credentials: "StsCredentials | None" = None) -> None:
+    def __init__(self, credentials: "StsCredentials | None" = None,
+                 alive: Liveness | None = None) -> None:
         self.credentials = credentials
+        self.alive = alive
         self._by_task: dict[str, TaskIdentity] = {}
         self._lock = threading.Lock()
 
@@ -63,7 +80,7 @@ class MetadataRegistry:
             self._by_task[identity.task_id] = identity
 
     def unregister(self, task_id: str) -> None:
-        """Forget a task; its container can no longer query the service."""
+        """Forget a task (its container stopped); neither its token nor its address answers."""
         with self._lock:
             self._by_task.pop(task_id, None)
 
@@ -85,22 +102,39 @@ class MetadataRegistry:
         return identity.ip if identity else ""
 
     def by_token(self, token: str) -> TaskIdentity | None:
-        """The task whose container was given this path token."""
+        """The task whose container was given this path token, while that container runs."""
+        wanted = token.encode()  # bytes: compare_digest refuses non-ASCII str
         with self._lock:
-            for identity in self._by_task.values():
-                if secrets.compare_digest(identity.token, token):
-                    return identity
-        return None
+            found = next((i for i in self._by_task.values()
+                          if secrets.compare_digest(i.token.encode(), wanted)), None)
+        return found if found is not None and self._is_alive(found) else None
 
     def by_ip(self, ip: str) -> TaskIdentity | None:
-        """The task whose container has this source address."""
+        """The one task whose running container has this source address.
+
+        None when no live identity claims it, or when several do: addresses are reused once a
+        container stops, so a second claim means one is stale, and answering either could hand
+        a container another job's identity."""
         if not ip:
             return None
         with self._lock:
-            for identity in self._by_task.values():
-                if identity.ip == ip:
-                    return identity
-        return None
+            claims = [i for i in self._by_task.values() if i.ip == ip]
+        live = [i for i in claims if self._is_alive(i)]  # outside the lock: it may ask Docker
+        if len(live) > 1:
+            log.warning("address %s is claimed by live tasks %s: answering none", ip,
+                        sorted(i.task_id for i in live))
+            return None
+        return live[0] if live else None
+
+    def _is_alive(self, identity: TaskIdentity) -> bool:
+        check = self.alive
+        if check is None:
+            return True
+        try:
+            return bool(check(identity))
+        except Exception as exc:  # unknown liveness must not hand out credentials
+            log.warning("liveness of %s unknown (%s): not answering it", identity.task_id, exc)
+            return False
 
 
 def role_arn(role: str, account_id: str = DEFAULT_ACCOUNT_ID) -> str:

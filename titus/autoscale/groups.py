@@ -22,6 +22,9 @@ from typing import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from titus.boundary import plain_text
+from titus.protocol import INT32_MAX, MAX_QUANTITY
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -45,12 +48,13 @@ class InstanceType(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, max_length=64)
-    cpus: float = Field(gt=0, allow_inf_nan=False)
-    memory_mb: float = Field(gt=0, allow_inf_nan=False)
-    disk_mb: float = Field(default=0, ge=0, allow_inf_nan=False)
-    network_mbps: float = Field(default=0, ge=0, allow_inf_nan=False)
-    gpu: int = Field(default=0, ge=0)
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    # bounded as an agent's hosts are (titus.protocol.HostInfo): a larger type could never join
+    cpus: float = Field(gt=0, le=MAX_QUANTITY, allow_inf_nan=False)
+    memory_mb: float = Field(gt=0, le=MAX_QUANTITY, allow_inf_nan=False)
+    disk_mb: float = Field(default=0, ge=0, le=MAX_QUANTITY, allow_inf_nan=False)
+    network_mbps: float = Field(default=0, ge=0, le=MAX_QUANTITY, allow_inf_nan=False)
+    gpu: int = Field(default=0, ge=0, le=INT32_MAX)
 
     def resources(self) -> dict[str, float]:
         """The type's capacities keyed by scheduler resource name (``gpu`` is a scalar)."""
@@ -83,7 +87,7 @@ class InstanceGroup(BaseModel):
     @field_validator("name")
     @classmethod
     def _name_is_safe(cls, value: str) -> str:
-        if not _NAME.match(value):
+        if not _NAME.fullmatch(value):
             raise ValueError(
                 "must be 1-128 characters of letters, digits, '.', '_' or '-', starting with "
                 f"a letter or digit; got {value!r}"
@@ -93,8 +97,8 @@ class InstanceGroup(BaseModel):
     @field_validator("zones")
     @classmethod
     def _zones_distinct(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if any(not z for z in value):
-            raise ValueError("zone names must be non-empty")
+        if any(not _NAME.fullmatch(z) for z in value):
+            raise ValueError("zone names must be 1-128 letters, digits, '.', '_' or '-'")
         if len(set(value)) != len(value):
             raise ValueError(f"zones must be distinct, got {list(value)!r}")
         return value
@@ -105,6 +109,10 @@ class InstanceGroup(BaseModel):
         clash = sorted(set(value) & RESERVED_ATTRIBUTES)
         if clash:
             raise ValueError(f"{clash[0]!r} is set by the group itself and cannot be given")
+        for key, text in value.items():  # the group's hosts carry them: same rules as agents'
+            if not _NAME.fullmatch(key) or not plain_text(text) or len(text) > 1024:
+                raise ValueError(f"attribute {key!r}: keys are letters, digits, '.', '_' or '-';"
+                                 " values printable text up to 1024 characters")
         return value
 
     @model_validator(mode="after")

@@ -12,6 +12,7 @@ opens the database), not here: a change to them needs a new revision there.
 from __future__ import annotations
 
 import json
+import logging
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional
 
@@ -20,6 +21,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from titus.autoscale.groups import InstanceGroup
 from titus.autoscale.rules import AutoscaleRule
+
+log = logging.getLogger("titus.autoscale.persist")
 
 metadata = MetaData()
 instance_groups = Table(
@@ -59,12 +62,13 @@ class AutoscaleTables:
             yield tx.conn
 
     def load(self) -> tuple[list[InstanceGroup], list[AutoscaleRule]]:
-        """Every stored group and rule."""
+        """Every stored group and rule; one an older release stored that cannot be read back
+        is logged and skipped (left in the store), never a reason not to start."""
         with self.engine.connect() as conn:
-            groups = [InstanceGroup.model_validate_json(r.spec)
-                      for r in conn.execute(select(instance_groups).order_by(instance_groups.c.name))]
-            rules = [AutoscaleRule.model_validate_json(r.spec)
-                     for r in conn.execute(select(autoscale_rules).order_by(autoscale_rules.c.group_name))]
+            group_rows = conn.execute(select(instance_groups).order_by(instance_groups.c.name))
+            groups = _readable(group_rows, InstanceGroup, "instance group", "name")
+            rule_rows = conn.execute(select(autoscale_rules).order_by(autoscale_rules.c.group_name))
+            rules = _readable(rule_rows, AutoscaleRule, "autoscale rule", "group_name")
         return groups, rules
 
     def save_group(self, group: InstanceGroup) -> None:
@@ -118,3 +122,14 @@ class AutoscaleTables:
         with self._begin() as conn:
             if conn.execute(update(table).where(key_col == key).values(**row)).rowcount == 0:
                 conn.execute(insert(table), [row])
+
+
+def _readable(rows, model, kind: str, key: str) -> list:
+    out = []
+    for row in rows:
+        try:
+            out.append(model.model_validate_json(row.spec))
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            log.error("skipped the stored %s %s: it cannot be read back (%s)", kind,
+                      ascii(getattr(row, key))[:80], str(exc).splitlines()[0][:200])
+    return out

@@ -29,7 +29,7 @@ class AutoscaleRule(BaseModel):
     max_idle: int = Field(default=0, ge=0, le=MAX_GROUP_SIZE)
     min_size: Optional[int] = Field(default=None, ge=0, le=MAX_GROUP_SIZE)
     max_size: Optional[int] = Field(default=None, ge=0, le=MAX_GROUP_SIZE)
-    cooldown_sec: float = Field(default=60.0, ge=0, allow_inf_nan=False)
+    cooldown_sec: float = Field(default=60.0, ge=0, le=1e9, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _ordered(self) -> "AutoscaleRule":

@@ -19,3 +19,4 @@ from titus.cli import hosts as _hosts_command  # noqa: E402,F401  titus hosts
 from titus.cli import capacity as _capacity_command  # noqa: E402,F401  titus capacity-groups
 from titus.cli import instance_groups as _instance_groups_command  # noqa: E402,F401  titus instance-groups
 from titus.cli import store as _store_command  # noqa: E402,F401  titus store
+from titus.cli import token as _token_command  # noqa: E402,F401  titus token

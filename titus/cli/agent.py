@@ -30,6 +30,9 @@ def _zones(values: tuple[str, ...]) -> list[str]:
               default="http://127.0.0.1:7001", show_default=True, help="Master base URL.")
 @click.option("--token", "agent_token", envvar="TITUS_AGENT_TOKEN", default=None,
               help="Agent token the master expects (env TITUS_AGENT_TOKEN).")
+@click.option("--ca", envvar="TITUS_CA", default=None, type=click.Path(exists=True),
+              help="CA bundle (PEM file or directory) to verify an https master with "
+                   "(env TITUS_CA; default: the system store).")
 @click.option("--agent-id", envvar="TITUS_AGENT_ID", default=None,
               help="Stable agent id (default: hostname plus a random suffix).")
 @click.option("--runtime", type=click.Choice(["sim", "docker"]), default="sim",
@@ -61,10 +64,14 @@ def _zones(values: tuple[str, ...]) -> list[str]:
               help="Sim only: append one line per launched task to this file.")
 @click.option("--max-backoff-sec", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Longest pause between attempts while the master is unreachable.")
+@click.option("--state-dir", type=click.Path(file_okay=False), default=None,
+              help="Where the agent keeps its own credential across restarts (env "
+                   "TITUS_AGENT_STATE_DIR; default ~/.local/state/titus).")
 @click.option("--log-level", default="INFO", show_default=True)
-def agent(master_url, agent_token, agent_id, runtime, hosts, zones, cpus, memory_mb, disk_mb,
+def agent(master_url, agent_token, ca, agent_id, runtime, hosts, zones, cpus, memory_mb, disk_mb,
           network_mbps, gpu, instance_type, instance_group, imds_endpoint, attributes, listen_host,
-          listen_port, advertise_url, no_server, launch_log, max_backoff_sec, log_level):
+          listen_port, advertise_url, no_server, launch_log, max_backoff_sec, state_dir,
+          log_level):
     """Join a master and run the tasks it places on this agent's host(s)."""
     from titus.agent.agent import Agent
     from titus.agent.config import AgentConfig, make_runtime, runtime_routers
@@ -73,7 +80,7 @@ def agent(master_url, agent_token, agent_id, runtime, hosts, zones, cpus, memory
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = {
-        "master_url": master_url, "agent_token": agent_token, "runtime": runtime,
+        "master_url": master_url, "agent_token": agent_token, "ca": ca, "runtime": runtime,
         "hosts": hosts, "cpus": cpus, "memory_mb": memory_mb, "disk_mb": disk_mb,
         "network_mbps": network_mbps, "gpu": gpu, "instance_type": instance_type,
         "instance_group": instance_group, "imds_endpoint": imds_endpoint,
@@ -84,6 +91,8 @@ def agent(master_url, agent_token, agent_id, runtime, hosts, zones, cpus, memory
     }
     if agent_id:
         settings["agent_id"] = agent_id
+    if state_dir is not None:
+        settings["state_dir"] = state_dir
     if zones:
         settings["zones"] = _zones(zones)
     try:

@@ -1,37 +1,72 @@
-"""A small HTTP client of the master for the CLI: ``--url``/``--token`` (env TITUS_URL, TITUS_TOKEN).
+"""A small HTTP client of the master for the CLI: ``--url``/``--token``/``--ca`` (env TITUS_URL,
+TITUS_TOKEN, TITUS_CA).
 
 Errors from the master become a ``click.ClickException`` that names each bad field, so the CLI
-exits non-zero with a readable message.
+exits non-zero with a readable message; so does a master that cannot be reached or trusted.
 """
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import click
 import httpx
 
+from titus.tls import TLSConfigError, client_context, describe_failure
+
 DEFAULT_URL = "http://127.0.0.1:7001"
+# where ``--ca`` leaves its value in the click context (commands pass only url and token on)
+_CA_KEY = "titus.ca"
+
+
+def command_ca() -> Optional[str]:
+    """The ``--ca`` of the running command, if any."""
+    context = click.get_current_context(silent=True)
+    return context.meta.get(_CA_KEY) if context is not None else None
 
 
 class Client:
     """Calls to the master's REST API."""
 
-    def __init__(self, url: str = DEFAULT_URL, token: Optional[str] = None, timeout: float = 30.0):
+    def __init__(self, url: str = DEFAULT_URL, token: Optional[str] = None,
+                 timeout: float | httpx.Timeout = 30.0, ca: Optional[str] = None):
+        """``ca``: CA bundle to verify an https master with (default: the command's ``--ca``,
+        else the system store)."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+        try:
+            verify = client_context(ca or command_ca())
+        except TLSConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        self.http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout,
+                                 verify=verify)
+
+    def unreachable(self, exc: httpx.HTTPError) -> click.ClickException:
+        """The error to show for a failed connection, saying so when TLS is the cause."""
+        url = str(self.http.base_url).rstrip("/")
+        reason = describe_failure(exc, url) or str(exc) or type(exc).__name__
+        return click.ClickException(f"cannot reach the master at {url}: {reason}")
 
     def request(self, method: str, path: str, **kwargs) -> Any:
         """Call the API; return the JSON answer or raise ClickException with the reasons."""
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise click.ClickException(f"cannot reach the master at {self.http.base_url}: {exc}")
+            raise self.unreachable(exc) from None
         if response.status_code >= 400:
             raise click.ClickException(describe_error(response))
         if not response.content:
             return {}
         return response.json()
+
+    @contextlib.contextmanager
+    def stream(self, method: str, path: str, **kwargs) -> Iterator[httpx.Response]:
+        """A streamed answer (e.g. task logs); connection failures become ClickException."""
+        try:
+            with self.http.stream(method, path, **kwargs) as response:
+                yield response
+        except httpx.HTTPError as exc:
+            raise self.unreachable(exc) from None
 
     def pages(self, path: str, params: dict, limit: Optional[int] = None) -> list:
         """Every item of a paged listing (up to ``limit``)."""
@@ -65,9 +100,25 @@ def describe_error(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}: {detail}"
 
 
+def _remember_ca(context: click.Context, _param, value: Optional[str]) -> Optional[str]:
+    if value:
+        context.meta[_CA_KEY] = value
+    return value
+
+
+def ca_option(func):
+    """Add ``--ca FILE`` (env TITUS_CA); :class:`Client` verifies the master against it."""
+    return click.option("--ca", envvar="TITUS_CA", default=None, expose_value=False,
+                        callback=_remember_ca,
+                        type=click.Path(exists=True, readable=True),
+                        help="CA bundle (PEM file or directory) to verify an https master "
+                             "with (env TITUS_CA; default: the system store).")(func)
+
+
 def connection_options(func):
-    """Add ``--url``, ``--token`` and ``--json`` to a command."""
+    """Add ``--url``, ``--token``, ``--ca`` and ``--json`` to a command."""
     func = click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")(func)
+    func = ca_option(func)
     func = click.option("--token", envvar="TITUS_TOKEN", default=None,
                         help="User token (env TITUS_TOKEN).")(func)
     func = click.option("--url", envvar="TITUS_URL", default=DEFAULT_URL, show_default=True,

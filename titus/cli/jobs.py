@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import os
 
 import click
 import yaml
@@ -10,6 +10,7 @@ import yaml
 from titus.boundary import BodyTooLarge, InputLimits, SpecError, check_value, decode_json
 from titus.cli import main
 from titus.cli.client import Client, connection_options, print_json, print_table
+from titus.master.secret_env import DEFAULT_SECRET_ENV_PATTERN, check_pattern, redact_job_view
 
 
 @main.group("job")
@@ -33,9 +34,12 @@ def load_spec(path: str) -> dict:
     """A job descriptor from a YAML or JSON file ('-' reads stdin), held to the master's input
     limits (``titus.boundary``) so a bad file is named here, before anything is sent."""
     limits = InputLimits.from_env()
-    try:
-        raw = (click.get_binary_stream("stdin").read() if path == "-"
-               else Path(path).read_bytes())
+    try:  # at most one byte over the bound: an endless file (/dev/zero) is not read whole
+        if path == "-":
+            raw = click.get_binary_stream("stdin").read(limits.max_body_bytes + 1)
+        else:
+            with open(path, "rb") as f:
+                raw = f.read(limits.max_body_bytes + 1)
     except OSError as exc:
         raise click.ClickException(f"{path}: cannot read it: {exc.strerror or exc}")
     try:
@@ -60,6 +64,10 @@ def _yaml(raw: bytes, path: str, limits: InputLimits):
         data = yaml.load(raw.decode("utf-8"), Loader=_NoAliasLoader)
     except yaml.YAMLError as exc:
         raise click.ClickException(f"{path}: neither JSON nor YAML: {exc}")
+    except RecursionError:
+        raise click.ClickException(f"{path}: nested deeper than {limits.max_depth}")
+    except ValueError as exc:  # e.g. an integer too long to read
+        raise click.ClickException(f"{path}: {str(exc).splitlines()[0][:200]}")
     try:  # YAML has dates, sets, ... that JSON has not
         json.dumps(data, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -68,6 +76,18 @@ def _yaml(raw: bytes, path: str, limits: InputLimits):
         return check_value(data, limits, f"file {path}")
     except SpecError as exc:
         raise click.ClickException(str(exc))
+
+
+def shown(job: dict) -> dict:
+    """A job as the CLI prints it: secret env values redacted here too (the master already
+    does; this also covers a master with a narrower pattern, or another Titus API). The pattern
+    is ``TITUS_SECRET_ENV_PATTERN``, the master's setting, or the master's default."""
+    pattern = os.environ.get("TITUS_SECRET_ENV_PATTERN", DEFAULT_SECRET_ENV_PATTERN)
+    try:
+        check_pattern(pattern)
+    except ValueError as exc:
+        raise click.ClickException(f"TITUS_SECRET_ENV_PATTERN: {exc}")
+    return redact_job_view(job, pattern)
 
 
 def job_row(job: dict) -> list:
@@ -106,7 +126,7 @@ def list_jobs(job_state, app, group, limit, url, token, as_json):
                                  "capacityGroup": group}.items() if v}
     jobs = Client(url, token).pages("/api/v3/jobs", params, limit)
     if as_json:
-        print_json(jobs)
+        print_json([shown(j) for j in jobs])
     else:
         print_table("jobs", JOB_COLUMNS, [job_row(j) for j in jobs])
 
@@ -119,7 +139,7 @@ def get(job_id, url, token, as_json):
     client = Client(url, token)
     job = client.request("GET", f"/api/v3/jobs/{job_id}")
     if as_json:
-        print_json(job)
+        print_json(shown(job))
         return
     print_table("job", JOB_COLUMNS, [job_row(job)])
     tasks = client.pages("/api/v3/tasks", {"jobId": job_id})
@@ -137,7 +157,7 @@ def get(job_id, url, token, as_json):
 def kill(job_id, url, token, as_json):
     """Kill a job and all its tasks."""
     job = Client(url, token).request("DELETE", f"/api/v3/jobs/{job_id}")
-    print_json(job) if as_json else click.echo(f"{job_id}: {job['status']['state']}")
+    print_json(shown(job)) if as_json else click.echo(f"{job_id}: {job['status']['state']}")
 
 
 @job_group.command("scale")
@@ -153,7 +173,7 @@ def scale(job_id, desired, min_, max_, url, token, as_json):
         raise click.UsageError("give at least one of --desired, --min, --max")
     job = Client(url, token).request("PUT", f"/api/v3/jobs/{job_id}/instances", json=body)
     if as_json:
-        print_json(job)
+        print_json(shown(job))
     else:
         cap = job["jobDescriptor"]["service"]["capacity"]
         click.echo(f"{job_id}: min {cap['min']} desired {cap['desired']} max {cap['max']}")

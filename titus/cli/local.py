@@ -129,7 +129,9 @@ def local(agents, hosts_per_agent, cpus, memory_mb, workdir, port, token, sample
         for index in range(agents):
             cluster.start_agent(f"local-agent-{index}", hosts=hosts_per_agent, cpus=cpus,
                                 memory_mb=memory_mb, zones=zones, launch_log=False)
-        click.echo(f"\nTitus master  {cluster.url}\nUser token    {cluster.token}\n"
+        click.echo(f"\nTitus master  {cluster.url}\n"
+                   f"User token    {cluster.token}  (scope admin)\n"
+                   f"Agent token   {cluster.agent_token}  (agents join with it)\n"
                    f"Agents        {agents} x {hosts_per_agent} simulated hosts\n"
                    f"Logs, store   {directory}\n\n"
                    f"  export TITUS_URL={cluster.url} TITUS_TOKEN={cluster.token}\n")

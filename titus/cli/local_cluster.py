@@ -19,6 +19,8 @@ from typing import Optional
 
 import httpx
 
+from titus.master.auth import digest
+
 # Runs the ``titus`` command with this interpreter, whether or not its script is on PATH.
 _TITUS_MAIN = "import sys; from titus.cli import main; sys.exit(main(prog_name='titus'))"
 
@@ -33,6 +35,13 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return probe.getsockname()[1]
+
+
+def port_taken(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something already accepts connections on ``host:port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) == 0
 
 
 def _stop_process(process: subprocess.Popen, timeout: float) -> None:
@@ -73,13 +82,21 @@ class LocalCluster:
     # -- master --------------------------------------------------------------------------
 
     def start_master(self, wait: bool = True, timeout: float = 60.0) -> subprocess.Popen:
-        """Start ``titus master`` on the store; with ``wait``, return once it answers HTTP."""
+        """Start ``titus master`` on the store; with ``wait``, return once it answers HTTP.
+
+        RuntimeError if another process already listens on the port: its answers would be
+        taken for this master's."""
+        if port_taken(self.port):
+            raise RuntimeError(f"port {self.port} is already in use (another titus master?); "
+                               "pass --port 0 for any free port, or another port")
         env = dict(os.environ)
         env.update({
             "TITUS_STORE_URL": self.store_url, "TITUS_BIND": "127.0.0.1",
             "TITUS_PORT": str(self.port), "TITUS_AGENT_TOKEN": self.agent_token,
-            "TITUS_USER_TOKENS": self.token, "PYTHONUNBUFFERED": "1",
+            "TITUS_TOKEN_FILE": str(self.write_token_file()), "PYTHONUNBUFFERED": "1",
         })
+        env.pop("TITUS_USER_TOKENS", None)
+        env.pop("TITUS_TOKEN", None)
         env.update(self.master_env)
         self.master_starts += 1
         self._stopped_on_purpose.discard("master")
@@ -93,6 +110,16 @@ class LocalCluster:
         if wait:
             self.wait_master_ready(timeout)
         return self.master
+
+    def write_token_file(self) -> Path:
+        """The token file of this cluster: its person's token, with every scope of a user and
+        of an admin (it is their own cluster). Only digests are written."""
+        path = self.workdir / "tokens.yaml"
+        path.write_text("tokens:\n"
+                        f"  - name: local-admin\n    sha256: {digest(self.token)}\n"
+                        "    scopes: [admin]\n")
+        path.chmod(0o600)
+        return path
 
     def wait_master_ready(self, timeout: float = 60.0) -> None:
         """Block until the master answers on its port (or raise with its log's tail)."""
@@ -134,6 +161,8 @@ class LocalCluster:
             args += ["--launch-log", str(self.launch_log_path(name))]
         args += list(extra_args)
         env = dict(os.environ, TITUS_AGENT_TOKEN=self.agent_token, PYTHONUNBUFFERED="1")
+        # agents keep their credentials with the cluster unless told where
+        env.setdefault("TITUS_AGENT_STATE_DIR", str(self.workdir / "agent-state"))
         self._stopped_on_purpose.discard(name)
         log = open(self.workdir / f"agent-{name}.log", "ab")
         self.agents[name] = subprocess.Popen(titus_command(*args), env=env, stdout=log,

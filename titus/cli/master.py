@@ -13,15 +13,30 @@ from titus.cli import main
 @click.option("--bind", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 7001).")
 @click.option("--token", "tokens", multiple=True,
-              help="User token allowed to write (repeatable; env TITUS_USER_TOKENS, comma "
-                   "separated). None: no authentication.")
+              help="A user token (repeatable; env TITUS_TOKEN, or TITUS_USER_TOKENS comma "
+                   "separated).")
 @click.option("--agent-token", default=None, envvar="TITUS_AGENT_TOKEN",
-              help="Token agents must present.")
+              help="The agents' bootstrap token: agents join with it and get their own.")
+@click.option("--token-file", type=click.Path(dir_okay=False), default=None,
+              help="YAML file of named tokens and their scopes (env TITUS_TOKEN_FILE; "
+                   "docs/security.md).")
+@click.option("--insecure", is_flag=True, default=None,
+              help="Run without any token: every caller may do everything (env "
+                   "TITUS_INSECURE=1).")
 @click.option("--heartbeat-timeout", type=float, default=None,
               help="Seconds of agent silence before its tasks are lost (default 10).")
+@click.option("--tls-cert", type=click.Path(dir_okay=False), default=None,
+              help="Serve HTTPS with this PEM certificate (chain); needs --tls-key "
+                   "(env TITUS_TLS_CERT).")
+@click.option("--tls-key", type=click.Path(dir_okay=False), default=None,
+              help="The certificate's PEM private key (env TITUS_TLS_KEY).")
+@click.option("--agent-ca", type=click.Path(), default=None,
+              help="CA bundle to verify agents' https addresses with when reading task logs "
+                   "(env TITUS_AGENT_CA; default: the system store).")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
-def master_command(store_url, bind, port, tokens, agent_token, heartbeat_timeout, log_level):
+def master_command(store_url, bind, port, tokens, agent_token, token_file, insecure,
+                   heartbeat_timeout, tls_cert, tls_key, agent_ca, log_level):
     """Run the Titus master: REST API, scheduling loop and reconciler on one store.
 
     Every setting can also come from the environment (TITUS_STORE_URL, TITUS_PORT, ...; see
@@ -30,17 +45,20 @@ def master_command(store_url, bind, port, tokens, agent_token, heartbeat_timeout
     from pydantic import ValidationError
 
     from titus.master.config import MasterSettings
-    from titus.master.server import StoreUnavailable, serve
+    from titus.master.server import AuthConfigError, StoreUnavailable, serve
+    from titus.tls import TLSConfigError
 
     try:
         settings = MasterSettings.from_env(
             store_url=store_url, bind=bind, port=port, user_tokens=list(tokens) or None,
-            agent_token=agent_token, heartbeat_timeout_sec=heartbeat_timeout)
+            agent_token=agent_token, token_file=token_file, insecure=insecure,
+            heartbeat_timeout_sec=heartbeat_timeout,
+            tls_cert=tls_cert, tls_key=tls_key, agent_ca=agent_ca)
     except ValidationError as exc:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) + ": " + e["msg"]
                            for e in exc.errors())
         raise click.ClickException(f"invalid master settings: {fields}")
     try:
         serve(settings, log_level=log_level)
-    except StoreUnavailable as exc:
+    except (StoreUnavailable, TLSConfigError, AuthConfigError) as exc:
         raise click.ClickException(str(exc))

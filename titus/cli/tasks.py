@@ -4,7 +4,8 @@ from __future__ import annotations
 import click
 
 from titus.cli import main
-from titus.cli.client import Client, connection_options, print_json, print_table
+from titus.cli.client import (Client, ca_option, connection_options, describe_error, print_json,
+                              print_table)
 
 
 @main.group("task")
@@ -62,18 +63,16 @@ def kill(task_id, shrink, url, token, as_json):
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the task ends.")
 @click.option("--url", envvar="TITUS_URL", default="http://127.0.0.1:7001", show_default=True)
 @click.option("--token", envvar="TITUS_TOKEN", default=None)
+@ca_option
 def logs(task_id, follow, url, token):
     """Print a task's output (read from its agent through the master)."""
     import httpx
 
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    with httpx.stream("GET", f"{url.rstrip('/')}/api/v3/tasks/{task_id}/logs",
-                      params={"follow": int(follow)}, headers=headers,
-                      timeout=httpx.Timeout(10.0, read=None)) as response:
+    client = Client(url, token, timeout=httpx.Timeout(10.0, read=None))
+    with client.stream("GET", f"/api/v3/tasks/{task_id}/logs",
+                       params={"follow": int(follow)}) as response:
         if response.status_code >= 400:
             response.read()
-            from titus.cli.client import describe_error
-
             raise click.ClickException(describe_error(response))
         out = click.get_binary_stream("stdout")
         for chunk in response.iter_bytes():

@@ -11,6 +11,13 @@ same machine takes the host and the tasks it reports. The old id keeps only its 
 its queued launches for the moved host are dropped, a copy it still runs is killed, and losing
 it later touches nothing that moved.
 
+Who may do this (docs/security.md, "Agents"), when the master has tokens: an agent joins with
+the bootstrap token and is handed its own credential (only its SHA-256 is stored, with the
+agent); from then on it alone may heartbeat, re-register and deregister that agent id. A host
+held by another *live* agent (registered, heard from within the heartbeat timeout) is not taken
+over, and a live agent with a credential is not registered again without it. A master without
+tokens (every caller ``ANONYMOUS``) keeps the rules above and issues no credential.
+
 Heartbeats carry status changes (applied through the task state machine, illegal moves
 dropped) and the ids still running (unknown ones are killed). An agent silent past the
 heartbeat timeout, or leaving, loses its tasks (they are replaced).
@@ -19,13 +26,16 @@ Everything is planned into a :class:`~titus.master.work.Work` and committed by t
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import replace
-from typing import Callable
+from typing import Callable, Optional
+from urllib.parse import quote, urlsplit
 
 from titus import states
+from titus.master.auth import ANONYMOUS, Principal, digest, new_token
 from titus.master.config import MasterSettings
-from titus.master.errors import NotFound
+from titus.master.errors import Conflict, Forbidden, NotFound
 from titus.master.ledger import Ledger
 from titus.master.lifecycle import Lifecycle
 from titus.master.orders import launch_order
@@ -36,6 +46,9 @@ from titus.master.work import Work
 from titus.protocol import RegisterRequest, RegisterResponse, TaskStatusMsg, kill_order, remove_order
 
 log = logging.getLogger("titus.master.agents")
+
+# The store's meta key of the secret every master presents to agents' log servers.
+LOG_TOKEN_KEY = "agent_log_token"
 
 
 class Agents:
@@ -48,16 +61,25 @@ class Agents:
         self.lifecycle = lifecycle
         self.settings = settings
         self.clock = clock
+        self._log_token: Optional[str] = None
 
-    def register(self, req: RegisterRequest) -> RegisterResponse:
-        """(Re)register an agent and reconcile what it holds with what the master believes."""
+    def register(self, req: RegisterRequest, caller: Principal = ANONYMOUS) -> RegisterResponse:
+        """(Re)register an agent and reconcile what it holds with what the master believes.
+
+        ``caller`` must be allowed to (see the module's docstring): Forbidden for another
+        agent's credential, Conflict for a live agent's id or host."""
         st, finish = self.state, self.lifecycle.finish
         with st.lock:
             now = self.clock()
             old = st.registry.get(req.agent_id)
+            credential = self._admit(req, old, caller, now)
+            # fetched before anything is committed: a store that cannot give it changes nothing
+            log_token = None if caller is ANONYMOUS else self.log_token(create=True)
+            kept = old.credential_sha256 if old is not None else ""
             agent = AgentRecord(id=req.agent_id, runtime=req.runtime, address=req.address,
                                 hosts={h.host_id: h for h in req.hosts}, registered_at=now,
-                                last_seen=now, registered=True)
+                                last_seen=now, registered=True,
+                                credential_sha256=digest(credential) if credential else kept)
             work = Work()
             # a host another agent stood for now belongs to this one (an agent restarted under
             # a new id on the same machine): the other keeps only the hosts it still has
@@ -117,10 +139,50 @@ class Agents:
                 self.ledger.commit(lost)
             return RegisterResponse(agent_id=agent.id,
                                     heartbeat_interval_sec=self.settings.heartbeat_interval_sec,
-                                    heartbeat_timeout_sec=self.settings.heartbeat_timeout_sec)
+                                    heartbeat_timeout_sec=self.settings.heartbeat_timeout_sec,
+                                    credential=credential, log_token=log_token)
 
-    def heartbeat(self, agent_id: str, statuses: list[TaskStatusMsg], running: list[str]) -> bool:
-        """Apply an agent's heartbeat; False if the agent must register again."""
+    def _admit(self, req: RegisterRequest, old: Optional[AgentRecord], caller: Principal,
+               now: float) -> Optional[str]:
+        """Whether ``caller`` may register ``req`` (Forbidden or Conflict if not); returns the
+        new credential to hand out (a bootstrap registration), or None."""
+        if caller is ANONYMOUS:
+            return None  # no tokens at all: anyone may register anything, as before
+        if caller.agent_id is not None:
+            if caller.agent_id != req.agent_id:
+                raise Forbidden("this credential belongs to another agent", "agent_id")
+        elif old is not None and old.credential_sha256 and self.live(old, now):
+            raise Conflict(f"agent {req.agent_id} is live: only its own credential may "
+                           "register it again", "agent_id")
+        self._check_hosts(req, now)
+        return new_token() if caller.agent_id is None else None
+
+    def _check_hosts(self, req: RegisterRequest, now: float) -> None:
+        """Conflict for a host that another live agent stands for (a silent one gives it up)."""
+        registry = self.state.registry
+        for i, host in enumerate(req.hosts):
+            holder = registry.get(registry.agent_of_host(host.host_id) or "")
+            if holder is not None and holder.id != req.agent_id and self.live(holder, now):
+                raise Conflict(f"host {host.host_id} belongs to another live agent",
+                               f"hosts[{i}].host_id")
+
+    def live(self, agent: AgentRecord, now: float) -> bool:
+        """Registered with this master and heard from within the heartbeat timeout."""
+        return agent.registered and now - agent.last_seen <= self.settings.heartbeat_timeout_sec
+
+    def log_token(self, create: bool = False) -> Optional[str]:
+        """The secret masters present to agents' log servers: one per store (in its ``meta``
+        table, so every master of the store has it), made by the first ``create``. None if
+        there is none yet and ``create`` is False."""
+        if self._log_token is None:
+            self._log_token = self.ledger.meta(LOG_TOKEN_KEY, new_token() if create else None)
+        return self._log_token
+
+    def heartbeat(self, agent_id: str, statuses: list[TaskStatusMsg], running: list[str],
+                  caller: Principal = ANONYMOUS) -> bool:
+        """Apply an agent's heartbeat; False if the agent must register again. Forbidden
+        unless ``caller`` is that agent (or the master has no tokens)."""
+        _check_self(agent_id, caller)
         st = self.state
         with st.lock:
             agent = st.registry.get(agent_id)
@@ -158,8 +220,10 @@ class Agents:
                 agent.kill_sent = {k: v for k, v in agent.kill_sent.items() if now - v < resend}
             return True
 
-    def deregister(self, agent_id: str) -> None:
-        """An agent leaving: its tasks are lost (and replaced), its hosts leave the engine."""
+    def deregister(self, agent_id: str, caller: Principal = ANONYMOUS) -> None:
+        """An agent leaving: its tasks are lost (and replaced), its hosts leave the engine.
+        Forbidden unless ``caller`` is that agent (or the master has no tokens)."""
+        _check_self(agent_id, caller)
         with self.state.lock:
             agent = self.state.registry.get(agent_id)
             if agent is None:
@@ -195,7 +259,10 @@ class Agents:
 
     def _resend_launch(self, work: Work, agent_id: str, task: TaskRecord) -> None:
         """Send a Launched task's order again, as a new attempt: counted on the task and
-        written to the event log, so its history shows every attempt."""
+        written to the event log, so its history shows every attempt. An order still waiting
+        in the agent's queue (registrations repeated before a heartbeat took it) is not one."""
+        if self.state.registry.launch_queued(agent_id, task.id):
+            return
         attempt = max(1, task.launch_attempts) + 1
         work.update(task, launch_attempts=attempt)
         work.log.append(("taskLaunchResent", task.id, {
@@ -234,3 +301,74 @@ class Agents:
         if current == states.KILL_INITIATED:
             return
         work.update(task, state=status.state, **{state_time_field(status.state): now})
+
+
+def _check_self(agent_id: str, caller: Principal) -> None:
+    """Forbidden unless ``caller`` is agent ``agent_id`` (or the master has no tokens)."""
+    if caller is ANONYMOUS or caller.agent_id == agent_id:
+        return
+    if caller.agent_id is None:
+        raise Forbidden("the bootstrap token may only register; use the agent's own "
+                        "credential", "agent_id")
+    raise Forbidden("this credential belongs to another agent", "agent_id")
+
+
+def address_problem(address: str, source: Optional[str]) -> Optional[str]:
+    """Why the master must not contact an agent at ``address``, or None.
+
+    An address is a base URL only: http or https, a host and maybe a port, no user, path,
+    query or fragment (the master adds its own fixed paths). With ``source`` (the address an
+    authenticated registration came from) its host must be that IP address, so a registration
+    can only point the master at the machine it was sent from."""
+    if not address:
+        return None
+    try:
+        base = base_url(address)
+    except ValueError as exc:
+        return str(exc)
+    if source is None:
+        return None
+    if not _same_ip(urlsplit(base).hostname or "", source):
+        return (f"the host must be the IP address this registration comes from "
+                f"({source or 'unknown'})")
+    return None
+
+
+def base_url(address: str) -> str:
+    """``scheme://host[:port]`` of an agent's address; ValueError saying what is wrong."""
+    if any(c in address for c in "?#@\\") or any(c.isspace() or ord(c) < 32 for c in address):
+        raise ValueError("a base URL only: no user, query, fragment, backslash or whitespace")
+    parts = urlsplit(address)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("the scheme must be http or https")
+    if not parts.hostname:
+        raise ValueError("a host is needed")
+    if parts.path not in ("", "/"):
+        raise ValueError("a base URL only: no path (the master adds its own)")
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or out of range
+        port = -1
+    if port is not None and not 0 < port < 65536:
+        raise ValueError("the port must be a number from 1 to 65535")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def logs_url(address: str, task_id: str) -> str:
+    """The URL of a task's logs on its agent (ValueError for an address not to contact)."""
+    return f"{base_url(address)}/tasks/{quote(task_id, safe='')}/logs"
+
+
+def _same_ip(host: str, source: str) -> bool:
+    """Whether ``host`` is an IP literal naming the address ``source`` (IPv4-mapped IPv6
+    counts as its IPv4). Names are refused: the master does not resolve them."""
+    try:
+        ours, theirs = ipaddress.ip_address(host), ipaddress.ip_address(source)
+    except ValueError:
+        return False
+    return _plain(ours) == _plain(theirs)
+
+
+def _plain(ip):
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return mapped if mapped is not None else ip

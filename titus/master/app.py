@@ -13,7 +13,8 @@ import os
 from contextlib import asynccontextmanager
 from typing import Optional
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.concurrency import run_in_threadpool
 
 from titus.autoscale import metrics as autoscale_metrics
@@ -23,6 +24,8 @@ from titus.master.api import ROUTERS
 from titus.master.api.errors import SafeJSONResponse, error_response, install_error_handlers
 from titus.master.api.metrics import install_metrics
 from titus.master.api.schemas import install_schemas, responses
+from titus.master.api.security import StreamCap, SubmitRate, require_read
+from titus.master.auth import TokenBook
 from titus.master.config import MasterSettings
 from titus.master.master import Master
 from titus.master.store import Store
@@ -69,17 +72,35 @@ def create_app(settings: Optional[MasterSettings] = None, master: Optional[Maste
                 loop.stop()
 
     app = FastAPI(title="Titus master", version="0.1.0", lifespan=lifespan,
-                  default_response_class=SafeJSONResponse,
+                  default_response_class=SafeJSONResponse, openapi_url=None, docs_url=None,
+                  redoc_url=None,
                   description="Titus control plane: jobs, tasks, agents, capacity groups.")
     app.state.master = master
+    s = master.settings
+    app.state.tokens = TokenBook.from_settings(s.user_tokens, s.agent_token, s.token_file)
+    app.state.submit_rate = SubmitRate(s.submit_rate_per_sec, s.submit_burst)
+    app.state.observe_streams = StreamCap(s.max_observe_streams)
     app.state.autoscale = autoscaler
     install_error_handlers(app)
     autoscale_metrics.register_into(install_metrics(app, master))
     for router in ROUTERS:
         app.include_router(router)
     install_schemas(app)
+    install_docs(app)
     install_health(app, master)
     return app
+
+
+def install_docs(app: FastAPI) -> None:
+    """``/openapi.json`` and ``/docs``, behind the ``read`` scope like every other read."""
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_read)])
+    def openapi_document():
+        return app.openapi()
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(require_read)])
+    def swagger_page():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
 
 
 def install_health(app: FastAPI, master: Master) -> None:

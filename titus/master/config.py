@@ -13,6 +13,8 @@ from typing import Optional
 from pydantic import BaseModel, Field
 
 from titus.boundary import InputLimits
+from titus.master.roles import RoleMap
+from titus.master.secret_env import DEFAULT_SECRET_ENV_PATTERN, SecretEnvPattern
 from titus.master.validation import ValidationLimits
 
 
@@ -22,10 +24,24 @@ class MasterSettings(BaseModel):
     store_url: str = "sqlite:///titus-master.db"
     bind: str = "127.0.0.1"
     port: int = 7001
+    # HTTPS: a PEM certificate chain and its key (both or neither; titus.tls)
+    tls_cert: Optional[str] = None
+    tls_key: Optional[str] = None
+    # CA bundle to verify agents' https addresses with (task logs); None: the system store
+    agent_ca: Optional[str] = None
     # Bearer tokens allowed to write (POST/PUT/DELETE); none: no authentication.
     user_tokens: list[str] = Field(default_factory=list)
     # Token agents must present; None: agents are not authenticated.
     agent_token: Optional[str] = None
+    # YAML file of named tokens with scopes (titus.master.auth.load_token_file)
+    token_file: Optional[str] = None
+    # serve without any token (every caller may do everything): must be asked for
+    insecure: bool = False
+    # job submissions per principal: a token bucket (rate per second, burst); 0 turns it off
+    submit_rate_per_sec: float = 50.0
+    submit_burst: int = 200
+    # concurrent /observe streams per principal
+    max_observe_streams: int = 8
 
     heartbeat_interval_sec: float = 0.5
     heartbeat_timeout_sec: float = 10.0
@@ -73,6 +89,13 @@ class MasterSettings(BaseModel):
     input: InputLimits = Field(default_factory=InputLimits)
     # how long a job submission's Idempotency-Key is remembered
     idempotency_keep_sec: float = 24 * 3600.0
+    # env var names whose values views show redacted (a regex searched in the name; "" none);
+    # a job adds its own in container.attributes["titus.secretEnv"] (titus.master.secret_env)
+    secret_env_pattern: SecretEnvPattern = DEFAULT_SECRET_ENV_PATTERN
+    # IAM roles a job may ask for, by submitter and by capacity group (JSON text in the
+    # environment); a name not listed is not restricted; unset: any role (titus.master.roles)
+    iam_roles_by_user: RoleMap = Field(default_factory=dict)
+    iam_roles_by_capacity_group: RoleMap = Field(default_factory=dict)
 
     model_config = {"arbitrary_types_allowed": True}
 

@@ -19,3 +19,12 @@ class StoreUnavailable(RuntimeError):
     """The store refused or failed a write (or cannot be reached); nothing was changed.
 
     Answered as HTTP 503 with ``Retry-After``; the master keeps running and retries."""
+
+
+class Forbidden(PermissionError):
+    """The caller is known but may not do this (HTTP 403): another user's job, another agent,
+    an IAM role outside its list. ``field`` (optional) names what is refused."""
+
+    def __init__(self, message: str, field: str = ""):
+        super().__init__(message)
+        self.field = field

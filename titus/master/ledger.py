@@ -102,6 +102,12 @@ class Ledger:
         with self.transaction() as tx:
             tx.touch_agents(last_seen)
 
+    def meta(self, key: str, default: Optional[str] = None) -> Optional[str]:
+        """A value of the store's ``meta`` table; with ``default``, stored first if absent
+        (the first master to ask makes it; every later one reads the same)."""
+        with self.transaction() as tx:
+            return tx.meta_setdefault(key, default) if default is not None else tx.meta_get(key)
+
     def trim_events(self, keep: int) -> int:
         """Keep the event log's newest ``keep`` entries; returns how many went."""
         with self.transaction() as tx:
@@ -233,8 +239,9 @@ class Ledger:
                 job = st.jobs.get(task.job_id)
                 self.events.publish("taskUpdate", task.job_id,
                                     lambda t=task, j=job: task_view(t, j))
+            pattern = st.settings.secret_env_pattern
             for job in itertools.chain(work.new_jobs, work.job_updates):
-                self.events.publish("jobUpdate", job.id, lambda j=job: job_view(j))
+                self.events.publish("jobUpdate", job.id, lambda j=job: job_view(j, pattern))
         if work.new_tasks:
             st.wake.set()
         return failed

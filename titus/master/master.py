@@ -25,7 +25,9 @@ from titus.master.agents import Agents
 from titus.master.capacity import CapacityGroup
 from titus.master.config import MasterSettings
 from titus.master.engine_adapter import EngineAdapter
-from titus.master.errors import Conflict, NotFound  # noqa: F401  (re-exported)
+from titus.master.auth import (ADMIN, AGENT, AGENT_PREFIX, ANONYMOUS, Principal, digest,
+                               principal)
+from titus.master.errors import Conflict, Forbidden, NotFound  # noqa: F401  (re-exported)
 from titus.master.events import EventBus
 from titus.master.idempotency import IdempotencyKey, KeyReused
 from titus.master.ledger import Ledger
@@ -76,13 +78,14 @@ class Master:
         return self.clock()
 
     # ------------------------------------------------------------------ jobs and tasks
-    def submit_job(self, descriptor: JobDescriptor,
-                   key: Optional[IdempotencyKey] = None) -> JobRecord:
+    def submit_job(self, descriptor: JobDescriptor, key: Optional[IdempotencyKey] = None,
+                   caller: Principal = ANONYMOUS) -> JobRecord:
         """Store a new (validated) job and its first tasks; returns the job.
 
         With ``key`` (an :class:`~titus.master.idempotency.IdempotencyKey` without job id) a
         repeat of a remembered submission returns the first job instead; the same key with
-        another body raises :class:`~titus.master.idempotency.KeyReused`."""
+        another body raises :class:`~titus.master.idempotency.KeyReused`. ``caller`` is
+        recorded as the job's ``submitted_by``."""
         with self.state.lock:
             now = self.clock()
             if key is not None:
@@ -92,7 +95,7 @@ class Master:
                     if first.body_sha256 != key.body_sha256:
                         raise KeyReused(key.key, first.job_id)
                     return self.queries.job(first.job_id)[0]
-            job = self.state.new_job(descriptor, now)
+            job = self.state.new_job(descriptor, now, submitted_by=caller.name)
             work = Work()
             if key is not None:
                 work.keys.append(replace(key, job_id=job.id, created_at=now))
@@ -102,10 +105,12 @@ class Master:
             self.ledger.commit(work)
             return job
 
-    def kill_job(self, job_id: str) -> JobRecord:
-        """Kill every task of a job; it finishes when they have ended. Conflict if finished."""
+    def kill_job(self, job_id: str, caller: Principal = ANONYMOUS) -> JobRecord:
+        """Kill every task of a job; it finishes when they have ended. Conflict if finished,
+        Forbidden unless ``caller`` may manage the job."""
         with self.state.lock:
             job = self._live_job(job_id, "job is already finished")
+            _may_manage(caller, job)
             if job.state != states.ACCEPTED:
                 return job
             work = Work()
@@ -117,10 +122,12 @@ class Master:
             self.ledger.commit(work)
             return job
 
-    def resize_job(self, job_id: str, update: CapacityUpdate) -> JobRecord:
+    def resize_job(self, job_id: str, update: CapacityUpdate,
+                   caller: Principal = ANONYMOUS) -> JobRecord:
         """Change a service job's capacity; tasks are started or killed to match."""
         with self.state.lock:
             job = self._live_job(job_id, "job is finished")
+            _may_manage(caller, job)
             if job.batch:
                 raise Conflict("only service jobs can be resized")
             if job.state != states.ACCEPTED:
@@ -130,14 +137,18 @@ class Master:
             self.ledger.commit(work)
             return job
 
-    def kill_task(self, task_id: str, shrink: bool = False) -> TaskRecord:
+    def kill_task(self, task_id: str, shrink: bool = False,
+                  caller: Principal = ANONYMOUS) -> TaskRecord:
         """Kill one task. A service job replaces it unless ``shrink`` lowers the desired count."""
         with self.state.lock:
             task = self.state.tasks.get(task_id)
             if task is None or task.state == states.FINISHED:
-                self.queries.task(task_id)  # NotFound if unknown
+                _, job, _ = self.queries.task(task_id)  # NotFound if unknown
+                if job is not None:
+                    _may_manage(caller, job)
                 raise Conflict("task is already finished")
             job = self.state.jobs[task.job_id]
+            _may_manage(caller, job)
             shrink = shrink and not job.batch
             work = Work()
             if shrink and task.state != states.KILL_INITIATED:  # a retried call shrinks once
@@ -178,17 +189,33 @@ class Master:
             self.ledger.commit(work)
 
     # ------------------------------------------------------------------ agents
-    def register_agent(self, req: RegisterRequest) -> RegisterResponse:
-        """(Re)register an agent and reconcile what it holds (see ``titus.master.agents``)."""
-        return self.agents.register(req)
+    def agent_principal(self, token: Optional[str]) -> Optional[Principal]:
+        """The principal ``agent:<id>`` of an agent's own credential, or None."""
+        if not token:
+            return None
+        agent_id = self.state.registry.agent_of_credential(digest(token))
+        return principal(AGENT_PREFIX + agent_id, [AGENT]) if agent_id else None
 
-    def heartbeat(self, agent_id: str, statuses: list[TaskStatusMsg], running: list[str]) -> bool:
-        """Apply an agent's heartbeat; False if it must register again."""
-        return self.agents.heartbeat(agent_id, statuses, running)
+    def register_agent(self, req: RegisterRequest,
+                       caller: Principal = ANONYMOUS) -> RegisterResponse:
+        """(Re)register an agent and reconcile what it holds (see ``titus.master.agents``).
+        Forbidden or Conflict when ``caller`` may not register it."""
+        return self.agents.register(req, caller)
 
-    def deregister_agent(self, agent_id: str) -> None:
-        """An agent leaving gracefully; NotFound if unknown."""
-        self.agents.deregister(agent_id)
+    def heartbeat(self, agent_id: str, statuses: list[TaskStatusMsg], running: list[str],
+                  caller: Principal = ANONYMOUS) -> bool:
+        """Apply an agent's heartbeat; False if it must register again. Forbidden unless
+        ``caller`` is that agent."""
+        return self.agents.heartbeat(agent_id, statuses, running, caller)
+
+    def deregister_agent(self, agent_id: str, caller: Principal = ANONYMOUS) -> None:
+        """An agent leaving gracefully; NotFound if unknown, Forbidden unless ``caller`` is
+        that agent."""
+        self.agents.deregister(agent_id, caller)
+
+    def agent_log_token(self) -> Optional[str]:
+        """The secret to present to agents' log servers (None if no agent was handed one)."""
+        return self.agents.log_token()
 
     def take_orders(self, agent_id: str) -> list:
         """Remove and return the orders queued for an agent."""
@@ -278,3 +305,11 @@ class Master:
     def group_usage(self) -> dict[str, dict[str, float]]:
         """What each capacity group holds on hosts."""
         return self.state.group_usage
+
+
+def _may_manage(caller: Principal, job: JobRecord) -> None:
+    """Forbidden unless ``caller`` submitted the job or is an admin. Jobs from before
+    principals (or from a master without tokens) have no submitter: any user may manage them."""
+    if caller.can(ADMIN) or job.submitted_by in ("", caller.name, ANONYMOUS.name):
+        return
+    raise Forbidden(f"job {job.id} was submitted by another principal", "jobId")

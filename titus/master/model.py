@@ -228,15 +228,22 @@ class CapacityUpdate(WireModel):
     max: Optional[int] = None
 
 
+class GroupResources(ContainerResources):
+    """Amounts of a capacity group: every resource absent is 0 (no job defaults)."""
+
+    cpu: float = 0.0
+    memoryMB: int = 0
+
+
 class CapacityGroupSpec(WireModel):
     """A capacity group: its tier and the resources guaranteed to it (and an optional limit).
 
     ``resources`` and ``limit`` use the container resource names (cpu, memoryMB, diskMB,
-    networkMbps, gpu). A group may never hold more than its ``limit``.
+    networkMbps, gpu); an absent resource is 0. A group may never hold more than its
+    ``limit``; a limit of 0 (or absent) on a resource leaves that resource unlimited.
     """
 
     name: str = ""
     tier: str = "Flex"
-    resources: ContainerResources = Field(
-        default_factory=lambda: ContainerResources(cpu=0, memoryMB=0, diskMB=0, networkMbps=0, gpu=0))
-    limit: Optional[ContainerResources] = None
+    resources: GroupResources = Field(default_factory=GroupResources)
+    limit: Optional[GroupResources] = None

@@ -11,6 +11,7 @@ from typing import Iterable, Optional
 
 from titus import states
 from titus.master.engine_adapter import EngineAdapter
+from titus.master import readback
 from titus.master.errors import NotFound
 from titus.master.records import JobRecord, TaskRecord
 from titus.master.state import ClusterState
@@ -37,7 +38,7 @@ class Queries:
         after = 0
         while True:
             rows = self.store.archived_jobs(after_seq=after, limit=batch)
-            yield from (JobRecord.from_row(r) for r in rows)
+            yield from self._readable(rows, readback.job, "archived job")
             if len(rows) < batch:
                 return
             after = rows[-1]["seq"]
@@ -49,14 +50,15 @@ class Queries:
             if job is not None:
                 return job, False
         row = self.store.archived_job(job_id)
-        if row is None:
+        jobs = self._readable([row] if row else [], readback.job, "archived job")
+        if not jobs:  # never existed, or unreadable (reported)
             raise NotFound(job_id)
-        return JobRecord.from_row(row), True
+        return jobs[0], True
 
     def job_views(self, jobs: Iterable[JobRecord]) -> list[dict]:
         """Jobs as the REST API shows them."""
         with self.state.lock:
-            return [job_view(j) for j in jobs]
+            return [job_view(j, self.state.settings.secret_env_pattern) for j in jobs]
 
     def task(self, task_id: str) -> tuple[TaskRecord, Optional[JobRecord], bool]:
         """A task, its job (if live) and whether it is archived; NotFound if unknown."""
@@ -65,9 +67,10 @@ class Queries:
             if task is not None:
                 return task, self.state.jobs.get(task.job_id), False
         row = self.store.archived_task(task_id)
-        if row is None:
+        tasks = self._readable([row] if row else [], readback.task, "archived task")
+        if not tasks:  # never existed, or unreadable (reported)
             raise NotFound(task_id)
-        return TaskRecord.from_row(row), None, True
+        return tasks[0], None, True
 
     def tasks(self, job_id: Optional[str] = None) -> list[TaskRecord]:
         """Every live task, or every task of one job (live or archived; NotFound if unknown)."""
@@ -78,7 +81,11 @@ class Queries:
             if job is not None:
                 return list(job.tasks.values())
         self.job(job_id)  # NotFound if it never existed
-        return [TaskRecord.from_row(r) for r in self.store.archived_tasks(job_id)]
+        return self._readable(self.store.archived_tasks(job_id), readback.task, "archived task")
+
+    def _readable(self, rows: list[dict], parse, kind: str) -> list:
+        """Rows an older release stored that cannot be served are reported and left out."""
+        return readback.each(rows, parse, kind, "id", self.state.skipped)
 
     def task_views(self, tasks: Iterable[TaskRecord]) -> list[dict]:
         """Tasks as the REST API shows them."""
@@ -91,7 +98,8 @@ class Queries:
             jobs = self.state.jobs
             chosen = [jobs[job_id]] if job_id and job_id in jobs else (
                 [] if job_id else list(jobs.values()))
-            out = [("jobUpdate", job_view(j)) for j in chosen]
+            pattern = self.state.settings.secret_env_pattern
+            out = [("jobUpdate", job_view(j, pattern)) for j in chosen]
             for j in chosen:
                 out += [("taskUpdate", task_view(t, j)) for t in j.tasks.values()]
             return out

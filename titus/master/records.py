@@ -120,6 +120,7 @@ class JobRecord:
     accepted_at: float = 0.0
     kill_initiated_at: Optional[float] = None
     finished_at: Optional[float] = None
+    submitted_by: str = ""  # the principal that submitted it ("" before principals existed)
     # derived / bookkeeping
     tasks: dict = field(default_factory=dict)  # task id -> TaskRecord (this job's, all kept)
     done_indices: set = field(default_factory=set)  # batch: indices ended for good
@@ -129,7 +130,7 @@ class JobRecord:
     rule_cache: Optional[RetryRule] = None
     next_index: int = 0
     engine_cache: dict = field(default_factory=dict)  # zone count -> engine constraints
-    wire_cache: Optional[dict] = None
+    wire_cache: Optional[tuple] = None  # (secret pattern, descriptor as views show it)
 
     @property
     def batch(self) -> bool:
@@ -172,7 +173,8 @@ class JobRecord:
         return {"id": self.id, "seq": self.seq, "state": self.state,
                 "reason_code": self.reason_code, "reason_message": self.reason_message,
                 "descriptor": json.dumps(self.descriptor.wire()), "accepted_at": self.accepted_at,
-                "kill_initiated_at": self.kill_initiated_at, "finished_at": self.finished_at}
+                "kill_initiated_at": self.kill_initiated_at, "finished_at": self.finished_at,
+                "submitted_by": self.submitted_by}
 
     @classmethod
     def from_row(cls, row: dict) -> "JobRecord":
@@ -181,4 +183,5 @@ class JobRecord:
                    descriptor=JobDescriptor.model_validate(json.loads(row["descriptor"])),
                    state=row["state"], reason_code=row["reason_code"] or "",
                    reason_message=row["reason_message"] or "", accepted_at=row["accepted_at"],
-                   kill_initiated_at=row["kill_initiated_at"], finished_at=row["finished_at"])
+                   kill_initiated_at=row["kill_initiated_at"], finished_at=row["finished_at"],
+                   submitted_by=row.get("submitted_by") or "")

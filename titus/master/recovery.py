@@ -16,6 +16,7 @@ from typing import Callable
 
 from titus import states
 from titus.boundary import check_value
+from titus.master import readback
 from titus.master.capacity import CapacityGroup
 from titus.master.idempotency import IdempotencyKey
 from titus.master.ledger import Ledger
@@ -35,36 +36,16 @@ def _group(row: dict) -> CapacityGroup:
     return CapacityGroup.from_spec(CapacityGroupSpec.model_validate(data))
 
 
-def _job(row: dict) -> JobRecord:
-    check_value(json.loads(row["descriptor"]), what="stored job")
-    check_value({k: v for k, v in row.items() if k != "descriptor"}, what="stored job")
-    return JobRecord.from_row(row)
-
-
-def _task(row: dict) -> TaskRecord:
-    check_value(row, what="stored task")
-    return TaskRecord.from_row(row)
-
-
 def _agent(row: dict) -> AgentRecord:
     check_value(row, what="stored agent")
     return AgentRecord.from_row(row)
 
 
-def _readable(rows: list[dict], parse: Callable, what: str, key: str, skipped: list) -> list:
-    """Parsed rows; a row an older release stored that cannot be read back or served (bad
-    JSON, a lone surrogate, a non-finite number) is reported and skipped, left in the store
-    untouched for an operator, instead of stopping the master or breaking every listing."""
-    out = []
-    for row in rows:
-        try:
-            out.append(parse(row))
-        except (ValueError, TypeError, KeyError) as exc:
-            ident = ascii(row.get(key))[:80]
-            log.error("skipped the stored %s %s: it cannot be read back (%s)", what, ident,
-                      str(exc).splitlines()[0][:200])
-            skipped.append({"kind": what, "id": ident})
-    return out
+def _readable(rows: list[dict], parse: Callable, what: str, key: str,
+              skipped: readback.Skipped) -> list:
+    """Parsed rows; a row an older release stored that cannot be read back or served is
+    reported and skipped, left in the store (:mod:`titus.master.readback`)."""
+    return readback.each(rows, parse, what, key, skipped)
 
 
 def recover(store: Store, state: ClusterState, ledger: Ledger, lifecycle: Lifecycle,
@@ -73,7 +54,7 @@ def recover(store: Store, state: ClusterState, ledger: Ledger, lifecycle: Lifecy
     ``skipped``: rows that cannot be read back, left in the store)."""
     now = clock()
     restored = Work()
-    skipped: list = []
+    skipped = state.skipped
     for group in _readable(store.load_capacity_groups(), _group, "capacity group", "name",
                            skipped):
         restored.capacity_puts.append(group)
@@ -88,14 +69,14 @@ def recover(store: Store, state: ClusterState, ledger: Ledger, lifecycle: Lifecy
             owner[host_id] = agent
         restored.agents_put.append(agent)
     jobs: dict[str, JobRecord] = {}
-    for job in _readable(store.load_jobs(), _job, "job", "id", skipped):
+    for job in _readable(store.load_jobs(), readback.job, "job", "id", skipped):
         jobs[job.id] = job
     restored.new_jobs.extend(jobs.values())
     keep = state.settings.idempotency_keep_sec
     restored.keys.extend(_readable(store.load_idempotency_keys(now - keep),
                                    IdempotencyKey.from_row, "idempotency key", "key", skipped))
     latest: dict[tuple[str, int], TaskRecord] = {}
-    for task in _readable(store.load_tasks(), _task, "task", "id", skipped):  # creation order
+    for task in _readable(store.load_tasks(), readback.task, "task", "id", skipped):
         if task.job_id not in jobs:
             log.warning("task %s of unknown job %s ignored", task.id, task.job_id)
             continue
@@ -119,7 +100,6 @@ def recover(store: Store, state: ClusterState, ledger: Ledger, lifecycle: Lifecy
         ledger.commit(work)
         ledger.commit(lifecycle.settle(list(state.jobs.values())))
         state.sched_dirty = True
-        state.skipped_rows = skipped
         return {"jobs": len(state.jobs), "tasks": len(state.tasks),
                 "agents": len(state.registry.agents), "queued": len(state.queue),
-                "skipped": len(skipped)}
+                "skipped": len(skipped.rows)}

@@ -7,6 +7,7 @@ an ``asyncio.Event`` that the queue sets, from any thread, when an order arrives
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import threading
 from collections import deque
@@ -31,12 +32,14 @@ class AgentRecord:
     orders: deque = field(default_factory=deque)
     waiters: list = field(default_factory=list)  # (loop, asyncio.Event)
     kill_sent: dict = field(default_factory=dict)  # task id -> when a kill/remove was last sent
+    credential_sha256: str = ""  # SHA-256 of the agent's own credential (titus.master.auth)
 
     def row(self) -> dict:
         """The store row."""
         return {"id": self.id, "runtime": self.runtime, "address": self.address,
                 "hosts": json.dumps([h.model_dump() for h in self.hosts.values()]),
-                "registered_at": self.registered_at, "last_seen": self.last_seen}
+                "registered_at": self.registered_at, "last_seen": self.last_seen,
+                "credential_sha256": self.credential_sha256}
 
     @classmethod
     def from_row(cls, row: dict) -> "AgentRecord":
@@ -44,7 +47,8 @@ class AgentRecord:
         hosts = [HostInfo.model_validate(h) for h in json.loads(row["hosts"])]
         return cls(id=row["id"], runtime=row["runtime"], address=row["address"],
                    hosts={h.host_id: h for h in hosts}, registered_at=row["registered_at"],
-                   last_seen=row["last_seen"])
+                   last_seen=row["last_seen"],
+                   credential_sha256=row.get("credential_sha256") or "")
 
 
 class AgentRegistry:
@@ -107,6 +111,25 @@ class AgentRegistry:
             agent.orders.append(order)
         self._wake(agent)
         return True
+
+    def agent_of_credential(self, sha256: str) -> Optional[str]:
+        """The agent whose own credential has this SHA-256, or None (compared with every
+        agent's digest in constant time, without stopping at the first match)."""
+        found = None
+        presented = sha256.encode()
+        for agent in list(self.agents.values()):
+            known = agent.credential_sha256
+            if known and hmac.compare_digest(presented, known.encode()) and found is None:
+                found = agent.id
+        return found
+
+    def launch_queued(self, agent_id: str, task_id: str) -> bool:
+        """Whether a launch order for ``task_id`` waits in the agent's queue (not yet taken)."""
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            return False
+        with self._lock:
+            return any(o.type == "launch" and o.task_id == task_id for o in agent.orders)
 
     def take(self, agent_id: str, limit: int = 100_000) -> list:
         """Remove and return the agent's queued orders (up to ``limit``)."""

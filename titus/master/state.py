@@ -15,6 +15,7 @@ from titus.master.capacity import CapacityGroups, demand_of
 from titus.master.config import MasterSettings
 from titus.master.ids import new_id
 from titus.master.queue import PendingQueue
+from titus.master.readback import Skipped
 from titus.master.records import JobRecord, TaskRecord
 from titus.master.registry import AgentRegistry
 from titus.resources import PLATFORM_RESOURCES
@@ -37,7 +38,7 @@ class ClusterState:
         self.timers: list = []  # heap of (due, n, task id, kind, stamp)
         self._timer_n = itertools.count()
         self.idempotency: dict = {}  # (scope, key) -> IdempotencyKey of a submission
-        self.skipped_rows: list = []  # stored rows recovery could not read back (reported)
+        self.skipped = Skipped()  # stored rows that could not be read back (reported)
         self.job_seq = 0
         self.task_seq = 0
         self.wake = threading.Event()  # new work for the scheduling loop
@@ -78,10 +79,11 @@ class ClusterState:
                           system_resubmit_number=system_resubmit_number, retry_at=retry_at,
                           consecutive_failures=consecutive_failures, accepted_at=now)
 
-    def new_job(self, descriptor, now: float) -> JobRecord:
+    def new_job(self, descriptor, now: float, submitted_by: str = "") -> JobRecord:
         """A new Accepted job record (not yet committed)."""
         self.job_seq += 1
-        return JobRecord(id=new_id(), seq=self.job_seq, descriptor=descriptor, accepted_at=now)
+        return JobRecord(id=new_id(), seq=self.job_seq, descriptor=descriptor, accepted_at=now,
+                         submitted_by=submitted_by)
 
     # ------------------------------------------------------------------ timers
     def push_timer(self, due: float, task_id: str, kind: str, stamp: float) -> None:

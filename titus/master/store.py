@@ -261,6 +261,18 @@ class Txn:
                                "DO UPDATE SET value = excluded.value"),
                           {"k": PROBE_KEY, "v": repr(now)})
 
+    def meta_setdefault(self, key: str, value: str) -> str:
+        """The ``meta`` value of ``key``, set to ``value`` first if it has none. Two masters
+        racing on an empty key both end with the first one stored."""
+        self.conn.execute(text("INSERT INTO meta (key, value) VALUES (:k, :v) "
+                               "ON CONFLICT (key) DO NOTHING"), {"k": key, "v": value})
+        return self.meta_get(key) or value
+
+    def meta_get(self, key: str) -> Optional[str]:
+        """The ``meta`` value of ``key``, or None."""
+        return self.conn.execute(text("SELECT value FROM meta WHERE key = :k"),
+                                 {"k": key}).scalar()
+
     def _upsert(self, table, key_col, key, row: dict) -> None:
         res = self.conn.execute(table.update().where(key_col == key).values(**row))
         if res.rowcount == 0:

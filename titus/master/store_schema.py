@@ -16,7 +16,7 @@ metadata = MetaData()
 
 # The migration revision these tables match (also written to meta.schema on upgrade).
 # The release before migrations wrote "2" there.
-SCHEMA_VERSION = "0005"
+SCHEMA_VERSION = "0006"
 
 
 def _job_columns():
@@ -30,6 +30,7 @@ def _job_columns():
         Column("accepted_at", Float, nullable=False),
         Column("kill_initiated_at", Float),
         Column("finished_at", Float),
+        Column("submitted_by", String(255), nullable=False, default=""),  # its principal
     ]
 
 
@@ -79,6 +80,8 @@ agents = Table(
     Column("hosts", Text, nullable=False),  # JSON list of HostInfo
     Column("registered_at", Float, nullable=False),
     Column("last_seen", Float, nullable=False),
+    # SHA-256 of the agent's own credential ("" before it had one)
+    Column("credential_sha256", String(64), nullable=False, default=""),
 )
 
 capacity_groups = Table(

@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from titus.boundary import InputLimits, Problem, SpecError, check_name, check_value, safe_value
+from titus.boundary import (InputLimits, Problem, SpecError, check_name, check_value, plain_text,
+                            safe_value)
 
 from titus.master.model import CapacityGroupSpec, CapacityUpdate, JobDescriptor
 from titus.master.model_constraints import unknown_names
@@ -64,7 +65,7 @@ def problems_of_validation(exc: ValidationError) -> list[Problem]:
     for e in exc.errors(include_url=False):
         message = e["msg"].removeprefix("Value error, ")
         if e["loc"]:
-            value = _safe(e.get("input")) if e.get("type") != "json_invalid" else None
+            value = e.get("input") if e.get("type") != "json_invalid" else None
             problems.append(Problem(_path(e["loc"]), message, value))
             continue
         match = _FIELD_FIRST.match(message)
@@ -139,8 +140,12 @@ def check_job(job: JobDescriptor, limits: ValidationLimits,
         problems.append(Problem("container.env",
                                 f"is {env_bytes} bytes, more than {limits.max_env_bytes}"))
     for key in c.env:
-        if not key or "=" in key or "\0" in key:
+        if not key or "=" in key or not plain_text(key) or any(ch.isspace() for ch in key):
             problems.append(Problem("container.env", "invalid variable name", key))
+    for path, text in (("container.image.name", c.image.name), ("container.image.tag", c.image.tag),
+                       ("container.image.digest", c.image.digest)):
+        if text and (not plain_text(text) or any(ch.isspace() for ch in text)):
+            problems.append(Problem(path, "must be printable, without spaces", text))
     attr_bytes = sum(len(k.encode()) + len(v.encode()) for k, v in job.attributes.items())
     if attr_bytes > limits.max_attribute_bytes:
         problems.append(Problem("attributes", f"more than {limits.max_attribute_bytes} bytes"))
@@ -230,6 +235,12 @@ def parse_capacity_group(data: Any, inputs: InputLimits | None = None) -> Capaci
                 problems.append(Problem(f"{part}.{name}",
                                         f"must be between 0 and {MAX_GROUP_QUANTITY:g}",
                                         _safe(value)))
+    if group.limit is not None and not problems:
+        for name in ("cpu", "memoryMB", "diskMB", "networkMbps", "gpu"):
+            cap, guaranteed = getattr(group.limit, name), getattr(group.resources, name)
+            if 0 < cap < guaranteed:
+                problems.append(Problem(f"limit.{name}", f"is below the guaranteed "
+                                                         f"resources.{name} ({guaranteed})", cap))
     if problems:
         raise SpecError(problems, "capacity group")
     return group

@@ -1,6 +1,8 @@
 """Jobs and tasks as the REST API shows them (Titus v3 JSON shape).
 
 Timestamps are epoch milliseconds written as strings (the protobuf JSON mapping of int64).
+Secret env values are shown redacted (``titus.master.secret_env``); only views are: the stored
+descriptor and the launch orders built from it keep the real values.
 """
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Optional
 
 from titus import states
 from titus.master.records import JobRecord, TaskRecord
+from titus.master.secret_env import DEFAULT_SECRET_ENV_PATTERN, redact_descriptor
 
 
 def ms(ts: Optional[float]) -> Optional[str]:
@@ -20,8 +23,9 @@ def _status(state: str, reason: str, message: str, ts: Optional[float]) -> dict:
             "timestamp": ms(ts)}
 
 
-def job_view(job: JobRecord) -> dict:
-    """A job: id, descriptor (echoed, unknown fields included), status and its history."""
+def job_view(job: JobRecord, secret_pattern: str = DEFAULT_SECRET_ENV_PATTERN) -> dict:
+    """A job: id, descriptor (echoed, unknown fields included, secret env values redacted
+    by ``secret_pattern`` and the job's own list), status and its history."""
     history = [_status(states.ACCEPTED, "normal", "", job.accepted_at)]
     if job.kill_initiated_at is not None:
         history.append(_status(states.KILL_INITIATED, "killed", "", job.kill_initiated_at))
@@ -31,10 +35,20 @@ def job_view(job: JobRecord) -> dict:
     status = history.pop()
     if job.state == states.FINISHED:
         status = _status(job.state, job.reason_code, job.reason_message, job.finished_at)
-    if job.wire_cache is None:
-        job.wire_cache = job.descriptor.wire()
-    return {"id": job.id, "jobDescriptor": job.wire_cache, "status": status,
-            "statusHistory": history, **_job_backoff(job)}
+    return {"id": job.id, "jobDescriptor": descriptor_view(job, secret_pattern),
+            "status": status, "statusHistory": history, **_job_backoff(job)}
+
+
+def descriptor_view(job: JobRecord, secret_pattern: str = DEFAULT_SECRET_ENV_PATTERN) -> dict:
+    """The job's descriptor as views show it, secret env values redacted.
+
+    Cached on the record with the pattern it was made with: jobs are shown far more often than
+    their descriptors change, and the ledger drops the cache when one does."""
+    cached = job.wire_cache
+    if cached is None or cached[0] != secret_pattern:
+        view = redact_descriptor(job.descriptor.wire(), secret_pattern)
+        cached = job.wire_cache = (secret_pattern, view)
+    return cached[1]
 
 
 def _job_backoff(job: JobRecord) -> dict:

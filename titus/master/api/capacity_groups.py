@@ -4,13 +4,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
-from titus.master.api.deps import json_body, master_of, require_user
+from titus.master.api.deps import json_body, master_of
+from titus.master.api.security import require_admin, require_read
 from titus.master.api.schemas import body, responses
 from titus.master.capacity import CapacityGroup
 from titus.master.model import CapacityGroupSpec
 from titus.master.validation import Problem, SpecError, parse_capacity_group
 
-router = APIRouter(prefix="/api/v3", tags=["capacity groups"])
+router = APIRouter(prefix="/api/v3", tags=["capacity groups"],
+                   dependencies=[Depends(require_read)])
 
 
 def _view(master, name: str) -> dict:
@@ -29,7 +31,7 @@ def get_group(request: Request, name: str):
     return _view(master_of(request), name)
 
 
-@router.post("/capacityGroups", status_code=201, dependencies=[Depends(require_user)],
+@router.post("/capacityGroups", status_code=201, dependencies=[Depends(require_admin)],
              openapi_extra=body(CapacityGroupSpec), responses=responses(400, 401, 413, 503))
 async def create_group(request: Request):
     """Create or replace a group: {name, tier: Critical|Flex, resources, limit?}."""
@@ -41,7 +43,7 @@ async def create_group(request: Request):
     return _view(master, group.name)
 
 
-@router.put("/capacityGroups/{name}", dependencies=[Depends(require_user)],
+@router.put("/capacityGroups/{name}", dependencies=[Depends(require_admin)],
             openapi_extra=body(CapacityGroupSpec), responses=responses(400, 401, 413, 503))
 async def update_group(request: Request, name: str):
     """Replace a group; the body's name, if given, must match the path."""
@@ -58,7 +60,7 @@ async def update_group(request: Request, name: str):
     return _view(master, group.name)
 
 
-@router.delete("/capacityGroups/{name}", dependencies=[Depends(require_user)],
+@router.delete("/capacityGroups/{name}", dependencies=[Depends(require_admin)],
                responses=responses(401, 404, 503))
 def delete_group(request: Request, name: str):
     """Remove a group (its jobs fall back to a Flex group without guarantee)."""

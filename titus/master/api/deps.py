@@ -1,11 +1,10 @@
-"""Shared pieces of the REST routers: the master, authentication, bodies, paging."""
+"""Shared pieces of the REST routers: the master, bodies, paging (who may call: ``security``)."""
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Optional
 
-from fastapi import HTTPException, Request
+from fastapi import Request
+from starlette.requests import ClientDisconnect
 
 from titus.boundary import BodyTooLarge, decode_json
 from titus.master.master import Master
@@ -19,17 +18,42 @@ def master_of(request: Request) -> Master:
 
 async def read_body(request: Request, bound: int) -> bytes:
     """The request body, refused with :class:`BodyTooLarge` (413) as soon as it passes
-    ``bound`` bytes (a declared ``Content-Length`` over it is refused before reading)."""
+    ``bound`` bytes (a declared ``Content-Length`` over it is refused before reading), and
+    with :class:`UnsupportedMediaType` (415) unless it is declared JSON: a browser cannot send
+    that type across origins without asking first, so a page elsewhere cannot post here."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > bound:
         raise BodyTooLarge(int(declared), bound)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > bound:
-            raise BodyTooLarge(size, bound)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > bound:
+                raise BodyTooLarge(size, bound)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientGone() from None
+    body = b"".join(chunks)
+    if body.strip() and not _json_type(request.headers.get("content-type", "")):
+        raise UnsupportedMediaType(request.headers.get("content-type", ""))
+    return body
+
+
+def _json_type(value: str) -> bool:
+    media = value.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/")
+                                            and media.endswith("+json"))
+
+
+class UnsupportedMediaType(ValueError):
+    """A body not declared ``application/json`` (HTTP 415)."""
+
+    def __init__(self, given: str):
+        super().__init__(f"send the body as Content-Type: application/json (got {given!r})")
+
+
+class ClientGone(ConnectionError):
+    """The client left before its body arrived: nothing to answer, nothing to log."""
 
 
 async def json_body(request: Request, what: str = "request", agent: bool = False):
@@ -38,43 +62,6 @@ async def json_body(request: Request, what: str = "request", agent: bool = False
     limits = master_of(request).settings.input
     bound = limits.max_agent_body_bytes if agent else limits.max_body_bytes
     return decode_json(await read_body(request, bound), limits, what, max_bytes=bound)
-
-
-def caller_scope(request: Request) -> str:
-    """Who is calling, for scoping what they remember (idempotency keys): a digest of the
-    bearer token, or ``anonymous``."""
-    token = _bearer(request)
-    if token is None:
-        return "anonymous"
-    return "token:" + hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()[:32]
-
-
-def _bearer(request: Request) -> Optional[str]:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-def _matches(token: Optional[str], allowed) -> bool:
-    if token is None:
-        return False
-    return any(hmac.compare_digest(token.encode(), a.encode()) for a in allowed)
-
-
-def require_user(request: Request) -> None:
-    """Writes need a valid user token when the master has any (401 otherwise)."""
-    tokens = master_of(request).settings.user_tokens
-    if tokens and not _matches(_bearer(request), tokens):
-        raise HTTPException(401, "a valid user token is required (Authorization: Bearer ...)",
-                            headers={"WWW-Authenticate": "Bearer"})
-
-
-def require_agent(request: Request) -> None:
-    """Agent calls need the agent token when the master has one (401 otherwise)."""
-    token = master_of(request).settings.agent_token
-    if token and not _matches(_bearer(request), [token]):
-        raise HTTPException(401, "a valid agent token is required (Authorization: Bearer ...)",
-                            headers={"WWW-Authenticate": "Bearer"})
 
 
 def page(items: list, key, cursor: Optional[str], page_size: int) -> tuple[list, dict]:

@@ -15,11 +15,12 @@ from typing import Any, Optional
 
 from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from titus.boundary import BodyTooLarge, Problem, SpecError, safe_value
-from titus.master.errors import Conflict, NotFound, StoreUnavailable
+from titus.master.api.deps import ClientGone, UnsupportedMediaType
+from titus.master.errors import Conflict, Forbidden, NotFound, StoreUnavailable
 from titus.master.idempotency import KeyReused
 
 log = logging.getLogger("titus.master.api")
@@ -114,6 +115,14 @@ def install_error_handlers(app) -> None:
     async def _validation(_request, exc: RequestValidationError):
         return error_response(400, "invalid request", _problems_from_validation(exc.errors()))
 
+    @app.exception_handler(UnsupportedMediaType)
+    async def _media(_request, exc: UnsupportedMediaType):
+        return error_response(415, str(exc), [Problem("Content-Type", str(exc))])
+
+    @app.exception_handler(ClientGone)
+    async def _gone(_request, exc: ClientGone):
+        return Response(status_code=400)  # nobody reads it; not worth a log line
+
     @app.exception_handler(BodyTooLarge)
     async def _too_large(_request, exc: BodyTooLarge):
         return error_response(413, "body too large", [Problem("(body)", str(exc))])
@@ -127,6 +136,10 @@ def install_error_handlers(app) -> None:
     async def _conflict(_request, exc: Conflict):
         field = getattr(exc, "field", None) or "(state)"
         return error_response(409, str(exc), [Problem(field, str(exc))])
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(_request, exc: Forbidden):
+        return error_response(403, str(exc), [Problem(exc.field or "(auth)", str(exc))])
 
     @app.exception_handler(KeyReused)
     async def _key_reused(_request, exc: KeyReused):

@@ -16,14 +16,16 @@ from titus.autoscale.groups import InstanceGroup
 from titus.autoscale.rules import AutoscaleRule
 from titus.autoscale.service import AutoscaleService
 from titus.master.api.schemas import responses
-from titus.master.api.deps import json_body, require_user
+from titus.master.api.deps import json_body
+from titus.master.api.security import require_admin, require_read
 from titus.master.errors import Conflict, NotFound
 from titus.master.validation import Problem, SpecError
 
 _FIELD_FIRST = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)[: ]")
 
 
-router = APIRouter(prefix="/api/v3", tags=["instance groups"])
+router = APIRouter(prefix="/api/v3", tags=["instance groups"],
+                   dependencies=[Depends(require_read)])
 
 
 def service_of(request: Request) -> AutoscaleService:
@@ -92,7 +94,7 @@ async def _object_body(request: Request, what: str, path_field: Optional[tuple] 
     return data
 
 
-@router.post("/instanceGroups", status_code=201, dependencies=[Depends(require_user)],
+@router.post("/instanceGroups", status_code=201, dependencies=[Depends(require_admin)],
              responses=responses(400, 401, 409, 413, 503))
 async def create_group(request: Request):
     """Create a group: {name, instance_type, tier?, zones, lifecycle?, min_size?, max_size?}."""
@@ -108,7 +110,7 @@ async def create_group(request: Request):
     return _group_view(service, group.name)
 
 
-@router.put("/instanceGroups/{name}", dependencies=[Depends(require_user)],
+@router.put("/instanceGroups/{name}", dependencies=[Depends(require_admin)],
             responses=responses(400, 401, 404, 413, 503))
 async def update_group(request: Request, name: str):
     """Change fields of a group (lifecycle, sizes, zones, ...); the name cannot change."""
@@ -126,7 +128,7 @@ async def update_group(request: Request, name: str):
     return _group_view(service, name)
 
 
-@router.delete("/instanceGroups/{name}", dependencies=[Depends(require_user)],
+@router.delete("/instanceGroups/{name}", dependencies=[Depends(require_admin)],
                responses=responses(401, 404, 503))
 def delete_group(request: Request, name: str):
     """Forget a group and its rule (its hosts are left as they are)."""
@@ -137,7 +139,7 @@ def delete_group(request: Request, name: str):
     return {}
 
 
-@router.put("/instanceGroups/{name}/rule", dependencies=[Depends(require_user)],
+@router.put("/instanceGroups/{name}/rule", dependencies=[Depends(require_admin)],
             responses=responses(400, 401, 404, 413, 503))
 async def set_rule(request: Request, name: str):
     """Set the group's rule: {min_idle, max_idle, min_size?, max_size?, cooldown_sec}."""
@@ -153,7 +155,7 @@ async def set_rule(request: Request, name: str):
     return _group_view(service, name)
 
 
-@router.delete("/instanceGroups/{name}/rule", dependencies=[Depends(require_user)],
+@router.delete("/instanceGroups/{name}/rule", dependencies=[Depends(require_admin)],
                responses=responses(401, 404, 503))
 def delete_rule(request: Request, name: str):
     """Remove the group's rule (it stops scaling)."""

@@ -7,16 +7,17 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from titus import states
-from titus.master.api.deps import (caller_scope, check_page_size, json_body, master_of, page,
-                                   require_user)
+from titus.master.api.deps import check_page_size, json_body, master_of, page
+from titus.master.api.security import caller, require_read, require_user
 from titus.master.api.errors import SafeJSONResponse
 from titus.master.idempotency import IdempotencyKey, body_digest, parse_key
 from titus.master.api.schemas import body, responses
 from titus.master.model import CapacityUpdate, JobDescriptor
 from titus.master.records import JobRecord
+from titus.master.roles import check_role
 from titus.master.validation import Problem, SpecError, parse_capacity_update, parse_job
 
-router = APIRouter(prefix="/api/v3", tags=["jobs"])
+router = APIRouter(prefix="/api/v3", tags=["jobs"], dependencies=[Depends(require_read)])
 
 IDEMPOTENCY_HEADER = {
     "name": "Idempotency-Key", "in": "header", "required": False,
@@ -27,20 +28,23 @@ IDEMPOTENCY_HEADER = {
 @router.post("/jobs", status_code=202, dependencies=[Depends(require_user)],
              summary="Submit a job (Titus JobDescriptor JSON); returns its id",
              openapi_extra={**body(JobDescriptor), "parameters": [IDEMPOTENCY_HEADER]},
-             responses=responses(400, 401, 413, 422, 503))
+             responses=responses(400, 401, 403, 413, 422, 429, 503))
 async def create_job(request: Request):
     """Validate and store a job; 400 names every bad field.
 
     With an ``Idempotency-Key`` header, a repeat with the same body returns the first job's
     id (no second job); the same key with another body answers 422."""
+    who = caller(request)
+    request.app.state.submit_rate.take(who.name)
     key = parse_key(request.headers.get("idempotency-key"))
     data = await json_body(request, "job descriptor")
     master = master_of(request)
     descriptor = parse_job(data, master.settings.limits, master.settings.input)
+    check_role(descriptor, who.name, master.settings)  # 403 naming a role outside its list
     remembered = None
     if key is not None:
-        remembered = IdempotencyKey(caller_scope(request), key, body_digest(data))
-    job = await run_in_threadpool(master.submit_job, descriptor, remembered)
+        remembered = IdempotencyKey(who.name, key, body_digest(data))
+    job = await run_in_threadpool(master.submit_job, descriptor, remembered, who)
     return SafeJSONResponse({"id": job.id}, status_code=202)
 
 
@@ -102,18 +106,18 @@ def get_job(request: Request, job_id: str):
 def kill_job(request: Request, job_id: str):
     """Kill every task of the job; the job finishes when they have all ended."""
     master = master_of(request)
-    job = master.kill_job(job_id)
+    job = master.kill_job(job_id, caller(request))
     return master.queries.job_views([job])[0]
 
 
 @router.put("/jobs/{job_id}/instances", dependencies=[Depends(require_user)],
             summary="Change a service job's capacity {min, desired, max}",
             openapi_extra=body(CapacityUpdate),
-            responses=responses(400, 401, 404, 409, 413, 503))
+            responses=responses(400, 401, 403, 404, 409, 413, 503))
 async def resize_job(request: Request, job_id: str):
     """Resize a service job; the reconciler starts or kills tasks to match."""
     data = await json_body(request, "capacity")
     master = master_of(request)
     update = parse_capacity_update(data, master.settings.limits, master.settings.input)
-    job = await run_in_threadpool(master.resize_job, job_id, update)
+    job = await run_in_threadpool(master.resize_job, job_id, update, caller(request))
     return master.queries.job_views([job])[0]

@@ -2,11 +2,12 @@
 tasks backing off)."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from titus.master.api.errors import UNSERVABLE
+from titus.master.api.security import require_read
 
 router = APIRouter(tags=["metrics"])
 
@@ -32,8 +33,8 @@ class _StateCollector:
                                 "Waiting tasks held back by a restart delay (crash-loop back-off "
                                 "or retry policy)", value=self.master.queries.backing_off())
         yield GaugeMetricFamily("titus_store_skipped_rows",
-                                "Stored rows the last recovery could not read back (skipped, "
-                                "left in the store)", value=len(self.master.state.skipped_rows))
+                                "Stored rows that could not be read back (skipped, left in "
+                                "the store)", value=len(self.master.state.skipped.rows))
         yield CounterMetricFamily("titus_unservable_values",
                                   "Responses whose values no client could read (replaced)",
                                   value=UNSERVABLE.count)
@@ -62,7 +63,7 @@ def install_metrics(app, master) -> CollectorRegistry:
     return registry
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(require_read)])
 def metrics(request: Request):
     """Prometheus text exposition."""
     return Response(generate_latest(request.app.state.metrics_registry),

@@ -11,11 +11,12 @@ import asyncio
 import json
 from typing import Optional
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from titus.master.api.schemas import responses
 from titus.master.api.deps import master_of
+from titus.master.api.security import caller, require_read
 from titus.master.api.errors import servable
 from titus.master.events import CLOSED
 
@@ -35,17 +36,29 @@ def sse(kind: str, payload) -> str:
 
 @router.get("/observe", summary="Server-sent events: snapshot, snapshotEnd, then live changes",
             response_class=StreamingResponse,
-            responses={**responses(400), 200: {"description": "An event stream",
+            dependencies=[Depends(require_read)],
+            responses={**responses(400, 429), 200: {"description": "An event stream",
                                                "content": {"text/event-stream": {}}}})
-@router.get("/jobs/observe", include_in_schema=False)
+@router.get("/jobs/observe", include_in_schema=False, dependencies=[Depends(require_read)])
 async def observe(request: Request, jobId: Optional[str] = None, limit: int = 0,
                   snapshotOnly: bool = False):
     """Stream the state of jobs and tasks, then their changes (at most ``limit`` of them if
     given; none with ``snapshotOnly=true``, which ends the stream after ``snapshotEnd``)."""
     master = master_of(request)
-    sub = master.events.subscribe(jobId)  # before the snapshot, so nothing is missed
-
-    snapshot = [sse(kind, payload) for kind, payload in master.queries.observe_snapshot(jobId)]
+    name = caller(request).name
+    streams = request.app.state.observe_streams
+    streams.open(name)  # 429 past the cap: each stream holds memory for its subscriber
+    try:
+        sub = master.events.subscribe(jobId)  # before the snapshot, so nothing is missed
+        try:
+            snapshot = [sse(kind, payload)
+                        for kind, payload in master.queries.observe_snapshot(jobId)]
+        except BaseException:
+            master.events.unsubscribe(sub)
+            raise
+    except BaseException:
+        streams.close(name)
+        raise
 
     async def stream():
         try:
@@ -69,6 +82,7 @@ async def observe(request: Request, jobId: Optional[str] = None, limit: int = 0,
                 sent += 1
         finally:
             master.events.unsubscribe(sub)
+            streams.close(name)
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache"})

@@ -37,6 +37,7 @@ class ErrorOut(BaseModel):
 ERROR_TEXT = {400: "Bad input: each problem names a field", 401: "No valid token",
               403: "The token may not do this", 404: "No such object",
               409: "Conflicts with the object's state", 413: "Body too large",
+              415: "The body is not declared application/json",
               422: "The Idempotency-Key was used with another body",
               429: "Too many requests", 503: "The store is unavailable; nothing changed"}
 
@@ -79,18 +80,26 @@ def _shape(schema: dict) -> tuple:
 
 
 def _validation_is_400(doc: dict) -> None:
-    """FastAPI documents a 422 for bad parameters; this API answers those with 400."""
-    for ops in doc.get("paths", {}).values():
+    """FastAPI documents a 422 for bad parameters; this API answers those with 400. Every
+    route but /health* may also answer 401 and 403 (api/security.py), every body 415."""
+    for path, ops in doc.get("paths", {}).items():
         for op in ops.values():
             answers = op.get("responses", {})
+            if "requestBody" in op:  # every body is read by deps.read_body
+                answers.setdefault("415", _error_answer(415))
+            if not path.startswith("/health"):  # every other route needs a token (if any)
+                answers.setdefault("401", _error_answer(401))
+                answers.setdefault("403", _error_answer(403))
             generated = answers.get("422", {})
             if "HTTPValidationError" in str(generated.get("content", "")):
                 del answers["422"]
-                answers.setdefault("400", {
-                    "description": ERROR_TEXT[400],
-                    "content": {"application/json": {"schema": {"$ref": REF.format(
-                        model="ErrorOut")}}}})
+                answers.setdefault("400", _error_answer(400))
     schemas = doc.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         if name in schemas and name not in str(doc.get("paths")):
             del schemas[name]
+
+
+def _error_answer(code: int) -> dict:
+    return {"description": ERROR_TEXT[code], "content": {"application/json": {
+        "schema": {"$ref": REF.format(model="ErrorOut")}}}}

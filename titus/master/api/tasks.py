@@ -5,15 +5,19 @@ from typing import Optional
 
 import httpx
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from titus import states
+from titus.master.agents import logs_url
 from titus.master.api.schemas import responses
-from titus.master.api.deps import check_page_size, master_of, page, require_user
+from titus.master.api.deps import check_page_size, master_of, page
+from titus.master.api.security import caller, require_read, require_user
 from titus.master.errors import Conflict, NotFound
 from titus.master.validation import Problem, SpecError
+from titus.tls import client_context
 
-router = APIRouter(prefix="/api/v3", tags=["tasks"])
+router = APIRouter(prefix="/api/v3", tags=["tasks"], dependencies=[Depends(require_read)])
 
 
 def _states(raw: Optional[str]) -> Optional[set]:
@@ -61,7 +65,7 @@ def get_task(request: Request, task_id: str):
 def kill_task(request: Request, task_id: str, shrink: bool = False):
     """Kill a task; a service job replaces it unless ``shrink=true`` lowers its desired count."""
     master = master_of(request)
-    task = master.kill_task(task_id, shrink=shrink)
+    task = master.kill_task(task_id, shrink=shrink, caller=caller(request))
     return master.queries.task_views([task])[0]
 
 
@@ -70,17 +74,23 @@ def kill_task(request: Request, task_id: str, shrink: bool = False):
             responses={**responses(400, 404, 409), 200: {
                 "description": "The task's output", "content": {"text/plain": {}}}})
 async def task_logs(request: Request, task_id: str, follow: bool = False):
-    """Stream the task's stdout/stderr from the agent that runs (or ran) it."""
+    """Stream the task's stdout/stderr from the agent that runs (or ran) it.
+
+    The master only goes to the base URL the agent registered (checked then against where the
+    registration came from), on this one fixed path, presenting the cluster's log token."""
     master = master_of(request)
     task, _, _ = master.get_task(task_id)
     address = master.queries.agent_address(task.agent_id)
     if not address:
         raise NotFound(task_id)
-    url = f"{address.rstrip('/')}/tasks/{task_id}/logs"
-    headers = {}
-    if master.settings.agent_token:
-        headers["Authorization"] = f"Bearer {master.settings.agent_token}"
-    client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
+    try:
+        url = logs_url(address, task.id)
+    except ValueError:  # stored before addresses were checked: not one to contact
+        raise Conflict("the task's agent has no usable address") from None
+    token = await run_in_threadpool(master.agent_log_token)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None),
+                               verify=client_context(master.settings.agent_ca))
     try:
         upstream = await client.send(
             client.build_request("GET", url, params={"follow": int(follow)}, headers=headers),
