@@ -34,7 +34,7 @@ class InputLimits:
     """Bounds on any input, whatever its schema. Sizes in bytes of UTF-8."""
 
     max_body_bytes: int = 4 * 1024 * 1024
-    max_agent_body_bytes: int = 16 * 1024 * 1024  # registrations and heartbeats of big agents
+    max_agent_body_bytes: int = 64 * 1024 * 1024  # registrations and heartbeats of big agents
     max_depth: int = 32
     max_int_digits: int = 20  # int64 needs 19 digits and a sign
     max_string_bytes: int = 65_536
@@ -62,11 +62,17 @@ class Problem:
     value: Any = None
 
     def wire(self) -> dict:
-        """JSON-ready form (the value shortened and made safe to serialise)."""
+        """JSON-ready form (the value shortened and made safe to serialise; never a value
+        that may hold a secret: the container's env, or the container as a whole)."""
         out = {"field": self.field, "message": self.message}
-        if self.value is not None:
+        if self.value is not None and not _may_hold_secrets(self.field):
             out["value"] = safe_value(self.value)
         return out
+
+
+def _may_hold_secrets(field: str) -> bool:
+    return field in ("container", "(body)") or field.startswith(("container.env",
+                                                                 "container.attributes"))
 
 
 class SpecError(ValueError):

@@ -124,3 +124,12 @@ def test_one_unreadable_order_does_not_take_the_others_down():
     assert [u.split(":")[0] for u in unread] == ["orders[1]", "orders[3]"]
     with pytest.raises(ValueError):
         HeartbeatReply.parse_each(b"<html>proxy error</html>")
+
+
+def test_a_heartbeat_of_a_big_simulated_agent_is_taken():
+    """A sim agent stands for thousands of hosts: 500,000 running tasks in one heartbeat."""
+    from titus.protocol import Heartbeat
+
+    body = json.dumps({"running": [f"01a2297b-76be-7001-9aba-{i:012d}" for i in range(500_000)]})
+    assert len(body) < 64 * 1024 * 1024
+    assert len(Heartbeat.model_validate_json(body).running) == 500_000

@@ -89,3 +89,12 @@ def test_a_sim_agent_uses_its_own_credential_across_restarts(plat, tmp_path):
     assert httpx.post(beat, json={}, headers=own).status_code == 200
     logs = plat.api.get(f"/api/v3/tasks/{task['id']}/logs")
     assert logs.status_code == 200 and "started on host" in logs.text
+
+
+def test_a_forwarded_for_header_does_not_stand_in_for_the_source(plat):
+    """The registration's source is the TCP peer: a proxy header cannot move it elsewhere."""
+    boot = {"Authorization": f"Bearer {plat.agent_token}", "X-Forwarded-For": "127.0.0.2"}
+    reg = {"agent_id": "fwd", "address": "http://127.0.0.2:7555",
+           "hosts": [{"host_id": "fwd-h", "cpus": 1, "memory_mb": 512}]}
+    r = httpx.post(f"{plat.url}/api/v3/agents/register", json=reg, headers=boot)
+    assert r.status_code == 400 and r.json()["problems"][0]["field"] == "address"

@@ -32,7 +32,7 @@ class LiveMaster:
     def start(self) -> "LiveMaster":
         self.app = create_app(self.settings, start_loop=self.start_loop)
         config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="error",
-                                access_log=False, lifespan="on")
+                                access_log=False, lifespan="on", proxy_headers=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()

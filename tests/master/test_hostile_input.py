@@ -205,7 +205,7 @@ def test_listings_survive_a_restart_after_hostile_input(live):
 
 MORE = [
     ("heartbeat-too-many-ids", "POST", "/api/v3/agents/a1/heartbeat",
-     dumps({"running": [f"t{i}" for i in range(100_001)]}), 400, "running"),
+     b'{"running":[' + b",".join([b'"t"'] * 2_000_001) + b"]}", 400, "running"),
     ("agent-id-newline", "POST", "/api/v3/agents/register",
      dumps({"agent_id": "a\nb", "hosts": [HOST]}), 400, "agent_id"),
     ("agent-id-slash", "POST", "/api/v3/agents/register",

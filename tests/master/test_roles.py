@@ -51,7 +51,11 @@ def test_by_capacity_group_including_default():
     assert "'basic'" in message and "'payments'" in message
     assert role_refusal(job("basic"), "alice", s) is None  # no group: DEFAULT
     assert "'DEFAULT'" in role_refusal(job("pay-role"), "alice", s)
-    assert role_refusal(job("anything", "other"), "alice", s) is None  # group not configured
+    # a group the map does not list is held to DEFAULT's list (naming a group is free)
+    assert "'other'" in role_refusal(job("anything", "other"), "alice", s)
+    assert role_refusal(job("basic", "other"), "alice", s) is None
+    no_default = settings(by_group={"payments": ["pay-role"]})
+    assert role_refusal(job("anything", "other"), "alice", no_default) is None
 
 
 def test_both_configured_the_role_must_be_allowed_by_each():
@@ -112,3 +116,17 @@ def test_a_refusal_is_a_403_naming_the_role():
     body = r.json()
     assert "'role-x'" in body["error"]
     assert body["problems"] == [{"field": ROLE_FIELD, "message": body["error"]}]
+
+
+def test_a_group_the_map_does_not_list_is_held_to_default():
+    from titus.master.config import MasterSettings
+    from titus.master.roles import role_refusal
+    from titus.master.validation import parse_job
+
+    settings = MasterSettings(store_url="sqlite://",
+                              iam_roles_by_capacity_group={"DEFAULT": ["role-a"], "g2": ["*"]})
+    job = {"applicationName": "x", "container": {"image": {"name": "b"},
+                                                 "securityProfile": {"iamRole": "role-c"}},
+           "batch": {"size": 1}}
+    assert role_refusal(parse_job({**job, "capacityGroup": "no-such-group"}), "bob", settings)
+    assert role_refusal(parse_job({**job, "capacityGroup": "g2"}), "bob", settings) is None

@@ -221,3 +221,15 @@ def test_cli_redacts_what_a_narrower_master_shows(master, client, cli, monkeypat
     monkeypatch.setenv("TITUS_SECRET_ENV_PATTERN", "(bad")
     r = cli("job", "get", job_id, "--json")
     assert r.exit_code != 0 and "TITUS_SECRET_ENV_PATTERN" in r.output
+
+
+@pytest.mark.parametrize("env", [{"DB_PASSWORD": {"v": "S3CRET"}}, ["S3CRET"],
+                                 {"DB_PASSWORD": "S3CRET\ud800"}, {"DB_PASSWORD": "S3CRET" * 20000}])
+def test_a_refused_job_never_echoes_an_env_value(env):
+    from titus.master.validation import SpecError, parse_job
+
+    job = {"applicationName": "x", "container": {"image": {"name": "b"}, "env": env},
+           "batch": {"size": 1}}
+    with pytest.raises(SpecError) as refused:
+        parse_job(job)
+    assert "S3CRET" not in json.dumps(refused.value.wire())

@@ -159,8 +159,10 @@ def load_token_file(path: str) -> list[TokenEntry]:
         if not isinstance(item, dict):
             raise ValueError(f"{where}: expected a mapping with name, sha256, scopes")
         name, sha, scopes = item.get("name"), item.get("sha256"), item.get("scopes")
-        if not isinstance(name, str) or not name or name.startswith(AGENT_PREFIX):
-            raise ValueError(f"{where}.name: a non-empty name not starting with 'agent:'")
+        if (not isinstance(name, str) or not name or name.startswith(AGENT_PREFIX)
+                or name in (BOOTSTRAP, "anonymous")):
+            raise ValueError(f"{where}.name: a non-empty name, not 'anonymous' or "
+                             f"'{BOOTSTRAP}', not starting with 'agent:'")
         if not (isinstance(sha, str) and len(sha) == 64
                 and all(c in "0123456789abcdef" for c in sha.lower())):
             raise ValueError(f"{where}.sha256: the token's SHA-256 as 64 hex digits")

@@ -7,7 +7,6 @@ an ``asyncio.Event`` that the queue sets, from any thread, when an order arrives
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import threading
 from collections import deque
@@ -57,6 +56,7 @@ class AgentRegistry:
     def __init__(self):
         self.agents: dict[str, AgentRecord] = {}
         self.host_agent: dict[str, str] = {}
+        self._by_credential: dict[str, str] = {}  # SHA-256 of an agent's credential -> its id
         self._lock = threading.Lock()  # guards orders/waiters (touched from the event loop)
 
     def get(self, agent_id: str) -> Optional[AgentRecord]:
@@ -82,11 +82,13 @@ class AgentRegistry:
         self.agents[agent.id] = agent
         for host_id in agent.hosts:
             self.host_agent[host_id] = agent.id
+        self._index_credential(old, agent)
 
     def remove(self, agent_id: str) -> Optional[AgentRecord]:
         """Forget an agent and its hosts."""
         agent = self.agents.pop(agent_id, None)
         if agent is not None:
+            self._index_credential(agent, None)
             for host_id in agent.hosts:
                 if self.host_agent.get(host_id) == agent_id:
                     del self.host_agent[host_id]
@@ -113,15 +115,16 @@ class AgentRegistry:
         return True
 
     def agent_of_credential(self, sha256: str) -> Optional[str]:
-        """The agent whose own credential has this SHA-256, or None (compared with every
-        agent's digest in constant time, without stopping at the first match)."""
-        found = None
-        presented = sha256.encode()
-        for agent in list(self.agents.values()):
-            known = agent.credential_sha256
-            if known and hmac.compare_digest(presented, known.encode()) and found is None:
-                found = agent.id
-        return found
+        """The agent whose own credential has this SHA-256, or None. Looked up by digest: the
+        credentials are 256-bit random, so the lookup's timing tells nothing about one."""
+        return self._by_credential.get(sha256)
+
+    def _index_credential(self, old: Optional[AgentRecord], new: Optional[AgentRecord]) -> None:
+        if old is not None and old.credential_sha256:
+            if self._by_credential.get(old.credential_sha256) == old.id:
+                del self._by_credential[old.credential_sha256]
+        if new is not None and new.credential_sha256:
+            self._by_credential[new.credential_sha256] = new.id
 
     def launch_queued(self, agent_id: str, task_id: str) -> bool:
         """Whether a launch order for ``task_id`` waits in the agent's queue (not yet taken)."""

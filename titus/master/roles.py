@@ -6,8 +6,10 @@ Two settings list the roles allowed, each a map of name -> roles:
 - ``iam_roles_by_capacity_group``: by the job's capacity group (``DEFAULT`` when it names none).
 
 The rule: a job asking for a role must be allowed it by **every** map that configures its
-submitter or its group. A name a map does not mention is not restricted by that map, so with
-neither map set (the default) any role is allowed, as Titus does without IAM validation. The
+submitter or its group. A user the user map does not mention is not restricted by it; a group
+the group map does not mention is held to the map's ``DEFAULT`` entry, if it has one (any
+user may name any group, even one that does not exist). With neither map set (the default) any
+role is allowed, as Titus does without IAM validation. The
 stricter rule (not the union of the lists) is on purpose: a submitter chooses the job's
 capacity group, so with a union a user limited to one role could take any role some group
 allows just by naming that group. ``"*"`` in a list allows every role; an empty list allows
@@ -63,7 +65,9 @@ def role_refusal(descriptor: JobDescriptor, principal_name: str,
         return f"iamRole {role!r} is not allowed for user {principal_name!r}"
     group = descriptor.capacityGroup or DEFAULT_GROUP
     by_group = settings.iam_roles_by_capacity_group
-    if group in by_group and not _allows(by_group[group], role):
+    # any user may name any group: one the map does not list is held to DEFAULT's list
+    listed = group if group in by_group else DEFAULT_GROUP
+    if listed in by_group and not _allows(by_group[listed], role):
         return f"iamRole {role!r} is not allowed in capacity group {group!r}"
     return None
 

@@ -77,5 +77,7 @@ def serve(settings: MasterSettings, log_level: str = "warning") -> None:
     log.warning("titus master on %s://%s:%d (store %s, %d jobs, %d tasks restored)",
                 "https" if tls else "http", settings.bind, settings.port, master.store.dialect,
                 len(master.jobs), len(master.tasks))
+    # proxy_headers off: X-Forwarded-For must never stand in for an agent's source address
     uvicorn.run(app, host=settings.bind, port=settings.port, log_level=log_level,
+                proxy_headers=False,
                 access_log=False, timeout_keep_alive=60, **tls)

@@ -111,4 +111,6 @@ async def task_logs(request: Request, task_id: str, follow: bool = False):
             await upstream.aclose()
             await client.aclose()
 
-    return StreamingResponse(relay(), media_type=upstream.headers.get("content-type", "text/plain"))
+    # plain text whatever the agent says: an agent's HTML must not run on the master's origin
+    return StreamingResponse(relay(), media_type="text/plain; charset=utf-8",
+                             headers={"X-Content-Type-Options": "nosniff"})
