@@ -259,6 +259,8 @@ class Ledger:
         if task.state == states.ACCEPTED:
             st.queue.add(job.group, task.id)
             st.sched_dirty = True
+            if task.retry_at > 0:
+                st.delayed.add(task.id)
         elif task.state in states.ON_HOST and task.agent_id:
             st.agent_tasks.setdefault(task.agent_id, set()).add(task.id)
             st.arm_timers(task, job)
@@ -276,6 +278,8 @@ class Ledger:
                 st.agent_tasks.setdefault(task.agent_id, set()).add(task.id)  # re-adopted
             return
         st.state_counts[old_state] -= 1
+        if old_state == states.ACCEPTED:
+            st.delayed.discard(task.id)
         st.state_counts[new_state] += 1
         job = st.jobs.get(task.job_id)
         if old_state == states.ACCEPTED and job is not None:

@@ -107,10 +107,8 @@ class Queries:
     def backing_off(self) -> int:
         """How many waiting tasks are held back by a restart delay (crash-loop back-off or the
         retry policy's delay)."""
-        st = self.state
-        with st.lock:
-            return sum(1 for bucket in st.queue.by_group.values() for tid in bucket
-                       if tid in st.tasks and st.tasks[tid].backing_off)
+        # kept by the ledger as tasks come and go: a scrape must not walk a million waiting tasks
+        return len(self.state.delayed)
 
     # agents and hosts -----------------------------------------------------------------------
     def agents(self) -> list[dict]:

@@ -37,6 +37,7 @@ class ClusterState:
         self.state_counts: dict[str, int] = {s: 0 for s in states.TASK_STATES}
         self.timers: list = []  # heap of (due, n, task id, kind, stamp)
         self._timer_n = itertools.count()
+        self.delayed: set = set()  # ids of waiting tasks with a restart delay (back-off)
         self.idempotency: dict = {}  # (scope, key) -> IdempotencyKey of a submission
         self.skipped = Skipped()  # stored rows that could not be read back (reported)
         self.job_seq = 0
