@@ -402,7 +402,9 @@ def test_readiness_follows_the_store_and_liveness_always_answers(master, faults)
                 assert live.json()["store"]["writable"] is False
             ready = client.get("/health/ready")
             assert ready.status_code == 200 and ready.json()["store"]["writable"] is True
-        assert client.get("/health").json()["loop"] == "running"
+        # the loop leaves its back-off at its next attempt (it may be pausing up to 5 s)
+        wait_until(lambda: client.get("/health").json()["loop"] == "running",
+                   what="the loop to run again")
 
 
 def test_readiness_fails_when_the_loop_has_stopped(master):
