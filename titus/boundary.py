@@ -99,7 +99,7 @@ def safe_value(value: Any) -> Any:
         return value if abs(value) < 10 ** 18 else _short(repr(value))
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
-    if isinstance(value, str) and len(value) <= VALUE_CHARS and _unicode_ok(value):
+    if isinstance(value, str) and len(value) <= VALUE_CHARS and unicode_ok(value):
         return value
     try:
         text = json.dumps(value, allow_nan=False, ensure_ascii=False)
@@ -116,7 +116,8 @@ def _short(text: str) -> str:
     return text if len(text) <= VALUE_CHARS else text[:VALUE_CHARS] + f"... ({len(text)} chars)"
 
 
-def _unicode_ok(text: str) -> bool:
+def unicode_ok(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (no lone surrogate)."""
     try:
         text.encode("utf-8")
         return True
@@ -252,7 +253,7 @@ def _join(path: str, key: Any) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]" if path else f"[{key}]"
     key = str(key)
-    if not _unicode_ok(key):
+    if not unicode_ok(key):
         key = ascii(key)
     return f"{path}.{key}" if path else key
 
@@ -275,7 +276,7 @@ def check_name(problems: list, field: str, value: Any, limits: InputLimits,
     if required and not value.strip():
         problems.append(Problem(field, "must not be empty", value))
         return
-    if not _unicode_ok(value):
+    if not unicode_ok(value):
         problems.append(Problem(field, "not valid Unicode (lone surrogate)", value))
     elif len(value) > limits.max_name_chars:
         problems.append(Problem(field, f"is {len(value)} characters, more than "

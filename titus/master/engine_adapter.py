@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
+from titus.boundary import unicode_ok
 from titus.constraints import HostAttrValue
 from titus.master.config import MasterSettings
 from titus.master.model_constraints import to_engine
@@ -20,14 +21,6 @@ from titus.protocol import HostInfo
 from titus.scheduler.factory import make_scheduler
 from titus.scheduler.model import Host, Task
 from titus.scheduler.validation import check_hosts
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-        return True
-    except UnicodeEncodeError:
-        return False
 
 
 class HostRejected(ValueError):
@@ -142,7 +135,7 @@ class EngineAdapter:
         for i, info in enumerate(infos):
             for what, text in [("id", info.host_id), *(
                     ("attribute", t) for kv in info.attributes.items() for t in kv)]:
-                if not _utf8(text):  # a lone surrogate: no store, no JSON reply can hold it
+                if not unicode_ok(text):  # a lone surrogate: no store, no JSON reply can hold it
                     raise HostRejected(f"host {info.host_id!r}: {what} {text!r} is not valid "
                                        "Unicode text (a lone surrogate)", f"hosts[{i}]")
             try:

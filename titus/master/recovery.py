@@ -41,13 +41,6 @@ def _agent(row: dict) -> AgentRecord:
     return AgentRecord.from_row(row)
 
 
-def _readable(rows: list[dict], parse: Callable, what: str, key: str,
-              skipped: readback.Skipped) -> list:
-    """Parsed rows; a row an older release stored that cannot be read back or served is
-    reported and skipped, left in the store (:mod:`titus.master.readback`)."""
-    return readback.each(rows, parse, what, key, skipped)
-
-
 def recover(store: Store, state: ClusterState, ledger: Ledger, lifecycle: Lifecycle,
             clock: Callable[[], float]) -> dict:
     """Load the store into an empty ``state``; returns counts of what was restored (and
@@ -55,12 +48,12 @@ def recover(store: Store, state: ClusterState, ledger: Ledger, lifecycle: Lifecy
     now = clock()
     restored = Work()
     skipped = state.skipped
-    for group in _readable(store.load_capacity_groups(), _group, "capacity group", "name",
+    for group in readback.each(store.load_capacity_groups(), _group, "capacity group", "name",
                            skipped):
         restored.capacity_puts.append(group)
     owner: dict[str, AgentRecord] = {}
     agent_rows = sorted(store.load_agents(), key=lambda r: r["registered_at"])
-    for agent in _readable(agent_rows, _agent, "agent", "id", skipped):
+    for agent in readback.each(agent_rows, _agent, "agent", "id", skipped):
         agent.last_seen = now  # a full timeout to re-register
         for host_id in agent.hosts:  # a host listed twice (older stores) is the latest's
             previous = owner.get(host_id)
@@ -69,14 +62,14 @@ def recover(store: Store, state: ClusterState, ledger: Ledger, lifecycle: Lifecy
             owner[host_id] = agent
         restored.agents_put.append(agent)
     jobs: dict[str, JobRecord] = {}
-    for job in _readable(store.load_jobs(), readback.job, "job", "id", skipped):
+    for job in readback.each(store.load_jobs(), readback.job, "job", "id", skipped):
         jobs[job.id] = job
     restored.new_jobs.extend(jobs.values())
     keep = state.settings.idempotency_keep_sec
-    restored.keys.extend(_readable(store.load_idempotency_keys(now - keep),
+    restored.keys.extend(readback.each(store.load_idempotency_keys(now - keep),
                                    IdempotencyKey.from_row, "idempotency key", "key", skipped))
     latest: dict[tuple[str, int], TaskRecord] = {}
-    for task in _readable(store.load_tasks(), readback.task, "task", "id", skipped):
+    for task in readback.each(store.load_tasks(), readback.task, "task", "id", skipped):
         if task.job_id not in jobs:
             log.warning("task %s of unknown job %s ignored", task.id, task.job_id)
             continue

@@ -74,8 +74,6 @@ def problems_of_validation(exc: ValidationError) -> list[Problem]:
     return problems
 
 
-_from_pydantic = problems_of_validation
-
 
 def parse_model(model: type[BaseModel], data: Any, what: str,
                 inputs: InputLimits | None = None) -> Any:
@@ -90,7 +88,7 @@ def parse_model(model: type[BaseModel], data: Any, what: str,
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(_from_pydantic(exc), what) from None
+        raise SpecError(problems_of_validation(exc), what) from None
 
 
 def parse_job(data: Any, limits: ValidationLimits | None = None,
