@@ -28,8 +28,11 @@ def plat(tmp_path, monkeypatch):
 
 
 def identity(tmp_path) -> dict:
-    (path,) = (tmp_path / "agent-state").glob("agent-*.json")
-    return json.loads(path.read_text())
+    """What the agent kept, or {} before it has written it (it writes after the master
+    already counts it registered)."""
+    paths = list((tmp_path / "agent-state").glob("agent-*.json"))
+    assert len(paths) <= 1, paths
+    return json.loads(paths[0].read_text()) if paths else {}
 
 
 def agent_view(plat: Platform, agent_id: str):
