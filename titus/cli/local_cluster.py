@@ -150,9 +150,12 @@ class LocalCluster:
 
     def start_agent(self, name: str, *, hosts: int = 1, cpus: float = 16.0,
                     memory_mb: float = 65536.0, zones: tuple[str, ...] = (),
-                    launch_log: bool = True, extra_args: tuple[str, ...] = ()) -> subprocess.Popen:
-        """Start ``titus agent --runtime sim`` standing for ``hosts`` simulated hosts."""
-        args = ["agent", "--master", self.url, "--runtime", "sim", "--agent-id", name,
+                    launch_log: bool = True, extra_args: tuple[str, ...] = (),
+                    masters: tuple[str, ...] = ()) -> subprocess.Popen:
+        """Start ``titus agent --runtime sim`` standing for ``hosts`` simulated hosts
+        (``masters``: the master URLs it follows; default this cluster's master)."""
+        args = ["agent", "--master", ",".join(masters or (self.url,)), "--runtime", "sim",
+                "--agent-id", name,
                 "--hosts", str(hosts), "--cpus", str(cpus), "--memory-mb", str(memory_mb),
                 "--log-level", "WARNING"]
         for zone in zones:
