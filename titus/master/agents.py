@@ -33,7 +33,7 @@ from typing import Callable, Optional
 from urllib.parse import quote, urlsplit
 
 from titus import states
-from titus.master.auth import ANONYMOUS, Principal, digest, new_token
+from titus.master.auth import AGENT_PREFIX, ANONYMOUS, Principal, digest, new_token
 from titus.master.config import MasterSettings
 from titus.master.errors import Conflict, Forbidden, NotFound
 from titus.master.ledger import Ledger
@@ -55,12 +55,17 @@ class Agents:
     """Registration, heartbeats and losses of agents."""
 
     def __init__(self, state: ClusterState, ledger: Ledger, lifecycle: Lifecycle,
-                 settings: MasterSettings, clock: Callable[[], float]):
+                 settings: MasterSettings, clock: Callable[[], float],
+                 lag: Callable[[], float] = lambda: 0.0):
         self.state = state
         self.ledger = ledger
         self.lifecycle = lifecycle
         self.settings = settings
         self.clock = clock
+        self.lag = lag  # the master's own lag so far, in seconds (titus.master.lag)
+        # when each agent's latest request arrived, stamped before it waits for anything of
+        # the master's (threads, the state lock): a queued heartbeat is not a silent agent
+        self.heard: dict[str, float] = {}
         self._log_token: Optional[str] = None
 
     def register(self, req: RegisterRequest, caller: Principal = ANONYMOUS) -> RegisterResponse:
@@ -78,7 +83,7 @@ class Agents:
             kept = old.credential_sha256 if old is not None else ""
             agent = AgentRecord(id=req.agent_id, runtime=req.runtime, address=req.address,
                                 hosts={h.host_id: h for h in req.hosts}, registered_at=now,
-                                last_seen=now, registered=True,
+                                last_seen=now, lag_seen=self.lag(), registered=True,
                                 credential_sha256=digest(credential) if credential else kept)
             work = Work()
             # a host another agent stood for now belongs to this one (an agent restarted under
@@ -168,7 +173,21 @@ class Agents:
 
     def live(self, agent: AgentRecord, now: float) -> bool:
         """Registered with this master and heard from within the heartbeat timeout."""
-        return agent.registered and now - agent.last_seen <= self.settings.heartbeat_timeout_sec
+        return agent.registered and self.silence(agent, now) <= self.settings.heartbeat_timeout_sec
+
+    def silence(self, agent: AgentRecord, now: float) -> float:
+        """How long the agent itself has been silent, in seconds: since its latest request
+        arrived, less the master's own lag since it was last heard (a master that could not
+        run could not hear it either)."""
+        heard = max(agent.last_seen, self.heard.get(agent.id, 0.0))
+        return now - heard - max(0.0, self.lag() - agent.lag_seen)
+
+    def arrived(self, agent_id: str, caller: Principal) -> None:
+        """An agent's request arrived (called before it waits for threads or locks): the
+        agent is not silent. Only the agent itself (or any caller of a master without
+        tokens) counts."""
+        if caller is ANONYMOUS or caller.name == AGENT_PREFIX + agent_id:
+            self.heard[agent_id] = self.clock()
 
     def log_token(self, create: bool = False) -> Optional[str]:
         """The secret masters present to agents' log servers: one per store (in its ``meta``
@@ -190,6 +209,7 @@ class Agents:
                 return False
             now = self.clock()
             agent.last_seen = now
+            agent.lag_seen = self.lag()
             work = Work()
             for status in statuses:
                 task = st.tasks.get(status.task_id)
@@ -246,6 +266,7 @@ class Agents:
             work.removed_hosts.extend(h for h in agent.hosts if registry.agent_of_host(h) == agent.id)
             work.agent_deletes.append(agent.id)
             work.log.append(("agentLost", agent.id, {"why": why}))
+            self.heard.pop(agent.id, None)
             log.warning("agent %s lost (%s): %d hosts leave", agent.id, why, len(agent.hosts))
             self.ledger.commit(work)
 
@@ -254,7 +275,7 @@ class Agents:
         timeout = self.settings.heartbeat_timeout_sec
         with self.state.lock:
             for agent in list(self.state.registry.agents.values()):
-                if now - agent.last_seen > timeout:
+                if self.silence(agent, now) > timeout:
                     self.lose(agent, f"no heartbeat for more than {timeout:g}s")
 
     def _resend_launch(self, work: Work, agent_id: str, task: TaskRecord) -> None:

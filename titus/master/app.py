@@ -8,6 +8,7 @@ autoscaler run as peers, each talking to the master through its methods. OpenAPI
 """
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 from contextlib import asynccontextmanager
@@ -27,7 +28,10 @@ from titus.master.api.schemas import install_schemas, responses
 from titus.master.api.security import StreamCap, SubmitRate, require_read
 from titus.master.auth import TokenBook
 from titus.master.config import MasterSettings
+from titus.master.api.agents import agent_pool
+from titus.master.api.admission import Admission
 from titus.master.api.forward import Forwarding
+from titus.master.lag import METER
 from titus.master.master import Master
 from titus.master.node import LEADER, FixedNode, Node
 from titus.master.store import Store
@@ -88,10 +92,13 @@ def create_app(settings: Optional[MasterSettings] = None, master: Optional[Maste
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        METER.start()  # the master's own lag: never taken for an agent's silence
+        watcher = asyncio.get_running_loop().create_task(METER.watch_loop())
         node.run()
         try:
             yield
         finally:
+            watcher.cancel()
             await run_in_threadpool(node.stop)
 
     app.router.lifespan_context = lifespan
@@ -99,6 +106,7 @@ def create_app(settings: Optional[MasterSettings] = None, master: Optional[Maste
     app.state.tokens = TokenBook.from_settings(s.user_tokens, s.agent_token, s.token_file)
     app.state.submit_rate = SubmitRate(s.submit_rate_per_sec, s.submit_burst)
     app.state.observe_streams = StreamCap(s.max_observe_streams)
+    app.state.agent_pool = agent_pool()
     install_error_handlers(app)
     autoscale_metrics.register_into(install_metrics(app, node))
     for router in ROUTERS:
@@ -109,6 +117,9 @@ def create_app(settings: Optional[MasterSettings] = None, master: Optional[Maste
     app.add_middleware(Forwarding, node_of=lambda: node,
                        body_bytes=s.input.max_body_bytes,
                        verify=s.agent_ca or True)
+    # added last, so outermost: a refused request costs neither forwarding nor a thread
+    app.add_middleware(Admission, limit=s.max_inflight_requests, queue=s.admission_queue,
+                       wait_sec=s.admission_wait_sec)
     return app
 
 

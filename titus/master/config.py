@@ -42,6 +42,12 @@ class MasterSettings(BaseModel):
     submit_burst: int = 200
     # concurrent /observe streams per principal
     max_observe_streams: int = 8
+    # user requests served at once (0: no limit), how many more may wait for a slot, and for
+    # how long; beyond that 429 with Retry-After (titus.master.api.admission). Agents' calls,
+    # health probes and metrics are never counted.
+    max_inflight_requests: int = Field(default=16, ge=0)
+    admission_queue: int = Field(default=256, ge=0)
+    admission_wait_sec: float = Field(default=1.0, ge=0.0, le=60.0)
 
     # Several masters on one PostgreSQL store: one leads by a lease this long in the store
     # (titus.master.lease); a standby takes over within about that long after the leader

@@ -124,10 +124,13 @@ class Scheduling:
         """With no host at all, waiting tasks say so (the engine is not asked)."""
         work = Work()
         left = self.settings.max_batch
+        tasks = self.state.tasks
         for bucket in self.state.queue.by_group.values():
             for task_id in bucket:
-                work.note(self.state.tasks[task_id], scheduling_failure=NO_HOSTS,
-                          capacity_limited=False)
+                task = tasks[task_id]
+                if task.scheduling_failure == NO_HOSTS and not task.capacity_limited:
+                    continue  # told already: each submission must not rewrite every note
+                work.note(task, scheduling_failure=NO_HOSTS, capacity_limited=False)
                 left -= 1
                 if left <= 0:
                     return work

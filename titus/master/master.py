@@ -30,6 +30,7 @@ from titus.master.auth import (ADMIN, AGENT, AGENT_PREFIX, ANONYMOUS, Principal,
 from titus.master.errors import Conflict, Forbidden, NotFound  # noqa: F401  (re-exported)
 from titus.master.events import EventBus
 from titus.master.idempotency import IdempotencyKey, KeyReused
+from titus.master.lag import METER
 from titus.master.ledger import Ledger
 from titus.master.lifecycle import Lifecycle
 from titus.master.loop import MasterLoop, Scheduling
@@ -49,7 +50,8 @@ class Master:
     """Submit, kill and resize jobs; register and hear agents; query views."""
 
     def __init__(self, settings: MasterSettings, store: Store,
-                 clock: Callable[[], float] = time.time, events: Optional[EventBus] = None):
+                 clock: Callable[[], float] = time.time, events: Optional[EventBus] = None,
+                 lag: Optional[Callable[[], float]] = None):
         self.settings, self.store, self.clock = settings, store, clock
         self.state = ClusterState(settings)
         # observers (given: a bus that outlives this master, e.g. across a failover)
@@ -58,7 +60,9 @@ class Master:
         self.ledger = Ledger(self.state, store, self.engine, self.events, clock)
         self.lifecycle = Lifecycle(self.state, settings, clock)
         self.ledger.settle = self.lifecycle.settle
-        self.agents = Agents(self.state, self.ledger, self.lifecycle, settings, clock)
+        if lag is None:  # the process's own lag counts on its real clock only (tests fake it)
+            lag = (lambda: METER.total) if clock is time.time else (lambda: 0.0)
+        self.agents = Agents(self.state, self.ledger, self.lifecycle, settings, clock, lag)
         self.scheduling = Scheduling(self.state, self.ledger, self.engine, settings, clock)
         self.reconciler = Reconciler(self.state, self.ledger, self.lifecycle, self.agents,
                                      settings, clock)
@@ -68,8 +72,12 @@ class Master:
     def recover(self, follow_up: bool = True) -> dict:
         """Rebuild memory from the store (once, before serving); returns what came back.
         ``follow_up`` False: a read-only copy (a standby's), nothing written."""
-        return recover(self.store, self.state, self.ledger, self.lifecycle, self.clock,
-                       follow_up)
+        restored = recover(self.store, self.state, self.ledger, self.lifecycle, self.clock,
+                           follow_up)
+        lag = self.agents.lag()
+        for agent in self.state.registry.agents.values():  # their timeout starts now
+            agent.lag_seen = lag
+        return restored
 
     def loop(self) -> MasterLoop:
         """A (not yet started) thread running scheduling rounds and reconciliation."""
@@ -204,6 +212,11 @@ class Master:
         """(Re)register an agent and reconcile what it holds (see ``titus.master.agents``).
         Forbidden or Conflict when ``caller`` may not register it."""
         return self.agents.register(req, caller)
+
+    def agent_arrived(self, agent_id: str, caller: Principal = ANONYMOUS) -> None:
+        """An agent's request arrived: it is not silent, however long the master takes to
+        get to it (no lock taken)."""
+        self.agents.arrived(agent_id, caller)
 
     def heartbeat(self, agent_id: str, statuses: list[TaskStatusMsg], running: list[str],
                   caller: Principal = ANONYMOUS) -> bool:

@@ -26,6 +26,7 @@ class AgentRecord:
     hosts: dict = field(default_factory=dict)  # host id -> HostInfo
     registered_at: float = 0.0
     last_seen: float = 0.0
+    lag_seen: float = 0.0  # the master's own lag (titus.master.lag) when last heard from
     # True once the agent registered with this master process (after a restart it must again)
     registered: bool = False
     orders: deque = field(default_factory=deque)

@@ -6,16 +6,18 @@ against where the request came from ("Request forgery").
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError, to_json
 
 from titus.boundary import decode_json
 from titus.protocol import Heartbeat, HeartbeatReply, RegisterRequest, RegisterResponse
+from titus.master.api.errors import SafeJSONResponse
 from titus.master.api.deps import json_body, master_of, read_body
 from titus.master.agents import address_problem
 from titus.master.api.security import caller, require_agent, require_read
@@ -49,7 +51,7 @@ async def register(request: Request):
         raise SpecError([Problem("address", problem, registration.address)],
                         "agent registration")
     try:
-        return await run_in_threadpool(master.register_agent, registration, who)
+        return await agent_work(request, master.register_agent, registration, who)
     except HostRejected as exc:  # refused whole: nothing was stored or changed
         raise SpecError([Problem(exc.field, str(exc))], "agent registration") from None
 
@@ -73,6 +75,7 @@ async def heartbeat(request: Request, agent_id: str):
     """
     master = master_of(request)
     who = caller(request)
+    master.agent_arrived(agent_id, who)  # before it waits for anything of ours
     raw = await read_body(request, master.settings.input.max_agent_body_bytes)
     try:
         body = Heartbeat.model_validate_json(raw or b"{}")
@@ -82,8 +85,8 @@ async def heartbeat(request: Request, agent_id: str):
             decode_json(raw, master.settings.input, "heartbeat",
                         max_bytes=master.settings.input.max_agent_body_bytes)
         raise SpecError(problems_of_validation(exc), "heartbeat") from None
-    known = await run_in_threadpool(master.heartbeat, agent_id, body.statuses, body.running,
-                                    who)
+    known = await agent_work(request, master.heartbeat, agent_id, body.statuses, body.running,
+                             who)
     if not known:
         return _reply([], reregister=True)
     orders = master.take_orders(agent_id)
@@ -118,22 +121,37 @@ def _writable(order) -> bool:
 
 @router.delete("/agents/{agent_id}", dependencies=[Depends(require_agent)],
                responses=responses(401, 403, 404, 503))
-def deregister(request: Request, agent_id: str):
+async def deregister(request: Request, agent_id: str):
     """Graceful leave: the agent's tasks are lost (and replaced), its hosts leave the engine.
     Only the agent's own credential may (403)."""
-    master_of(request).deregister_agent(agent_id, caller(request))
+    await agent_work(request, master_of(request).deregister_agent, agent_id, caller(request))
     return {}
+
+
+AGENT_THREADS = 4
+
+
+def agent_pool() -> ThreadPoolExecutor:
+    """The threads agents' calls run on: their own, so a heartbeat never queues behind user
+    requests for one (user endpoints share the server's default pool)."""
+    return ThreadPoolExecutor(max_workers=AGENT_THREADS, thread_name_prefix="titus-agents")
+
+
+async def agent_work(request: Request, fn, *args):
+    """``fn(*args)`` on the app's agent threads."""
+    pool = request.app.state.agent_pool
+    return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
 
 @router.get("/agents", summary="Registered agents and their hosts",
             dependencies=[Depends(require_read)])
 def list_agents(request: Request):
     """Agents, with their hosts and when they were last heard from."""
-    return {"items": master_of(request).queries.agents()}
+    return SafeJSONResponse({"items": master_of(request).queries.agents()})
 
 
 @router.get("/hosts", summary="Every host with its capacity, usage and attributes",
             dependencies=[Depends(require_read)])
 def list_hosts(request: Request):
     """Hosts as the engine sees them: capacity, used resources, task count, attributes."""
-    return {"items": master_of(request).queries.hosts()}
+    return SafeJSONResponse({"items": master_of(request).queries.hosts()})

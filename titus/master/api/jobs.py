@@ -90,7 +90,7 @@ def find_jobs(request: Request, jobState: Optional[str] = None,
     jobs = [j for j in jobs if _matches(j, *args)]
     jobs.sort(key=lambda j: j.seq)
     chunk, pagination = page(jobs, lambda j: j.seq, cursor, pageSize)
-    return {"items": queries.job_views(chunk), "pagination": pagination}
+    return SafeJSONResponse({"items": queries.job_views(chunk), "pagination": pagination})
 
 
 @router.get("/jobs/{job_id}", summary="One job (live or archived)", responses=responses(404,))
@@ -98,7 +98,7 @@ def get_job(request: Request, job_id: str):
     """A job by id; 404 if it never existed."""
     master = master_of(request)
     job, _ = master.get_job(job_id)
-    return master.queries.job_views([job])[0]
+    return SafeJSONResponse(master.queries.job_views([job])[0])
 
 
 @router.delete("/jobs/{job_id}", dependencies=[Depends(require_user)], summary="Kill a job",
@@ -107,7 +107,7 @@ def kill_job(request: Request, job_id: str):
     """Kill every task of the job; the job finishes when they have all ended."""
     master = master_of(request)
     job = master.kill_job(job_id, caller(request))
-    return master.queries.job_views([job])[0]
+    return SafeJSONResponse(master.queries.job_views([job])[0])
 
 
 @router.put("/jobs/{job_id}/instances", dependencies=[Depends(require_user)],
@@ -120,4 +120,4 @@ async def resize_job(request: Request, job_id: str):
     master = master_of(request)
     update = parse_capacity_update(data, master.settings.limits, master.settings.input)
     job = await run_in_threadpool(master.resize_job, job_id, update, caller(request))
-    return master.queries.job_views([job])[0]
+    return SafeJSONResponse(master.queries.job_views([job])[0])

@@ -81,7 +81,8 @@ def _shape(schema: dict) -> tuple:
 
 def _validation_is_400(doc: dict) -> None:
     """FastAPI documents a 422 for bad parameters; this API answers those with 400. Every
-    route but /health* may also answer 401 and 403 (api/security.py), every body 415."""
+    route but /health* may also answer 401 and 403 (api/security.py), every body 415, every
+    user request 429 (api/admission.py)."""
     for path, ops in doc.get("paths", {}).items():
         for op in ops.values():
             answers = op.get("responses", {})
@@ -90,6 +91,9 @@ def _validation_is_400(doc: dict) -> None:
             if not path.startswith("/health"):  # every other route needs a token (if any)
                 answers.setdefault("401", _error_answer(401))
                 answers.setdefault("403", _error_answer(403))
+            if not path.startswith(("/health", "/metrics", "/api/v3/agents/")) or \
+                    path == "/api/v3/agents":  # user requests are admitted (api/admission.py)
+                answers.setdefault("429", _error_answer(429))
             generated = answers.get("422", {})
             if "HTTPValidationError" in str(generated.get("content", "")):
                 del answers["422"]

@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from titus import states
 from titus.master.agents import logs_url
+from titus.master.api.errors import SafeJSONResponse
 from titus.master.api.schemas import responses
 from titus.master.api.deps import check_page_size, master_of, page
 from titus.master.api.security import caller, require_read, require_user
@@ -48,7 +49,7 @@ def find_tasks(request: Request, jobId: Optional[str] = None, taskStates: Option
     tasks.sort(key=lambda t: t.seq)
     chunk, pagination = page(tasks, lambda t: t.seq, cursor, pageSize)
     items = queries.task_views(chunk)
-    return {"items": items, "pagination": pagination}
+    return SafeJSONResponse({"items": items, "pagination": pagination})
 
 
 @router.get("/tasks/{task_id}", summary="One task, with why it is not placed if it waits",
@@ -57,7 +58,7 @@ def get_task(request: Request, task_id: str):
     """A task by id (live or archived); 404 if unknown."""
     master = master_of(request)
     task, _, _ = master.get_task(task_id)
-    return master.queries.task_views([task])[0]
+    return SafeJSONResponse(master.queries.task_views([task])[0])
 
 
 @router.delete("/tasks/{task_id}", dependencies=[Depends(require_user)], summary="Kill a task",
@@ -66,7 +67,7 @@ def kill_task(request: Request, task_id: str, shrink: bool = False):
     """Kill a task; a service job replaces it unless ``shrink=true`` lowers its desired count."""
     master = master_of(request)
     task = master.kill_task(task_id, shrink=shrink, caller=caller(request))
-    return master.queries.task_views([task])[0]
+    return SafeJSONResponse(master.queries.task_views([task])[0])
 
 
 @router.get("/tasks/{task_id}/logs", summary="The task's output, read from its agent",

@@ -1,0 +1,85 @@
+"""Admission of user requests: at most ``max_inflight_requests`` at once, a bounded queue for
+the rest, and 429 with ``Retry-After`` beyond it.
+
+In the spirit of Kubernetes' API Priority and Fairness: the master's own traffic is never
+queued behind users' — agents' calls (registration, heartbeats, orders), health probes and
+metrics scrapes are exempt, and observe streams have their own cap
+(:class:`~titus.master.api.security.StreamCap`). A user request waits at most
+``admission_wait_sec`` for a slot; a full queue, or a wait that runs out, is answered 429 at
+once: a client that backs off costs the master nothing, while a master that takes every
+request answers all of them late (and its agents' heartbeats with them). One priority level
+and one queue; per-principal fairness is the submission rate limit's
+(:class:`~titus.master.api.security.SubmitRate`).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+
+from titus.boundary import Problem
+from titus.master.api.errors import error_body
+from titus.master.api.forward import agent_traffic
+
+EXEMPT_PREFIXES = ("/health", "/metrics")
+
+
+def exempt(method: str, path: str) -> bool:
+    """Whether a request is admitted without counting (agents, probes, scrapes, streams)."""
+    return (path.startswith(EXEMPT_PREFIXES) or agent_traffic(method, path)
+            or path.endswith("/observe"))
+
+
+class Admission:
+    """ASGI middleware admitting user requests (see the module's docstring); ``limit`` 0 turns
+    it off. ``rejected`` counts the 429s (for ``/metrics``)."""
+
+    def __init__(self, app, limit: int, queue: int, wait_sec: float):
+        self.app, self.limit, self.queue, self.wait_sec = app, limit, queue, wait_sec
+        self.inflight = 0
+        self.waiting = 0
+        self.rejected = 0
+        self._slots: dict = {}  # event loop -> its semaphore (an app may serve several loops)
+
+    async def __call__(self, scope, receive, send):
+        if (scope["type"] != "http" or self.limit <= 0
+                or exempt(scope["method"], scope["path"])):
+            return await self.app(scope, receive, send)
+        slots = self._semaphore()
+        if self.inflight >= self.limit:
+            if self.waiting >= self.queue:
+                return await self._refuse(send, "the master is at its limit of requests")
+            self.waiting += 1
+            try:
+                await asyncio.wait_for(slots.acquire(), self.wait_sec)
+            except asyncio.TimeoutError:
+                return await self._refuse(send, "the master could not take this request in "
+                                          f"{self.wait_sec:g}s")
+            finally:
+                self.waiting -= 1
+        else:
+            await slots.acquire()
+        self.inflight += 1
+        try:
+            return await self.app(scope, receive, send)
+        finally:
+            self.inflight -= 1
+            slots.release()
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        slots = self._slots.get(loop)
+        if slots is None:
+            slots = self._slots[loop] = asyncio.Semaphore(self.limit)
+            for old in [k for k in self._slots if k.is_closed()]:
+                del self._slots[old]
+        return slots
+
+    async def _refuse(self, send, message: str) -> None:
+        self.rejected += 1
+        body = json.dumps(error_body(f"{message}; retry after a second",
+                                     [Problem("(server)", message)])).encode()
+        await send({"type": "http.response.start", "status": 429,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode()),
+                                (b"retry-after", b"1")]})
+        await send({"type": "http.response.body", "body": body})
