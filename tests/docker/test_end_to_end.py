@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.docker.helpers import TEST_IMAGE
+from tests.docker.helpers import TEST_IMAGE, session_labels
 from tests.integration.platform import Platform, reason, state
 from titus.cli.local_cluster import titus_command
 
@@ -131,8 +131,8 @@ def test_agent_kill_9_mid_run_loses_nothing(platform, docker_client, agent_id):
 def test_orphan_container_is_reaped(platform, docker_client, agent_id):
     orphan = docker_client.containers.run(
         TEST_IMAGE, ["sleep", "60"], detach=True,
-        labels={"titus.task_id": "nobody-knows-me", "titus.job_id": "gone",
-                "titus.agent_id": agent_id})
+        labels=session_labels(**{"titus.task_id": "nobody-knows-me", "titus.job_id": "gone",
+                                 "titus.agent_id": agent_id}))
     platform.kill_agent(agent_id, signal.SIGKILL)
     platform.start_docker_agent(agent_id)  # registers the orphan; the master has no such task
 
