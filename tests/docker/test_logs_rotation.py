@@ -9,7 +9,7 @@ import pytest
 
 from titus.agent.docker_logs import LineCursor, LogPolicy
 from titus.agent.docker_runtime import DockerRuntime
-from tests.docker.helpers import StatusLog, spec
+from tests.docker.helpers import spec
 
 pytestmark = pytest.mark.docker
 
