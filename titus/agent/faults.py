@@ -10,7 +10,8 @@ Every Docker call that fails is classified here, at the runtime boundary:
   fine: it ends ``transientSystemError``, which never spends the user's retries, after the
   runtime has retried the call with back-off.
 
-The AWS side (the autoscaler's providers) uses :func:`aws_is_transient` the same way.
+(The autoscaler's AWS calls are isolated per instance group instead: see
+``titus.autoscale.autoscaler``.)
 """
 from __future__ import annotations
 
@@ -23,14 +24,6 @@ SYSTEM = "system"
 # (older engines answer 500 for a command that does not exist).
 _USER_WORDS = ("executable file not found", "no such file or directory", "permission denied",
                "invalid reference format", "minimum memory limit")
-
-# AWS error codes that mean "try again later" rather than "this request is wrong".
-_AWS_TRANSIENT = frozenset({
-    "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
-    "RequestThrottled", "SlowDown", "ServiceUnavailable", "InternalFailure", "InternalError",
-    "RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete", "EC2ThrottledException",
-})
-
 
 @dataclass(frozen=True)
 class Fault:
@@ -50,32 +43,21 @@ def classify_docker(exc: BaseException, doing: str = "launch") -> Fault:
     """Classify an exception raised by a docker SDK call made while ``doing`` something.
 
     Connection failures, timeouts and protocol breaks (``requests``/``urllib3``/``OSError``),
-    HTTP 5xx and 429 are the system's; other HTTP errors (4xx: bad image, bad command, refused
+    HTTP 5xx and 429, and "no such container" for the task's own container are the system's; other HTTP errors (4xx: bad image, bad command, refused
     limits) are the user's. Anything else unknown counts as the system's: it says nothing
     about the task's spec, and a wrong "user" verdict would spend a retry the user did not
     lose."""
     status = _status_code(exc)
     text = _one_line(exc)
+    if status == 404 and "no such container" in text.lower():
+        # our own container vanished mid-launch (a create cut off by an outage is still being
+        # committed, or was rolled back): the engine's state, not the task's spec
+        return Fault(SYSTEM, f"{doing} failed: engine error (HTTP 404): {text}")
     if status is not None:
         if status == 429 or (status >= 500 and not _user_words(text)):
             return Fault(SYSTEM, f"{doing} failed: engine error (HTTP {status}): {text}")
         return Fault(USER, f"{doing} failed: {text}")
     return Fault(SYSTEM, f"{doing} failed: engine unreachable ({type(exc).__name__}: {text})")
-
-
-def aws_is_transient(exc: BaseException) -> bool:
-    """Whether a boto3/botocore failure is worth retrying later: throttling, AWS's own 5xx,
-    timeouts and connection errors (botocore's ``ConnectionError`` family)."""
-    from botocore.exceptions import (BotoCoreError, ClientError, ConnectionError as BotoConnErr,
-                                     ReadTimeoutError)
-
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return err.get("Code") in _AWS_TRANSIENT or int(status) >= 500 or int(status) == 429
-    if isinstance(exc, (BotoConnErr, ReadTimeoutError)):
-        return True
-    return isinstance(exc, (BotoCoreError, OSError)) and not isinstance(exc, ValueError)
 
 
 def _status_code(exc: BaseException):
