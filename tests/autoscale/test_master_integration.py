@@ -174,3 +174,26 @@ def test_draining_hosts_survive_a_master_restart(client, master, clock):  # noqa
         assert AutoscaleService(again).autoscaler.draining("batch") == set()
     finally:
         again.store.close()
+
+
+def test_a_failing_group_shows_its_error_and_instances_in_the_rest_view(client, master):
+    client.post("/api/v3/instanceGroups", json=GROUP)
+    client.put("/api/v3/instanceGroups/batch/rule", json={"min_idle": 1, "max_idle": 1,
+                                                           "cooldown_sec": 0})
+    service = client.app.state.autoscale
+
+    class Broken(MemoryProvider):
+        def desired(self, group):
+            raise KeyError("Auto Scaling group 'titus-batch' does not exist")
+
+    service.provider = service.autoscaler.provider = Broken()
+    assert service.step() == []  # reported, not raised
+    status = client.get("/api/v3/instanceGroups/batch").json()["status"]
+    assert "does not exist" in status["error"] and status["retry_at"] > 0
+    service.provider = service.autoscaler.provider = MemoryProvider()
+    register(master, "ag0", "a")
+    service.autoscaler._state["batch"].retry_at = 0  # its back-off is over
+    service.step()
+    status = client.get("/api/v3/instanceGroups/batch").json()["status"]
+    assert status["error"] == ""
+    assert [(i["host_id"], i["state"]) for i in status["instances"]] == [("ag0-h0", "joined")]

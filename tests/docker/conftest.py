@@ -92,3 +92,32 @@ def moto_sts():
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
+
+
+@pytest.fixture
+def engine_proxy(docker_client):
+    """A socket proxy in front of the local engine (``tests.faults.engine_proxy``): point a
+    client at ``engine_proxy.url``; ``close()`` makes the engine unreachable, ``reopen()``
+    brings it back."""
+    from tests.faults.engine_proxy import EngineProxy
+
+    engine = "/var/run/docker.sock"
+    if os.environ.get("DOCKER_HOST", "").startswith("unix://"):
+        engine = os.environ["DOCKER_HOST"][len("unix://"):]
+    with EngineProxy(engine) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def proxied_runtime(engine_proxy, agent_id, statuses):
+    """A started DockerRuntime that reaches the engine only through ``engine_proxy``
+    (its launch retries bounded to 20 s)."""
+    from titus.agent.docker_runtime import DockerRuntime
+
+    rt = DockerRuntime(agent_id, base_url=engine_proxy.url, launch_retry_sec=20.0,
+                       max_backoff_sec=1.0)
+    rt.start(statuses)
+    assert rt.connected.wait(10), "event stream did not open"
+    yield rt
+    engine_proxy.reopen()  # let close() and the cleanup reach the engine
+    rt.close()

@@ -8,6 +8,14 @@ import time
 TEST_IMAGE = os.environ.get("TITUS_TEST_IMAGE", "titus-test/busybox:latest")
 
 
+def session_labels(**labels: str) -> dict:
+    """``labels`` plus the test session's own (from ``TITUS_DOCKER_LABELS``, set by the root
+    conftest): for containers a test creates itself, so the session-end check sees them."""
+    from titus.agent.docker_runtime import labels_from_env
+
+    return {**labels_from_env(), **labels}
+
+
 class StatusLog:
     """Collects the statuses a runtime emits and waits for particular ones."""
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from titus.agent.docker_runtime import DockerRuntime, container_name
-from tests.docker.helpers import TEST_IMAGE, StatusLog, spec
+from tests.docker.helpers import TEST_IMAGE, StatusLog, session_labels, spec
 
 pytestmark = pytest.mark.docker
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -49,17 +49,42 @@ def test_restarted_runtime_recovers_running_and_exited_containers(docker_client,
     _stop_watching(new)
 
 
-def test_container_created_but_never_started_is_started_on_recovery(docker_client, agent_id):
-    # the agent died between creating the container and starting it
-    docker_client.containers.create(
-        TEST_IMAGE, ["sh", "-c", "exit 0"], name=container_name("stranded"),
-        labels={"titus.task_id": "stranded", "titus.job_id": "j", "titus.agent_id": agent_id})
+def _strand(docker_client, agent_id, task_id):
+    """A container created but never started: its agent died in between."""
+    return docker_client.containers.create(
+        TEST_IMAGE, ["sh", "-c", "exit 0"], name=container_name(task_id),
+        labels=session_labels(**{"titus.task_id": task_id, "titus.job_id": "j",
+                                 "titus.agent_id": agent_id}))
+
+
+def test_created_container_waits_for_the_masters_word_then_starts(docker_client, agent_id):
+    _strand(docker_client, agent_id, "stranded")
     seen = StatusLog()
     rt = DockerRuntime(agent_id, client=docker_client)
     assert [(s.task_id, s.state) for s in rt.list()] == [("stranded", "StartInitiated")]
     rt.start(seen)
     try:
+        assert rt.connected.wait(10)
+        time.sleep(0.5)  # not started on the runtime's own say
+        assert docker_client.containers.get(container_name("stranded")).status == "created"
+        rt.launch(spec("stranded", ["sh", "-c", "exit 0"]))  # the master still wants it
         assert seen.wait_for("stranded", "Finished", timeout=15).reason == "normal"
+    finally:
+        _stop_watching(rt)
+
+
+def test_created_container_of_an_unknown_task_is_removed_on_kill(docker_client, agent_id):
+    created = _strand(docker_client, agent_id, "unknown")
+    seen = StatusLog()
+    rt = DockerRuntime(agent_id, client=docker_client)
+    rt.list()
+    rt.start(seen)
+    try:
+        assert rt.connected.wait(10)
+        rt.kill("unknown", 0)  # the master does not know the task
+        done = seen.wait_for("unknown", "Finished", timeout=15)
+        assert (done.reason, done.message) == ("killed", "killed before start")
+        assert not docker_client.containers.list(all=True, filters={"id": created.id})
     finally:
         _stop_watching(rt)
 
@@ -87,7 +112,8 @@ def test_orphan_container_is_listed_and_reaped(runtime, docker_client, agent_id)
     # a labelled container whose task nobody knows (e.g. left from a lost launch)
     orphan = docker_client.containers.run(
         TEST_IMAGE, ["sleep", "30"], detach=True, name=container_name("orphan-1"),
-        labels={"titus.task_id": "orphan-1", "titus.job_id": "gone", "titus.agent_id": agent_id})
+        labels=session_labels(**{"titus.task_id": "orphan-1", "titus.job_id": "gone",
+                                 "titus.agent_id": agent_id}))
     assert "orphan-1" in {s.task_id for s in runtime.list()}
     runtime.remove("orphan-1")
     assert not docker_client.containers.list(all=True, filters={"id": orphan.id})
@@ -97,7 +123,8 @@ def test_orphan_container_is_listed_and_reaped(runtime, docker_client, agent_id)
 def test_other_agents_containers_are_left_alone(runtime, docker_client, agent_id):
     stranger = docker_client.containers.run(
         TEST_IMAGE, ["sleep", "30"], detach=True,
-        labels={"titus.task_id": "theirs", "titus.agent_id": agent_id + "-other"})
+        labels=session_labels(**{"titus.task_id": "theirs",
+                                 "titus.agent_id": agent_id + "-other"}))
     try:
         assert "theirs" not in {s.task_id for s in runtime.list()}
     finally:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.docker.helpers import TEST_IMAGE
+from tests.docker.helpers import TEST_IMAGE, session_labels
 from tests.integration.platform import Platform, reason, state
 from titus.cli.local_cluster import titus_command
 
@@ -131,8 +131,8 @@ def test_agent_kill_9_mid_run_loses_nothing(platform, docker_client, agent_id):
 def test_orphan_container_is_reaped(platform, docker_client, agent_id):
     orphan = docker_client.containers.run(
         TEST_IMAGE, ["sleep", "60"], detach=True,
-        labels={"titus.task_id": "nobody-knows-me", "titus.job_id": "gone",
-                "titus.agent_id": agent_id})
+        labels=session_labels(**{"titus.task_id": "nobody-knows-me", "titus.job_id": "gone",
+                                 "titus.agent_id": agent_id}))
     platform.kill_agent(agent_id, signal.SIGKILL)
     platform.start_docker_agent(agent_id)  # registers the orphan; the master has no such task
 
@@ -197,3 +197,39 @@ def test_task_kill_honours_the_jobs_grace_period(platform):
     assert reason(task) == "killed"
     logs = platform.api.get(f"/api/v3/tasks/{task_id}/logs").text
     assert "got-term" in logs and "clean-exit" in logs
+
+
+def test_engine_unreachable_at_launch_does_not_spend_the_users_retries(
+        master, docker_client, agent_id, engine_proxy):
+    # the agent reaches its engine only through the proxy; the engine "goes away" for 6 s
+    master.agent_env = {"DOCKER_HOST": engine_proxy.url}
+    master.start_docker_agent(agent_id)
+    master.wait_for(lambda: master.api.get("/api/v3/agents").json()["items"], 30,
+                    "the agent to join")
+    engine_proxy.close()
+    job_id = master.submit(_job("echo hello", size=1))  # 0 retries
+    time.sleep(6)
+    engine_proxy.reopen()
+    done = master.wait_for(lambda: state(master.job(job_id)) == "Finished" and master.job(job_id),
+                           90, "the job to finish")
+    assert reason(done) == "normal"
+    tasks = master.tasks(job_id)
+    assert [reason(t) for t in tasks if reason(t) != "transientSystemError"] == ["normal"]
+
+
+def test_task_logs_follow_through_the_master_once_across_rotation(master, agent_id):
+    master.agent_env = {"TITUS_DOCKER_LOG_MAX_SIZE": "10k", "TITUS_DOCKER_LOG_MAX_FILES": "2"}
+    master.start_docker_agent(agent_id)
+    n = 300
+    job_id = master.submit(_job(
+        "sleep 2; i=1; while [ $i -le %d ]; do echo line-$i-%s; "
+        "[ $((i %% 10)) -eq 0 ] && sleep 0.02; i=$((i+1)); done; sleep 0.5" % (n, "x" * 40)))
+    (task,) = master.wait_for(
+        lambda: [t for t in master.tasks(job_id) if state(t) == "Started"], 60,
+        "the task to start")
+    followed = subprocess.run(
+        titus_command("task", "logs", task["id"], "--follow", "--url", master.url,
+                      "--token", master.token), capture_output=True, timeout=120)
+    assert followed.returncode == 0, followed.stderr
+    numbers = [int(line.split(b"-")[1]) for line in followed.stdout.splitlines()]
+    assert numbers == list(range(1, n + 1))

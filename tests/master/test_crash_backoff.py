@@ -295,3 +295,23 @@ def test_rest_views_and_metrics_show_backoff(master, clock):
             (True, 1, 1)
         assert job["retryAt"] == replacement["retryAt"]
         assert "titus_tasks_backing_off 1.0" in client.get("/metrics").text
+
+
+def test_transient_system_errors_back_off_without_spending_user_retries(master, agent, clock):
+    job = master.submit_job(batch_job({"immediate": {"retries": 0}}))
+    delays = []
+    for _ in range(4):  # the engine fails the launch again and again
+        (tid,) = run(master, agent)
+        agent.finish(tid, exit_code=None, reason=S.TRANSIENT_SYSTEM_ERROR)
+        replacement = waiting(job)
+        assert replacement.user_retries_used == 0  # 0 retries allowed, and none spent
+        delays.append(replacement.retry_at - clock.now)
+        clock.advance(delays[-1] - 0.01)
+        assert run(master, agent) == []  # held back: the engine gets a moment
+        clock.advance(0.01)
+    assert delays == [1.0, 2.0, 4.0, 8.0]  # base 1 s, doubling (capped by the max)
+    assert replacement.system_resubmit_number == 4 and replacement.consecutive_failures == 0
+    (tid,) = run(master, agent)
+    agent.finish(tid, exit_code=0)  # the engine is back: the job ends normal
+    done, archived = master.get_job(job.id)
+    assert archived and done.reason_code == S.NORMAL

@@ -457,17 +457,32 @@ class Agent:
             if known is not None:
                 # a repeated order (e.g. the master resent it): never start a task twice,
                 # but tell the master where it stands
-                if known.state != LAUNCHING:
-                    self._pending.append(known)
-                    self._wake.notify_all()
                 self.stats["duplicate_launches"] += 1
-                return
+                if known.state == LAUNCHING:
+                    return
+                self._pending.append(known)
+                self._wake.notify_all()
+                if known.state != "StartInitiated":
+                    return
+        if known is not None:
+            # recovered unstarted (created, never started): the runtime starts it now that
+            # the master has said it still wants the task
+            try:
+                self.runtime.launch(order)
+            except Exception:
+                log.exception("resuming the launch of task %s failed", order.task_id)
+            return
             self._tasks[order.task_id] = TaskStatus(task_id=order.task_id, state=LAUNCHING,
                                                     timestamp=time.time(),
                                                     host_id=order.host_id)
         self.stats["launches"] += 1
         try:
             self.runtime.launch(order)
+        except ValueError as exc:  # the order itself is wrong: the user's spec, not the host
+            log.warning("launch of task %s refused: %s", order.task_id, exc)
+            self._emit(TaskStatus(task_id=order.task_id, state="Finished",
+                                  reason="invalidRequest", message=f"launch refused: {exc}",
+                                  host_id=order.host_id))
         except Exception as exc:
             log.exception("launch of task %s failed", order.task_id)
             self._emit(TaskStatus(task_id=order.task_id, state="Finished",

@@ -176,11 +176,16 @@ def make_runtime(config: AgentConfig, address: str = ""):
         from titus.agent.sim import SimRuntime
 
         return SimRuntime(launch_log=config.launch_log)
+    from titus.agent.docker_logs import LogPolicy
     from titus.agent.docker_runtime import DockerRuntime  # needs the docker SDK and a daemon
     from titus.agent.metadata import MetadataRegistry
 
+    # the engine is found as the docker CLI finds it (DOCKER_HOST); per-task log bounds from
+    # TITUS_DOCKER_LOG_MAX_SIZE ("10m") and TITUS_DOCKER_LOG_MAX_FILES (3)
+    policy = LogPolicy(os.environ.get("TITUS_DOCKER_LOG_MAX_SIZE", "10m"),
+                       int(os.environ.get("TITUS_DOCKER_LOG_MAX_FILES", "3")))
     return DockerRuntime(config.agent_id, zone=config.zones[0], metadata=MetadataRegistry(),
-                         metadata_url=address or None)
+                         metadata_url=address or None, log_policy=policy)
 
 
 def runtime_routers(runtime) -> list:

@@ -23,7 +23,9 @@
 """
 from __future__ import annotations
 
+import collections
 import ipaddress
+import os
 import logging
 import math
 import re
@@ -41,6 +43,7 @@ import httpx
 from docker.types import Healthcheck
 
 from titus.agent.docker_logs import LogPolicy, read_logs
+from titus.agent.faults import classify_docker
 from titus.agent.metadata import MetadataRegistry, MetadataServer, StsCredentials, TaskIdentity
 from titus.agent.runtime import Emit, Runtime, TaskStatus
 from titus.agent.task_env import container_env
@@ -53,6 +56,11 @@ LABEL_JOB = "titus.job_id"
 LABEL_AGENT = "titus.agent_id"
 LABEL_HOST = "titus.host_id"
 LABEL_IAM_ROLE = "titus.iam_role"
+_OWN_LABELS = (LABEL_TASK, LABEL_JOB, LABEL_AGENT, LABEL_HOST, LABEL_IAM_ROLE)
+# Extra labels on every container, "key=value,key=value" (operators tag their containers;
+# the test suite tags its own to check that none is left behind).
+LABELS_ENV = "TITUS_DOCKER_LABELS"
+TRANSIENT_SYSTEM_ERROR = "transientSystemError"
 
 STARTING, STARTED, FINISHED = "StartInitiated", "Started", "Finished"
 _ORDER = {STARTING: 0, STARTED: 1, FINISHED: 2}
@@ -82,6 +90,19 @@ class _Task:
     killing: bool = False
     oom: bool = False  # an "oom" event was seen for the container
     last: TaskStatus | None = None  # the last status reported
+
+
+def labels_from_env(env: dict | None = None) -> dict[str, str]:
+    """The extra container labels of ``TITUS_DOCKER_LABELS`` ("k=v,k2=v2"; ValueError for an
+    item without "=" or with an empty key)."""
+    text = (os.environ if env is None else env).get(LABELS_ENV, "")
+    labels = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{LABELS_ENV}: expected key=value items, got {item!r}")
+        labels[key.strip()] = value.strip()
+    return labels
 
 
 def container_name(task_id: str) -> str:
@@ -157,6 +178,8 @@ class DockerRuntime(Runtime):
         zone: str = "",
         launch_workers: int = 8,
         max_backoff_sec: float = 5.0,
+        launch_retry_sec: float = 30.0,
+        extra_labels: dict[str, str] | None = None,
     ) -> None:
         if not agent_id:
             raise ValueError("agent_id: must not be empty")
@@ -186,6 +209,11 @@ class DockerRuntime(Runtime):
         self._metadata_lock = threading.Lock()
         self.zone = zone
         self.max_backoff_sec = max_backoff_sec
+        self.launch_retry_sec = float(launch_retry_sec)
+        self.extra_labels = dict(labels_from_env() if extra_labels is None else extra_labels)
+        if any(k in _OWN_LABELS for k in self.extra_labels):
+            raise ValueError("extra_labels: may not set the runtime's own titus.* labels")
+        self.stats: collections.Counter = collections.Counter()
         self._tasks: dict[str, _Task] = {}
         self._launching: set[str] = set()  # tasks between launch() and their container's start
         self._lock = threading.RLock()
@@ -219,7 +247,9 @@ class DockerRuntime(Runtime):
                 pass
         if self._watcher is not None:
             self._watcher.join(timeout=5)
-        self._launcher.shutdown(wait=False, cancel_futures=True)
+        # Launches in flight finish (their retries stop at once): a container must not be
+        # created after its runtime is gone, where nobody would ever start or remove it.
+        self._launcher.shutdown(wait=True, cancel_futures=True)
         self._stopper.shutdown(wait=False, cancel_futures=True)
         if self._metadata_server is not None:
             self._metadata_server.stop()
@@ -232,7 +262,14 @@ class DockerRuntime(Runtime):
         """Start the task's container in the background; StartInitiated is reported at once."""
         self._validate(order)
         with self._lock:
-            if order.task_id in self._tasks:
+            known = self._tasks.get(order.task_id)
+            if known is not None:
+                if (known.container_id is not None and known.state == STARTING
+                        and not known.killing and order.task_id not in self._launching):
+                    # the master's word on a container recovered unstarted: start it
+                    self._launching.add(order.task_id)
+                    self._launcher.submit(self._launch, order)
+                    return
                 log.info("task %s already known; launch ignored", order.task_id)
                 return
             self._tasks[order.task_id] = _Task(order.task_id, host_id=order.host_id)
@@ -254,53 +291,103 @@ class DockerRuntime(Runtime):
             docker_healthcheck(order.health_check)
 
     def _launch(self, order: LaunchOrder) -> None:
+        """Run the launch, retrying system failures with back-off (see :meth:`_attempts`)."""
         try:
-            self._launch_container(order)
+            self._attempts(order)
         finally:
             with self._lock:
                 self._launching.discard(order.task_id)
 
-    def _launch_container(self, order: LaunchOrder) -> None:
-        try:
-            if not self._ensure_image(order):
+    def _attempts(self, order: LaunchOrder) -> None:
+        """Launch ``order``; a failure the user caused ends the task ``failed`` at once, a
+        failure of the system (engine unreachable, 5xx, 429) is retried after 0.25 s, 0.5 s,
+        1 s ... (at most ``max_backoff_sec`` apart) for up to ``launch_retry_sec`` in all, then
+        ends the task ``transientSystemError``, which spends none of the user's retries."""
+        began = time.monotonic()
+        delay, tries = 0.25, 0
+        while True:
+            tries += 1
+            try:
+                self._launch_container(order)
                 return
+            except Exception as exc:  # classified: every engine error is someone's
+                fault = classify_docker(exc)
+            if not fault.system:
+                log.warning("launch of %s failed (%s error): %s", order.task_id, fault.kind,
+                            fault.message)
+                self._discard_created(order.task_id)
+                self._report(order.task_id, FINISHED, reason="failed", message=fault.message)
+                return
+            spent = time.monotonic() - began
             if self._task(order.task_id).killing:
                 self._report(order.task_id, FINISHED, reason="killed",
                              message="killed before start")
                 return
-            try:
-                container = self._create(order)
-            except docker.errors.APIError as exc:
-                if exc.status_code != 409:
-                    raise
-                # The task's container exists already (a repeated order): carry on with it.
-                container = self.client.containers.get(container_name(order.task_id))
-                self._recover_identity(container, order.task_id)
-                if container.status != "created":
-                    with self._lock:
-                        self._tasks[order.task_id].container_id = container.id
-                    status = self._status_of(container)
-                    self._report(order.task_id, status.state, reason=status.reason,
-                                 message=status.message, exit_code=status.exit_code,
-                                 health=status.health)
-                    return
-            with self._lock:
-                task = self._tasks.get(order.task_id)
-                if task is None:  # removed meanwhile
-                    container.remove(force=True)
-                    return
-                task.container_id = container.id
-            if task.killing:
-                self._report(order.task_id, FINISHED, reason="killed",
-                             message="killed before start")
+            if self._closed.is_set() or spent + delay > self.launch_retry_sec:
+                log.warning("launch of %s gave up after %d tries: %s", order.task_id, tries,
+                            fault.message)
+                self._discard_created(order.task_id)
+                self._report(order.task_id, FINISHED, reason=TRANSIENT_SYSTEM_ERROR,
+                             message=f"system error, not the task's: {fault.message} "
+                                     f"({tries} tries in {spent:.1f}s)")
                 return
-            container.start()  # Started arrives through the event stream
-            if self._task(order.task_id).killing:  # a kill raced with the start: stop it now
-                self._stopper.submit(self._stop, order.task_id, container.id, order.kill_grace_sec)
-            self._learn_ip(order.task_id, container.id)
-        except Exception as exc:  # any engine error ends the task, with the engine's words
-            log.warning("launch of %s failed: %s", order.task_id, exc)
-            self._report(order.task_id, FINISHED, reason="failed", message=f"launch failed: {exc}")
+            self.stats["launch_retries"] += 1
+            log.info("launch of %s: %s; retrying in %.2fs", order.task_id, fault.message, delay)
+            self._closed.wait(delay)
+            delay = min(delay * 2, self.max_backoff_sec)
+
+    def _discard_created(self, task_id: str) -> None:
+        """Remove a container that was created but could not start (the user's fault): a
+        ``Created`` container must never outlive its failed launch. Best effort."""
+        with self._lock:
+            task = self._tasks.get(task_id)
+            container_id = task.container_id if task is not None else None
+        if container_id is None:
+            return
+        try:
+            if self.client.api.inspect_container(container_id)["State"].get("Status") == "created":
+                self.client.api.remove_container(container_id, force=True)
+        except Exception as exc:  # the master's word (kill, then remove) will finish the job
+            log.info("could not remove the unstarted container of %s: %s", task_id, exc)
+
+    def _launch_container(self, order: LaunchOrder) -> None:
+        """One attempt: image, create (or adopt the task's existing container), start.
+        Engine errors propagate to :meth:`_attempts`, which classifies them."""
+        if not self._ensure_image(order):
+            return
+        if self._task(order.task_id).killing:
+            self._report(order.task_id, FINISHED, reason="killed", message="killed before start")
+            return
+        try:
+            container = self._create(order)
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:
+                raise
+            # The task's container exists already (a repeated order, or a retried attempt
+            # whose create went through): carry on with it.
+            container = self.client.containers.get(container_name(order.task_id))
+            self._recover_identity(container, order.task_id)
+            if container.status != "created":
+                with self._lock:
+                    self._tasks[order.task_id].container_id = container.id
+                status = self._status_of(container)
+                self._report(order.task_id, status.state, reason=status.reason,
+                             message=status.message, exit_code=status.exit_code,
+                             health=status.health)
+                return
+        with self._lock:
+            task = self._tasks.get(order.task_id)
+            if task is None:  # removed meanwhile
+                container.remove(force=True)
+                return
+            task.container_id = container.id
+        if task.killing:
+            self._report(order.task_id, FINISHED, reason="killed", message="killed before start")
+            return
+        container.start()  # Started arrives through the event stream
+        if self._task(order.task_id).killing:  # a kill raced with the start: stop it now
+            self._stopper.submit(self._stop, order.task_id, container.id, order.kill_grace_sec)
+        self._learn_ip(order.task_id, container.id)
 
     def _ensure_image(self, order: LaunchOrder) -> bool:
         try:
@@ -319,6 +406,8 @@ class DockerRuntime(Runtime):
             self.client.images.pull(order.image)
             return True
         except docker.errors.APIError as exc:
+            if classify_docker(exc, "pull").system:
+                raise  # the registry or engine failed, not the image name: retried
             self._report(order.task_id, FINISHED, reason="failed",
                          message=f"image not found: pulling {order.image!r} failed: "
                                  f"{exc.explanation or exc}")
@@ -338,6 +427,7 @@ class DockerRuntime(Runtime):
             environment=env,
             name=container_name(order.task_id),
             labels={
+                **self.extra_labels,
                 LABEL_TASK: order.task_id, LABEL_JOB: order.job_id,
                 LABEL_AGENT: self.agent_id, LABEL_HOST: order.host_id,
                 **({LABEL_IAM_ROLE: order.iam_role} if order.iam_role else {}),
@@ -459,6 +549,10 @@ class DockerRuntime(Runtime):
         try:
             # Docker's stop: StopSignal (SIGTERM), wait ``t`` seconds, then SIGKILL.
             self.client.api.stop(container_id, timeout=math.ceil(grace))
+            if self.client.api.inspect_container(container_id)["State"].get("Status") == "created":
+                # never started, so no "die" event will come: it ends here, and goes
+                self.client.api.remove_container(container_id, force=True)
+                self._report(task_id, FINISHED, reason="killed", message="killed before start")
         except docker.errors.NotFound:
             self._report(task_id, FINISHED, reason="killed", message="container gone")
         except Exception as exc:
@@ -552,7 +646,7 @@ class DockerRuntime(Runtime):
             seen.add(status.task_id)
             task = self._adopt(container, status)
             if status.state == STARTING and container.status == "created":
-                self._start_stranded(task, container)
+                self._stranded(task, container)
             elif status.state == STARTED:
                 self._report(status.task_id, STARTED, health=status.health)
                 if self.metadata is not None and not self.metadata.ip_of(status.task_id):
@@ -571,19 +665,24 @@ class DockerRuntime(Runtime):
             except docker.errors.NotFound:
                 self._report(task_id, FINISHED, reason="failed", message="container disappeared")
 
-    def _start_stranded(self, task: _Task, container) -> None:
-        """A container created but never started (the agent died in between): start it now,
-        or end it if it was to be killed."""
+    def _stranded(self, task: _Task, container) -> None:
+        """A container created but never started (the agent died in between, or a launch gave
+        up). It is not started on the runtime's own say: the master's word decides. A task the
+        master still wants gets its launch order again (:meth:`launch` then starts this
+        container); a task it does not know gets a kill (:meth:`kill` removes the container).
+        One whose task already ended here is removed now."""
         with self._lock:
             if task.task_id in self._launching:
                 return  # our own launch is about to start it
-        if task.killing:
-            self._report(task.task_id, FINISHED, reason="killed", message="killed before start")
-            return
-        try:
-            container.start()  # Started arrives as an event
-        except docker.errors.APIError as exc:
-            self._report(task.task_id, FINISHED, reason="failed", message=f"start failed: {exc}")
+            ended = task.reported == FINISHED
+        if ended or task.killing:
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+            if task.killing:
+                self._report(task.task_id, FINISHED, reason="killed",
+                             message="killed before start")
 
     def _recover_identity(self, container, task_id: str) -> None:
         """After an agent restart, re-register a container's metadata identity from its env,

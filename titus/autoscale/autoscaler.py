@@ -24,6 +24,7 @@ Every action is returned as a :class:`ScaleAction` (direction ``up``, ``down`` o
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import Counter as Tally
@@ -39,6 +40,7 @@ from titus.autoscale.rules import RuleBook
 from titus.autoscale.shortfall import GroupCapacity, Shortfall, ShortfallEvaluator, UnplacedArrays
 
 UP, DOWN, TERMINATE = "up", "down", "terminate"
+log = logging.getLogger("titus.autoscale")
 
 
 class Cluster(Protocol):
@@ -90,6 +92,15 @@ class _GroupState:
     last_up: float = -math.inf
     last_down: float = -math.inf
     draining: dict[str, str] = field(default_factory=dict)  # host id -> reason
+    # instances the provider holds that have not joined: instance id -> first seen (clock s)
+    requested: dict[str, float] = field(default_factory=dict)
+    terminating: dict[str, float] = field(default_factory=dict)  # instance id -> when asked
+    provision_failures: int = 0  # provision timeouts in a row (reset when one joins)
+    grow_after: float = -math.inf  # no new hosts asked for before this (provision back-off)
+    error: str = ""  # the group's last failure, "" when its last step went well
+    error_at: float = 0.0
+    failures: int = 0  # failed steps in a row
+    retry_at: float = -math.inf  # the group is left alone until then (error back-off)
 
 
 @dataclass(frozen=True)
@@ -106,10 +117,37 @@ class GroupStatus:
     draining: int
     min_size: int
     max_size: int
+    requested: int = 0  # instances asked for that have not joined
+    terminating: int = 0
+    error: str = ""  # the group's last failure ("" when its last step went well)
+    retry_at: Optional[float] = None  # when a failing group is tried again (epoch s)
+    grow_after: Optional[float] = None  # provision back-off: no new hosts before (epoch s)
+    instances: tuple = ()  # InstanceState of every instance and host of the group
+
+    def to_dict(self) -> dict:
+        """Plain data for JSON."""
+        data = asdict(self)
+        data["instances"] = [i.to_dict() if hasattr(i, "to_dict") else i for i in self.instances]
+        return data
+
+
+@dataclass(frozen=True)
+class InstanceState:
+    """One machine of a group as the autoscaler sees it: ``state`` is ``requested`` (asked
+    for, its agent has not joined), ``joined`` (a registered host), ``draining`` (disabled,
+    terminated once empty) or ``terminating`` (termination asked of the provider)."""
+
+    instance_id: str
+    host_id: str
+    state: str
+    since: Optional[float] = None  # when it entered the state, where known (epoch s)
 
     def to_dict(self) -> dict:
         """Plain data for JSON."""
         return asdict(self)
+
+
+REQUESTED, JOINED, DRAINING, TERMINATING = "requested", "joined", "draining", "terminating"
 
 
 class DrainingLedger(Protocol):
@@ -127,7 +165,11 @@ class Autoscaler:
                  cluster: Optional[Cluster] = None, evaluator: Optional[ShortfallEvaluator] = None,
                  clock: Callable[[], float] = time.time,
                  on_action: Optional[Callable[[ScaleAction], None]] = None, history: int = 200,
-                 ledger: Optional[DrainingLedger] = None):
+                 ledger: Optional[DrainingLedger] = None,
+                 on_error: Optional[Callable[[str, str, float], None]] = None,
+                 provision_timeout_sec: float = 15 * 60.0,
+                 error_backoff_sec: tuple[float, float] = (10.0, 600.0),
+                 provision_backoff_sec: tuple[float, float] = (30.0, 1800.0)):
         self.groups = groups
         self.rules = rules
         self.provider = provider
@@ -135,6 +177,13 @@ class Autoscaler:
         self.evaluator = evaluator or ShortfallEvaluator()
         self._clock = clock
         self._on_action = on_action
+        self._on_error = on_error
+        if not provision_timeout_sec > 0:
+            raise ValueError(f"provision_timeout_sec: must be > 0, got {provision_timeout_sec!r}")
+        self.provision_timeout_sec = float(provision_timeout_sec)
+        self.error_backoff_sec = _check_backoff("error_backoff_sec", error_backoff_sec)
+        self.provision_backoff_sec = _check_backoff("provision_backoff_sec",
+                                                    provision_backoff_sec)
         self._state: dict[str, _GroupState] = defaultdict(_GroupState)
         self._status: dict[str, GroupStatus] = {}
         self._held_back: set[str] = set()  # hosts disabled because their group is PhasedOut
@@ -179,18 +228,126 @@ class Autoscaler:
             by_group[h.group].append(h)
         actions: list[ScaleAction] = []
         self._forget_vanished({h.id for h in hosts})
-        actions += self._terminate_empty(by_group, now)
-        actions += self._drain_inactive(by_group, now)
         self._hold_lifecycle(hosts)
-        books = {g.name: self._book(g, by_group[g.name]) for g in self.groups}
+        # Each group on its own: a group whose provider calls fail is reported for itself,
+        # left alone until its back-off ends, and kept out of the trial placement, so the
+        # other groups take the work and go on scaling.
+        books: dict[str, dict] = {}
+        for group in self.groups:
+            if not self._due(group.name, now):
+                continue
+            book = self._isolated(group, now, self._prepare, group, by_group, now, actions)
+            if book is not None:
+                books[group.name] = book
         if shortfall is None:
             shortfall = self._evaluate(books, unplaced)
         self.last_shortfall = shortfall
         for group in self.groups:
-            if group.lifecycle == Lifecycle.ACTIVE and self.rules.get(group.name) is not None:
-                actions += self._decide(group, books[group.name], shortfall, now)
-        self._record_status(books)
+            if (group.name in books and group.lifecycle == Lifecycle.ACTIVE
+                    and self.rules.get(group.name) is not None):
+                done = self._isolated(group, now, self._decide, group, books[group.name],
+                                      shortfall, now)
+                if done is None:
+                    books.pop(group.name)
+                else:
+                    actions += done
+        for name in books:
+            self._recover(name)
+        self._record_status(books, by_group)
         return actions
+
+    def _prepare(self, group: InstanceGroup, by_group, now: float, actions: list) -> dict:
+        """The group's part before the decision: terminate its empty draining hosts and its
+        instances that never joined, drain it if Inactive, settle its bounds; its book."""
+        actions += self._terminate_empty(group, by_group, now)
+        actions += self._drain_inactive(group, by_group, now)
+        book = self._book(group, by_group[group.name])
+        actions += self._expire_provisions(group, book, now)
+        settle = getattr(self.provider, "settle_bounds", None)
+        if settle is not None:
+            settle(group)
+        return book
+
+    def _note_requested(self, group: InstanceGroup, book: dict, now: float) -> None:
+        """Start the provision clock of instances just asked for at ``now``."""
+        instances = getattr(self.provider, "instances", None)
+        if instances is None:
+            return
+        state = self._state[group.name]
+        joined = {h.instance_id for h in book["members"] if h.instance_id}
+        for iid in instances(group):
+            if iid not in joined and iid not in state.terminating:
+                state.requested.setdefault(iid, now)
+
+    def _due(self, name: str, now: float) -> bool:
+        """Whether a failing group's back-off is over (always True for a healthy one)."""
+        return now >= self._state[name].retry_at
+
+    def _isolated(self, group: InstanceGroup, now: float, fn, *args):
+        """``fn(*args)``, or None after recording its failure for ``group`` alone."""
+        try:
+            return fn(*args)
+        except Exception as exc:  # whatever the provider raised: this group's problem only
+            self._fail(group.name, exc, now)
+            return None
+
+    def _fail(self, name: str, exc: BaseException, now: float) -> None:
+        state = self._state[name]
+        state.failures += 1
+        base, cap = self.error_backoff_sec
+        state.retry_at = now + min(cap, base * 2.0 ** min(state.failures - 1, 40))
+        state.error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]}"
+        state.error_at = now
+        metrics.GROUP_ERRORS.labels(name).inc()
+        metrics.GROUP_FAILING.labels(name).set(1)
+        log.warning("instance group %s: step failed (%s); retrying in %.0fs", name, state.error,
+                    state.retry_at - now)
+        if self._on_error is not None:
+            self._on_error(name, state.error, state.retry_at)
+
+    def _recover(self, name: str) -> None:
+        state = self._state[name]
+        if state.failures:
+            log.info("instance group %s: steps work again", name)
+        state.failures, state.error, state.retry_at = 0, "", -math.inf
+        metrics.GROUP_FAILING.labels(name).set(0)
+
+    def _expire_provisions(self, group: InstanceGroup, book: dict, now: float) -> list[ScaleAction]:
+        """Track the instances that have not joined; terminate those older than the provision
+        timeout and hold the group's growth back (doubling back-off) before asking again."""
+        instances = getattr(self.provider, "instances", None)
+        state = self._state[group.name]
+        if instances is None:
+            state.terminating = {i: t for i, t in state.terminating.items() if t >= now}
+            return []
+        held = dict(instances(group))  # instance id -> zone
+        joined = {h.instance_id for h in book["members"] if h.instance_id}
+        for iid, since in list(state.terminating.items()):
+            if iid not in held and iid not in joined and since < now:  # shown for a step
+                del state.terminating[iid]
+        if any(iid in joined for iid in state.requested):
+            state.provision_failures = 0  # instances do join: the group is healthy
+        state.requested = {iid: state.requested.get(iid, now) for iid in held
+                           if iid not in joined and iid not in state.terminating}
+        expired = sorted(iid for iid, since in state.requested.items()
+                         if now - since >= self.provision_timeout_sec)
+        book["requested"] = len(state.requested)
+        if not expired:
+            return []
+        self.provider.terminate_instances(group, expired)
+        for iid in expired:
+            del state.requested[iid]
+            state.terminating[iid] = now
+        state.provision_failures += 1
+        base, cap = self.provision_backoff_sec
+        state.grow_after = now + min(cap, base * 2.0 ** min(state.provision_failures - 1, 40))
+        book["requested"] = len(state.requested)
+        book["desired"] = max(0, book["desired"] - len(expired))
+        book["pending"] = max(0, book["desired"] - book["registered"])
+        book["size"] = max(book["desired"], book["registered"])
+        book["live"] = book["size"] - len(state.draining)
+        return [self._emit(ScaleAction(group.name, TERMINATE, "provision_timeout", len(expired),
+                                       tuple(expired), now))]
 
     # ------------------------------------------------------------------ pieces
     def _forget_vanished(self, present: set[str]) -> None:
@@ -202,40 +359,34 @@ class Autoscaler:
         if gone and self._ledger is not None:
             self._ledger.remove_draining(gone)
 
-    def _terminate_empty(self, by_group, now) -> list[ScaleAction]:
-        """Terminate draining hosts that hold nothing any more."""
-        actions = []
-        for group in self.groups:
-            state = self._state[group.name]
-            empty = [h for h in by_group[group.name] if h.id in state.draining and h.idle]
-            if not empty:
-                continue
-            ids = [h.id for h in empty]
-            self.provider.terminate(group, empty)
-            self.cluster.remove_hosts(ids)
-            gone = set(ids)
-            by_group[group.name] = [h for h in by_group[group.name] if h.id not in gone]
-            by_reason: dict[str, list[str]] = defaultdict(list)
-            for host_id in ids:
-                by_reason[state.draining.pop(host_id)].append(host_id)
-            if self._ledger is not None:
-                self._ledger.remove_draining(ids)
-            for reason, chosen in sorted(by_reason.items()):
-                actions.append(self._emit(ScaleAction(group.name, TERMINATE, reason, len(chosen),
-                                                      tuple(chosen), now)))
-        return actions
+    def _terminate_empty(self, group: InstanceGroup, by_group, now) -> list[ScaleAction]:
+        """Terminate the group's draining hosts that hold nothing any more."""
+        state = self._state[group.name]
+        empty = [h for h in by_group[group.name] if h.id in state.draining and h.idle]
+        if not empty:
+            return []
+        ids = [h.id for h in empty]
+        self.provider.terminate(group, empty)
+        self.cluster.remove_hosts(ids)
+        gone = set(ids)
+        by_group[group.name] = [h for h in by_group[group.name] if h.id not in gone]
+        by_reason: dict[str, list[str]] = defaultdict(list)
+        for host in empty:
+            by_reason[state.draining.pop(host.id)].append(host.id)
+            state.terminating[host.instance_id or host.id] = now
+        if self._ledger is not None:
+            self._ledger.remove_draining(ids)
+        return [self._emit(ScaleAction(group.name, TERMINATE, reason, len(chosen),
+                                       tuple(chosen), now))
+                for reason, chosen in sorted(by_reason.items())]
 
-    def _drain_inactive(self, by_group, now) -> list[ScaleAction]:
+    def _drain_inactive(self, group: InstanceGroup, by_group, now) -> list[ScaleAction]:
         """Disable every host of an Inactive group (they are terminated once empty)."""
-        actions = []
-        for group in self.groups:
-            if group.lifecycle != Lifecycle.INACTIVE:
-                continue
-            state = self._state[group.name]
-            fresh = sorted(h.id for h in by_group[group.name] if h.id not in state.draining)
-            if fresh:
-                actions.append(self._disable(group, fresh, "inactive", now))
-        return actions
+        if group.lifecycle != Lifecycle.INACTIVE:
+            return []
+        state = self._state[group.name]
+        fresh = sorted(h.id for h in by_group[group.name] if h.id not in state.draining)
+        return [self._disable(group, fresh, "inactive", now)] if fresh else []
 
     def _hold_lifecycle(self, hosts: list[HostView]) -> None:
         """Keep new tasks off PhasedOut groups and draining hosts (a host that re-registers
@@ -267,6 +418,7 @@ class Autoscaler:
             "pending": max(0, desired - registered),
             "size": size,
             "live": size - len(state.draining),
+            "requested": len(state.requested),
         }
 
     def _evaluate(self, books, unplaced) -> Shortfall:
@@ -276,8 +428,8 @@ class Autoscaler:
         capacities = []
         for group in self.groups:
             rule = self.rules.get(group.name)
-            if rule is None or not group.accepts_tasks:
-                continue
+            if rule is None or not group.accepts_tasks or group.name not in books:
+                continue  # a failing group gets no work: the others take it
             book = books[group.name]
             empty = Tally(h.zone for h in book["idle"] if h.zone in group.zones)
             empty.update(zone_spread(group.zones, book["pending"]))
@@ -294,6 +446,7 @@ class Autoscaler:
         rule = self.rules.get(group.name)
         state = self._state[group.name]
         low, high = rule.bounds(group)
+        # hosts on their way count against asking twice, never as idle hosts to remove
         idle_count = max(0, len(book["idle"]) + book["pending"] - shortfall.used_empty.get(group.name, 0))
         up, reason = 0, ""
         if shortfall.new_hosts.get(group.name, 0) > 0:
@@ -304,8 +457,11 @@ class Autoscaler:
         if book["live"] + up < low:
             up, reason = low - book["live"], reason or "min_size"
         up = min(up, high - book["size"])
+        if up > 0 and now < state.grow_after:
+            return []  # instances did not join lately: wait before asking for more
         if up > 0:
             book["desired"] = self.provider.grow(group, up)
+            self._note_requested(group, book, now)
             book["pending"] = max(0, book["desired"] - book["registered"])
             book["size"] = max(book["desired"], book["registered"])
             state.last_up = now
@@ -315,7 +471,7 @@ class Autoscaler:
         if now < max(state.last_up, state.last_down) + rule.cooldown_sec:
             return []
         idle = _removable(self.provider, group, book["idle"])
-        excess, reason = idle_count - rule.max_idle, "max_idle"
+        excess, reason = len(book["idle"]) - rule.max_idle, "max_idle"
         if book["size"] - high > excess:
             excess, reason = book["size"] - high, "max_size"
         excess = min(excess, len(idle), book["live"] - low)
@@ -342,18 +498,51 @@ class Autoscaler:
             self._on_action(action)
         return action
 
-    def _record_status(self, books) -> None:
+    def _record_status(self, books, by_group) -> None:
+        previous = self._status
         self._status = {}
         for group in self.groups:
-            book = books[group.name]
+            state = self._state[group.name]
+            book = books.get(group.name)
+            if book is None:  # failing this step: the last numbers, with the error
+                old = previous.get(group.name)
+                base = old.to_dict() if old is not None else {
+                    "group": group.name, "lifecycle": group.lifecycle.value, "size": 0,
+                    "desired": 0, "registered": len(by_group[group.name]), "idle": 0,
+                    "pending": 0, "draining": len(state.draining), "min_size": group.min_size,
+                    "max_size": group.max_size}
+                base.update(error=state.error, retry_at=state.retry_at,
+                            instances=tuple(old.instances) if old is not None else ())
+                self._status[group.name] = GroupStatus(**base)
+                continue
             rule = self.rules.get(group.name)
             low, high = rule.bounds(group) if rule else (group.min_size, group.max_size)
-            draining = len(self._state[group.name].draining)
+            draining = len(state.draining)
             self._status[group.name] = GroupStatus(
                 group.name, group.lifecycle.value, book["size"], book["desired"], book["registered"],
-                len(book["idle"]), book["pending"], draining, low, high)
+                len(book["idle"]), book["pending"], draining, low, high,
+                requested=len(state.requested), terminating=len(state.terminating),
+                grow_after=state.grow_after if state.grow_after > -math.inf else None,
+                instances=tuple(self._instances(group, book["members"])))
             metrics.IDLE_HOSTS.labels(group.name).set(len(book["idle"]))
             metrics.DRAINING_HOSTS.labels(group.name).set(draining)
+
+    def _instances(self, group: InstanceGroup, members: list[HostView]) -> list[InstanceState]:
+        state = self._state[group.name]
+        out = [InstanceState(iid, "", REQUESTED, since) for iid, since in sorted(state.requested.items())]
+        for h in sorted(members, key=lambda h: h.id):
+            out.append(InstanceState(h.instance_id or "", h.id,
+                                     DRAINING if h.id in state.draining else JOINED))
+        out += [InstanceState(iid, "", TERMINATING, since)
+                for iid, since in sorted(state.terminating.items())]
+        return out
+
+
+def _check_backoff(name: str, pair) -> tuple[float, float]:
+    base, cap = (float(v) for v in pair)
+    if not (base > 0 and cap >= base and math.isfinite(cap)):
+        raise ValueError(f"{name}: expected (base > 0, max >= base) seconds, got {pair!r}")
+    return base, cap
 
 
 def _removable(provider: Provider, group: InstanceGroup, idle: list[HostView]) -> list[HostView]:

@@ -22,7 +22,17 @@ SHORTFALL_SECONDS = Gauge(
     "titus_autoscale_shortfall_seconds", "Time the last shortfall evaluation took."
 )
 
-ALL = (ACTIONS, HOSTS_CHANGED, IDLE_HOSTS, DRAINING_HOSTS, SHORTFALL_HOSTS, SHORTFALL_SECONDS)
+GROUP_ERRORS = Counter(
+    "titus_autoscale_group_errors",
+    "Steps in which an instance group's provider calls failed (the group is retried later).",
+    ["group"],
+)
+GROUP_FAILING = Gauge(
+    "titus_autoscale_group_failing", "1 while an instance group's steps fail, else 0.", ["group"]
+)
+
+ALL = (ACTIONS, HOSTS_CHANGED, IDLE_HOSTS, DRAINING_HOSTS, SHORTFALL_HOSTS, SHORTFALL_SECONDS,
+       GROUP_ERRORS, GROUP_FAILING)
 
 
 def register_into(registry) -> None:

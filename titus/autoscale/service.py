@@ -5,6 +5,9 @@ Settings come from the environment, like the master's own (``TITUS_AUTOSCALE_*``
 - ``PROVIDER``: ``none`` (default: groups and rules are kept and shown, nothing is scaled),
   ``local`` (agent processes on this machine) or ``ec2`` (Auto Scaling groups);
 - ``INTERVAL_SEC``: seconds between steps (default 5);
+- ``PROVISION_TIMEOUT_SEC``: an instance whose agent has not joined this long after it was
+  first seen is terminated and asked for again after a back-off (default 900, as Kubernetes'
+  cluster autoscaler's ``max-node-provision-time``);
 - local: ``LOCAL_RUNTIME`` (``sim`` | ``docker``), ``MASTER_URL`` (default: the master's own
   bind address and port), ``WORKDIR`` (agent logs);
 - ec2: ``EC2_REGION``, ``EC2_ENDPOINT_URL``, ``EC2_IMAGE_ID``, ``EC2_PREFIX``.
@@ -65,8 +68,11 @@ class AutoscaleService:
             except ValueError as exc:  # a rule that no longer fits its group is dropped
                 log.warning("ignoring stored rule of %s: %s", rule.group, exc)
         self.cluster = MasterCluster(master)
-        self.autoscaler = Autoscaler(self.groups, self.rules, provider or _NoProvider(), self.cluster,
-                                     clock=master.now, on_action=self._publish, ledger=self.tables)
+        self.autoscaler = Autoscaler(
+            self.groups, self.rules, provider or _NoProvider(), self.cluster, clock=master.now,
+            on_action=self._publish, ledger=self.tables, on_error=self._publish_error,
+            provision_timeout_sec=float(os.environ.get("TITUS_AUTOSCALE_PROVISION_TIMEOUT_SEC",
+                                                       15 * 60)))
         # Hosts chosen for removal before a restart stay off from their first registration on.
         self.cluster.disable_hosts(sorted(self.autoscaler.all_draining()))
         self.lock = threading.RLock()
@@ -164,6 +170,11 @@ class AutoscaleService:
             except Exception as exc:  # keep stepping; the next step retries
                 self.last_error = str(exc)
                 log.exception("autoscaler step failed")
+
+    def _publish_error(self, group: str, error: str, retry_at: float) -> None:
+        """A group's step failed: an event of its own (``autoscaleGroupError``)."""
+        self.master.publish("autoscaleGroupError",
+                            lambda: {"group": group, "error": error, "retryAt": retry_at})
 
     def _publish(self, action: ScaleAction) -> None:
         log.info("autoscale %s %s by %d (%s) %s", action.group, action.direction, action.count,

@@ -34,7 +34,12 @@ def _row(g: dict) -> list:
     s = g.get("status") or {}
     t = g["instance_type"]
     hosts = f"{s.get('size', s.get('registered', 0))} of {g['min_size']}-{g['max_size']}"
-    extra = [f"{s[k]} {k}" for k in ("pending", "draining") if s.get(k)]
+    # instance states: requested (not joined yet), draining, terminating; pending only for
+    # providers that cannot list their instances
+    states = ("requested", "draining", "terminating") if "requested" in s else ("pending", "draining")
+    extra = [f"{s[k]} {k}" for k in states if s.get(k)]
+    if s.get("error"):
+        extra.append(f"FAILING: {s['error'][:80]}")
     return [g["name"], f"{t['name']} {t['cpus']:g}cpu", g["lifecycle"],
             hosts + (f" ({', '.join(extra)})" if extra else ""), s.get("idle", 0),
             _rule_text(g.get("rule")), _last_action(g.get("actions"))]

@@ -111,6 +111,11 @@ class Agents:
                     if status.state != states.FINISHED:
                         work.holds.append(task)
                     self._plan_status(work, task, status)
+                    if status.state == states.START_INITIATED and task.state in (
+                            states.LAUNCHED, states.START_INITIATED):
+                        # it may sit created but unstarted (its agent died in between): the
+                        # order again is the master's word to start it (a no-op otherwise)
+                        self._repeat_launch(work, agent.id, task)
                     if status.state != states.FINISHED and task.state == states.KILL_INITIATED:
                         job = st.jobs[task.job_id]
                         work.order(agent.id, kill_order(task.id, job.kill_grace_sec))
@@ -291,6 +296,14 @@ class Agents:
             "hostId": task.host_id}))
         work.order(agent_id, launch_order(self.state.jobs[task.job_id], task, task.host_id,
                                           task.port_list, attempt, self.state.epoch))
+
+    def _repeat_launch(self, work: Work, agent_id: str, task: TaskRecord) -> None:
+        """Send a launch order again as the same attempt (not counted, no event): the agent
+        ignores it unless the task's container was recovered unstarted, which it then starts."""
+        if self.state.registry.launch_queued(agent_id, task.id):
+            return
+        work.order(agent_id, launch_order(self.state.jobs[task.job_id], task, task.host_id,
+                                          task.port_list, max(1, task.launch_attempts)))
 
     def _plan_status(self, work: Work, task: TaskRecord, status: TaskStatusMsg) -> None:
         """Plan the change an agent reported for one task (illegal moves are dropped)."""

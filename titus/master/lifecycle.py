@@ -78,6 +78,8 @@ class Lifecycle:
         failures = backoff.failures_after(task.consecutive_failures, reason=reason,
                                           batch=job.batch, healthy_sec=healthy_sec)
         crash_delay = backoff.delay_sec(failures) if retry.is_crash(reason, job.batch) else 0.0
+        if decision.system:  # an engine that just failed gets a moment before the next try
+            crash_delay = backoff.system_delay_sec(reason, task.system_resubmit_number + 1)
         delay = max(decision.delay_sec, crash_delay)
         new = self.state.new_task(
             job, task.idx, now, resubmit_of=task.id, resubmit_number=task.resubmit_number + 1,

@@ -25,8 +25,12 @@ tasks keep failing soon after they start waits ``base * 2^(n-1)`` seconds (at mo
 before its n-th restart in a row; a task that ran healthily for ``reset`` seconds clears the
 count. A failure here is any end that is neither on purpose (``killed``, ``scaledDown``) nor a
 system reason, and for a service also a ``normal`` exit (a service is meant to keep running).
-System reasons neither back off nor add to the count: a lost host's replacement starts at once.
-Where the retry policy asks for a delay too, the longer one is used.
+System reasons do not add to the count, and a lost host's replacement starts at once. A
+``transientSystemError`` (the runtime could not reach its engine, or the engine failed, after
+retrying) backs off on its own: ``base * 2^(n-1)`` seconds before the n-th system resubmit of
+the index, at most ``SYSTEM_BACKOFF_MAX_SEC``, so a broken engine is not hammered while the
+user's retries stay untouched. Where the retry policy asks for a delay too, the longer one is
+used.
 """
 from __future__ import annotations
 
@@ -37,6 +41,9 @@ from titus.master.model import RetryPolicy
 
 SYSTEM_REASONS = frozenset({states.LOST, states.TRANSIENT_SYSTEM_ERROR, states.STUCK_IN_STATE,
                             states.STUCK_IN_KILLING_STATE, states.CRASHED})
+# A transientSystemError's replacement waits at most this long (the engine is usually back
+# within seconds; a longer outage is the lost-host path's business).
+SYSTEM_BACKOFF_MAX_SEC = 30.0
 # Ends someone asked for: they say nothing about whether the task can run.
 ON_PURPOSE = frozenset({states.KILLED, states.SCALED_DOWN})
 
@@ -136,6 +143,15 @@ class Backoff:
         if failures <= 0 or self.base_sec <= 0:
             return 0.0
         return min(self.max_sec, self.base_sec * 2.0 ** min(failures - 1, 40))
+
+    def system_delay_sec(self, reason: str, system_resubmits: int) -> float:
+        """Seconds before a system resubmit of an index that has had ``system_resubmits``
+        (1 for the first): ``base * 2^(n-1)`` at most :data:`SYSTEM_BACKOFF_MAX_SEC` for a
+        ``transientSystemError``, 0 for other reasons or with no base."""
+        if reason != states.TRANSIENT_SYSTEM_ERROR or system_resubmits <= 0 or self.base_sec <= 0:
+            return 0.0
+        return min(SYSTEM_BACKOFF_MAX_SEC, self.max_sec,
+                   self.base_sec * 2.0 ** min(system_resubmits - 1, 40))
 
     def failures_after(self, failures: int, *, reason: str, batch: bool,
                        healthy_sec: float) -> int:

@@ -26,5 +26,10 @@ class Provider(Protocol):
     def terminate(self, group: InstanceGroup, hosts: Sequence["HostView"]) -> None:  # noqa: F821
         """Terminate exactly these hosts and shrink the desired size by as many."""
 
-    # Optional: ``owned(group, hosts) -> set of host ids`` it could terminate; without it the
-    # autoscaler assumes every host of the group is the provider's.
+    # Optional:
+    # - ``owned(group, hosts) -> set of host ids`` it could terminate; without it the
+    #   autoscaler assumes every host of the group is the provider's;
+    # - ``instances(group) -> {instance id: zone}`` and ``terminate_instances(group, ids)``:
+    #   with both, instances that never join are terminated after the provision timeout;
+    # - ``settle_bounds(group)``: called every step, to bring the backing group's own
+    #   bounds to the group's once that kills nothing (EC2's MaxSize).

@@ -6,7 +6,13 @@
   for exactly the hosts the autoscaler chose, mapped to instances by the ``instance_id``
   attribute their agents report (an instance not in the group's ASG is never terminated);
 - instance types: ``describe_instance_types`` gives cpus, memory, GPUs, local disk and network;
-- ``endpoint_url`` and ``region`` are configurable (moto's server in tests, a VPC endpoint, ...).
+- ``endpoint_url`` and ``region`` are configurable (moto's server in tests, a VPC endpoint, ...);
+- bounds: MaxSize is never set below the desired capacity (the ASG would pick instances to
+  terminate, busy ones included); :meth:`Ec2Provider.settle_bounds` lowers it once the
+  autoscaler has drained the idle hosts beyond it;
+- instances that never join are terminated by id (:meth:`Ec2Provider.terminate_instances`);
+  a missing ASG raises :class:`GroupMissing` from every call, which the autoscaler reports
+  for that group alone.
 
 An ASG is named ``<prefix><group name>``; :meth:`Ec2Provider.ensure_group` creates it (with a
 launch template of the group's instance type and ``image_id``) or updates its size bounds.
@@ -24,6 +30,13 @@ from titus.autoscale.hostview import HostView
 
 _GIGABIT = re.compile(r"(\d+(?:\.\d+)?)\s*Gigabit", re.IGNORECASE)
 _NAMED_SPEEDS = {"very low": 50, "low": 100, "low to moderate": 300, "moderate": 500, "high": 1000}
+
+
+class GroupMissing(KeyError):
+    """The instance group's Auto Scaling group does not exist (deleted out of band)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 class Ec2Provider:
@@ -70,9 +83,14 @@ class Ec2Provider:
     def ensure_group(self, group: InstanceGroup) -> None:
         """Create the group's ASG (and launch template), or update its size bounds."""
         name = self.asg_name(group)
-        if self._describe(name) is not None:
+        found = self._describe(name)
+        if found is not None:
+            # Never below the current desired capacity: a lower MaxSize would have the ASG
+            # terminate instances of its own choosing, busy ones included. The autoscaler
+            # drains idle hosts down to the new bound; settle_bounds lowers MaxSize after.
             self.asg.update_auto_scaling_group(
-                AutoScalingGroupName=name, MinSize=group.min_size, MaxSize=group.max_size)
+                AutoScalingGroupName=name, MinSize=min(group.min_size, group.max_size),
+                MaxSize=max(group.max_size, int(found["DesiredCapacity"])))
             return
         if not self.image_id:
             raise ValueError(f"image_id: needed to create Auto Scaling group {name!r}")
@@ -86,18 +104,41 @@ class Ec2Provider:
         )
 
     def desired(self, group: InstanceGroup) -> int:
-        """The ASG's desired capacity (0 if it does not exist)."""
+        """The ASG's desired capacity; :class:`GroupMissing` if the ASG does not exist (it
+        was deleted behind our back: the autoscaler reports the group as failing)."""
+        return int(self._existing(group)["DesiredCapacity"])
+
+    def settle_bounds(self, group: InstanceGroup) -> None:
+        """Lower the ASG's MaxSize to the group's once the desired capacity fits under it
+        (:meth:`ensure_group` keeps it at the desired capacity until then)."""
+        found = self._existing(group)
+        if int(found["MaxSize"]) > group.max_size >= int(found["DesiredCapacity"]):
+            self.asg.update_auto_scaling_group(AutoScalingGroupName=self.asg_name(group),
+                                               MaxSize=group.max_size)
+
+    def terminate_instances(self, group: InstanceGroup, instance_ids: Sequence[str]) -> None:
+        """Terminate instances that never joined (no host stands for them), decrementing the
+        desired capacity; an instance not in the group's ASG is refused (ValueError)."""
+        members = self.instances(group)
+        for iid in instance_ids:
+            if iid not in members:
+                raise ValueError(f"instance {iid} is not in {self.asg_name(group)!r}")
+        for iid in instance_ids:
+            self.asg.terminate_instance_in_auto_scaling_group(
+                InstanceId=iid, ShouldDecrementDesiredCapacity=True)
+
+    def _existing(self, group: InstanceGroup) -> dict:
         found = self._describe(self.asg_name(group))
-        return int(found["DesiredCapacity"]) if found else 0
+        if found is None:
+            raise GroupMissing(f"Auto Scaling group {self.asg_name(group)!r} does not exist")
+        return found
 
     def grow(self, group: InstanceGroup, count: int) -> int:
         """Raise the desired capacity by ``count``; returns the new desired capacity."""
         if count < 0:
             raise ValueError(f"count: must be >= 0, got {count}")
         name = self.asg_name(group)
-        found = self._describe(name)
-        if found is None:
-            raise KeyError(f"Auto Scaling group {name!r} does not exist")
+        found = self._existing(group)
         target = int(found["DesiredCapacity"]) + count
         self.asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=target, HonorCooldown=False)
         return target

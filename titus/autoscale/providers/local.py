@@ -94,6 +94,23 @@ class LocalProvider:
                 _wait_or_kill(agent.process, self.stop_timeout_sec)
                 del self._agents[agent.agent_id]
 
+    def instances(self, group: InstanceGroup) -> dict[str, str]:
+        """Agents of the group still running: agent id (its instance id) -> zone."""
+        return self.agents(group.name)
+
+    def terminate_instances(self, group: InstanceGroup, instance_ids: Sequence[str]) -> None:
+        """Stop agents that never joined, by id (one not of this group is refused)."""
+        with self._lock:
+            chosen = [self._agents.get(iid) for iid in instance_ids]
+            for iid, agent in zip(instance_ids, chosen):
+                if agent is None or agent.group != group.name:
+                    raise ValueError(f"instance {iid!r}: not an agent of group {group.name!r}")
+            for agent in chosen:
+                agent.process.terminate()
+            for agent in chosen:
+                _wait_or_kill(agent.process, self.stop_timeout_sec)
+                del self._agents[agent.agent_id]
+
     def owned(self, group: InstanceGroup, hosts: Sequence[HostView]) -> set[str]:
         """The hosts among ``hosts`` whose agents this provider started for ``group``."""
         with self._lock:
