@@ -11,15 +11,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from titus._engine import CONSTRAINT_REASON_PREFIX, FIXED_REASONS, PORTS_REASON, SET_REASON_PREFIX
 from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
 from titus.resources import BASE_RESOURCES
 from titus.scheduler import task_order as order
 from titus.scheduler import validation as v
-from titus.scheduler.failures import constraint_labels, make_failure
+from titus.scheduler.failures import constraint_labels, group_limit_failure, make_failure
 from titus.scheduler.model import Host, Result, Task, TaskClass
 from titus.scheduler.tiekey import tiekey
 
 EPS = v.EPS
+# Reason names as the engine reports them (csrc/layout.hpp).
+_, _DISABLED, _EXCLUSIVE = FIXED_REASONS
 
 
 def merge_ranges(ranges) -> list[tuple[int, int]]:
@@ -230,7 +233,7 @@ class ReferenceScheduler:
         # A scalar no host has yet counts as capacity 0; it is noted only once the task is held.
         new_names = [name for name in task.scalars if name not in self._resources]
         for r in [*self._resources, *new_names]:
-            if h.used.get(r, 0.0) + ask.demand.get(r, 0.0) > h.cap.get(r, 0.0) + EPS:
+            if v.over(h.used.get(r, 0.0), ask.demand.get(r, 0.0), h.cap.get(r, 0.0)):
                 raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: {r}")
         if ports is not None:
             for p in ports:
@@ -303,9 +306,8 @@ class ReferenceScheduler:
         if ask.group is not None and ask.group in self._limits:
             used = self._group_used.get(ask.group, {})
             for r, lim in self._limits[ask.group].items():
-                if used.get(r, 0.0) + ask.demand.get(r, 0.0) > lim + EPS:
-                    return None, make_failure({"group_limit": len(hosts)}, len(hosts),
-                                              {"group_limit": f"group_limit({ask.group})"})
+                if v.over(used.get(r, 0.0), ask.demand.get(r, 0.0), lim):
+                    return None, group_limit_failure(ask.group, len(hosts))
         counts = self._attr_counts(ask)
         best = best_score = None
         good = None
@@ -344,20 +346,20 @@ class ReferenceScheduler:
 
     def _reject(self, ask: _Ask, h: _Host, counts) -> str | None:
         if not h.enabled:
-            return "disabled"
+            return _DISABLED
         if h.exclusive or (h.tasks and any(isinstance(c, ExclusiveHost) for c in ask.hard)):
-            return "constraint:ExclusiveHost"
+            return _EXCLUSIVE
         for r in self._resources:
-            if h.used.get(r, 0.0) + ask.demand.get(r, 0.0) > h.cap.get(r, 0.0) + EPS:
+            if v.over(h.used.get(r, 0.0), ask.demand.get(r, 0.0), h.cap.get(r, 0.0)):
                 return r
         if h.free_ports() < ask.ports:
-            return "ports"
+            return PORTS_REASON
         for name in sorted(ask.sets):
             if self._pick_set(h, name, ask.sets[name]) is None:
-                return f"resource_set:{name}"
+                return SET_REASON_PREFIX + name
         for c in ask.hard:
             if not self._satisfied(c, h, counts):
-                return f"constraint:{type(c).__name__}"
+                return CONSTRAINT_REASON_PREFIX + type(c).__name__
         return None
 
     def _satisfied(self, c, h: _Host, counts) -> bool:

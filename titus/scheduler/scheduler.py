@@ -14,20 +14,16 @@ from itertools import compress
 import numpy as np
 
 from titus._codec import Codec
-from titus._engine import Engine
+from titus import _engine
+from titus._engine import REASON_RESOURCE0, Engine
 from titus.constraints import ExclusiveHost
 from titus.resources import BASE_RESOURCES
 from titus.scheduler import task_order as order
 from titus.scheduler import validation as v
 from titus.scheduler.model import Host, Result, Task
 
-# Engine codes of the named fitness functions (csrc/fitness.hpp); a spread is its packer + 5.
-_PACKER_CODES = {"cpu_binpack": 0, "memory_binpack": 1, "network_binpack": 2,
-                 "cpu_mem_binpack": 3, "cpu_mem_network_binpack": 4}
-FITNESS_CODES = {**_PACKER_CODES,
-                 **{n.replace("_binpack", "_spread"): c + 5 for n, c in _PACKER_CODES.items()},
-                 "cpu_mem_fewest_hosts": 10}
-_RESOURCE0 = 3  # first resource reason slot (csrc/engine.hpp)
+# Engine codes of the named fitness functions (csrc/fitness.hpp).
+FITNESS_CODES = {name: code for name, (code, _) in _engine.FITNESS_KINDS.items()}
 
 
 class Scheduler:
@@ -220,7 +216,7 @@ class Scheduler:
         reason = self._engine.overcommit_reason(idx, demand)
         if reason >= 0:
             raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: "
-                             f"{self._codec.resources[reason - _RESOURCE0]}")
+                             f"{self._codec.resources[reason - REASON_RESOURCE0]}")
         for name in unknown:
             if float(task.scalars[name]) > v.EPS:
                 raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: {name}")
@@ -239,7 +235,8 @@ class Scheduler:
             self._sync_resources([task])
             demand = self._codec.demand_row(task)
         sets = self._codec.set_requests(dict(task.resource_sets))
-        job, group = self._codec.encode_classes([self._codec.class_key(task)])[0][0][:2].tolist()
+        row = self._codec.encode_classes([self._codec.class_key(task)])[0][0]
+        job, group = int(row["job"]), int(row["group"])
         exclusive = any(isinstance(c, ExclusiveHost) for c in task.hard)
         slot, _, _ = self._engine.hold(idx, demand, job, group, exclusive, int(task.ports), ports, sets)
         self._task_slot[task.id] = slot

@@ -19,27 +19,29 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from titus import _engine
 from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
 from titus.resources import BASE_RESOURCES
 from titus.scheduler.model import Host, Task, TaskClass
 
-BINPACKERS = {
-    "cpu_binpack": ("cpus",),
-    "memory_binpack": ("memory_mb",),
-    "network_binpack": ("network_mbps",),
-    "cpu_mem_binpack": ("cpus", "memory_mb"),
-    "cpu_mem_network_binpack": ("cpus", "memory_mb", "network_mbps"),
-}
+# The named fitness functions and the slacks are the engine's (csrc/fitness.hpp, layout.hpp).
+#: name -> the base resources whose utilisations it averages (binpackers only).
+BINPACKERS = {name: cols for name, (_, cols) in _engine.FITNESS_KINDS.items() if name.endswith("_binpack")}
 # Hosts in use first (by their cpu/memory binpack value), empty hosts largest first: for clusters
 # of mixed machine shapes, where a plain binpacker fills the smallest hosts first.
 FEWEST_HOSTS = "cpu_mem_fewest_hosts"
 # Slack under which a used amount counts as none (releases leave rounding residues).
-IN_USE_EPS = 1e-9
-FITNESS_NAMES = (tuple(BINPACKERS) + tuple(n.replace("_binpack", "_spread") for n in BINPACKERS)
-                 + (FEWEST_HOSTS,))
+IN_USE_EPS = _engine.IN_USE_EPS
+FITNESS_NAMES = tuple(_engine.FITNESS_KINDS)
 
 # Slack when comparing sums of doubles against a capacity or a limit.
-EPS = 1e-9
+EPS = _engine.EPS
+
+
+def over(used: float, demand: float, capacity: float) -> bool:
+    """The fit test, as the engine's (csrc/feasibility.hpp): ``used + demand`` over-commits
+    ``capacity`` (beyond the slack ``EPS``)."""
+    return used + demand > capacity + EPS
 
 
 # The native side stores counts as int32 and port numbers fit in 16 bits.
