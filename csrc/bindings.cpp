@@ -213,6 +213,12 @@ PYBIND11_MODULE(_engine, m) {
                  return e.overcommit_reason(h, d.data());
              },
              "First reason slot (3 + resource) the demand would over-commit on the host, or -1.")
+        .def("largest_free",
+             [](const Engine& e, int32_t r) {
+                 if (r < 0 || r >= e.n_resources()) throw py::value_error("no resource column " + std::to_string(r));
+                 return e.largest_free(r);
+             },
+             py::arg("column"), "The most of a resource any live, enabled host has free (0 with no such host).")
         .def("port_free", [](const Engine& e, int32_t h, int32_t p) { check_host(e, h); return e.port_free(h, p); })
         .def("free_ports", [](const Engine& e, int32_t h) { check_host(e, h); return e.free_ports(h); })
         .def("missing_set",

@@ -130,6 +130,13 @@ int32_t Engine::overcommit_reason(int32_t h, const double* d) const {
     return r < 0 ? -1 : kReasonResource0 + r;
 }
 
+double Engine::largest_free(int32_t r) const {
+    double best = 0.0;
+    for (const int32_t h : order_)
+        if (enabled_[h]) best = std::max(best, cap_of(h)[r] - used_of(h)[r]);
+    return best;
+}
+
 bool Engine::port_free(int32_t h, int32_t p) const {
     if (port_id_[h] < 0) return false;
     const HostPorts& hp = ports_[port_id_[h]];

@@ -131,6 +131,8 @@ public:
 
     /// First resource (kReasonResource0 + r) that `demand` would over-commit on h, or -1.
     int32_t overcommit_reason(int32_t h, const double* demand) const;
+    /// The most of resource r any live, enabled host has free (capacity - used); 0 with none.
+    double largest_free(int32_t r) const;
     /// Port p: 0 free, 1 not offered or in use.
     bool port_free(int32_t h, int32_t p) const;
     int32_t free_ports(int32_t h) const { return port_id_[h] < 0 ? 0 : ports_[port_id_[h]].free_count(); }

@@ -270,12 +270,15 @@ class ReferenceScheduler:
                 result.resource_sets[t.id] = dict(held.sets)
         return result
 
-    def schedule_arrays(self, demand, task_class, classes, task_ids=None) -> np.ndarray:
+    def schedule_arrays(self, demand, task_class, classes, task_ids=None, explain=False):
         """Rows of ``demand`` (columns in ``resources`` order) placed like ``schedule`` would.
-        The arrays, classes and ids are validated whole first (ValueError, nothing placed)."""
+        The arrays, classes and ids are validated whole first (ValueError, nothing placed).
+        With ``explain=True``: ``(placements, {row: Failure})`` for the unplaced rows."""
         d, tc, classes, task_ids = v.check_arrays(demand, task_class, classes, self._resources,
                                                   task_ids, self._held)
+        explain = v.check_flag(explain, "explain")
         out = np.full(d.shape[0], -1, dtype=np.int32)
+        failures = {}
         rows = order.row_order(tc, classes, self._task_order)
         for i in (range(d.shape[0]) if rows is None else rows.tolist()):
             c: TaskClass = classes[tc[i]]
@@ -286,10 +289,18 @@ class ReferenceScheduler:
             else:
                 self._anon += 1
                 key = ("anon", self._anon)
-            h, _ = self._place(ask, key)
+            h, failure = self._place(ask, key)
             if h is not None:
                 out[i] = h.idx
-        return out
+            else:
+                failures[i] = failure
+        return (out, dict(sorted(failures.items()))) if explain else out
+
+    def largest_free(self, resource: str) -> float:
+        """The most of ``resource`` any live, enabled host has free; 0.0 with none."""
+        v.resource_column(resource, self._resources)
+        return max([0.0, *(h.cap.get(resource, 0.0) - h.used.get(resource, 0.0)
+                           for h in self._live_hosts() if h.enabled)])
 
     # ----------------------------------------------------------------- internals
     def _ask_from_task(self, t: Task) -> _Ask:

@@ -106,6 +106,12 @@ class Scheduler:
         cap, used = self._engine.cap(idx).tolist(), self._engine.used(idx).tolist()
         return {r: c - u for r, c, u in zip(self._codec.resources, cap, used)}
 
+    def largest_free(self, resource: str) -> float:
+        """The most of ``resource`` (a name in ``resources``) that any live, enabled host has
+        free (capacity - used); 0.0 when there is no such host. ValueError for an unknown name."""
+        col = v.resource_column(resource, self._codec.resources)
+        return self._engine.largest_free(col)
+
     def is_enabled(self, host_id) -> bool:
         """Whether new tasks may be placed on the host."""
         return self._engine.is_enabled(self._index(host_id))
@@ -315,12 +321,16 @@ class Scheduler:
             result.failures[tasks[row].id] = failure
         return result
 
-    def schedule_arrays(self, demand, task_class, classes, task_ids=None) -> np.ndarray:
+    def schedule_arrays(self, demand, task_class, classes, task_ids=None, explain=False):
         """The throughput path: row ``i`` of ``demand`` (float64[N, R], columns in ``resources``
         order) is a task of class ``classes[task_class[i]]`` (a ``TaskClass``: job, group,
         constraints, ports, resource sets). Places exactly as ``schedule`` would, with no Python
         work per row. Returns int32[N]: the host index of each row, or -1 when unplaced.
         Placed rows are held; give ``task_ids`` to be able to ``release`` them one by one.
+
+        With ``explain=True`` it returns ``(placements, failures)``: the same int32[N] and a dict
+        from the row index of each unplaced row to the ``Failure`` that ``schedule`` would give
+        (decoded from the per-reason host counts the engine computes anyway).
 
         Validated whole first (vectorised over the rows): a wrong dtype or shape, a NaN,
         infinite or negative demand (``demand[5, 0] (cpus): ...``), a ``task_class`` entry out
@@ -329,13 +339,20 @@ class Scheduler:
         """
         d, tc, classes, task_ids = v.check_arrays(demand, task_class, classes, self._codec.resources,
                                                   task_ids, self._task_slot)
+        explain = v.check_flag(explain, "explain")
         keys = [self._codec.class_key(c) for c in classes]
         rows = order.row_order(tc, classes, self._task_order)
         if rows is not None:
             d, tc = d[rows], tc[rows]
             task_ids = None if task_ids is None else [task_ids[i] for i in rows.tolist()]
-        hosts, slots, _, _, _, _, _ = self._run(d, tc, keys, False, task_ids is not None)
+        hosts, slots, fail_rows, fail_counts, _, _, _ = self._run(d, tc, keys, False, task_ids is not None)
         if task_ids is not None:
             placed = (hosts >= 0).tolist()
             self._remember(compress(slots.tolist(), placed), compress(task_ids, placed))
-        return order.in_input_order(hosts, rows)
+        placements = order.in_input_order(hosts, rows)
+        if not explain:
+            return placements
+        back = None if rows is None else rows.tolist()  # placement position -> caller's row
+        failures = {(row if back is None else back[row]): failure for row, failure in
+                    self._codec.failures(keys, tc, fail_rows, fail_counts, len(self))}
+        return placements, dict(sorted(failures.items()))

@@ -207,6 +207,23 @@ def check_good_enough(value) -> float | None:
     return g
 
 
+def check_flag(value, where: str) -> bool:
+    """A plain True or False (``explain=``): InputTypeError naming ``where`` otherwise."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputTypeError(f"{where}: must be True or False, {_got(value)}")
+    return bool(value)
+
+
+def resource_column(name, resources) -> int:
+    """The column of resource ``name`` in ``resources``; ValueError naming it if unknown."""
+    if not isinstance(name, str):
+        raise InputTypeError(f"resource: must be a string, {_got(name)}")
+    try:
+        return list(resources).index(name)
+    except ValueError:
+        raise ValueError(f"resource: unknown resource {name!r}; known: {', '.join(resources)}") from None
+
+
 def check_seed(seed) -> int:
     """The tie-break seed: any int (taken modulo 2**64)."""
     if isinstance(seed, bool) or not isinstance(seed, (Integral, np.integer)):
@@ -293,7 +310,10 @@ def _check_port_ranges(ranges, where: str) -> None:
         if (not isinstance(rng, Sequence) or isinstance(rng, (str, bytes)) or len(rng) != 2
                 or not all(isinstance(p, (Integral, np.integer)) and not isinstance(p, bool) for p in rng)):
             raise InputTypeError(f"{where}[{j}]: must be a (lo, hi) pair of integers, {_got(rng)}")
-        if not 0 <= rng[0] <= rng[1] <= MAX_PORT:
+        for p in rng:
+            if not 0 <= p <= MAX_PORT:
+                raise ValueError(f"{where}[{j}]: port {p} is outside 0..{MAX_PORT} (range {show(rng)})")
+        if rng[0] > rng[1]:
             raise ValueError(f"{where}[{j}]: port range must have 0 <= lo <= hi <= {MAX_PORT}, got {show(rng)}")
 
 
