@@ -247,13 +247,8 @@ private:
     inline int32_t reject_reason(const TaskView& t, int32_t h) const;
     /// score.hpp: the score of a feasible host h for the task.
     inline double score_on(const TaskView& t, int32_t h) const;
-    /// Feasibility then score: the reason slot, or -1 with `score` set.
-    int32_t evaluate(const TaskView& t, int32_t h, double& score) {
-        ++evaluated_;
-        const int32_t reason = reject_reason(t, h);
-        if (reason < 0) score = score_on(t, h);
-        return reason;
-    }
+    /// score.hpp: feasibility then score: the reason slot, or -1 with `score` set.
+    inline int32_t evaluate(const TaskView& t, int32_t h, double& score);
 
     CoCount* counts_for(int32_t job, int32_t attr);
     void count_task(int32_t slot, int32_t delta);

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "engine.hpp"
+#include "feasibility.hpp"
 
 namespace titus {
 
@@ -20,6 +21,13 @@ inline double Engine::score_on(const TaskView& t, int32_t h) const {
     const double fit = fitness_(used_of(h), cap_of(h), t.d);
     const double soft = soft_mean(t.rc.soft, h, ntasks_[h]);
     return (soft_w_ * soft + fit_w_ * fit) / call_.score_den;
+}
+
+inline int32_t Engine::evaluate(const TaskView& t, int32_t h, double& score) {
+    ++evaluated_;
+    const int32_t reason = reject_reason(t, h);
+    if (reason < 0) score = score_on(t, h);
+    return reason;
 }
 
 }  // namespace titus
