@@ -65,14 +65,9 @@ def timed_prefix(scheduler, workload, budget: float, first: int = 256):
 
 def machine() -> dict:
     """Facts about the machine and the code a result was measured on."""
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from titus.workloads.runner import cpu_model
+
+    cpu = cpu_model()
     try:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                                 capture_output=True, text=True, timeout=5).stdout.strip()

@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hosts", default=DEFAULT_HOSTS, help="comma-separated host counts")
     p.add_argument("--tasks", default=DEFAULT_TASKS, help="comma-separated task counts")
     p.add_argument("--constraints", default="none,zone,mixed",
-                   help="comma-separated mixes: none, zone, unique, mixed")
+                   help="comma-separated mixes: none, zone, unique, mixed; or pareto, the Pareto "
+                        "trace shape (three instance types, Pareto job sizes, the pinned mix)")
     p.add_argument("--grid", choices=("diagonal", "product"), default="diagonal",
                    help="diagonal: i-th hosts with i-th tasks; product: every pair")
     p.add_argument("--methods", default=",".join(METHODS),

@@ -14,7 +14,7 @@ import numpy as np
 from bench.common import (native_scheduler_class, rate, supports_full_scan, timed_prefix,
                           workload_greedy)
 from titus.scheduler.factory import make_scheduler
-from titus.workloads import generate
+from titus.workloads import generate, pareto_spec
 
 METHODS = ("engine", "full_scan", "numpy", "reference")
 
@@ -22,7 +22,9 @@ METHODS = ("engine", "full_scan", "numpy", "reference")
 def run_cell(hosts: int, tasks: int, constraints: str, *, fitness: str, seed: int,
              methods: tuple, budget: float, reference_max_hosts: int) -> dict:
     """Measure one (hosts, tasks, constraints) cell; returns its figures as a dict."""
-    workload = generate(hosts=hosts, tasks=tasks, constraints=constraints, seed=seed)
+    # "pareto" is the Pareto trace shape (titus.workloads.pareto_spec), the rest are mixes
+    workload = (generate(pareto_spec(hosts=hosts, tasks=tasks, seed=seed)) if constraints == "pareto"
+                else generate(hosts=hosts, tasks=tasks, constraints=constraints, seed=seed))
     cell = {"hosts": hosts, "tasks": tasks, "constraints": constraints, "fitness": fitness,
             "seed": seed, "jobs": len(workload.classes), "methods": {}}
     engine_cls = native_scheduler_class()

@@ -7,8 +7,11 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "constraints.hpp"
 #include "engine.hpp"
+#include "fitness.hpp"
 #include "hash.hpp"
+#include "layout.hpp"
 
 namespace py = pybind11;
 using titus::Engine;
@@ -44,18 +47,20 @@ std::vector<std::pair<int32_t, int32_t>> set_requests(const CArray<int32_t>& rs)
     return out;
 }
 
+template <typename Row>
+using Rows = py::array_t<Row, py::array::c_style>;
+
 py::tuple schedule(Engine& e, const CArray<double>& demand, const CArray<int32_t>& task_class,
-                   const CArray<int32_t>& cls, const CArray<int32_t>& cons, const CArray<int32_t>& vals,
-                   const CArray<int32_t>& rs, const CArray<int32_t>& limit_groups, const CArray<double>& limits,
-                   bool details, bool want_slots) {
+                   const Rows<titus::ClassRow>& cls, const Rows<titus::ConstraintRow>& cons,
+                   const CArray<int32_t>& vals, const Rows<titus::SetRequestRow>& rs,
+                   const CArray<int32_t>& limit_groups, const CArray<double>& limits, bool details, bool want_slots) {
     const py::ssize_t n = task_class.size();
     if (demand.ndim() != 2 || demand.shape(0) != n || demand.shape(1) != e.n_resources())
         throw py::value_error("demand: expected shape (len(task_class), n_resources)");
-    if (cls.size()) check_cols(cls, 9, "classes");
-    if (cons.size()) check_cols(cons, 5, "constraints");
-    if (rs.size()) check_cols(rs, 2, "resource set requests");
+    if (cls.ndim() != 1 || cons.ndim() != 1 || rs.ndim() != 1)
+        throw py::value_error("cls, cons, rs: expected 1-D arrays of CLASS_DTYPE, CONSTRAINT_DTYPE, SET_REQUEST_DTYPE");
     if (limit_groups.size()) check_cols(limits, e.n_resources(), "group limits");
-    const py::ssize_t n_cls = cls.size() ? cls.shape(0) : 0;
+    const py::ssize_t n_cls = cls.size();
     const int32_t* tc = task_class.data();
     for (py::ssize_t i = 0; i < n; ++i)
         if (tc[i] < 0 || tc[i] >= n_cls) throw py::value_error("task_class entry out of range");
@@ -64,11 +69,11 @@ py::tuple schedule(Engine& e, const CArray<double>& demand, const CArray<int32_t
     table.cls = cls.data();
     table.n_cls = n_cls;
     table.cons = cons.data();
-    table.n_cons = cons.size() ? cons.shape(0) : 0;
+    table.n_cons = cons.size();
     table.vals = vals.data();
     table.n_vals = vals.size();
     table.rs = rs.data();
-    table.n_rs = rs.size() ? rs.shape(0) : 0;
+    table.n_rs = rs.size();
     titus::GroupLimits gl;
     gl.groups = limit_groups.data();
     gl.limits = limits.data();
@@ -101,11 +106,48 @@ py::tuple schedule(Engine& e, const CArray<double>& demand, const CArray<int32_t
                           port_off, ports, set_choice);
 }
 
+// The codes and layouts Python shares with the engine (csrc/layout.hpp, fitness.hpp,
+// constraints.hpp), so that titus._codec, titus.scheduler and the twin restate none of them.
+void export_constants(py::module_& m) {
+    PYBIND11_NUMPY_DTYPE(titus::ClassRow, job, group, ports, hard_off, hard_cnt, soft_off, soft_cnt, rs_off, rs_cnt);
+    PYBIND11_NUMPY_DTYPE(titus::ConstraintRow, kind, attr, expected_values, val_off, val_cnt);
+    PYBIND11_NUMPY_DTYPE(titus::SetRequestRow, name, label);
+    m.attr("CLASS_DTYPE") = py::dtype::of<titus::ClassRow>();
+    m.attr("CONSTRAINT_DTYPE") = py::dtype::of<titus::ConstraintRow>();
+    m.attr("SET_REQUEST_DTYPE") = py::dtype::of<titus::SetRequestRow>();
+    m.attr("EPS") = titus::kEps;
+    m.attr("IN_USE_EPS") = titus::kInUseEps;
+    py::tuple base(4);
+    for (int r = 0; r < 4; ++r) base[r] = titus::kBaseResourceNames[r];
+    m.attr("BASE_RESOURCES") = base;
+    // name -> (code, base-resource columns averaged; () for cpu_mem_fewest_hosts), in listing order
+    py::dict fitness;
+    for (const auto& f : titus::kFitnessNames) {
+        py::tuple cols(f.n_columns);
+        for (int32_t j = 0; j < f.n_columns; ++j) cols[j] = titus::kBaseResourceNames[f.columns[j]];
+        fitness[f.name] = py::make_tuple(f.kind, cols);
+    }
+    m.attr("FITNESS_KINDS") = fitness;
+    m.attr("SPREAD_OFFSET") = static_cast<int32_t>(titus::kSpreadOffset);
+    py::dict kinds;
+    for (int32_t k = 0; k < 4; ++k) kinds[titus::kConstraintKindNames[k]] = k;
+    m.attr("CONSTRAINT_KINDS") = kinds;
+    py::tuple fixed(3);
+    for (int32_t j = 0; j < 3; ++j) fixed[j] = titus::kFixedReasonNames[j];
+    m.attr("FIXED_REASONS") = fixed;  // reason names of slots 0, 1, 2
+    m.attr("REASON_GROUP_LIMIT") = static_cast<int32_t>(titus::kReasonGroupLimit);
+    m.attr("REASON_RESOURCE0") = static_cast<int32_t>(titus::kReasonResource0);
+    m.attr("PORTS_REASON") = titus::kPortsReason;
+    m.attr("SET_REASON_PREFIX") = titus::kSetReasonPrefix;
+    m.attr("CONSTRAINT_REASON_PREFIX") = titus::kConstraintReasonPrefix;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_engine, m) {
     m.doc() = "Titus scheduling engine: hosts as structure-of-arrays, tasks placed in batches "
-              "(feasibility -> score -> select), the GIL released while it works.";
+              "(candidates -> feasibility -> score -> select -> commit), the GIL released while it works.";
+    export_constants(m);
 
     m.def("tiekey", [](const std::string& host_id, uint64_t seed) {
         return titus::tiekey_from_fnv(titus::fnv1a64(host_id.data(), host_id.size()), seed);
@@ -171,6 +213,12 @@ PYBIND11_MODULE(_engine, m) {
                  return e.overcommit_reason(h, d.data());
              },
              "First reason slot (3 + resource) the demand would over-commit on the host, or -1.")
+        .def("largest_free",
+             [](const Engine& e, int32_t r) {
+                 if (r < 0 || r >= e.n_resources()) throw py::value_error("no resource column " + std::to_string(r));
+                 return e.largest_free(r);
+             },
+             py::arg("column"), "The most of a resource any live, enabled host has free (0 with no such host).")
         .def("port_free", [](const Engine& e, int32_t h, int32_t p) { check_host(e, h); return e.port_free(h, p); })
         .def("free_ports", [](const Engine& e, int32_t h) { check_host(e, h); return e.free_ports(h); })
         .def("missing_set",

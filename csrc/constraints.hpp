@@ -13,6 +13,9 @@ enum ConstraintKind : int32_t {
     kBalancedHostAttr = 3,
 };
 
+/// The Python class name of each kind, in kind order (`constraint:<name>` is its reason).
+constexpr const char* kConstraintKindNames[] = {"HostAttrValue", "UniqueHostAttr", "ExclusiveHost", "BalancedHostAttr"};
+
 /// Co-tasks of one job per value of one attribute: c[v], their sum n and how many c[v] > 0.
 struct CoCount {
     std::vector<int32_t> c;

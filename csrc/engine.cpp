@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "feasibility.hpp"
 #include "hash.hpp"
 
 namespace titus {
@@ -125,11 +126,15 @@ std::vector<int32_t> Engine::remove_host(int32_t h) {
 }
 
 int32_t Engine::overcommit_reason(int32_t h, const double* d) const {
-    const double* used = used_of(h);
-    const double* cap = cap_of(h);
-    for (int32_t r = 0; r < R_; ++r)
-        if (used[r] + d[r] > cap[r] + kEps) return kReasonResource0 + r;
-    return -1;
+    const int32_t r = first_overcommit(used_of(h), cap_of(h), d, R_);
+    return r < 0 ? -1 : kReasonResource0 + r;
+}
+
+double Engine::largest_free(int32_t r) const {
+    double best = 0.0;
+    for (const int32_t h : order_)
+        if (enabled_[h]) best = std::max(best, cap_of(h)[r] - used_of(h)[r]);
+    return best;
 }
 
 bool Engine::port_free(int32_t h, int32_t p) const {
@@ -180,157 +185,6 @@ void Engine::count_task(int32_t slot, int32_t delta) {
         if (attr >= static_cast<int32_t>(columns_.size())) continue;  // no host has it (yet)
         cocounts_[pair_key(job, attr)].add(columns_[attr][h], delta);
     }
-}
-
-int32_t Engine::hold(int32_t h, const double* d, int32_t job, int32_t group, bool exclusive, int32_t n_ports,
-                     const std::vector<int32_t>* exact_ports, const std::vector<std::pair<int32_t, int32_t>>& sets,
-                     std::vector<int32_t>* ports_out, std::vector<int32_t>* sets_out) {
-    int32_t slot;
-    if (!free_slots_.empty()) {
-        slot = free_slots_.back();
-        free_slots_.pop_back();
-    } else {
-        slot = static_cast<int32_t>(t_host_.size());
-        t_host_.push_back(-1);
-        t_job_.push_back(-1);
-        t_group_.push_back(-1);
-        t_excl_.push_back(0);
-        t_demand_.resize(t_demand_.size() + R_, 0.0);
-    }
-    double* used = &used_[static_cast<size_t>(h) * R_];
-    double* td = &t_demand_[static_cast<size_t>(slot) * R_];
-    for (int32_t r = 0; r < R_; ++r) {
-        used[r] += d[r];
-        td[r] = d[r];
-    }
-    t_host_[slot] = h;
-    t_job_[slot] = job;
-    t_group_[slot] = group;
-    t_excl_[slot] = exclusive ? 1 : 0;
-    ntasks_[h] += 1;
-    nexcl_[h] += exclusive ? 1 : 0;
-    if (exact_ports || n_ports > 0) {
-        HostPorts& hp = ports_[port_id_[h]];
-        std::vector<int32_t> ps;
-        if (exact_ports) {
-            ps = *exact_ports;
-            hp.take(ps);
-        } else {
-            ps = hp.take_lowest(n_ports);
-        }
-        if (ports_out) ports_out->insert(ports_out->end(), ps.begin(), ps.end());
-        if (!ps.empty()) t_ports_[slot] = std::move(ps);
-    }
-    if (!sets.empty()) {
-        HostSets& hs = sets_[set_id_[h]];
-        std::vector<int32_t> taken;
-        for (const auto& req : sets) {
-            const int32_t g = hs.group_of(req.first);
-            const int32_t s = hs.pick(g, req.second);
-            hs.take(g, s, req.second);
-            taken.push_back(g);
-            taken.push_back(s);
-            if (sets_out) sets_out->push_back(s);
-        }
-        t_sets_[slot] = std::move(taken);
-    }
-    if (group >= 0) {
-        ensure_group(group);
-        double* gu = &group_used_[static_cast<size_t>(group) * R_];
-        for (int32_t r = 0; r < R_; ++r) gu[r] += d[r];
-    }
-    count_task(slot, +1);
-    groups_.touch(h);
-    ++n_held_;
-    return slot;
-}
-
-void Engine::release(int32_t slot) {
-    const int32_t h = t_host_[slot];
-    count_task(slot, -1);
-    double* used = &used_[static_cast<size_t>(h) * R_];
-    const double* td = &t_demand_[static_cast<size_t>(slot) * R_];
-    for (int32_t r = 0; r < R_; ++r) used[r] -= td[r];
-    auto pit = t_ports_.find(slot);
-    if (pit != t_ports_.end()) {
-        ports_[port_id_[h]].give_back(pit->second);
-        t_ports_.erase(pit);
-    }
-    auto sit = t_sets_.find(slot);
-    if (sit != t_sets_.end()) {
-        HostSets& hs = sets_[set_id_[h]];
-        for (size_t i = 0; i + 1 < sit->second.size(); i += 2) hs.give_back(sit->second[i], sit->second[i + 1]);
-        t_sets_.erase(sit);
-    }
-    const int32_t g = t_group_[slot];
-    if (g >= 0) {
-        double* gu = &group_used_[static_cast<size_t>(g) * R_];
-        for (int32_t r = 0; r < R_; ++r) gu[r] -= td[r];
-    }
-    ntasks_[h] -= 1;
-    // An empty host holds exactly nothing: no rounding residue of the subtractions above.
-    if (ntasks_[h] == 0) std::fill(used, used + R_, 0.0);
-    nexcl_[h] -= t_excl_[slot];
-    t_host_[slot] = -1;
-    free_slots_.push_back(slot);
-    groups_.touch(h);
-    --n_held_;
-}
-
-void Engine::reset() {
-    for (size_t s = 0; s < t_host_.size(); ++s)
-        if (t_host_[s] >= 0) release(static_cast<int32_t>(s));
-    std::fill(group_used_.begin(), group_used_.end(), 0.0);  // nothing held: exactly zero
-}
-
-double Engine::signature(int32_t h, std::string& out) const {
-    auto put = [&out](const void* p, size_t n) { out.append(static_cast<const char*>(p), n); };
-    const double* cap = cap_of(h);
-    const double* used = used_of(h);
-    put(cap, sizeof(double) * R_);
-    put(used, sizeof(double) * R_);
-    const int32_t flags[5] = {enabled_[h], ntasks_[h] > 0, nexcl_[h] > 0, free_ports(h),
-                              set_id_[h] >= 0 ? h : -1};  // hosts with resource sets stand alone
-    put(flags, sizeof(flags));
-    // Only the attributes (and values) the constraints in use read; see use_attr_view.
-    const size_t n_attrs = std::min(columns_.size(), attr_mode_.size());
-    for (size_t a = 1; a < n_attrs; ++a) {
-        if (!attr_mode_[a]) continue;
-        int32_t v = columns_[a][h];
-        if (attr_mode_[a] == kAttrNamed) {
-            const std::vector<uint8_t>& named = attr_named_[a];
-            if (v < 0 || static_cast<size_t>(v) >= named.size() || !named[v]) v = -1;  // fails alike
-        }
-        put(&v, sizeof(v));
-    }
-    const uint8_t special = static_cast<size_t>(h) < special_mark_.size() ? special_mark_[h] : 0;
-    put(&special, 1);
-    // Feasible needs used + d <= cap + 1e-9 (rounded); this bound leaves room for the rounding.
-    const double scale = std::fabs(cap[kCpus]) + std::fabs(used[kCpus]) + 1.0;
-    return (cap[kCpus] - used[kCpus]) + 1e-6 + 1e-12 * scale;
-}
-
-void Engine::mark_special(const ReadyClass& rc) {
-    if (special_mark_.size() < live_.size()) special_mark_.resize(live_.size(), 0);
-    auto mark = [this](int32_t h) {
-        if (h >= 0 && static_cast<size_t>(h) < live_.size() && live_[h] && !special_mark_[h]) {
-            special_mark_[h] = 1;
-            special_.push_back(h);
-            groups_.touch(h);  // special hosts form classes of their own
-        }
-    };
-    for (const CoCount* cc : rc.host_counts)
-        for (int32_t h : cc->touched)
-            if (cc->c[h] > 0) mark(h);
-    for (int32_t h : rc.allowed_hosts) mark(h);
-}
-
-void Engine::unmark_special() {
-    for (int32_t h : special_) {
-        special_mark_[h] = 0;
-        if (live_[h]) groups_.touch(h);
-    }
-    special_.clear();
 }
 
 size_t Engine::host_bytes() const {

@@ -1,6 +1,8 @@
-// The scheduling engine: host state as structure-of-arrays, held tasks, and the placement loop
-// feasibility -> score -> select (docs/semantics.md). It sees only ints and doubles: every name
-// (attribute, value, job, group, resource set, label) was interned by titus._codec.
+// The scheduling engine: host state as structure-of-arrays, held tasks, and the placement
+// pipeline candidates -> feasibility -> score -> select -> commit (docs/semantics.md), one stage
+// per file: candidates.cpp, feasibility.hpp, score.hpp, select.hpp, commit.cpp; schedule.cpp
+// runs them per task. It sees only ints and doubles: every name (attribute, value, job, group,
+// resource set, label) was interned by titus._codec.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -13,30 +15,23 @@
 #include "constraints.hpp"
 #include "fitness.hpp"
 #include "host_groups.hpp"
+#include "layout.hpp"
 #include "ports.hpp"
 #include "resource_sets.hpp"
+#include "score_bound.hpp"
+#include "select.hpp"
 
 namespace titus {
 
-/// Slack when comparing sums of doubles against a capacity or a limit.
-constexpr double kEps = 1e-9;
-
-/// Reason slots of a failure count row: then R resources, ports, resource sets, hard constraints.
-// kReasonGroupLimit is a flag (1: the group limit stopped the task), the others count hosts.
-enum ReasonSlot : int32_t { kReasonGroupLimit = 0, kReasonDisabled = 1, kReasonExclusive = 2, kReasonResource0 = 3 };
-
-/// The task classes of one call, packed by the codec.
-/// cls[K][9]: job, group, ports, hard_off, hard_cnt, soft_off, soft_cnt, rs_off, rs_cnt
-/// cons[C][5]: kind, attr, expected_values, val_off, val_cnt;  vals[V]: local value ids
-/// rs[S][2]: set name, label (a class's requests sorted by name)
+/// The task classes of one call, packed by the codec (csrc/layout.hpp rows).
 struct ClassTable {
-    const int32_t* cls = nullptr;
+    const ClassRow* cls = nullptr;
     int64_t n_cls = 0;
-    const int32_t* cons = nullptr;
+    const ConstraintRow* cons = nullptr;
     int64_t n_cons = 0;
-    const int32_t* vals = nullptr;
+    const int32_t* vals = nullptr;  // local value ids of HostAttrValue rows
     int64_t n_vals = 0;
-    const int32_t* rs = nullptr;
+    const SetRequestRow* rs = nullptr;
     int64_t n_rs = 0;
 };
 
@@ -80,6 +75,28 @@ struct ReadyClass {
                                      // hosts holding co-tasks are alike within a host class
 };
 
+/// One task as the pipeline sees it: its demand row and its class.
+struct TaskView {
+    const double* d;
+    const ReadyClass& rc;
+    int32_t cls;  // index of the class in the call
+};
+
+/// What stays fixed for one schedule call: where each reason slot starts, the score's
+/// denominator, the selection rule, and scratch space the candidate walk reuses.
+struct CallState {
+    int32_t reason_ports = 0, reason_sets0 = 0, reason_hard0 = 0, width = 0;
+    double score_den = 1.0;
+    bool use_good_enough = false;
+    double good_enough = 0.0;
+    std::vector<int32_t> limit_row;  // group id -> row of the limits matrix, or -1
+    struct BucketBound {
+        double top, soft_part;
+        int32_t bucket;
+    };
+    std::vector<BucketBound> bucket_order;
+};
+
 class Engine {
 public:
     Engine(int32_t n_resources, uint64_t seed, std::vector<int32_t> fit_kinds, std::vector<double> fit_weights,
@@ -114,6 +131,8 @@ public:
 
     /// First resource (kReasonResource0 + r) that `demand` would over-commit on h, or -1.
     int32_t overcommit_reason(int32_t h, const double* demand) const;
+    /// The most of resource r any live, enabled host has free (capacity - used); 0 with none.
+    double largest_free(int32_t r) const;
     /// Port p: 0 free, 1 not offered or in use.
     bool port_free(int32_t h, int32_t p) const;
     int32_t free_ports(int32_t h) const { return port_id_[h] < 0 ? 0 : ports_[port_id_[h]].free_count(); }
@@ -211,6 +230,26 @@ private:
     static uint64_t pair_key(int32_t job, int32_t attr) {
         return (static_cast<uint64_t>(static_cast<uint32_t>(job)) << 32) | static_cast<uint32_t>(attr);
     }
+    // ---- the pipeline stages (one file each; schedule.cpp runs them)
+    CallState call_;
+    ScoreBound bound_;
+    /// Ready the classes and the per-call state of one schedule call.
+    std::vector<ReadyClass> begin_call(const ClassTable& classes, const GroupLimits& limits);
+    /// group_limit (before any host): whether the task would take its group over a limit.
+    bool over_group_limit(const TaskView& t, const GroupLimits& limits) const;
+    /// candidates.cpp: the chosen host for the task, or -1 (then `reasons` holds every host's).
+    int32_t choose(const TaskView& t, std::vector<int32_t>& reasons);
+    int32_t scan_all(const TaskView& t, std::vector<int32_t>& reasons);
+    void walk_buckets(const TaskView& t, GroupSelector& pick);
+    void walk_classes(const TaskView& t, GroupSelector& pick, bool skip_special);
+    void count_reasons(const TaskView& t, std::vector<int32_t>& reasons, bool specials_apart);
+    /// feasibility.hpp: the first check host h fails for the task (a reason slot), or -1.
+    inline int32_t reject_reason(const TaskView& t, int32_t h) const;
+    /// score.hpp: the score of a feasible host h for the task.
+    inline double score_on(const TaskView& t, int32_t h) const;
+    /// score.hpp: feasibility then score: the reason slot, or -1 with `score` set.
+    inline int32_t evaluate(const TaskView& t, int32_t h, double& score);
+
     CoCount* counts_for(int32_t job, int32_t attr);
     void count_task(int32_t slot, int32_t delta);
     void ensure_group(int32_t g);

@@ -5,8 +5,9 @@
 
 namespace titus {
 
-// Columns of the base resources in every demand/capacity row.
+// Columns of the base resources in every demand/capacity row, and their names.
 constexpr int kCpus = 0, kMemory = 1, kDisk = 2, kNetwork = 3;
+constexpr const char* kBaseResourceNames[] = {"cpus", "memory_mb", "disk_mb", "network_mbps"};
 
 /// Named fitness functions; a *_spread kind is 1 - the matching binpacker (kind - kSpreadOffset).
 enum FitnessKind : int32_t {
@@ -18,6 +19,30 @@ enum FitnessKind : int32_t {
     kSpreadOffset = 5,
     // Not a spreader's mirror: hosts in use first (by cpu/mem utilisation), empty ones largest first.
     kCpuMemFewestHosts = 10,
+};
+
+/// A named fitness function: its public name, its code, and (for a binpacker or its spreader)
+/// the resource columns whose utilisations it averages (count 0: not an average).
+struct FitnessName {
+    const char* name;
+    int32_t kind;
+    int32_t n_columns;
+    int32_t columns[3];
+};
+
+/// Every named fitness function, in the order `titus.scheduler.validation.FITNESS_NAMES` lists.
+constexpr FitnessName kFitnessNames[] = {
+    {"cpu_binpack", kCpuBinpack, 1, {kCpus}},
+    {"memory_binpack", kMemoryBinpack, 1, {kMemory}},
+    {"network_binpack", kNetworkBinpack, 1, {kNetwork}},
+    {"cpu_mem_binpack", kCpuMemBinpack, 2, {kCpus, kMemory}},
+    {"cpu_mem_network_binpack", kCpuMemNetworkBinpack, 3, {kCpus, kMemory, kNetwork}},
+    {"cpu_spread", kSpreadOffset + kCpuBinpack, 1, {kCpus}},
+    {"memory_spread", kSpreadOffset + kMemoryBinpack, 1, {kMemory}},
+    {"network_spread", kSpreadOffset + kNetworkBinpack, 1, {kNetwork}},
+    {"cpu_mem_spread", kSpreadOffset + kCpuMemBinpack, 2, {kCpus, kMemory}},
+    {"cpu_mem_network_spread", kSpreadOffset + kCpuMemNetworkBinpack, 3, {kCpus, kMemory, kNetwork}},
+    {"cpu_mem_fewest_hosts", kCpuMemFewestHosts, 0, {}},
 };
 
 /// u_r = (used + demand) / capacity, 0 when the capacity is 0.

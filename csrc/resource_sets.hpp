@@ -1,5 +1,6 @@
 // Resource sets of one host (ENI-style): per name, N sets of K slots, each set labelled or not.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

@@ -11,32 +11,37 @@ The codec trusts its input: the scheduler validates each call whole first
 registered (``register_hosts``) only once the engine holds the hosts, and a lookup that may be
 refused (``set_requests(..., intern_names=False)``) leaves the name tables as they were.
 
-Array layouts (shared with ``csrc/engine.hpp``):
+Array layouts:
 
 - hosts: ``caps`` float64[n, R]; ``fnv`` uint64[n] (FNV-1a of the UTF-8 id); ``attrs``
   int32[m, 3] (host row, attribute id, value id); ``ports`` int32[p, 3] (host row, lo, hi);
   ``sets`` int32[s, 4] (host row, set name id, sets, slots);
-- classes: ``cls`` int32[K, 9] (job, group, ports, hard_off, hard_cnt, soft_off, soft_cnt,
-  rs_off, rs_cnt); ``cons`` int32[C, 5] (kind, attribute id, expected_values, val_off,
-  val_cnt); ``vals`` int32[V]; ``rs`` int32[S, 2] (set name id, label id), sorted by name.
+- classes: the engine's own row types (``csrc/layout.hpp``, exported as numpy dtypes):
+  ``cls`` CLASS_DTYPE[K], ``cons`` CONSTRAINT_DTYPE[C], ``vals`` int32[V] and ``rs``
+  SET_REQUEST_DTYPE[S] (sorted by name within a class).
 """
 import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport int32_t, uint64_t
 
-from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
+from titus._engine import (BASE_RESOURCES, CLASS_DTYPE, CONSTRAINT_DTYPE, CONSTRAINT_KINDS,
+                           CONSTRAINT_REASON_PREFIX, FIXED_REASONS, PORTS_REASON,
+                           REASON_GROUP_LIMIT, SET_REASON_PREFIX, SET_REQUEST_DTYPE)
+from titus.constraints import CONSTRAINT_TYPES
 
 cnp.import_array()
 
-BASE_RESOURCES = ("cpus", "memory_mb", "disk_mb", "network_mbps")
 HOSTNAME = "hostname"
-_KINDS = {HostAttrValue: 0, UniqueHostAttr: 1, ExclusiveHost: 2, BalancedHostAttr: 3}
-
-# Reason slots of a failure row (csrc/engine.hpp ReasonSlot): then resources, ports, sets, hard.
-REASON_GROUP_LIMIT = 0
-REASON_DISABLED = 1
-REASON_EXCLUSIVE = 2
-REASON_RESOURCE0 = 3
+_KINDS = {cls: CONSTRAINT_KINDS[cls.__name__] for cls in CONSTRAINT_TYPES}
+_EXCLUSIVE = CONSTRAINT_KINDS["ExclusiveHost"]
+_HOST_ATTR_VALUE = CONSTRAINT_KINDS["HostAttrValue"]
+_BALANCED = CONSTRAINT_KINDS["BalancedHostAttr"]
+# A class row as int32 columns: the column of each field of CLASS_DTYPE.
+_COL = {name: CLASS_DTYPE.fields[name][1] // 4 for name in CLASS_DTYPE.names}
+cdef Py_ssize_t _JOB = _COL["job"], _GROUP = _COL["group"], _PORTS = _COL["ports"]
+cdef Py_ssize_t _HARD_OFF = _COL["hard_off"], _HARD_CNT = _COL["hard_cnt"]
+cdef Py_ssize_t _SOFT_OFF = _COL["soft_off"], _SOFT_CNT = _COL["soft_cnt"]
+cdef Py_ssize_t _RS_OFF = _COL["rs_off"], _RS_CNT = _COL["rs_cnt"]
 
 
 cpdef uint64_t fnv1a64(str text):
@@ -187,41 +192,42 @@ cdef class Codec:
     def encode_classes(self, list keys):
         """Pack class keys for ``Engine.schedule``: (cls, cons, vals, rs)."""
         cdef Py_ssize_t k_n = len(keys), k
-        cls = np.zeros((k_n, 9), dtype=np.int32)
-        cdef int32_t[:, ::1] cv = cls
+        cls = np.zeros(k_n, dtype=CLASS_DTYPE)
+        cdef int32_t[:, ::1] cv = cls.view(np.int32).reshape(k_n, len(CLASS_DTYPE.names))
         cons, vals, rs = [], [], []
         for k in range(k_n):
             job, group, hard, soft, n_ports, sets = keys[k]
-            cv[k, 0] = -1 if job is None else intern(self.jobs, job)
-            cv[k, 1] = -1 if group is None else intern(self.groups, group)
-            cv[k, 2] = n_ports
-            cv[k, 3] = len(cons)
+            cv[k, _JOB] = -1 if job is None else intern(self.jobs, job)
+            cv[k, _GROUP] = -1 if group is None else intern(self.groups, group)
+            cv[k, _PORTS] = n_ports
+            cv[k, _HARD_OFF] = len(cons)
             for c in hard:
                 cons.append(self._constraint(c, vals))
-            cv[k, 4] = len(hard)
-            cv[k, 5] = len(cons)
+            cv[k, _HARD_CNT] = len(hard)
+            cv[k, _SOFT_OFF] = len(cons)
             for c in soft:
                 cons.append(self._constraint(c, vals))
-            cv[k, 6] = len(soft)
-            cv[k, 7] = len(rs)
+            cv[k, _SOFT_CNT] = len(soft)
+            cv[k, _RS_OFF] = len(rs)
             for name, label in sets:
                 rs.append((intern(self.set_names, name), intern(self.labels, label)))
-            cv[k, 8] = len(sets)
-        return cls, _rows(cons, 5), np.asarray(vals, dtype=np.int32), _rows(rs, 2)
+            cv[k, _RS_CNT] = len(sets)
+        return (cls, _records(cons, CONSTRAINT_DTYPE), np.asarray(vals, dtype=np.int32),
+                _records(rs, SET_REQUEST_DTYPE))
 
     cdef tuple _constraint(self, c, list vals):
         kind = _KINDS.get(type(c))
         if kind is None:  # a subclass of one of the four kinds
             kind = next(k for cls, k in _KINDS.items() if isinstance(c, cls))
-        if kind == 2:
+        if kind == _EXCLUSIVE:
             return (kind, -1, 1, len(vals), 0)
         attr = self.attrs.get(c.attr, -1)
-        if kind == 0:
+        if kind == _HOST_ATTR_VALUE:
             off = len(vals)
             for x in c.values:
                 vals.append(self._value_id(attr, str(x)))
             return (kind, attr, 1, off, len(c.values))
-        expected = int(c.expected_values) if kind == 3 else 1
+        expected = int(c.expected_values) if kind == _BALANCED else 1
         return (kind, attr, expected, len(vals), 0)
 
     cdef int32_t _value_id(self, object attr, str value):
@@ -268,7 +274,7 @@ cdef class Codec:
         cdef Py_ssize_t max_sets = max([len(key[5]) for key in keys], default=0)
         cdef dict names_cache = {}
         # imported here: titus.scheduler imports this module
-        from titus.scheduler.failures import constraint_labels, make_failure
+        from titus.scheduler.failures import constraint_labels, group_limit_failure, make_failure
         out = []
         w = counts.shape[1]
         for f in range(rows.shape[0]):
@@ -276,8 +282,7 @@ cdef class Codec:
             k = tc[row]
             key = keys[k]
             if counts[f, REASON_GROUP_LIMIT]:
-                out.append((row, make_failure({"group_limit": n_hosts}, n_hosts,
-                                              {"group_limit": f"group_limit({key[1]})"})))
+                out.append((row, group_limit_failure(key[1], n_hosts)))
                 continue
             names = names_cache.get(k)
             if names is None:
@@ -293,12 +298,17 @@ cdef class Codec:
 
     cdef list _reason_names(self, tuple key, Py_ssize_t max_sets, Py_ssize_t w):
         """The reason name of every slot of a failure row, for one class."""
-        names = ["group_limit", "disabled", "constraint:ExclusiveHost"] + list(self.resources) + ["ports"]
-        sets = [f"resource_set:{name}" for name, _ in key[5]]
+        names = list(FIXED_REASONS) + list(self.resources) + [PORTS_REASON]
+        sets = [SET_REASON_PREFIX + name for name, _ in key[5]]
         names += sets + [None] * (max_sets - len(sets))
-        names += [f"constraint:{type(c).__name__}" for c in key[2]]
+        names += [CONSTRAINT_REASON_PREFIX + type(c).__name__ for c in key[2]]
         names += [None] * (w - len(names))
         return names
+
+
+def _records(list rows, dtype):
+    """A list of tuples as a 1-D array of the engine's row ``dtype``."""
+    return np.array(rows, dtype=dtype) if rows else np.zeros(0, dtype=dtype)
 
 
 def _rows(list rows, int width):

@@ -91,3 +91,12 @@ def test_bad_flags_are_rejected_naming_the_flag(args, field):
     result = _bench(*args)
     assert result.exit_code == 2
     assert field in result.output
+
+
+def test_bench_names_the_cpu_and_runs_the_pareto_shape():
+    result = _bench("--shape", "pareto", "--hosts", "300", "--tasks", "3000")
+    assert result.exit_code == 0, result.output
+    assert "shape=pareto, constraints=pinned" in result.output
+    assert "  cpu            " in result.output
+    figures = _json("--shape", "pareto", "--hosts", "300", "--tasks", "3000")
+    assert figures["shape"] == "pareto" and figures["cpu"] and figures["placed"] + figures["unplaced"] == 3000

@@ -14,17 +14,35 @@ def test_engine_module_places_one_task_on_the_only_host_that_fits():
     fnv = np.array([_codec.fnv1a64("small"), _codec.fnv1a64("big")], dtype=np.uint64)
     none3 = np.zeros((0, 3), np.int32)
     assert engine.add_hosts(caps, fnv, none3, none3, np.zeros((0, 4), np.int32)) == 0
-    cls = np.array([[-1, -1, 0, 0, 0, 0, 0, 0, 0]], dtype=np.int32)
+    cls = np.zeros(1, dtype=_engine.CLASS_DTYPE)
+    cls[0]["job"] = cls[0]["group"] = -1
     hosts, slots, fail_rows, fail_counts, *_ = engine.schedule(
         np.array([[4.0, 512, 0, 0], [16.0, 512, 0, 0]]), np.zeros(2, np.int32), cls,
-        np.zeros((0, 5), np.int32), np.zeros(0, np.int32), np.zeros((0, 2), np.int32),
+        np.zeros(0, _engine.CONSTRAINT_DTYPE), np.zeros(0, np.int32), np.zeros(0, _engine.SET_REQUEST_DTYPE),
         np.zeros(0, np.int32), np.zeros((0, 4)), False, True)
     assert hosts.tolist() == [1, -1]          # 4 cpus fit only the big host; 16 fit none
     assert fail_rows.tolist() == [1]
-    assert fail_counts[0, 3] == 2              # both hosts rejected it for cpus (slot 3)
+    assert fail_counts[0, _engine.REASON_RESOURCE0] == 2  # both hosts rejected it for cpus
     assert engine.used(1).tolist() == [4.0, 512.0, 0.0, 0.0]
     engine.release(int(slots[0]))
     assert engine.used(1).tolist() == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_constants_come_from_the_engine_and_python_restates_none():
+    from titus.resources import BASE_RESOURCES
+    from titus.scheduler import failures, validation
+    from titus.scheduler.scheduler import FITNESS_CODES
+
+    assert _engine.BASE_RESOURCES == BASE_RESOURCES == ("cpus", "memory_mb", "disk_mb", "network_mbps")
+    assert validation.FITNESS_NAMES == tuple(_engine.FITNESS_KINDS) == tuple(FITNESS_CODES)
+    assert validation.BINPACKERS["cpu_mem_binpack"] == ("cpus", "memory_mb")
+    assert FITNESS_CODES["cpu_spread"] == FITNESS_CODES["cpu_binpack"] + _engine.SPREAD_OFFSET
+    assert validation.EPS == _engine.EPS == 1e-9
+    assert _engine.CLASS_DTYPE.names == ("job", "group", "ports", "hard_off", "hard_cnt", "soft_off",
+                                         "soft_cnt", "rs_off", "rs_cnt")
+    assert _engine.FIXED_REASONS == (failures.GROUP_LIMIT, "disabled", "constraint:ExclusiveHost")
+    assert _engine.CONSTRAINT_KINDS == {"HostAttrValue": 0, "UniqueHostAttr": 1, "ExclusiveHost": 2,
+                                        "BalancedHostAttr": 3}
 
 
 def test_engine_tiekey_matches_the_documented_formula():

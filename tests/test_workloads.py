@@ -240,3 +240,36 @@ def test_used_host_utilisation_is_the_bottleneck_share_of_used_capacity():
     assert w.used_host_utilisation(placement) == pytest.approx(expected)
     assert w.used_host_utilisation(np.array([-1, -1, -1])) is None
     assert 0 < w.used_host_utilisation(placement) <= 1
+
+
+def test_pareto_job_sizes_are_heavy_tailed_capped_and_sum_to_tasks():
+    from titus.workloads import pareto_job_sizes
+
+    sizes = pareto_job_sizes(110_000, 1.1, 20_000, np.random.default_rng(0))
+    assert sizes.sum() == 110_000 and sizes.min() >= 1 and sizes.max() <= 20_000
+    # heavy tail: most jobs are tiny, the largest 1% hold a large share of the tasks
+    top = np.sort(sizes)[::-1][:max(1, len(sizes) // 100)]
+    assert np.median(sizes) <= 3 and top.sum() > 0.3 * sizes.sum()
+    assert pareto_job_sizes(5, 1.1, 2, np.random.default_rng(1)).max() <= 2
+
+
+def test_pareto_shape_three_instance_types_three_zones_and_the_pinned_mix():
+    from titus.workloads import THREE_INSTANCE_TYPES, pareto_spec
+
+    w = generate(pareto_spec(hosts=3000, tasks=30_000, seed=3))
+    assert len(w.demand) == 30_000 and set(w.host_zone.tolist()) == {"zone-0", "zone-1", "zone-2"}
+    assert sorted(set(w.host_shape.tolist())) == [0, 1, 2] and len(THREE_INSTANCE_TYPES) == 3
+    pinned = [c for c in w.classes if c.hard]
+    balanced = [c for c in w.classes if c.soft]
+    n = len(w.classes)
+    assert 0.07 * n < len(pinned) < 0.13 * n and 0.26 * n < len(balanced) < 0.34 * n
+    for c in pinned:
+        (rule,) = c.hard
+        assert isinstance(rule, HostAttrValue) and rule.attr == "zone" and len(set(rule.values)) == 2
+    for c in balanced:
+        assert c.soft == (BalancedHostAttr("zone", 3),)
+    # jobs arrive in random order, each job's tasks together
+    starts = [int(np.argmax(w.task_class == k)) for k in range(min(50, n))]
+    assert starts != sorted(starts)
+    runs = int(np.count_nonzero(np.diff(w.task_class))) + 1
+    assert runs == n

@@ -13,9 +13,12 @@ from typing import Iterable
 
 @dataclass(frozen=True, init=False)
 class HostAttrValue:
-    """The host's attribute ``attr`` must equal ``value`` (or be one of ``values``).
+    """The host's attribute ``attr`` must equal ``value``, or be one of ``values``.
 
-    ``attr="hostname"`` matches the host id.
+    ``HostAttrValue("zone", "a")``, ``HostAttrValue("zone", ["a", "b"])`` (a list, tuple, set
+    or frozenset as the value means "one of these"; a set's values are kept sorted by their
+    text, so equal sets make equal constraints) and ``HostAttrValue("zone", values=["a", "b"])``
+    are all accepted. ``attr="hostname"`` matches the host id.
     """
 
     attr: str
@@ -23,17 +26,24 @@ class HostAttrValue:
 
     def __init__(self, attr: str, value=None, values: Iterable | None = None):
         object.__setattr__(self, "attr", attr)
-        if values is None:
-            vals = () if value is None else (value,)
-        else:
-            vals = tuple(values) if not isinstance(values, str) else (values,)
-            if value is not None:
-                vals = (value, *vals)
+        vals = () if value is None else _one_or_many(value)
+        if values is not None:
+            vals = (*vals, *(_one_or_many(values) if isinstance(values, (set, frozenset, str))
+                             else tuple(values)))
         object.__setattr__(self, "values", vals)
 
     def __repr__(self) -> str:
         vals = ",".join(str(v) for v in self.values)
         return f"HostAttrValue({self.attr}={vals})"
+
+
+def _one_or_many(value) -> tuple:
+    """A list/tuple as its items, a set as its items sorted by text, anything else as one value."""
+    if isinstance(value, (set, frozenset)):
+        return tuple(sorted(value, key=str))
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    return (value,)
 
 
 @dataclass(frozen=True)

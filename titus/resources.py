@@ -11,8 +11,8 @@ offers and what capacity groups guarantee, limit and count. They are the base re
 """
 from __future__ import annotations
 
-#: The engine's fixed resource columns, in ``Scheduler.resources`` order.
-BASE_RESOURCES = ("cpus", "memory_mb", "disk_mb", "network_mbps")
+#: The engine's fixed resource columns, in ``Scheduler.resources`` order (csrc/fitness.hpp).
+from titus._engine import BASE_RESOURCES  # noqa: E402
 #: What a job asks for and capacity groups count: the base resources, then ``gpu`` (a scalar).
 PLATFORM_RESOURCES = BASE_RESOURCES + ("gpu",)
 

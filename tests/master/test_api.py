@@ -130,7 +130,7 @@ def test_pending_task_shows_scheduling_failure(master, client):
     master.scheduling.run_round(force=True)
     task = client.get("/api/v3/tasks", params={"jobId": job_id}).json()["items"][0]
     detail = client.get(f"/api/v3/tasks/{task['id']}").json()
-    assert detail["schedulingFailure"] == "0/1 hosts: 1 cpus"
+    assert detail["schedulingFailure"] == "0/1 hosts: 1 cpus; asks 2 cpus; largest free 1"
 
 
 def test_service_resize_over_rest(master, client):

@@ -215,6 +215,27 @@ def test_pending_task_keeps_the_engines_reason(master, agent):
     assert "cpus" in task.scheduling_failure and "0/2 hosts" in task.scheduling_failure
 
 
+def test_pending_message_comes_from_the_one_engine_call_with_the_ask_and_the_largest_free(master, agent):
+    job = master.submit_job(batch_job(2, resources={"cpu": 64}))
+    scheduler = master.engine.scheduler
+    calls = []
+    real = scheduler.schedule_arrays
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("explain"))
+        return real(*args, **kwargs)
+
+    scheduler.schedule_arrays = counted
+    scheduler.schedule = None  # no second call to explain
+    master.scheduling.run_round(force=True)
+    assert calls == [True]
+    free = scheduler.largest_free("cpus")
+    for task in tasks_of(master, job.id):
+        assert task.state == S.ACCEPTED
+        assert task.scheduling_failure.startswith("0/2 hosts: 2 cpus")
+        assert task.scheduling_failure.endswith(f"; asks 64 cpus; largest free {free:.6g}")
+
+
 def test_illegal_reports_are_dropped(master, agent):
     job = master.submit_job(batch_job(1))
     (tid,) = run(master, agent)

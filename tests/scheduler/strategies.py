@@ -85,8 +85,11 @@ ATTR_VALUES = {"zone": ZONES + ("d",), "rack": RACKS, "hostname": HOSTNAMES}
 
 
 def _value_constraint(attr):
-    return st.lists(st.sampled_from(ATTR_VALUES[attr]), min_size=1, max_size=2, unique=True).map(
-        lambda values: HostAttrValue(attr, values=values))
+    # every spelling of "one of these values": values=[...], or a list, tuple or set as the value
+    spell = st.sampled_from([lambda vs: HostAttrValue(attr, values=vs), lambda vs: HostAttrValue(attr, list(vs)),
+                             lambda vs: HostAttrValue(attr, tuple(vs)), lambda vs: HostAttrValue(attr, set(vs))])
+    values = st.lists(st.sampled_from(ATTR_VALUES[attr]), min_size=1, max_size=2, unique=True)
+    return st.tuples(spell, values).map(lambda sv: sv[0](sv[1]))
 
 
 # Built once: hypothesis validates a strategy object on first use, which is costly per draw.

@@ -109,11 +109,14 @@ def test_arrays_and_objects_agree_on_random_cases(scheduler_cls, data):
     tasks = [Task(f"t{i}", **d, **shapes[c]) for i, (d, c) in enumerate(rows)]
     classes = [TaskClass(**shape) for shape in shapes]
     result = by_objects.schedule(tasks)
-    out = by_arrays.schedule_arrays(demand_matrix(tasks, by_arrays.resources),
-                                    np.array([c for _, c in rows], dtype=np.int32), classes,
-                                    task_ids=[t.id for t in tasks])
+    out, failures = by_arrays.schedule_arrays(demand_matrix(tasks, by_arrays.resources),
+                                              np.array([c for _, c in rows], dtype=np.int32), classes,
+                                              task_ids=[t.id for t in tasks], explain=True)
     placed = {t.id: by_arrays.host_ids[i] for t, i in zip(tasks, out.tolist()) if i >= 0}
     assert placed == result.assignments
+    # explain=True: the very Failure objects schedule gives, keyed by row.
+    assert {tasks[row].id: f for row, f in failures.items()} == result.failures
+    assert sorted(failures) == [i for i, h in enumerate(out.tolist()) if h < 0]
     assert snapshot(by_arrays) == snapshot(by_objects)
     later = data.draw(gen.tasks([f"l{i}" for i in range(5)]), label="later")
     assert summary(by_arrays.schedule(later)) == summary(by_objects.schedule(later))

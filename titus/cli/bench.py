@@ -9,8 +9,8 @@ import click
 from titus.cli import main
 from titus.scheduler.task_order import TASK_ORDERS as SCHEDULER_ORDERS
 from titus.scheduler.validation import FITNESS_NAMES
-from titus.workloads import CONSTRAINT_MIXES, TASK_ORDERS, WorkloadSpec, generate
-from titus.workloads.runner import APIS, ENGINES, make_scheduler, run
+from titus.workloads import CONSTRAINT_MIXES, SHAPES, TASK_ORDERS, generate, make_spec
+from titus.workloads.runner import APIS, ENGINES, cpu_model, make_scheduler, run
 
 # Above this many tasks the run goes in batches with a progress bar (a long run shows life).
 _PROGRESS_ABOVE = 200_000
@@ -20,12 +20,17 @@ _PROGRESS_BATCH = 100_000
 @main.command("bench")
 @click.option("--hosts", default=10_000, show_default=True, type=click.IntRange(min=1),
               help="Hosts in the cluster (Google 2011 trace machine shapes).")
-@click.option("--tasks", default=100_000, show_default=True, type=click.IntRange(min=0),
-              help="Tasks to place (Google 2019 trace job sizes).")
-@click.option("--constraints", "--workload", "constraints", default="zone", show_default=True,
+@click.option("--tasks", default=None, type=click.IntRange(min=0),
+              help="Tasks to place [default: 100,000; 110,000 with --shape pareto].")
+@click.option("--constraints", "--workload", "constraints", default=None,
               type=click.Choice(CONSTRAINT_MIXES),
               help="Constraint mix: none; zone = hard HostAttrValue(tier=flex) + soft "
-                   "BalancedHostAttr(zone); unique = one task per host per job; mixed.")
+                   "BalancedHostAttr(zone); unique = one task per host per job; mixed; pinned = "
+                   "10% hard HostAttrValue(zone, [two zones]), 30% soft BalancedHostAttr(zone). "
+                   "[default: zone; pinned with --shape pareto]")
+@click.option("--shape", default="google", show_default=True, type=click.Choice(SHAPES),
+              help="google: Google 2011 machine shapes, Google 2019 job sizes; pareto: three "
+                   "instance types over three zones, Pareto job sizes up to 20,000 tasks.")
 @click.option("--fitness", default="cpu_mem_binpack", show_default=True,
               type=click.Choice(FITNESS_NAMES), help="Fitness function.")
 @click.option("--task-order", default="given", show_default=True, type=click.Choice(SCHEDULER_ORDERS),
@@ -47,15 +52,19 @@ _PROGRESS_BATCH = 100_000
 @click.option("--full-scan", is_flag=True,
               help="Turn the engine's indexes off: scan every host per task, as Fenzo does.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
-def bench(hosts, tasks, constraints, fitness, task_order, seed, api, engine, zones, order, batch, full_scan,
-          as_json):
+def bench(hosts, tasks, constraints, shape, fitness, task_order, seed, api, engine, zones, order, batch,
+          full_scan, as_json):
     """Schedule a synthetic workload and print placements/s, hosts used and the lower bound.
 
     The cluster and workload are generated from published trace facts (see docs/benchmarks.md);
     only the scheduling calls are timed.
     """
-    spec = WorkloadSpec(hosts=hosts, tasks=tasks, seed=seed, zones=zones,
-                        constraints=constraints, order=order)
+    if tasks is None:
+        tasks = 110_000 if shape == "pareto" else 100_000
+    knobs = dict(hosts=hosts, tasks=tasks, seed=seed, zones=zones, order=order)
+    if constraints is not None or shape == "google":
+        knobs["constraints"] = constraints or "zone"
+    spec = make_spec(shape, **knobs)
     workload = generate(spec)
     try:
         options = {"index": False} if full_scan else {}
@@ -69,6 +78,8 @@ def bench(hosts, tasks, constraints, fitness, task_order, seed, api, engine, zon
     figures = _figures(spec, workload, outcome, fitness, api, engine)
     figures["full_scan"] = full_scan
     figures["task_order"] = task_order
+    figures["shape"] = shape
+    figures["cpu"] = cpu_model()
     if as_json:
         click.echo(json.dumps(figures, indent=2))
     else:
@@ -115,9 +126,10 @@ def _figures(spec, workload, outcome, fitness, api, engine) -> dict:
 
 def _print(f: dict) -> None:
     click.echo(f"titus bench: {f['tasks']:,} tasks in {f['jobs']:,} jobs onto {f['hosts']:,} "
-               f"hosts (constraints={f['constraints']}, fitness={f['fitness']}, "
+               f"hosts (shape={f['shape']}, constraints={f['constraints']}, fitness={f['fitness']}, "
                f"task order={f['task_order']}, api={f['api']}, engine={f['engine']}, "
                f"seed={f['seed']})")
+    click.echo(f"  cpu            {f['cpu']} (one thread)")
     click.echo(f"  placed         {f['placed']:,} ({f['unplaced']:,} unplaced)")
     click.echo(f"  schedule time  {f['schedule_seconds']:.4f} s  "
                f"(add hosts {f['add_hosts_seconds']:.4f} s)")

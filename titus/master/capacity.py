@@ -14,6 +14,7 @@ from typing import Optional
 
 from titus.master.model import CapacityGroupSpec, ContainerResources
 from titus.resources import PLATFORM_RESOURCES as RESOURCES
+from titus.scheduler.validation import over
 
 TIER_ORDER = ("Critical", "Flex")
 # Weight of a group with no guarantee: such groups still share among themselves by DRF.
@@ -54,7 +55,7 @@ class CapacityGroup:
             return None
         for r in RESOURCES:
             cap = self.limit.get(r, 0.0)
-            if cap > 0 and used.get(r, 0.0) + demand.get(r, 0.0) > cap + 1e-9:
+            if cap > 0 and over(used.get(r, 0.0), demand.get(r, 0.0), cap):
                 return r
         return None
 

@@ -2,10 +2,14 @@
 
 Tasks of one job share demand and constraints, so each job is one ``TaskClass`` and the batch
 crosses into the engine as a demand matrix (``schedule_arrays``), with no Python work per
-task inside the engine. The array path returns no failure reasons, so for each job with
-unplaced tasks one of them is offered again through ``schedule`` to learn why; its
-message is given to the job's other waiting tasks of this round. Tasks needing a resource
-the engine has never heard of (a scalar no host offers) go through ``schedule`` directly.
+task inside the engine. The same call explains every unplaced row (``explain=True``: the
+engine's per-reason host counts, decoded into the ``Failure`` that ``schedule`` would give), so
+nothing is asked twice. Tasks needing a resource the engine has never heard of (a scalar no
+host offers) go through ``schedule`` directly.
+
+A pending task's message is the engine's ``Failure.message`` and, when a resource is the
+leading reason, what the task asks of it and the most any host has free:
+``"0/2 hosts: 2 cpus; asks 32 cpus; largest free 16"``.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from titus.scheduler.model import TaskClass
+from titus.scheduler.model import Failure, TaskClass
 
 
 @dataclass
@@ -61,37 +65,59 @@ def place(engine, records: list, zones: int) -> Placement:
         else:
             fast.append(task)
             task_class.append(index)
+    notes = _Notes(scheduler)
     if fast:
         tc = np.asarray(task_class, dtype=np.int32)
         demand = np.ascontiguousarray(np.asarray(class_rows, dtype=np.float64)[tc])
-        hosts = scheduler.schedule_arrays(demand, tc, classes, task_ids=[t.id for t in fast])
+        hosts, failures = scheduler.schedule_arrays(demand, tc, classes, task_ids=[t.id for t in fast],
+                                                    explain=True)
         host_ids = scheduler.host_ids
-        unplaced_by_class: dict[int, list] = {}
-        for task, h, c in zip(fast, hosts.tolist(), task_class):
+        for task, h in zip(fast, hosts.tolist()):
             if h >= 0:
                 out.assignments[task.id] = host_ids[h]
-            else:
-                unplaced_by_class.setdefault(c, []).append(task)
-        for waiting in unplaced_by_class.values():
-            _explain(engine, waiting, zones, out)
+        for row, failure in failures.items():
+            asks = dict(zip(resources, class_rows[task_class[row]]))
+            out.failures[fast[row].id] = notes.message(failure, asks)
     if slow:
-        result = scheduler.schedule([engine.task_for(t, zones) for t in slow])
+        tasks = [engine.task_for(t, zones) for t in slow]
+        result = scheduler.schedule(tasks)
         out.assignments.update(result.assignments)
         out.ports.update(result.ports)
-        out.failures.update({tid: f.message for tid, f in result.failures.items()})
+        for task in tasks:
+            failure = result.failures.get(task.id)
+            if failure is not None:
+                out.failures[task.id] = notes.message(failure, _asks(task))
     return out
 
 
-def _explain(engine, waiting: list, zones: int, out: Placement) -> None:
-    """Ask the engine why the first waiting task of a job does not fit; share the answer."""
-    first = waiting[0]
-    result = engine.scheduler.schedule([engine.task_for(first, zones)])
-    if first.id in result.assignments:  # room appeared (e.g. a constraint's count moved)
-        out.assignments[first.id] = result.assignments[first.id]
-        out.ports.update(result.ports)
-        message = ""
-    else:
-        message = result.failures[first.id].message
-        out.failures[first.id] = message
-    for task in waiting[1:]:
-        out.failures[task.id] = message
+def _asks(task) -> dict:
+    """What a ``Task`` asks, resource name -> amount."""
+    return {"cpus": task.cpus, "memory_mb": task.memory_mb, "disk_mb": task.disk_mb,
+            "network_mbps": task.network_mbps, **dict(task.scalars)}
+
+
+class _Notes:
+    """Pending-task messages, the largest free amount of each resource looked up once per round
+    (the state after the round's placements)."""
+
+    def __init__(self, scheduler):
+        self._scheduler = scheduler
+        self._largest: dict[str, float] = {}
+
+    def message(self, failure: Failure, asks: dict) -> str:
+        """``failure.message``, then ``; asks 32 cpus; largest free 16`` when the leading reason
+        (most hosts) is a resource the task asks for."""
+        if not failure.counts:
+            return failure.message
+        reason = min(failure.counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        if reason not in asks or reason not in self._scheduler.resources:
+            return failure.message
+        largest = self._largest.get(reason)
+        if largest is None:
+            largest = self._largest[reason] = self._scheduler.largest_free(reason)
+        return f"{failure.message}; asks {_amount(asks[reason])} {reason}; largest free {_amount(largest)}"
+
+
+def _amount(x: float) -> str:
+    """An amount as people write it: 32, 0.5, 1536."""
+    return f"{x:.6g}"

@@ -11,15 +11,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from titus._engine import CONSTRAINT_REASON_PREFIX, FIXED_REASONS, PORTS_REASON, SET_REASON_PREFIX
 from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
 from titus.resources import BASE_RESOURCES
 from titus.scheduler import task_order as order
 from titus.scheduler import validation as v
-from titus.scheduler.failures import constraint_labels, make_failure
+from titus.scheduler.failures import constraint_labels, group_limit_failure, make_failure
 from titus.scheduler.model import Host, Result, Task, TaskClass
 from titus.scheduler.tiekey import tiekey
 
 EPS = v.EPS
+# Reason names as the engine reports them (csrc/layout.hpp).
+_, _DISABLED, _EXCLUSIVE = FIXED_REASONS
 
 
 def merge_ranges(ranges) -> list[tuple[int, int]]:
@@ -230,7 +233,7 @@ class ReferenceScheduler:
         # A scalar no host has yet counts as capacity 0; it is noted only once the task is held.
         new_names = [name for name in task.scalars if name not in self._resources]
         for r in [*self._resources, *new_names]:
-            if h.used.get(r, 0.0) + ask.demand.get(r, 0.0) > h.cap.get(r, 0.0) + EPS:
+            if v.over(h.used.get(r, 0.0), ask.demand.get(r, 0.0), h.cap.get(r, 0.0)):
                 raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: {r}")
         if ports is not None:
             for p in ports:
@@ -267,12 +270,15 @@ class ReferenceScheduler:
                 result.resource_sets[t.id] = dict(held.sets)
         return result
 
-    def schedule_arrays(self, demand, task_class, classes, task_ids=None) -> np.ndarray:
+    def schedule_arrays(self, demand, task_class, classes, task_ids=None, explain=False):
         """Rows of ``demand`` (columns in ``resources`` order) placed like ``schedule`` would.
-        The arrays, classes and ids are validated whole first (ValueError, nothing placed)."""
+        The arrays, classes and ids are validated whole first (ValueError, nothing placed).
+        With ``explain=True``: ``(placements, {row: Failure})`` for the unplaced rows."""
         d, tc, classes, task_ids = v.check_arrays(demand, task_class, classes, self._resources,
                                                   task_ids, self._held)
+        explain = v.check_flag(explain, "explain")
         out = np.full(d.shape[0], -1, dtype=np.int32)
+        failures = {}
         rows = order.row_order(tc, classes, self._task_order)
         for i in (range(d.shape[0]) if rows is None else rows.tolist()):
             c: TaskClass = classes[tc[i]]
@@ -283,10 +289,18 @@ class ReferenceScheduler:
             else:
                 self._anon += 1
                 key = ("anon", self._anon)
-            h, _ = self._place(ask, key)
+            h, failure = self._place(ask, key)
             if h is not None:
                 out[i] = h.idx
-        return out
+            else:
+                failures[i] = failure
+        return (out, dict(sorted(failures.items()))) if explain else out
+
+    def largest_free(self, resource: str) -> float:
+        """The most of ``resource`` any live, enabled host has free; 0.0 with none."""
+        v.resource_column(resource, self._resources)
+        return max([0.0, *(h.cap.get(resource, 0.0) - h.used.get(resource, 0.0)
+                           for h in self._live_hosts() if h.enabled)])
 
     # ----------------------------------------------------------------- internals
     def _ask_from_task(self, t: Task) -> _Ask:
@@ -303,9 +317,8 @@ class ReferenceScheduler:
         if ask.group is not None and ask.group in self._limits:
             used = self._group_used.get(ask.group, {})
             for r, lim in self._limits[ask.group].items():
-                if used.get(r, 0.0) + ask.demand.get(r, 0.0) > lim + EPS:
-                    return None, make_failure({"group_limit": len(hosts)}, len(hosts),
-                                              {"group_limit": f"group_limit({ask.group})"})
+                if v.over(used.get(r, 0.0), ask.demand.get(r, 0.0), lim):
+                    return None, group_limit_failure(ask.group, len(hosts))
         counts = self._attr_counts(ask)
         best = best_score = None
         good = None
@@ -344,20 +357,20 @@ class ReferenceScheduler:
 
     def _reject(self, ask: _Ask, h: _Host, counts) -> str | None:
         if not h.enabled:
-            return "disabled"
+            return _DISABLED
         if h.exclusive or (h.tasks and any(isinstance(c, ExclusiveHost) for c in ask.hard)):
-            return "constraint:ExclusiveHost"
+            return _EXCLUSIVE
         for r in self._resources:
-            if h.used.get(r, 0.0) + ask.demand.get(r, 0.0) > h.cap.get(r, 0.0) + EPS:
+            if v.over(h.used.get(r, 0.0), ask.demand.get(r, 0.0), h.cap.get(r, 0.0)):
                 return r
         if h.free_ports() < ask.ports:
-            return "ports"
+            return PORTS_REASON
         for name in sorted(ask.sets):
             if self._pick_set(h, name, ask.sets[name]) is None:
-                return f"resource_set:{name}"
+                return SET_REASON_PREFIX + name
         for c in ask.hard:
             if not self._satisfied(c, h, counts):
-                return f"constraint:{type(c).__name__}"
+                return CONSTRAINT_REASON_PREFIX + type(c).__name__
         return None
 
     def _satisfied(self, c, h: _Host, counts) -> bool:

@@ -14,20 +14,16 @@ from itertools import compress
 import numpy as np
 
 from titus._codec import Codec
-from titus._engine import Engine
+from titus import _engine
+from titus._engine import REASON_RESOURCE0, Engine
 from titus.constraints import ExclusiveHost
 from titus.resources import BASE_RESOURCES
 from titus.scheduler import task_order as order
 from titus.scheduler import validation as v
 from titus.scheduler.model import Host, Result, Task
 
-# Engine codes of the named fitness functions (csrc/fitness.hpp); a spread is its packer + 5.
-_PACKER_CODES = {"cpu_binpack": 0, "memory_binpack": 1, "network_binpack": 2,
-                 "cpu_mem_binpack": 3, "cpu_mem_network_binpack": 4}
-FITNESS_CODES = {**_PACKER_CODES,
-                 **{n.replace("_binpack", "_spread"): c + 5 for n, c in _PACKER_CODES.items()},
-                 "cpu_mem_fewest_hosts": 10}
-_RESOURCE0 = 3  # first resource reason slot (csrc/engine.hpp)
+# Engine codes of the named fitness functions (csrc/fitness.hpp).
+FITNESS_CODES = {name: code for name, (code, _) in _engine.FITNESS_KINDS.items()}
 
 
 class Scheduler:
@@ -109,6 +105,12 @@ class Scheduler:
         idx = self._index(host_id)
         cap, used = self._engine.cap(idx).tolist(), self._engine.used(idx).tolist()
         return {r: c - u for r, c, u in zip(self._codec.resources, cap, used)}
+
+    def largest_free(self, resource: str) -> float:
+        """The most of ``resource`` (a name in ``resources``) that any live, enabled host has
+        free (capacity - used); 0.0 when there is no such host. ValueError for an unknown name."""
+        col = v.resource_column(resource, self._codec.resources)
+        return self._engine.largest_free(col)
 
     def is_enabled(self, host_id) -> bool:
         """Whether new tasks may be placed on the host."""
@@ -220,7 +222,7 @@ class Scheduler:
         reason = self._engine.overcommit_reason(idx, demand)
         if reason >= 0:
             raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: "
-                             f"{self._codec.resources[reason - _RESOURCE0]}")
+                             f"{self._codec.resources[reason - REASON_RESOURCE0]}")
         for name in unknown:
             if float(task.scalars[name]) > v.EPS:
                 raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: {name}")
@@ -239,7 +241,8 @@ class Scheduler:
             self._sync_resources([task])
             demand = self._codec.demand_row(task)
         sets = self._codec.set_requests(dict(task.resource_sets))
-        job, group = self._codec.encode_classes([self._codec.class_key(task)])[0][0][:2].tolist()
+        row = self._codec.encode_classes([self._codec.class_key(task)])[0][0]
+        job, group = int(row["job"]), int(row["group"])
         exclusive = any(isinstance(c, ExclusiveHost) for c in task.hard)
         slot, _, _ = self._engine.hold(idx, demand, job, group, exclusive, int(task.ports), ports, sets)
         self._task_slot[task.id] = slot
@@ -318,12 +321,16 @@ class Scheduler:
             result.failures[tasks[row].id] = failure
         return result
 
-    def schedule_arrays(self, demand, task_class, classes, task_ids=None) -> np.ndarray:
+    def schedule_arrays(self, demand, task_class, classes, task_ids=None, explain=False):
         """The throughput path: row ``i`` of ``demand`` (float64[N, R], columns in ``resources``
         order) is a task of class ``classes[task_class[i]]`` (a ``TaskClass``: job, group,
         constraints, ports, resource sets). Places exactly as ``schedule`` would, with no Python
         work per row. Returns int32[N]: the host index of each row, or -1 when unplaced.
         Placed rows are held; give ``task_ids`` to be able to ``release`` them one by one.
+
+        With ``explain=True`` it returns ``(placements, failures)``: the same int32[N] and a dict
+        from the row index of each unplaced row to the ``Failure`` that ``schedule`` would give
+        (decoded from the per-reason host counts the engine computes anyway).
 
         Validated whole first (vectorised over the rows): a wrong dtype or shape, a NaN,
         infinite or negative demand (``demand[5, 0] (cpus): ...``), a ``task_class`` entry out
@@ -332,13 +339,20 @@ class Scheduler:
         """
         d, tc, classes, task_ids = v.check_arrays(demand, task_class, classes, self._codec.resources,
                                                   task_ids, self._task_slot)
+        explain = v.check_flag(explain, "explain")
         keys = [self._codec.class_key(c) for c in classes]
         rows = order.row_order(tc, classes, self._task_order)
         if rows is not None:
             d, tc = d[rows], tc[rows]
             task_ids = None if task_ids is None else [task_ids[i] for i in rows.tolist()]
-        hosts, slots, _, _, _, _, _ = self._run(d, tc, keys, False, task_ids is not None)
+        hosts, slots, fail_rows, fail_counts, _, _, _ = self._run(d, tc, keys, False, task_ids is not None)
         if task_ids is not None:
             placed = (hosts >= 0).tolist()
             self._remember(compress(slots.tolist(), placed), compress(task_ids, placed))
-        return order.in_input_order(hosts, rows)
+        placements = order.in_input_order(hosts, rows)
+        if not explain:
+            return placements
+        back = None if rows is None else rows.tolist()  # placement position -> caller's row
+        failures = {(row if back is None else back[row]): failure for row, failure in
+                    self._codec.failures(keys, tc, fail_rows, fail_counts, len(self))}
+        return placements, dict(sorted(failures.items()))

@@ -19,27 +19,29 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from titus import _engine
 from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
 from titus.resources import BASE_RESOURCES
 from titus.scheduler.model import Host, Task, TaskClass
 
-BINPACKERS = {
-    "cpu_binpack": ("cpus",),
-    "memory_binpack": ("memory_mb",),
-    "network_binpack": ("network_mbps",),
-    "cpu_mem_binpack": ("cpus", "memory_mb"),
-    "cpu_mem_network_binpack": ("cpus", "memory_mb", "network_mbps"),
-}
+# The named fitness functions and the slacks are the engine's (csrc/fitness.hpp, layout.hpp).
+#: name -> the base resources whose utilisations it averages (binpackers only).
+BINPACKERS = {name: cols for name, (_, cols) in _engine.FITNESS_KINDS.items() if name.endswith("_binpack")}
 # Hosts in use first (by their cpu/memory binpack value), empty hosts largest first: for clusters
 # of mixed machine shapes, where a plain binpacker fills the smallest hosts first.
 FEWEST_HOSTS = "cpu_mem_fewest_hosts"
 # Slack under which a used amount counts as none (releases leave rounding residues).
-IN_USE_EPS = 1e-9
-FITNESS_NAMES = (tuple(BINPACKERS) + tuple(n.replace("_binpack", "_spread") for n in BINPACKERS)
-                 + (FEWEST_HOSTS,))
+IN_USE_EPS = _engine.IN_USE_EPS
+FITNESS_NAMES = tuple(_engine.FITNESS_KINDS)
 
 # Slack when comparing sums of doubles against a capacity or a limit.
-EPS = 1e-9
+EPS = _engine.EPS
+
+
+def over(used: float, demand: float, capacity: float) -> bool:
+    """The fit test, as the engine's (csrc/feasibility.hpp): ``used + demand`` over-commits
+    ``capacity`` (beyond the slack ``EPS``)."""
+    return used + demand > capacity + EPS
 
 
 # The native side stores counts as int32 and port numbers fit in 16 bits.
@@ -205,6 +207,23 @@ def check_good_enough(value) -> float | None:
     return g
 
 
+def check_flag(value, where: str) -> bool:
+    """A plain True or False (``explain=``): InputTypeError naming ``where`` otherwise."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputTypeError(f"{where}: must be True or False, {_got(value)}")
+    return bool(value)
+
+
+def resource_column(name, resources) -> int:
+    """The column of resource ``name`` in ``resources``; ValueError naming it if unknown."""
+    if not isinstance(name, str):
+        raise InputTypeError(f"resource: must be a string, {_got(name)}")
+    try:
+        return list(resources).index(name)
+    except ValueError:
+        raise ValueError(f"resource: unknown resource {name!r}; known: {', '.join(resources)}") from None
+
+
 def check_seed(seed) -> int:
     """The tie-break seed: any int (taken modulo 2**64)."""
     if isinstance(seed, bool) or not isinstance(seed, (Integral, np.integer)):
@@ -291,7 +310,10 @@ def _check_port_ranges(ranges, where: str) -> None:
         if (not isinstance(rng, Sequence) or isinstance(rng, (str, bytes)) or len(rng) != 2
                 or not all(isinstance(p, (Integral, np.integer)) and not isinstance(p, bool) for p in rng)):
             raise InputTypeError(f"{where}[{j}]: must be a (lo, hi) pair of integers, {_got(rng)}")
-        if not 0 <= rng[0] <= rng[1] <= MAX_PORT:
+        for p in rng:
+            if not 0 <= p <= MAX_PORT:
+                raise ValueError(f"{where}[{j}]: port {p} is outside 0..{MAX_PORT} (range {show(rng)})")
+        if rng[0] > rng[1]:
             raise ValueError(f"{where}[{j}]: port range must have 0 <= lo <= hi <= {MAX_PORT}, got {show(rng)}")
 
 

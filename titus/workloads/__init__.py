@@ -7,8 +7,9 @@ holds arrays for ``Scheduler.schedule_arrays`` and builds the same input as ``Ho
 objects; ``Workload.lower_bound`` gives a lower bound on the hosts any placement needs.
 """
 from titus.workloads.bounds import HostBound, lower_bound_hosts
-from titus.workloads.generator import RESOURCES, Workload, generate, job_sizes
-from titus.workloads.spec import CONSTRAINT_MIXES, TASK_ORDERS, WorkloadSpec
+from titus.workloads.generator import RESOURCES, Workload, generate, job_sizes, pareto_job_sizes
+from titus.workloads.spec import (CONSTRAINT_MIXES, SHAPES, TASK_ORDERS, THREE_INSTANCE_TYPES, WorkloadSpec,
+                                  make_spec, pareto_spec)
 
 __all__ = [
     "CONSTRAINT_MIXES",
@@ -19,5 +20,10 @@ __all__ = [
     "WorkloadSpec",
     "generate",
     "job_sizes",
+    "make_spec",
+    "pareto_job_sizes",
+    "pareto_spec",
+    "SHAPES",
+    "THREE_INSTANCE_TYPES",
     "lower_bound_hosts",
 ]

@@ -130,7 +130,10 @@ def generate(spec: WorkloadSpec | None = None, **knobs) -> Workload:
     host_rng, size_rng, demand_rng, order_rng = (np.random.default_rng(s) for s in seeds)
 
     shape, capacity, zone, tier = _cluster(spec, host_rng)
-    sizes = job_sizes(spec.tasks, spec.job_count, spec.top_share, spec.tail_exponent, size_rng)
+    if spec.job_size_law == "pareto":
+        sizes = pareto_job_sizes(spec.tasks, spec.pareto_alpha, spec.job_max, size_rng)
+    else:
+        sizes = job_sizes(spec.tasks, spec.job_count, spec.top_share, spec.tail_exponent, size_rng)
     per_job = _job_demand(spec, len(sizes), demand_rng)
     classes = task_classes(spec.constraints, sizes, spec.hosts, spec.zones, demand_rng)
     task_class = _task_order(spec.order, sizes, order_rng)
@@ -168,6 +171,23 @@ def job_sizes(tasks: int, jobs: int, top_share: float, tail_exponent: float,
         _split(tasks - top_tasks, rest, tail_exponent, rng),
     ])
     return np.sort(sizes)[::-1]
+
+
+def pareto_job_sizes(tasks: int, alpha: float, job_max: int, rng: np.random.Generator) -> np.ndarray:
+    """Tasks per job (int64, summing to ``tasks``, each in 1..``job_max``), in draw order: sizes
+    ``ceil(Pareto(alpha))`` (Lomax + 1, so the least is 1) capped at ``job_max``, drawn until
+    they hold ``tasks`` tasks; the last job is cut to fit."""
+    sizes: list[int] = []
+    total = 0
+    while total < tasks:
+        draw = np.minimum(np.ceil(rng.pareto(alpha, size=1024) + 1.0), job_max).astype(np.int64)
+        for x in draw.tolist():
+            x = min(x, tasks - total)
+            sizes.append(x)
+            total += x
+            if total >= tasks:
+                break
+    return np.asarray(sizes, dtype=np.int64)
 
 
 def _split(total: int, parts: int, exponent: float, rng: np.random.Generator) -> np.ndarray:

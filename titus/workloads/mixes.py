@@ -8,6 +8,8 @@
 - ``mixed``: each job draws one of: nothing (50%), the ``zone`` pair (30%), hard
   ``BalancedHostAttr("zone")`` (10%), the ``unique`` rule (8%), hard ``ExclusiveHost`` for
   single-task jobs (2%; larger jobs drawing it get nothing).
+- ``pinned``: each job draws one of: hard ``HostAttrValue("zone", [two of the zones])`` (10%;
+  the two drawn per job), soft ``BalancedHostAttr("zone")`` (30%), nothing (60%).
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ def job_name(index: int) -> str:
 def task_classes(mix: str, job_sizes: np.ndarray, hosts: int, zones: int,
                  rng: np.random.Generator) -> list[TaskClass]:
     """One ``TaskClass`` per job, carrying the constraints ``mix`` gives that job."""
+    if mix == "pinned":
+        return _pinned(job_sizes, zones, rng)
     if mix == "mixed":
         kinds = rng.choice(len(_MIXED_CHOICES), size=len(job_sizes), p=_MIXED_WEIGHTS)
         picks = [_MIXED_CHOICES[k] for k in kinds]
@@ -35,6 +39,20 @@ def task_classes(mix: str, job_sizes: np.ndarray, hosts: int, zones: int,
         picks = [mix] * len(job_sizes)
     return [_job_class(job_name(j), pick, int(size), hosts, zones)
             for j, (pick, size) in enumerate(zip(picks, job_sizes))]
+
+
+def _pinned(job_sizes: np.ndarray, zones: int, rng: np.random.Generator) -> list[TaskClass]:
+    kinds = rng.choice(3, size=len(job_sizes), p=(0.1, 0.3, 0.6))
+    out = []
+    for j, kind in enumerate(kinds.tolist()):
+        if kind == 0:
+            two = sorted(rng.choice(zones, size=min(2, zones), replace=False).tolist())
+            out.append(TaskClass(job=job_name(j), hard=(HostAttrValue("zone", [f"zone-{z}" for z in two]),)))
+        elif kind == 1:
+            out.append(TaskClass(job=job_name(j), soft=(BalancedHostAttr("zone", zones),)))
+        else:
+            out.append(TaskClass(job=job_name(j)))
+    return out
 
 
 def _job_class(job: str, kind: str, size: int, hosts: int, zones: int) -> TaskClass:

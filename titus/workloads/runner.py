@@ -19,6 +19,19 @@ from titus.workloads.generator import Workload
 APIS = ("arrays", "objects")
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or "unknown": speeds are only comparable on one
+    model, so every figure is printed beside it."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 @dataclass
 class Run:
     """What one run measured. ``placement`` int32[N]: host index per task row, -1 unplaced."""

@@ -9,8 +9,19 @@ from titus.workloads.trace_facts import (
     GOOGLE_2019_TOP_1PCT_JOBS_RESOURCE_SHARE,
 )
 
-CONSTRAINT_MIXES = ("none", "zone", "unique", "mixed")
+CONSTRAINT_MIXES = ("none", "zone", "unique", "mixed", "pinned")
 TASK_ORDERS = ("jobs", "shuffled")
+JOB_SIZE_LAWS = ("zipf", "pareto")
+SHAPES = ("google", "pareto")
+
+# Three instance types (m5.4xlarge, c5.9xlarge, r5.8xlarge), normalised to 64 cpus / 256 GiB:
+# (name, cpu, memory, share of hosts). Our choice: a small fleet of general, compute and
+# memory shapes, as an EC2 cluster has.
+THREE_INSTANCE_TYPES: tuple[tuple[str, float, float, float], ...] = (
+    ("m5.4xlarge", 0.25, 0.25, 0.4),
+    ("c5.9xlarge", 0.5625, 0.28125, 0.3),
+    ("r5.8xlarge", 0.5, 1.0, 0.3),
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,9 @@ class WorkloadSpec:
     - ``constraints``: one of ``CONSTRAINT_MIXES`` (see ``titus.workloads.mixes``);
     - ``order``: ``"jobs"`` (each job's tasks together, jobs in random arrival order) or
       ``"shuffled"`` (all tasks interleaved);
+    - ``job_size_law``: ``"zipf"`` (the above) or ``"pareto"``: job sizes drawn
+      ``ceil(Pareto(pareto_alpha))`` (at least 1 task), capped at ``job_max`` tasks, until they
+      hold ``tasks`` tasks (the last job cut to fit); ``jobs`` and ``top_share`` are then unused;
     - ``seed``: the only source of randomness.
     """
 
@@ -64,6 +78,9 @@ class WorkloadSpec:
     task_network_mbps: float = 50.0
     constraints: str = "none"
     order: str = "jobs"
+    job_size_law: str = "zipf"
+    pareto_alpha: float = 1.1
+    job_max: int = 20_000
 
     def __post_init__(self):
         _positive_int("hosts", self.hosts)
@@ -89,6 +106,10 @@ class WorkloadSpec:
         if self.constraints not in CONSTRAINT_MIXES:
             raise ValueError(
                 f"constraints must be one of {', '.join(CONSTRAINT_MIXES)}, got {self.constraints!r}")
+        if self.job_size_law not in JOB_SIZE_LAWS:
+            raise ValueError(f"job_size_law must be one of {', '.join(JOB_SIZE_LAWS)}, got {self.job_size_law!r}")
+        _positive_float("pareto_alpha", self.pareto_alpha)
+        _positive_int("job_max", self.job_max)
         if self.order not in TASK_ORDERS:
             raise ValueError(f"order must be one of {', '.join(TASK_ORDERS)}, got {self.order!r}")
 
@@ -97,6 +118,25 @@ class WorkloadSpec:
         """Number of jobs: ``jobs`` if given, else ``round(sqrt(tasks))``; never above ``tasks``."""
         wanted = self.jobs if self.jobs is not None else max(1, round(math.sqrt(self.tasks)))
         return min(wanted, self.tasks)
+
+
+def pareto_spec(hosts: int = 10_000, tasks: int = 110_000, seed: int = 0, order: str = "jobs",
+                **knobs) -> WorkloadSpec:
+    """The Pareto trace shape: three instance types (``THREE_INSTANCE_TYPES``) over three zones,
+    heavy-tailed job sizes (Pareto, alpha 1.1, up to 20,000 tasks), the ``pinned`` constraint mix
+    (10% of jobs held by a hard ``HostAttrValue`` to two of the three zones, 30% with a soft
+    ``BalancedHostAttr("zone")``), jobs arriving in random order. ``knobs`` override any field."""
+    fields = dict(hosts=hosts, tasks=tasks, seed=seed, order=order, machine_shapes=THREE_INSTANCE_TYPES,
+                  zones=3, critical_fraction=0.0, job_size_law="pareto", constraints="pinned")
+    return WorkloadSpec(**{**fields, **knobs})
+
+
+def make_spec(shape: str = "google", **knobs) -> WorkloadSpec:
+    """A spec of one of ``SHAPES``: ``google`` (``WorkloadSpec``'s defaults: the Google traces)
+    or ``pareto`` (``pareto_spec``)."""
+    if shape not in SHAPES:
+        raise ValueError(f"shape must be one of {', '.join(SHAPES)}, got {shape!r}")
+    return pareto_spec(**knobs) if shape == "pareto" else WorkloadSpec(**knobs)
 
 
 def _positive_int(name, value):

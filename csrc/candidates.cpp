@@ -1,0 +1,162 @@
+// Stage 1 of the pipeline, candidates: which hosts a task is offered, and the order.
+//
+// Without the index: every live host in tiekey order (the definition). With it: one
+// representative per host class (hosts a task cannot tell apart, host_groups.hpp), the one
+// the tie-break would pick. Where a score bound exists (score_bound.hpp) the classes are walked
+// bucket by bucket, best soft bound first, each bucket by rising free cpus, and a walk stops
+// once no class left can reach the best score so far. Hosts a hostname constraint sees apart
+// (special hosts) are offered one by one. Each candidate goes through feasibility and score;
+// selection (select.hpp) keeps the winner.
+#include <algorithm>
+#include <limits>
+
+#include "engine.hpp"
+#include "feasibility.hpp"
+#include "score.hpp"
+
+namespace titus {
+
+namespace {
+
+// Beyond this many buckets, ranking them per task costs more than it saves.
+constexpr size_t kMaxBuckets = 256;
+
+/// A constraint whose verdict and soft score depend only on a host's attribute values (not its
+/// task count): alike for every host of a bucket. Only asked of classes with no constraint on
+/// hostname (those take the plain walk).
+bool reads_attrs_only(const ReadyConstraint& c) { return c.kind != kExclusiveHost; }
+
+}  // namespace
+
+int32_t Engine::choose(const TaskView& t, std::vector<int32_t>& reasons) {
+    if (!use_index_) return scan_all(t, reasons);
+    const ReadyClass& rc = t.rc;
+    if (rc.names_host && marks_class_ != t.cls) {
+        clear_marks();
+        mark_special(rc);
+        marks_class_ = t.cls;
+    }
+    refresh_groups();
+    // Under unique_only, special hosts (holding co-tasks) are alike within a class too;
+    // otherwise each special host is looked at on its own.
+    const bool specials_apart = rc.names_host && !rc.unique_only;
+    // Hard UniqueHostAttr(hostname) alone: a special host can never be chosen.
+    const bool specials_rejected = rc.names_host && rc.unique_only && rc.co_hosts_rejected;
+    GroupSelector pick(call_.use_good_enough, call_.good_enough);
+    bool prune = bound_.enabled();
+    for (int32_t r = 0; r < R_ && prune; ++r)
+        if (!(t.d[r] >= 0.0)) prune = false;
+    if (prune && !rc.names_host && groups_.n_buckets() <= kMaxBuckets)
+        walk_buckets(t, pick);
+    else
+        walk_classes(t, pick, specials_apart || specials_rejected);
+    double score;
+    if (specials_apart)
+        for (const int32_t h : special_)
+            if (evaluate(t, h, score) < 0) pick.offer(h, tiekey_[h], score);
+    if (pick.chosen() < 0) count_reasons(t, reasons, specials_apart);
+    return pick.chosen();
+}
+
+int32_t Engine::scan_all(const TaskView& t, std::vector<int32_t>& reasons) {
+    Selector select(call_.use_good_enough, call_.good_enough);
+    double score;
+    for (const int32_t h : order_) {
+        const int32_t reason = evaluate(t, h, score);
+        if (reason >= 0) {
+            ++reasons[reason];
+            continue;
+        }
+        if (select.offer(h, score)) break;
+    }
+    return select.chosen();
+}
+
+void Engine::walk_classes(const TaskView& t, GroupSelector& pick, bool skip_special) {
+    double score;
+    for (auto it = groups_.from(t.d[kCpus]); it != groups_.end(); ++it) {
+        const int32_t h = groups_.group(it->second).rep();
+        if (skip_special && special_mark_[h]) continue;
+        if (evaluate(t, h, score) < 0) pick.offer(h, tiekey_[h], score);
+    }
+}
+
+void Engine::walk_buckets(const TaskView& t, GroupSelector& pick) {
+    const ReadyClass& rc = t.rc;
+    const double* d = t.d;
+    // Buckets share attribute values: the same hard-attribute verdict and the same soft score
+    // for every class in them. Best soft bound first.
+    auto& order = call_.bucket_order;
+    order.clear();
+    for (int32_t b = 0; b < static_cast<int32_t>(groups_.bucket_capacity()); ++b) {
+        const HostBucket& hb = groups_.bucket(b);
+        if (hb.by_free.empty()) continue;
+        const int32_t rep = groups_.group(hb.by_free.front().second).rep();
+        bool ok = true;
+        for (const auto& c : rc.hard)
+            if (reads_attrs_only(c) && !c.satisfied(rep, ntasks_[rep])) {
+                ok = false;  // every class of the bucket fails it
+                break;
+            }
+        if (!ok) continue;
+        double soft = 1.0;
+        if (!rc.soft.empty()) {
+            double total = 0.0;
+            for (const auto& c : rc.soft) total += reads_attrs_only(c) ? c.soft_score(rep, 0) : 1.0;
+            soft = total / static_cast<double>(rc.soft.size());
+        }
+        const double sp = bound_.soft_part(soft);
+        order.push_back({bound_.at_with(sp, d[kCpus], d[kCpus]), sp, b});
+    }
+    std::sort(order.begin(), order.end(),
+              [](const CallState::BucketBound& a, const CallState::BucketBound& b) { return a.top > b.top; });
+    double score;
+    for (const CallState::BucketBound& bb : order) {
+        if (pick.has_best() && ScoreBound::beneath(bb.top, pick.best_score())) break;
+        const HostBucket& hb = groups_.bucket(bb.bucket);
+        const auto& by_free = hb.by_free;
+        const size_t w = 2 * static_cast<size_t>(R_);
+        // Classes come by rising free cpus: past the key where the bound of the rest falls
+        // below the best score, none of them can win or tie. That key moves only when the best
+        // does.
+        double key_stop = pick.has_best() ? bound_.key_limit(bb.soft_part, d[kCpus], pick.best_score())
+                                          : std::numeric_limits<double>::infinity();
+        hb.refresh_room(R_, kEps);
+        const size_t n_entries = by_free.size();
+        size_t j = static_cast<size_t>(
+            std::lower_bound(by_free.begin(), by_free.end(), std::make_pair(d[kCpus], INT32_MIN)) - by_free.begin());
+        for (; j < n_entries; ++j) {
+            if (j % HostBucket::kBlock == 0) {  // skip whole blocks where no class fits
+                size_t blk = j / HostBucket::kBlock;
+                while (blk * HostBucket::kBlock < n_entries && !hb.block_may_fit(blk, d, R_)) ++blk;
+                j = blk * HostBucket::kBlock;
+                if (j >= n_entries) break;
+            }
+            if (by_free[j].first > key_stop) break;
+            ++walked_;
+            // The fit test on the class's own numbers: a class it fails is infeasible, so
+            // skipping it changes nothing.
+            const double* cap = &hb.state[j * w];
+            if (!fits(cap + R_, cap, d, R_)) continue;
+            const int32_t h = groups_.group(by_free[j].second).rep();
+            if (evaluate(t, h, score) < 0 && pick.offer(h, tiekey_[h], score))
+                key_stop = bound_.key_limit(bb.soft_part, d[kCpus], pick.best_score());
+        }
+    }
+}
+
+void Engine::count_reasons(const TaskView& t, std::vector<int32_t>& reasons, bool specials_apart) {
+    // Unplaced: every host's reason. A class's members share the reason of its representative;
+    // special hosts looked at apart are counted one by one.
+    double score;
+    if (specials_apart)
+        for (const int32_t h : special_) ++reasons[evaluate(t, h, score)];  // infeasible, or chosen
+    for (auto it = groups_.from(-std::numeric_limits<double>::infinity()); it != groups_.end(); ++it) {
+        const HostGroup& grp = groups_.group(it->second);
+        const int32_t h = grp.rep();
+        if (specials_apart && special_mark_[h]) continue;
+        reasons[evaluate(t, h, score)] += static_cast<int32_t>(grp.size());
+    }
+}
+
+}  // namespace titus

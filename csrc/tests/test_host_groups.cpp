@@ -1,0 +1,126 @@
+// The class index: hosts with one signature share a class whose representative is the member
+// with the lowest (tiekey, index); classes are found by free cpus; a touched host moves.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "host_groups.hpp"
+
+using titus::HostGroups;
+
+namespace {
+
+// A toy host: R = 1 resource (cpus), signature = cap, used (2 doubles) + 5 flag ints + a zone.
+struct Toy {
+    std::vector<double> cap, used;
+    std::vector<int32_t> zone;
+    std::vector<uint64_t> key;
+    std::vector<int32_t> live;
+
+    int32_t add(double c, int32_t z, uint64_t k) {
+        cap.push_back(c);
+        used.push_back(0.0);
+        zone.push_back(z);
+        key.push_back(k);
+        live.push_back(static_cast<int32_t>(live.size()));
+        return live.back();
+    }
+    void refresh(HostGroups& g) {
+        g.refresh(
+            live, static_cast<int32_t>(cap.size()), 1,
+            [this](int32_t h, std::string& out) {
+                out.append(reinterpret_cast<const char*>(&cap[h]), sizeof(double));
+                out.append(reinterpret_cast<const char*>(&used[h]), sizeof(double));
+                const int32_t flags[5] = {1, used[h] > 0, 0, 0, -1};
+                out.append(reinterpret_cast<const char*>(flags), sizeof(flags));
+                out.append(reinterpret_cast<const char*>(&zone[h]), sizeof(int32_t));
+                return cap[h] - used[h];
+            },
+            [this](int32_t h) { return key[h]; });
+    }
+};
+
+}  // namespace
+
+TEST_CASE("alike hosts share one class; the lowest tiekey represents it") {
+    Toy t;
+    HostGroups g;
+    t.add(8, 0, 50);
+    t.add(8, 0, 10);
+    t.add(8, 0, 30);
+    t.add(16, 0, 5);
+    t.refresh(g);
+    CHECK(g.size() == 2);
+    CHECK(g.group(g.group_of(0)).rep() == 1);
+    CHECK(g.group(g.group_of(0)).size() == 3);
+    CHECK(g.group_of(0) == g.group_of(2));
+    CHECK(g.group_of(3) != g.group_of(0));
+}
+
+TEST_CASE("classes come by rising free cpus from the asked amount on") {
+    Toy t;
+    HostGroups g;
+    for (int i = 0; i < 6; ++i) t.add(2.0 * (i + 1), 0, 100 - i);
+    t.refresh(g);
+    std::vector<double> seen;
+    for (auto it = g.from(5.0); it != g.end(); ++it) seen.push_back(it->first);
+    CHECK(seen == std::vector<double>{6, 8, 10, 12});
+}
+
+TEST_CASE("a touched host leaves its class and the next member represents it") {
+    Toy t;
+    HostGroups g;
+    t.add(8, 0, 10);
+    t.add(8, 0, 20);
+    t.refresh(g);
+    REQUIRE(g.group(g.group_of(1)).rep() == 0);
+    t.used[0] = 3;
+    g.touch(0);
+    CHECK(g.dirty().size() == 1);
+    t.refresh(g);
+    CHECK(g.group(g.group_of(1)).rep() == 1);
+    CHECK(g.group(g.group_of(0)).free_cpus == doctest::Approx(5));
+    CHECK(g.size() == 2);
+    t.used[0] = 0;  // back to empty: it rejoins and represents the class again
+    g.touch(0);
+    t.refresh(g);
+    CHECK(g.size() == 1);
+    CHECK(g.group(g.group_of(1)).rep() == 0);
+}
+
+TEST_CASE("buckets file classes by the part of the signature after capacities and usage") {
+    Toy t;
+    HostGroups g;
+    t.add(8, 0, 1);
+    t.add(8, 1, 2);
+    t.add(4, 1, 3);
+    t.refresh(g);
+    CHECK(g.n_buckets() == 2);
+    CHECK(g.group(g.group_of(1)).bucket == g.group(g.group_of(2)).bucket);
+    CHECK(g.group(g.group_of(0)).bucket != g.group(g.group_of(1)).bucket);
+    const auto& b = g.bucket(g.group(g.group_of(1)).bucket);
+    REQUIRE(b.by_free.size() == 2);
+    CHECK(b.by_free[0].first < b.by_free[1].first);  // rising free cpus
+    b.refresh_room(1, 1e-9);
+    const double small = 4.0, big = 9.0;
+    CHECK(b.block_may_fit(0, &small, 1));
+    CHECK_FALSE(b.block_may_fit(0, &big, 1));
+}
+
+TEST_CASE("a dropped host is gone from its class, and an emptied class from the index") {
+    Toy t;
+    HostGroups g;
+    t.add(8, 0, 1);
+    t.add(8, 0, 2);
+    t.refresh(g);
+    g.drop(0, [&t](int32_t h) { return t.key[h]; });
+    CHECK(g.group_of(0) == -1);
+    CHECK(g.group(g.group_of(1)).rep() == 1);
+    g.drop(1, [&t](int32_t h) { return t.key[h]; });
+    CHECK(g.size() == 0);
+    CHECK(g.n_buckets() == 0);
+}
