@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from titus.boundary import BodyTooLarge, decode_json
@@ -14,6 +15,20 @@ from titus.master.validation import SpecError
 def master_of(request: Request) -> Master:
     """The master behind this app."""
     return request.app.state.master
+
+
+async def read_now(request: Request, fn, *args):
+    """``fn(*args)``, a read of the master's memory: on the event loop when the state lock is
+    free at once (a hop to a worker thread costs a page of views more than rendering it), else
+    on a worker thread, so the event loop never waits for a scheduling round. Reads that may
+    go to the store (the archive) use a worker thread always (:func:`run_in_threadpool`)."""
+    lock = master_of(request).state.lock
+    if lock.acquire(blocking=False):
+        try:
+            return fn(*args)
+        finally:
+            lock.release()
+    return await run_in_threadpool(fn, *args)
 
 
 async def read_body(request: Request, bound: int) -> bytes:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from titus import states
-from titus.master.api.deps import check_page_size, json_body, master_of, page
+from titus.master.api.deps import check_page_size, json_body, master_of, page, read_now
 from titus.master.api.security import caller, require_read, require_user
 from titus.master.api.errors import SafeJSONResponse
 from titus.master.idempotency import IdempotencyKey, body_digest, parse_key
@@ -70,11 +70,11 @@ def _matches(job: JobRecord, job_state, app, group, owner, job_type, ids, attrs)
 
 @router.get("/jobs", summary="Find jobs (active by default; jobState=Finished for archived)",
             responses=responses(400,))
-def find_jobs(request: Request, jobState: Optional[str] = None,
-              applicationName: Optional[str] = None, capacityGroup: Optional[str] = None,
-              owner: Optional[str] = None, jobType: Optional[str] = None,
-              jobIds: Optional[str] = None, attributes: Optional[str] = None,
-              pageSize: int = Query(100), cursor: Optional[str] = None):
+async def find_jobs(request: Request, jobState: Optional[str] = None,
+                    applicationName: Optional[str] = None, capacityGroup: Optional[str] = None,
+                    owner: Optional[str] = None, jobType: Optional[str] = None,
+                    jobIds: Optional[str] = None, attributes: Optional[str] = None,
+                    pageSize: int = Query(100), cursor: Optional[str] = None):
     """Jobs matching every given filter, oldest first, ``pageSize`` at a time."""
     check_page_size(pageSize)
     if jobState is not None and jobState not in states.JOB_STATES:
@@ -84,19 +84,31 @@ def find_jobs(request: Request, jobState: Optional[str] = None,
         raise SpecError([Problem("jobType", "must be BATCH or SERVICE", jobType)], "query")
     ids = set(jobIds.split(",")) if jobIds else None
     attrs = [tuple((p.split(":", 1) + [""])[:2]) for p in attributes.split(",")] if attributes else []
-    queries = master_of(request).queries
-    args = (jobState, applicationName, capacityGroup, owner, jobType, ids, attrs)
-    jobs = queries.archived_jobs() if jobState == states.FINISHED else queries.live_jobs()
-    jobs = [j for j in jobs if _matches(j, *args)]
+    args = (master_of(request).queries, (jobState, applicationName, capacityGroup, owner,
+                                         jobType, ids, attrs), cursor, pageSize)
+    if jobState == states.FINISHED:  # the archive: the store
+        return await run_in_threadpool(_find_jobs, *args)
+    return await read_now(request, _find_jobs, *args)
+
+
+def _find_jobs(queries, filters: tuple, cursor: Optional[str], page_size: int):
+    jobs = queries.archived_jobs() if filters[0] == states.FINISHED else queries.live_jobs()
+    jobs = [j for j in jobs if _matches(j, *filters)]
     jobs.sort(key=lambda j: j.seq)
-    chunk, pagination = page(jobs, lambda j: j.seq, cursor, pageSize)
+    chunk, pagination = page(jobs, lambda j: j.seq, cursor, page_size)
     return SafeJSONResponse({"items": queries.job_views(chunk), "pagination": pagination})
 
 
 @router.get("/jobs/{job_id}", summary="One job (live or archived)", responses=responses(404,))
-def get_job(request: Request, job_id: str):
+async def get_job(request: Request, job_id: str):
     """A job by id; 404 if it never existed."""
     master = master_of(request)
+    if job_id in master.jobs:
+        return await read_now(request, _job, master, job_id)
+    return await run_in_threadpool(_job, master, job_id)  # archived, or not at all: the store
+
+
+def _job(master, job_id: str):
     job, _ = master.get_job(job_id)
     return SafeJSONResponse(master.queries.job_views([job])[0])
 

@@ -51,7 +51,8 @@ def caller(request: Request) -> Principal:
 
 
 def _require(scope: str):
-    def check(request: Request) -> Principal:
+    # async: a dictionary lookup and a digest, not worth a worker thread per request
+    async def check(request: Request) -> Principal:
         who = caller(request)
         if not who.can(scope):
             raise HTTPException(403, f"this token lacks the {scope!r} scope")

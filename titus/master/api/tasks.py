@@ -12,7 +12,7 @@ from titus import states
 from titus.master.agents import logs_url
 from titus.master.api.errors import SafeJSONResponse
 from titus.master.api.schemas import responses
-from titus.master.api.deps import check_page_size, master_of, page
+from titus.master.api.deps import check_page_size, master_of, page, read_now
 from titus.master.api.security import caller, require_read, require_user
 from titus.master.errors import Conflict, NotFound
 from titus.master.validation import Problem, SpecError
@@ -33,30 +33,43 @@ def _states(raw: Optional[str]) -> Optional[set]:
 
 @router.get("/tasks", summary="Find tasks (of a job, in some states)",
             responses=responses(400, 404))
-def find_tasks(request: Request, jobId: Optional[str] = None, taskStates: Optional[str] = None,
-               state: Optional[str] = None, taskIds: Optional[str] = None,
-               pageSize: int = Query(100), cursor: Optional[str] = None):
+async def find_tasks(request: Request, jobId: Optional[str] = None,
+                     taskStates: Optional[str] = None, state: Optional[str] = None,
+                     taskIds: Optional[str] = None, pageSize: int = Query(100),
+                     cursor: Optional[str] = None):
     """Tasks matching the filters, oldest first; a finished job's tasks come from the archive."""
     check_page_size(pageSize)
     wanted = _states(taskStates or state)
     ids = set(taskIds.split(",")) if taskIds else None
-    queries = master_of(request).queries
-    tasks = queries.tasks(jobId or None)  # jobId= (empty) means every job
+    master = master_of(request)
+    args = (master.queries, jobId or None, wanted, ids, cursor, pageSize)
+    if jobId and jobId not in master.jobs:  # archived, or not at all: the store
+        return await run_in_threadpool(_find_tasks, *args)
+    return await read_now(request, _find_tasks, *args)
+
+
+def _find_tasks(queries, job_id, wanted, ids, cursor, page_size):
+    tasks = queries.tasks(job_id)  # jobId= (empty) means every job
     if wanted:
         tasks = [t for t in tasks if t.state in wanted]
     if ids:
         tasks = [t for t in tasks if t.id in ids]
     tasks.sort(key=lambda t: t.seq)
-    chunk, pagination = page(tasks, lambda t: t.seq, cursor, pageSize)
-    items = queries.task_views(chunk)
-    return SafeJSONResponse({"items": items, "pagination": pagination})
+    chunk, pagination = page(tasks, lambda t: t.seq, cursor, page_size)
+    return SafeJSONResponse({"items": queries.task_views(chunk), "pagination": pagination})
 
 
 @router.get("/tasks/{task_id}", summary="One task, with why it is not placed if it waits",
             responses=responses(404,))
-def get_task(request: Request, task_id: str):
+async def get_task(request: Request, task_id: str):
     """A task by id (live or archived); 404 if unknown."""
     master = master_of(request)
+    if task_id in master.tasks:
+        return await read_now(request, _task, master, task_id)
+    return await run_in_threadpool(_task, master, task_id)  # archived, or not at all
+
+
+def _task(master, task_id: str):
     task, _, _ = master.get_task(task_id)
     return SafeJSONResponse(master.queries.task_views([task])[0])
 
