@@ -72,6 +72,12 @@ Text = Annotated[str, Field(max_length=65_536, pattern=r"^[^\x00]*$")]
 # (C1M: 500,000 running tasks per agent); the body bound (64 MiB) keeps it below ~1.7M ids
 MAX_ITEMS = 2_000_000
 
+# Headers of several masters on one store (titus.master.api.forward): every answer says the
+# answering master's role and how stale its data may be; a standby names the leader.
+ROLE_HEADER = "X-Titus-Role"
+LEADER_HEADER = "X-Titus-Leader"
+STALENESS_HEADER = "X-Titus-Staleness-Ms"
+
 
 class _Incoming(BaseModel):
     """Base of what the master receives: finite numbers only."""
@@ -193,6 +199,7 @@ class LaunchOrder:
     host_id: str
     image: str  # "name:tag" or "name@digest"
     attempt: int = 1  # 1 for the first order of this task, one more for each re-send
+    epoch: int = 0  # the leading master's epoch when it placed the task (0: no election)
     entry_point: list[str] = field(default_factory=list)
     command: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)

@@ -49,7 +49,7 @@ def test_launch_order_json_is_a_superset_of_the_legacy_shape():
                          health_check=HealthCheckOrder(command=["true"], interval_sec=2.0))
     wire = json.loads(reply_json([order]))["orders"][0]
     assert set(LEGACY_LAUNCH) <= set(wire)
-    assert set(wire) - set(LEGACY_LAUNCH) == {"task_index", "attempt"}
+    assert set(wire) - set(LEGACY_LAUNCH) == {"task_index", "attempt", "epoch"}
     assert wire["type"] == "launch" and wire["task_index"] == 3
     assert wire["health_check"] == {"command": ["true"], "interval_sec": 2.0,
                                     "timeout_sec": 5.0, "retries": 3}

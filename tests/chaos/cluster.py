@@ -32,6 +32,7 @@ CHAOS_MASTER_ENV = {
     "TITUS_CRASH_BACKOFF_BASE_SEC": "0.2",
     "TITUS_CRASH_BACKOFF_MAX_SEC": "1",
     "TITUS_KILL_RESEND_SEC": "1",
+    "TITUS_STANDBY_REFRESH_SEC": "0.3",
 }
 
 
@@ -97,10 +98,9 @@ class ChaosCluster:
                 self.workdir / f"master-{index}", store_url=store_url, port=port, token=token,
                 agent_token=agent_token,
                 master_env=dict(env, TITUS_ADVERTISE_URL=url)))
-        # the agents' side: one LocalCluster whose URL is the list of every master
+        # the agents' side: a LocalCluster that only starts agents (following every master)
         self._agents = LocalCluster(self.workdir / "agents", store_url=store_url,
                                     token=token, agent_token=agent_token)
-        self._agents.url = ",".join(m.url for m in self.masters)
         self.agents: dict[str, AgentSlot] = {
             f"a{index}": AgentSlot(f"a{index}",
                                    [f"a{index}-h{h:05d}" for h in range(hosts_per_agent)],
@@ -141,7 +141,7 @@ class ChaosCluster:
         slot = self.agents[name]
         self._agents.start_agent(name, hosts=self.hosts_per_agent, cpus=self.cpus,
                                  memory_mb=self.memory_mb, launch_log=False,
-                                 env={"TITUS_SIM_JOURNAL": str(slot.journal)})
+                                 masters=tuple(self.urls), env={"TITUS_SIM_JOURNAL": str(slot.journal)})
 
     def agent_process(self, name: str):
         """The ``Popen`` of agent ``name``."""

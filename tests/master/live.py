@@ -51,6 +51,7 @@ class LiveMaster:
         if self.server is not None:
             self.server.should_exit = True
             self.thread.join(timeout=20)
+            self.app.state.node.resign()  # as `titus master` does on a clean stop
             self.master.store.close()
         self.server = self.thread = self.http = None
 

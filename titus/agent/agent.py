@@ -40,7 +40,7 @@ import httpx
 from titus.agent.config import AgentConfig
 from titus.agent.runtime import Runtime, TaskStatus
 from titus.agent.server import LogGate, log_gate
-from titus.protocol import (HeartbeatReply, HostInfo, KillOrder, LaunchOrder, RegisterResponse,
+from titus.protocol import (LEADER_HEADER, ROLE_HEADER, HeartbeatReply, HostInfo, KillOrder, LaunchOrder, RegisterResponse,
                             RemoveOrder)
 from titus.tls import client_context
 
@@ -99,7 +99,8 @@ class Agent:
         self.deregister_on_exit = (runtime.name == "sim" if deregister_on_exit is None
                                    else deregister_on_exit)
         self._own_client = client is None
-        self._client = client or httpx.Client(base_url=config.master_url,
+        self._masters = config.master_urls  # the agent follows whichever of them leads
+        self._client = client or httpx.Client(base_url=self._masters[0],
                                               timeout=config.request_timeout_sec,
                                               verify=client_context(config.ca))
         self.gate = gate if gate is not None else log_gate(config.agent_id)
@@ -281,12 +282,31 @@ class Agent:
             response = self._client.post(path, content=json.dumps(body), headers=self._headers,
                                          timeout=timeout)
         except httpx.HTTPError as exc:
+            self._next_master(None)
             raise MasterUnavailable(f"{type(exc).__name__}: {exc}") from None
+        if response.status_code == 503 and response.headers.get(ROLE_HEADER) == "standby":
+            self._next_master(response.headers.get(LEADER_HEADER))
+            raise MasterUnavailable(f"{self._client.base_url} is a standby")
         if response.status_code == 503:
             raise MasterBusy(f"HTTP 503 from {path}: {response.text[:300]}")
         if response.status_code >= 500:
             raise MasterUnavailable(f"HTTP {response.status_code} from {path}")
         return response
+
+    def _next_master(self, leader: Optional[str]) -> None:
+        """Talk to another master: the leader a standby named, if it is one of ours (an
+        agent's credential never goes to a URL it was not given), else the next in the list."""
+        if len(self._masters) < 2 or not self._own_client:
+            return
+        current = str(self._client.base_url).rstrip("/")
+        leader = (leader or "").rstrip("/")
+        if leader in self._masters and leader != current:
+            chosen = leader
+        else:
+            at = self._masters.index(current) if current in self._masters else -1
+            chosen = self._masters[(at + 1) % len(self._masters)]
+        log.info("agent %s: talking to the master at %s", self.agent_id, chosen)
+        self._client.base_url = chosen
 
     def _register(self) -> None:
         with self._lock:

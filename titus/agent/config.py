@@ -100,9 +100,20 @@ class AgentConfig(BaseModel):
     @field_validator("master_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"master_url must start with http:// or https://, got {value!r}")
-        return value.rstrip("/")
+        urls = [url.strip().rstrip("/") for url in value.split(",") if url.strip()]
+        if not urls:
+            raise ValueError("master_url must name at least one master URL")
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"master_url: each URL must start with http:// or https://, "
+                                 f"got {url!r}")
+        return ",".join(urls)
+
+    @property
+    def master_urls(self) -> list[str]:
+        """The masters to try, in order (``master_url`` is a comma-separated list): the agent
+        talks to whichever leads."""
+        return self.master_url.split(",")
 
     @field_validator("ca")
     @classmethod

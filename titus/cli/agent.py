@@ -27,7 +27,7 @@ def _zones(values: tuple[str, ...]) -> list[str]:
 
 @main.command("agent")
 @click.option("--master", "master_url", envvar="TITUS_MASTER_URL",
-              default="http://127.0.0.1:7001", show_default=True, help="Master base URL.")
+              default="http://127.0.0.1:7001", show_default=True, help="Master URL, or several comma separated: the agent follows the leader.")
 @click.option("--token", "agent_token", envvar="TITUS_AGENT_TOKEN", default=None,
               help="Agent token the master expects (env TITUS_AGENT_TOKEN).")
 @click.option("--ca", envvar="TITUS_CA", default=None, type=click.Path(exists=True),

@@ -13,6 +13,7 @@ from typing import Any, Iterator, Optional
 import click
 import httpx
 
+from titus.protocol import ROLE_HEADER
 from titus.tls import TLSConfigError, client_context, describe_failure
 
 DEFAULT_URL = "http://127.0.0.1:7001"
@@ -38,7 +39,10 @@ class Client:
             verify = client_context(ca or command_ca())
         except TLSConfigError as exc:
             raise click.ClickException(str(exc)) from None
-        self.http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout,
+        # several masters (comma separated): any answers (standbys serve reads and forward
+        # writes); one that cannot be connected to is passed over for the next
+        self.urls = [u.strip().rstrip("/") for u in url.split(",") if u.strip()] or [DEFAULT_URL]
+        self.http = httpx.Client(base_url=self.urls[0], headers=headers, timeout=timeout,
                                  verify=verify)
 
     def unreachable(self, exc: httpx.HTTPError) -> click.ClickException:
@@ -47,12 +51,38 @@ class Client:
         reason = describe_failure(exc, url) or str(exc) or type(exc).__name__
         return click.ClickException(f"cannot reach the master at {url}: {reason}")
 
+    def send(self, method: str, path: str, **kwargs) -> httpx.Response:
+        """One call, on the first master that takes the connection (a request that never
+        reached a master is safe to send to the next one) and that is not a standby without
+        a leader. ClickException if none can be reached."""
+        failure: Optional[httpx.HTTPError] = None
+        response = None
+        for _ in self.urls:
+            try:
+                response = self.http.request(method, path, **kwargs)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                failure = exc
+                self._next()
+                continue
+            except httpx.HTTPError as exc:
+                raise self.unreachable(exc) from None
+            if response.status_code == 503 and response.headers.get(ROLE_HEADER) == "standby" \
+                    and len(self.urls) > 1:
+                self._next()
+                continue
+            return response
+        if response is not None:
+            return response
+        raise self.unreachable(failure) from None
+
+    def _next(self) -> None:
+        current = str(self.http.base_url).rstrip("/")
+        at = self.urls.index(current) if current in self.urls else -1
+        self.http.base_url = self.urls[(at + 1) % len(self.urls)]
+
     def request(self, method: str, path: str, **kwargs) -> Any:
         """Call the API; return the JSON answer or raise ClickException with the reasons."""
-        try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise self.unreachable(exc) from None
+        response = self.send(method, path, **kwargs)
         if response.status_code >= 400:
             raise click.ClickException(describe_error(response))
         if not response.content:
@@ -122,7 +152,7 @@ def connection_options(func):
     func = click.option("--token", envvar="TITUS_TOKEN", default=None,
                         help="User token (env TITUS_TOKEN).")(func)
     func = click.option("--url", envvar="TITUS_URL", default=DEFAULT_URL, show_default=True,
-                        help="Master URL (env TITUS_URL).")(func)
+                        help="Master URL, or several comma separated (env TITUS_URL).")(func)
     return func
 
 

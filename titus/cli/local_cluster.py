@@ -151,10 +151,13 @@ class LocalCluster:
     def start_agent(self, name: str, *, hosts: int = 1, cpus: float = 16.0,
                     memory_mb: float = 65536.0, zones: tuple[str, ...] = (),
                     launch_log: bool = True, extra_args: tuple[str, ...] = (),
+                    masters: tuple[str, ...] = (),
                     env: Optional[dict[str, str]] = None) -> subprocess.Popen:
-        """Start ``titus agent --runtime sim`` standing for ``hosts`` simulated hosts;
-        ``env`` adds variables (e.g. ``TITUS_SIM_JOURNAL``)."""
-        args = ["agent", "--master", self.url, "--runtime", "sim", "--agent-id", name,
+        """Start ``titus agent --runtime sim`` standing for ``hosts`` simulated hosts
+        (``masters``: the master URLs it follows; default this cluster's master). ``env``
+        adds variables (e.g. ``TITUS_SIM_JOURNAL``)."""
+        args = ["agent", "--master", ",".join(masters or (self.url,)), "--runtime", "sim",
+                "--agent-id", name,
                 "--hosts", str(hosts), "--cpus", str(cpus), "--memory-mb", str(memory_mb),
                 "--log-level", "WARNING"]
         for zone in zones:

@@ -33,14 +33,23 @@ from titus.cli import main
 @click.option("--agent-ca", type=click.Path(), default=None,
               help="CA bundle to verify agents' https addresses with when reading task logs "
                    "(env TITUS_AGENT_CA; default: the system store).")
+@click.option("--advertise-url", default=None,
+              help="URL other masters and agents reach this one at (env TITUS_ADVERTISE_URL; "
+                   "default http(s)://bind:port).")
+@click.option("--lease-sec", type=float, default=None,
+              help="Leader lease on a shared PostgreSQL store (env TITUS_LEASE_SEC, default 6): "
+                   "a standby takes over about this long after the leader stops.")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def master_command(store_url, bind, port, tokens, agent_token, token_file, insecure,
-                   heartbeat_timeout, tls_cert, tls_key, agent_ca, log_level):
+                   heartbeat_timeout, tls_cert, tls_key, agent_ca, advertise_url, lease_sec,
+                   log_level):
     """Run the Titus master: REST API, scheduling loop and reconciler on one store.
 
     Every setting can also come from the environment (TITUS_STORE_URL, TITUS_PORT, ...; see
     docs/master.md). A master restarted on the same store picks up where it stopped.
+    Started several times on one PostgreSQL store, one master leads and the others stand by
+    (docs/ha.md).
     """
     from pydantic import ValidationError
 
@@ -53,7 +62,8 @@ def master_command(store_url, bind, port, tokens, agent_token, token_file, insec
             store_url=store_url, bind=bind, port=port, user_tokens=list(tokens) or None,
             agent_token=agent_token, token_file=token_file, insecure=insecure,
             heartbeat_timeout_sec=heartbeat_timeout,
-            tls_cert=tls_cert, tls_key=tls_key, agent_ca=agent_ca)
+            tls_cert=tls_cert, tls_key=tls_key, agent_ca=agent_ca, advertise_url=advertise_url,
+            lease_sec=lease_sec)
     except ValidationError as exc:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) + ": " + e["msg"]
                            for e in exc.errors())

@@ -269,7 +269,7 @@ class Agents:
             "jobId": task.job_id, "attempt": attempt, "agentId": agent_id,
             "hostId": task.host_id}))
         work.order(agent_id, launch_order(self.state.jobs[task.job_id], task, task.host_id,
-                                          task.port_list, attempt))
+                                          task.port_list, attempt, self.state.epoch))
 
     def _plan_status(self, work: Work, task: TaskRecord, status: TaskStatusMsg) -> None:
         """Plan the change an agent reported for one task (illegal moves are dropped)."""

@@ -27,7 +27,9 @@ from titus.master.api.schemas import install_schemas, responses
 from titus.master.api.security import StreamCap, SubmitRate, require_read
 from titus.master.auth import TokenBook
 from titus.master.config import MasterSettings
+from titus.master.api.forward import Forwarding
 from titus.master.master import Master
+from titus.master.node import LEADER, FixedNode, Node
 from titus.master.store import Store
 
 GC_THRESHOLD = (100_000, 50, 1000)
@@ -52,42 +54,61 @@ def build_autoscaler(master: Master) -> AutoscaleService:
 
 def create_app(settings: Optional[MasterSettings] = None, master: Optional[Master] = None,
                start_loop: bool = True) -> FastAPI:
-    """The REST application of a master (built from ``settings`` unless one is given)."""
-    settings = settings or (master.settings if master else MasterSettings.from_env())
-    master = master or build_master(settings)
-    autoscaler = build_autoscaler(master)
+    """The REST application of a master.
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        loop = master.loop() if start_loop else None
-        if loop is not None:
-            loop.start()
-        app.state.loop = loop
-        autoscaler.start()
-        try:
-            yield
-        finally:
-            await run_in_threadpool(autoscaler.stop)
-            if loop is not None:
-                loop.stop()
-
-    app = FastAPI(title="Titus master", version="0.1.0", lifespan=lifespan,
+    With ``settings`` the app takes part in leader election on its store
+    (:class:`~titus.master.node.Node`): it leads, or serves reads as a standby and forwards
+    writes. With ``master`` (tests, tools) that master always leads. ``start_loop`` False
+    keeps the scheduling loop from running (the API alone)."""
+    if master is not None:
+        settings = master.settings
+    settings = settings or MasterSettings.from_env()
+    app = FastAPI(title="Titus master", version="0.1.0",
                   default_response_class=SafeJSONResponse, openapi_url=None, docs_url=None,
                   redoc_url=None,
                   description="Titus control plane: jobs, tasks, agents, capacity groups.")
-    app.state.master = master
-    s = master.settings
+
+    def services(m: Master) -> list:
+        """What runs beside a leading master; the app's handles on them follow each term."""
+        app.state.autoscale = build_autoscaler(m)
+        app.state.loop = m.loop() if start_loop else None
+        return [s for s in (app.state.loop, app.state.autoscale) if s is not None]
+
+    node = FixedNode(master, services) if master is not None else Node(
+        settings, make_services=services)
+    node.on_master.append(lambda m: setattr(app.state, "master", m))
+    node.begin()
+    app.state.node = node
+    app.state.master = node.master
+    app.state.loop = None
+    if master is not None or node.role == LEADER:
+        app.state.autoscale = build_autoscaler(node.master)
+    else:
+        app.state.autoscale = None  # instance groups are the leader's (forwarded)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        node.run()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(node.stop)
+
+    app.router.lifespan_context = lifespan
+    s = settings
     app.state.tokens = TokenBook.from_settings(s.user_tokens, s.agent_token, s.token_file)
     app.state.submit_rate = SubmitRate(s.submit_rate_per_sec, s.submit_burst)
     app.state.observe_streams = StreamCap(s.max_observe_streams)
-    app.state.autoscale = autoscaler
     install_error_handlers(app)
-    autoscale_metrics.register_into(install_metrics(app, master))
+    autoscale_metrics.register_into(install_metrics(app, node))
     for router in ROUTERS:
         app.include_router(router)
     install_schemas(app)
     install_docs(app)
-    install_health(app, master)
+    install_health(app, node)
+    app.add_middleware(Forwarding, node_of=lambda: node,
+                       body_bytes=s.input.max_body_bytes,
+                       verify=s.agent_ca or True)
     return app
 
 
@@ -103,21 +124,31 @@ def install_docs(app: FastAPI) -> None:
         return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
 
 
-def install_health(app: FastAPI, master: Master) -> None:
-    """``/health`` (liveness: the process answers) and ``/health/ready`` (readiness: the store
-    takes writes and the scheduling loop runs)."""
+def install_health(app: FastAPI, node) -> None:
+    """``/health`` (liveness: the process answers; its role among masters) and
+    ``/health/ready`` (readiness: the store takes writes and the scheduling loop runs)."""
 
     @app.get("/health", tags=["health"])
     def health():
-        """Liveness: always 200 while the process answers. ``store`` is the outcome of the
-        latest write (no I/O here), ``loop`` the scheduling loop's state."""
-        return {"status": "ok", "jobs": len(master.jobs), "agents": len(master.registry.agents),
+        """Liveness: always 200 while the process answers. ``role`` (leader, standby or
+        starting), ``epoch`` and ``leader`` (its URL) say where writes go; ``store`` is the
+        outcome of the latest write (no I/O here), ``loop`` the scheduling loop's state."""
+        master = node.master
+        return {"status": "ok", **node.health(), "jobs": len(master.jobs),
+                "agents": len(master.registry.agents),
+                "stalenessMs": _staleness_ms(node),
                 "store": master.store.health.wire(), "loop": _loop_state(app)}
 
     @app.get("/health/ready", tags=["health"], responses=responses(503))
     def ready():
         """Readiness: 200 once a real write to the store (kept: ``meta.ready_probe``) succeeds
-        and the scheduling loop runs; else 503 in the error shape, with ``Retry-After``."""
+        and the scheduling loop runs, or, on a standby, once it holds a copy of the store;
+        else 503 in the error shape, with ``Retry-After``."""
+        master = node.master
+        if node.role != LEADER:
+            master.store.ping()  # StoreUnavailable: 503
+            return {"status": "ready", **node.health(), "store": master.store.health.wire(),
+                    "loop": "standby"}
         if _loop_state(app) == "stopped":
             return error_response(503, "the scheduling loop has stopped; restart the master",
                                   [Problem("(loop)", "the scheduling loop thread is not running")],
@@ -125,6 +156,11 @@ def install_health(app: FastAPI, master: Master) -> None:
         master.ledger.check_writable()  # StoreUnavailable: 503
         return {"status": "ready", "store": master.store.health.wire(),
                 "loop": _loop_state(app)}
+
+
+def _staleness_ms(node) -> Optional[int]:
+    stale = node.staleness
+    return None if stale == float("inf") else int(stale * 1000)
 
 
 def _loop_state(app: FastAPI) -> str:

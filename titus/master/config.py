@@ -43,6 +43,15 @@ class MasterSettings(BaseModel):
     # concurrent /observe streams per principal
     max_observe_streams: int = 8
 
+    # Several masters on one PostgreSQL store: one leads by a lease this long in the store
+    # (titus.master.lease); a standby takes over within about that long after the leader
+    # stops renewing. advertise_url is where the others forward writes and send agents
+    # (default: http(s)://bind:port). A standby re-reads the store every standby_refresh_sec
+    # (or twice as long as a re-read takes, if that is longer).
+    lease_sec: float = Field(default=6.0, ge=1.0, le=300.0)
+    advertise_url: Optional[str] = None
+    standby_refresh_sec: float = Field(default=1.0, gt=0.0, le=300.0)
+
     heartbeat_interval_sec: float = 0.5
     heartbeat_timeout_sec: float = 10.0
     schedule_interval_sec: float = 0.1
@@ -98,6 +107,15 @@ class MasterSettings(BaseModel):
     iam_roles_by_capacity_group: RoleMap = Field(default_factory=dict)
 
     model_config = {"arbitrary_types_allowed": True}
+
+    @property
+    def own_url(self) -> str:
+        """Where this master serves, as other masters and agents should reach it."""
+        if self.advertise_url:
+            return self.advertise_url.rstrip("/")
+        host = "127.0.0.1" if self.bind in ("0.0.0.0", "", "::") else self.bind
+        host = f"[{host}]" if ":" in host else host
+        return f"{'https' if self.tls_cert else 'http'}://{host}:{self.port}"
 
     @classmethod
     def from_env(cls, env: Optional[dict] = None, **overrides) -> "MasterSettings":

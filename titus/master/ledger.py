@@ -105,8 +105,10 @@ class Ledger:
     def meta(self, key: str, default: Optional[str] = None) -> Optional[str]:
         """A value of the store's ``meta`` table; with ``default``, stored first if absent
         (the first master to ask makes it; every later one reads the same)."""
+        if default is None:  # a read: a standby may do it too
+            return self.store.meta_get(key)
         with self.transaction() as tx:
-            return tx.meta_setdefault(key, default) if default is not None else tx.meta_get(key)
+            return tx.meta_setdefault(key, default)
 
     def trim_events(self, keep: int) -> int:
         """Keep the event log's newest ``keep`` entries; returns how many went."""

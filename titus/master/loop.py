@@ -97,7 +97,8 @@ class Scheduling:
                             agent_id=agent_id, ports=",".join(str(p) for p in ports),
                             launch_attempts=1)
                 work.placed.append(task)
-                work.order(agent_id, launch_order(jobs[task.job_id], task, host_id, ports, 1))
+                work.order(agent_id, launch_order(jobs[task.job_id], task, host_id, ports, 1,
+                                                       st.epoch))
             for task_id, message in result.failures.items():
                 work.note(tasks[task_id], scheduling_failure=message, capacity_limited=False)
             try:

@@ -49,10 +49,11 @@ class Master:
     """Submit, kill and resize jobs; register and hear agents; query views."""
 
     def __init__(self, settings: MasterSettings, store: Store,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, events: Optional[EventBus] = None):
         self.settings, self.store, self.clock = settings, store, clock
         self.state = ClusterState(settings)
-        self.events = EventBus()
+        # observers (given: a bus that outlives this master, e.g. across a failover)
+        self.events = events if events is not None else EventBus()
         self.engine = EngineAdapter(settings, self.state)
         self.ledger = Ledger(self.state, store, self.engine, self.events, clock)
         self.lifecycle = Lifecycle(self.state, settings, clock)
@@ -64,9 +65,11 @@ class Master:
         self.queries = Queries(self.state, self.engine, store)
         self.started_at = clock()
 
-    def recover(self) -> dict:
-        """Rebuild memory from the store (once, before serving); returns what came back."""
-        return recover(self.store, self.state, self.ledger, self.lifecycle, self.clock)
+    def recover(self, follow_up: bool = True) -> dict:
+        """Rebuild memory from the store (once, before serving); returns what came back.
+        ``follow_up`` False: a read-only copy (a standby's), nothing written."""
+        return recover(self.store, self.state, self.ledger, self.lifecycle, self.clock,
+                       follow_up)
 
     def loop(self) -> MasterLoop:
         """A (not yet started) thread running scheduling rounds and reconciliation."""

@@ -12,14 +12,15 @@ from titus.protocol import HealthCheckOrder, LaunchOrder
 
 
 def launch_order(job: JobRecord, task: TaskRecord, host_id: str, ports: list[int],
-                 attempt: int = 1) -> LaunchOrder:
+                 attempt: int = 1, epoch: int = 0) -> LaunchOrder:
     """The order that starts ``task`` of ``job`` on ``host_id`` with the given ``ports``
-    (``attempt``: 1 for the first order, one more for each re-send)."""
+    (``attempt``: 1 for the first order, one more for each re-send; ``epoch``: the leader's)."""
     c = job.descriptor.container
     hc = c.healthCheck
     r = c.resources
     return LaunchOrder(
         task_id=task.id, job_id=job.id, host_id=host_id, task_index=task.idx, attempt=attempt,
+        epoch=epoch,
         image=c.image.reference(), entry_point=list(c.entryPoint), command=list(c.command),
         env=dict(c.env), cpus=float(r.cpu), memory_mb=float(r.memoryMB), disk_mb=float(r.diskMB),
         network_mbps=float(r.networkMbps), gpu=int(r.gpu), ports=list(ports),

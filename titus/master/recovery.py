@@ -42,10 +42,28 @@ def _agent(row: dict) -> AgentRecord:
 
 
 def recover(store: Store, state: ClusterState, ledger: Ledger, lifecycle: Lifecycle,
-            clock: Callable[[], float]) -> dict:
+            clock: Callable[[], float], follow_up: bool = True) -> dict:
     """Load the store into an empty ``state``; returns counts of what was restored (and
-    ``skipped``: rows that cannot be read back, left in the store)."""
-    now = clock()
+    ``skipped``: rows that cannot be read back, left in the store). Everything is read from
+    one consistent snapshot of the store (:meth:`Store.reading`).
+
+    ``follow_up`` False (a standby's read-only copy) stops after loading: nothing is written,
+    nothing ended or started."""
+    with store.reading():
+        restored, seqs = _load(store, state, clock())
+    with state.lock:
+        state.job_seq, state.task_seq = seqs
+        ledger.replay(restored)
+        if follow_up:
+            _follow_up(state, ledger, lifecycle)
+        return {"jobs": len(state.jobs), "tasks": len(state.tasks),
+                "agents": len(state.registry.agents), "queued": len(state.queue),
+                "skipped": len(state.skipped.rows)}
+
+
+def _load(store: Store, state: ClusterState, now: float) -> tuple[Work, tuple[int, int]]:
+    """What the store holds, as one unit of work to replay, and the highest sequence
+    numbers used."""
     restored = Work()
     skipped = state.skipped
     for group in readback.each(store.load_capacity_groups(), _group, "capacity group", "name",
@@ -79,20 +97,20 @@ def recover(store: Store, state: ClusterState, ledger: Ledger, lifecycle: Lifecy
         job = jobs[job_id]
         if job.batch and task.state == states.FINISHED:
             restored.done_indices.append((job, idx, task.reason_code != states.NORMAL))
-    with state.lock:
-        state.job_seq, state.task_seq = store.max_seq()
-        ledger.replay(restored)
-        # tasks on agents the store does not know can never be confirmed: lost
-        work = Work()
-        for task in list(state.tasks.values()):
-            if task.state in states.ON_HOST and state.registry.get(task.agent_id) is None:
-                lifecycle.finish(work, task, states.LOST, "its agent is unknown after a restart")
-        for job in list(state.jobs.values()):
-            if not job.batch:
-                lifecycle.resolve_service(work, job)
-        ledger.commit(work)
-        ledger.commit(lifecycle.settle(list(state.jobs.values())))
-        state.sched_dirty = True
-        return {"jobs": len(state.jobs), "tasks": len(state.tasks),
-                "agents": len(state.registry.agents), "queued": len(state.queue),
-                "skipped": len(skipped.rows)}
+    return restored, store.max_seq()
+
+
+def _follow_up(state: ClusterState, ledger: Ledger, lifecycle: Lifecycle) -> None:
+    """One ordinary commit after loading: what can never be confirmed ends, service jobs are
+    brought to their count, jobs whose work ended just before the crash settle."""
+    # tasks on agents the store does not know can never be confirmed: lost
+    work = Work()
+    for task in list(state.tasks.values()):
+        if task.state in states.ON_HOST and state.registry.get(task.agent_id) is None:
+            lifecycle.finish(work, task, states.LOST, "its agent is unknown after a restart")
+    for job in list(state.jobs.values()):
+        if not job.batch:
+            lifecycle.resolve_service(work, job)
+    ledger.commit(work)
+    ledger.commit(lifecycle.settle(list(state.jobs.values())))
+    state.sched_dirty = True

@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from titus.master.app import create_app
 from titus.master.auth import TokenBook, startup_problem
 from titus.master.config import MasterSettings
+from titus.master.store import StoreInUse
 from titus.tls import check_server_files, client_context
 
 log = logging.getLogger("titus.master.server")
@@ -70,14 +71,19 @@ def serve(settings: MasterSettings, log_level: str = "warning") -> None:
     check_auth(settings)
     try:
         app = create_app(settings)
+    except StoreInUse as exc:
+        raise StoreUnavailable(str(exc)) from exc
     except SQLAlchemyError as exc:
         raise StoreUnavailable(f"cannot open the store {_redact(settings.store_url)}: "
                                f"{type(exc).__name__}: {exc}".splitlines()[0]) from exc
-    master = app.state.master
-    log.warning("titus master on %s://%s:%d (store %s, %d jobs, %d tasks restored)",
+    master, node = app.state.master, app.state.node
+    log.warning("titus master on %s://%s:%d (store %s, %s in epoch %d, %d jobs, %d tasks)",
                 "https" if tls else "http", settings.bind, settings.port, master.store.dialect,
-                len(master.jobs), len(master.tasks))
-    # proxy_headers off: X-Forwarded-For must never stand in for an agent's source address
-    uvicorn.run(app, host=settings.bind, port=settings.port, log_level=log_level,
-                proxy_headers=False,
-                access_log=False, timeout_keep_alive=60, **tls)
+                node.role, node.epoch, len(master.jobs), len(master.tasks))
+    try:
+        # proxy_headers off: X-Forwarded-For must never stand in for an agent's source address
+        uvicorn.run(app, host=settings.bind, port=settings.port, log_level=log_level,
+                    proxy_headers=False,
+                    access_log=False, timeout_keep_alive=60, **tls)
+    finally:
+        node.resign()  # a clean stop hands the lease over at once

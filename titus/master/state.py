@@ -26,6 +26,7 @@ class ClusterState:
 
     def __init__(self, settings: MasterSettings):
         self.settings = settings
+        self.epoch = 0  # the epoch this master leads in (titus.master.lease); 0 without one
         self.lock = threading.RLock()
         self.jobs: dict[str, JobRecord] = {}
         self.tasks: dict[str, TaskRecord] = {}

@@ -28,7 +28,8 @@ import json
 import logging
 import os
 import sqlite3
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
 from functools import partial
 from typing import Iterable, Iterator, Optional
 from urllib.parse import quote
@@ -40,6 +41,7 @@ from sqlalchemy.pool import StaticPool
 from titus.master import migrations
 from titus.master import store_schema as S
 from titus.master.errors import StoreUnavailable
+from titus.master.lease import IDLE_IN_TRANSACTION_SEC, Fence
 from titus.master.migrations import StoreSchemaError  # noqa: F401  (raised by Store())
 from titus.master.store_health import StoreFileGone, StoreHealth, is_outage
 
@@ -52,6 +54,8 @@ BUSY_TIMEOUT_SEC = 30
 # A PostgreSQL connection attempt fails after this long (unless the URL sets connect_timeout)
 # instead of holding the master's lock for the operating system's TCP timeout.
 PG_CONNECT_TIMEOUT_SEC = 10
+# PostgreSQL ends a session idle inside a transaction this long (titus.master.lease).
+IDLE_TXN_MS = IDLE_IN_TRANSACTION_SEC * 1000
 # The meta row the readiness probe writes.
 PROBE_KEY = "ready_probe"
 
@@ -62,8 +66,12 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
     args = {}
-    if url.startswith("postgresql") and "connect_timeout" not in make_url(url).query:
-        args["connect_timeout"] = PG_CONNECT_TIMEOUT_SEC
+    if url.startswith("postgresql"):
+        query = make_url(url).query
+        if "connect_timeout" not in query:
+            args["connect_timeout"] = PG_CONNECT_TIMEOUT_SEC
+        if "options" not in query:  # a stopped master's open write must not hold locks
+            args["options"] = f"-c idle_in_transaction_session_timeout={IDLE_TXN_MS}"
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
                          connect_args=args)
 
@@ -133,6 +141,11 @@ def snapshot_engine(path: str) -> Engine:
     uri = f"file:{quote(path)}?mode=ro&immutable=1"
     return create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True),
                          poolclass=StaticPool)
+
+
+class StoreInUse(RuntimeError):
+    """Another process holds the SQLite store: one master per SQLite file (several masters
+    share a PostgreSQL store instead, one leading)."""
 
 
 class Txn:
@@ -293,8 +306,16 @@ class Store:
 
     def __init__(self, url: str):
         self.url = url
-        self.engine = make_engine(url)
+        # None: every transaction may write (one master, tools, tests); a Fence: a write
+        # transaction is refused unless this master leads in the current epoch (lease.py)
+        self.fence: Optional[Fence] = None
+        self._reader = threading.local()  # a connection the loaders share (reading())
         self.file = sqlite_file(url)  # a SQLite store's file (None: PostgreSQL, in memory)
+        if self.file is not None and sqlite_in_use(self.file):
+            raise StoreInUse(f"another process (a running master?) holds the SQLite store "
+                             f"{self.file}: a SQLite store serves one master; run several "
+                             "masters on one PostgreSQL store instead")
+        self.engine = make_engine(url)
         try:
             upgrade_store(self.engine)
             self._checkpoint()
@@ -320,11 +341,38 @@ class Store:
         with self._outages():
             self._check_file()
             with self.engine.begin() as conn:
+                if self.fence is not None:
+                    self.fence.check(conn)
                 conn.info.pop(_WROTE, None)
                 yield Txn(conn)
                 wrote = conn.info.pop(_WROTE, False)
         if wrote:  # a committed write (not just reads): the store takes writes
             self.health.ok()
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """The loaders called in this block (this thread) read one consistent snapshot of the
+        store: one connection, in one REPEATABLE READ transaction on PostgreSQL (a standby
+        rebuilding while the leader writes sees no job without its tasks)."""
+        if getattr(self._reader, "conn", None) is not None:
+            yield
+            return
+        with self._outages(), self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                self._reader.conn = conn
+                try:
+                    yield
+                finally:
+                    self._reader.conn = None
+
+    @contextmanager
+    def unfenced(self) -> Iterator[Connection]:
+        """A transaction that skips the fence: for the lease alone (titus.master.lease), which
+        is what the fence checks. Outages raise StoreUnavailable as in :meth:`transaction`."""
+        with self._outages(), self.engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def _outages(self) -> Iterator[None]:
@@ -358,6 +406,10 @@ class Store:
 
     # loaders ------------------------------------------------------------------------------
     def _rows(self, stmt) -> list[dict]:
+        shared = getattr(self._reader, "conn", None)
+        if shared is not None:
+            with self._outages():
+                return [dict(r._mapping) for r in shared.execute(stmt)]
         with self._outages(), self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(stmt)]
 
@@ -384,7 +436,9 @@ class Store:
 
     def max_seq(self) -> tuple[int, int]:
         """The highest job and task sequence numbers ever used (live or archived)."""
-        with self._outages(), self.engine.connect() as conn:
+        shared = getattr(self._reader, "conn", None)
+        with self._outages(), (nullcontext(shared) if shared is not None
+                               else self.engine.connect()) as conn:
             j = max(conn.execute(select(func.max(S.jobs.c.seq))).scalar() or 0,
                     conn.execute(select(func.max(S.archive_jobs.c.seq))).scalar() or 0)
             t = max(conn.execute(select(func.max(S.tasks.c.seq))).scalar() or 0,
@@ -421,6 +475,11 @@ class Store:
         (:meth:`Txn.trim_events`); returns how many went."""
         with self.transaction() as tx:
             return tx.trim_events(keep, at_most)
+
+    def meta_get(self, key: str) -> Optional[str]:
+        """The ``meta`` value of ``key``, or None (a read: no write transaction)."""
+        rows = self._rows(select(S.meta.c.value).where(S.meta.c.key == key))
+        return rows[0]["value"] if rows else None
 
     def ping(self) -> bool:
         """Whether the database answers a read (StoreUnavailable if not)."""

@@ -10,13 +10,13 @@ and SCHEMA_VERSION set to it.
 """
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
 # The migration revision these tables match (also written to meta.schema on upgrade).
 # The release before migrations wrote "2" there.
-SCHEMA_VERSION = "0006"
+SCHEMA_VERSION = "0007"
 
 
 def _job_columns():
@@ -109,6 +109,25 @@ idempotency_keys = Table(
     Column("job_id", String(64), nullable=False),
     Column("created_at", Float, nullable=False),
     Index("ix_idempotency_created", "created_at"),
+)
+
+# The lease of the leading master (one row, name "master"; titus.master.lease) and one row per
+# epoch ever taken.
+leader_lease = Table(
+    "leader_lease", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(64), nullable=False),  # the leading master's instance id
+    Column("url", Text, nullable=False),  # where it serves
+    Column("epoch", BigInteger, nullable=False),
+    Column("expires_at", Float, nullable=False),  # seconds, on the database's clock
+)
+
+leader_epochs = Table(
+    "leader_epochs", metadata,
+    Column("epoch", BigInteger, primary_key=True, autoincrement=False),
+    Column("holder", String(64), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("acquired_at", Float, nullable=False),
 )
 
 meta = Table(

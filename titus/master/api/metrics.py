@@ -13,10 +13,14 @@ router = APIRouter(tags=["metrics"])
 
 
 class _StateCollector:
-    """Reads live numbers from the master at scrape time."""
+    """Reads live numbers from the node's current master at scrape time."""
 
-    def __init__(self, master):
-        self.master = master
+    def __init__(self, node):
+        self.node = node
+
+    @property
+    def master(self):
+        return self.node.master
 
     def collect(self):
         n = self.master.counts()
@@ -35,15 +39,24 @@ class _StateCollector:
         yield GaugeMetricFamily("titus_store_skipped_rows",
                                 "Stored rows that could not be read back (skipped, left in "
                                 "the store)", value=len(self.master.state.skipped.rows))
+        yield GaugeMetricFamily("titus_master_leader", "1 while this master leads, else 0",
+                                value=1 if self.node.role == "leader" else 0)
+        yield GaugeMetricFamily("titus_master_epoch", "The leader's epoch as this master knows it",
+                                value=self.node.epoch)
+        stale = self.node.staleness
+        yield GaugeMetricFamily("titus_master_staleness_seconds",
+                                "Age of the data this master serves (0 on the leader)",
+                                value=stale if stale != float("inf") else -1)
         yield CounterMetricFamily("titus_unservable_values",
                                   "Responses whose values no client could read (replaced)",
                                   value=UNSERVABLE.count)
 
 
-def install_metrics(app, master) -> CollectorRegistry:
-    """A registry for this app's master, fed by the scheduling loop."""
+def install_metrics(app, node) -> CollectorRegistry:
+    """A registry for this app's node (whichever master it serves now), fed by the leader's
+    scheduling loop."""
     registry = CollectorRegistry()
-    registry.register(_StateCollector(master))
+    registry.register(_StateCollector(node))
     latency = Histogram("titus_scheduling_round_seconds", "Engine time per scheduling round",
                         registry=registry,
                         buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -58,7 +71,8 @@ def install_metrics(app, master) -> CollectorRegistry:
         offered.inc(n_offered)
         placed.inc(n_placed)
 
-    master.on_round(observe)
+    node.master.on_round(observe)
+    node.on_master.append(lambda master: master.on_round(observe))
     app.state.metrics_registry = registry
     return registry
 

@@ -1,0 +1,135 @@
+"""The leader's lease and the fence on writes (titus.master.lease), on both stores.
+
+A lease is taken once it ran out, with a new epoch; a write of an old epoch is refused in its
+own transaction and leaves nothing behind; on PostgreSQL a takeover waits for a write that
+already passed the fence, so no write of epoch N lands after epoch N+1 began."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import text
+
+from tests.master.conftest import postgres_empty
+from titus.master.errors import StoreUnavailable
+from titus.master.lease import Fence, Fenced, Lease, NotLeader
+from titus.master.store import Store
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'lease.db'}"
+    return postgres_empty()
+
+
+def fenced_store(url: str, holder: str) -> Store:
+    store = Store(url)
+    store.fence = Fence(holder)
+    return store
+
+
+def epochs(store: Store) -> list[tuple]:
+    with store.unfenced() as conn:
+        return [tuple(r) for r in conn.execute(text(
+            "SELECT epoch, holder FROM leader_epochs ORDER BY epoch"))]
+
+
+def test_the_first_master_takes_epoch_one_and_renews_it(url):
+    store = Store(url)
+    lease = Lease(store, "m1", "http://m1", lease_sec=5)
+    first = lease.try_acquire()
+    assert (first.holder, first.epoch, first.url) == ("m1", 1, "http://m1")
+    assert first.held_by("m1") and lease.epoch == 1
+    again = lease.try_acquire()  # a renewal: the same epoch
+    assert again.epoch == 1 and lease.read().remaining > 4
+    assert epochs(store) == [(1, "m1")]
+
+
+def test_a_write_without_the_lease_is_refused_and_keeps_nothing(url):
+    store = fenced_store(url, "m1")
+    with pytest.raises(NotLeader, match="standby"):
+        with store.transaction() as tx:
+            tx.probe(1.0)
+    lease = Lease(store, "m1", "http://m1", lease_sec=5)
+    store.fence.epoch = lease.try_acquire().epoch
+    with store.transaction() as tx:  # now it leads
+        tx.probe(2.0)
+    assert store.meta_get("ready_probe") == "2.0"
+
+
+def test_a_released_lease_is_taken_at_once_with_the_next_epoch(url):
+    store = Store(url)
+    one = Lease(store, "m1", "http://m1", lease_sec=60)
+    one.try_acquire()
+    one.release()
+    two = Lease(store, "m2", "http://m2", lease_sec=60)
+    view = two.try_acquire()
+    assert (view.holder, view.epoch) == ("m2", 2) and two.epoch == 2
+    assert epochs(store) == [(1, "m1"), (2, "m2")]
+
+
+@pytest.mark.postgres
+def test_postgres_a_valid_lease_is_not_taken_and_a_run_out_one_is():
+    url = postgres_empty()
+    store_a, store_b = fenced_store(url, "a"), fenced_store(url, "b")
+    a = Lease(store_a, "a", "http://a", lease_sec=1.0)
+    b = Lease(store_b, "b", "http://b", lease_sec=1.0)
+    store_a.fence.epoch = a.try_acquire().epoch
+    seen = b.try_acquire()
+    assert (seen.holder, seen.url, seen.epoch, b.epoch) == ("a", "http://a", 1, 0)
+    time.sleep(1.2)  # a stops renewing (paused): its lease runs out
+    store_b.fence.epoch = b.try_acquire().epoch
+    assert store_b.fence.epoch == 2
+    # a wakes and writes: refused in the same transaction, nothing kept
+    with pytest.raises(Fenced, match="epoch 1 is over"):
+        with store_a.transaction() as tx:
+            tx.probe(111.0)
+    assert store_a.fence.epoch == 0
+    assert store_a.meta_get("ready_probe") is None
+    # and its next renewal does not win the lease back
+    assert a.try_acquire().holder == "b" and a.epoch == 0
+    with store_b.transaction() as tx:
+        tx.probe(222.0)
+    assert store_b.meta_get("ready_probe") == "222.0"
+
+
+@pytest.mark.postgres
+def test_postgres_a_takeover_waits_for_a_write_already_past_the_fence():
+    url = postgres_empty()
+    store_a, store_b = fenced_store(url, "a"), fenced_store(url, "b")
+    a = Lease(store_a, "a", "http://a", lease_sec=0.5)
+    b = Lease(store_b, "b", "http://b", lease_sec=5)
+    store_a.fence.epoch = a.try_acquire().epoch
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_write():
+        with store_a.transaction() as tx:  # the fence's shared lock is held until commit
+            inside.set()
+            release.wait(10)
+            tx.probe(333.0)
+
+    writer = threading.Thread(target=slow_write)
+    writer.start()
+    assert inside.wait(10)
+    time.sleep(0.7)  # a's lease has run out while its write is open
+    with pytest.raises(StoreUnavailable):  # the takeover cannot get the row's lock
+        b.try_acquire()
+    assert b.epoch == 0
+    release.set()
+    writer.join(10)
+    assert store_a.meta_get("ready_probe") == "333.0"  # epoch 1's write landed first...
+    assert b.try_acquire().epoch == 2  # ...then epoch 2 began
+    assert epochs(store_b) == [(1, "a"), (2, "b")]
+
+
+def test_sqlite_takes_a_killed_masters_lease_at_once(tmp_path):
+    """One process holds a SQLite file: a lease left by a killed master is not waited for."""
+    url = f"sqlite:///{tmp_path / 'lease.db'}"
+    store = Store(url)
+    Lease(store, "dead", "http://dead", lease_sec=300).try_acquire()
+    store.close()
+    store = Store(url)
+    view = Lease(store, "new", "http://new", lease_sec=300).try_acquire()
+    assert (view.holder, view.epoch) == ("new", 2)

@@ -1,0 +1,194 @@
+"""Leader election and write fencing for several masters on one store.
+
+One master leads at a time, by a **lease** in the store itself: a single row of
+``leader_lease`` names the holder (a master's random instance id), its URL, an **epoch** and
+when the lease runs out, in seconds on the *database's* clock (masters' clocks never have to
+agree). Every ``lease_sec / 3`` the leader renews it; a standby tries every second and takes it
+only once it has run out, raising the epoch by one and adding a row to ``leader_epochs``. This
+is the lease-plus-epoch scheme of Kubernetes' leader election (a Lease object with
+``holderIdentity``, ``leaseDurationSeconds`` and ``leaseTransitions``), kept in the store the
+masters already share: no consensus of our own.
+
+A lease alone does not stop a leader that was paused (GC, SIGSTOP, a slow disk) from writing
+after it woke: :class:`Fence` does. Every write transaction of a master starts by reading the
+lease row with a shared row lock (PostgreSQL ``FOR SHARE``) and is refused in that same
+transaction unless the row still names this master and its epoch. A takeover has to update
+that row, so it waits for every write already past the check to commit, and every later write
+sees the new epoch: a write of epoch N never lands after epoch N+1 began. A session left
+idle in a transaction (its master stopped mid-write) is ended by PostgreSQL after
+``IDLE_IN_TRANSACTION_SEC``, which releases its lock for the takeover.
+
+SQLite allows one master per file (the file lock, :mod:`titus.master.store`); the same lease
+and fence run there, so an embedded master reports its role and epoch like any other.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from titus.master.errors import StoreUnavailable
+
+log = logging.getLogger("titus.master.lease")
+
+LEASE_NAME = "master"
+# PostgreSQL ends a session idle inside a transaction this long (a stopped master's open
+# write), so the lock it holds on the lease row does not block a takeover for ever.
+IDLE_IN_TRANSACTION_SEC = 5
+# A standby waits this long for the lease row's lock before trying again later.
+LOCK_TIMEOUT_SEC = 1
+
+
+class NotLeader(StoreUnavailable):
+    """This master does not lead (now): it may not write. Answered as HTTP 503; standbys
+    forward writes to the leader instead (``leader`` is its URL when known)."""
+
+    def __init__(self, message: str, leader: Optional[str] = None):
+        super().__init__(message)
+        self.leader = leader
+
+
+class Fenced(NotLeader):
+    """A write was refused because another master took the lease (a newer epoch) after this
+    one's: nothing of the transaction is kept, and this master stops leading."""
+
+
+@dataclass(frozen=True)
+class LeaseView:
+    """The lease as a master last read it.
+
+    ``epoch`` is 0 before any master led; ``remaining`` is how many seconds it has left on the
+    database's clock (negative: run out)."""
+
+    holder: str
+    url: str
+    epoch: int
+    remaining: float
+
+    def held_by(self, holder: str) -> bool:
+        """Whether ``holder`` holds it and it has not run out."""
+        return self.holder == holder and self.remaining > 0
+
+
+def db_now(conn: Connection) -> float:
+    """The database's clock, in epoch seconds (SQLite: this process's clock; its file lets
+    one process in)."""
+    if conn.dialect.name == "postgresql":
+        return float(conn.exec_driver_sql(
+            "SELECT extract(epoch FROM clock_timestamp())").scalar())
+    return time.time()
+
+
+class Lease:
+    """One master's side of the election: take, renew, read and give up the lease.
+
+    ``holder`` is this master's instance id (random per process: a restarted master is a new
+    candidate), ``url`` where it serves, ``lease_sec`` how long a lease lasts unless renewed.
+    Every method raises :class:`StoreUnavailable` when the store cannot be reached."""
+
+    def __init__(self, store, holder: str, url: str, lease_sec: float):
+        self.store, self.holder, self.url, self.lease_sec = store, holder, url, lease_sec
+        self.epoch = 0  # the epoch this master leads in; 0 while it does not
+
+    def try_acquire(self) -> LeaseView:
+        """Renew the lease if this master holds it, take it if it has run out (a new epoch),
+        else leave it; returns the lease as it stands afterwards."""
+        with self.store.unfenced() as conn:
+            postgres = conn.dialect.name == "postgresql"
+            if postgres:
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_SEC}s'")
+            row = self._locked_row(conn, postgres)
+            now = db_now(conn)
+            if row is None:  # the first master on this store
+                conn.execute(text(
+                    "INSERT INTO leader_lease (name, holder, url, epoch, expires_at) "
+                    "VALUES (:n, '', '', 0, 0) ON CONFLICT (name) DO NOTHING"), {"n": LEASE_NAME})
+                row = self._locked_row(conn, postgres)
+            holder, url, epoch, expires_at = row
+            if holder == self.holder and epoch == self.epoch and self.epoch:
+                self._write(conn, epoch, now)
+                return LeaseView(self.holder, self.url, epoch, self.lease_sec)
+            # SQLite: this process holds the file exclusively, so whoever held the lease is
+            # gone (a kill -9 leaves its lease behind); no need to wait for it to run out
+            if expires_at > now and postgres:  # another master's, still valid
+                if self.epoch:  # ours was taken: never write again under it
+                    self.epoch = 0
+                return LeaseView(holder, url, int(epoch), expires_at - now)
+            new = int(epoch) + 1
+            self._write(conn, new, now)
+            conn.execute(text("INSERT INTO leader_epochs (epoch, holder, url, acquired_at) "
+                              "VALUES (:e, :h, :u, :t)"),
+                         {"e": new, "h": self.holder, "u": self.url, "t": now})
+        self.epoch = new
+        log.warning("leading in epoch %d (the lease of %s ran out)", new, holder or "nobody")
+        return LeaseView(self.holder, self.url, new, self.lease_sec)
+
+    def read(self) -> Optional[LeaseView]:
+        """The lease as it stands (None before any master tried), without changing it."""
+        with self.store.unfenced() as conn:
+            row = conn.execute(text("SELECT holder, url, epoch, expires_at FROM leader_lease "
+                                    "WHERE name = :n"), {"n": LEASE_NAME}).first()
+            if row is None:
+                return None
+            return LeaseView(row[0], row[1], int(row[2]), row[3] - db_now(conn))
+
+    def release(self) -> None:
+        """Give the lease up at once (a clean shutdown), so a standby need not wait for it
+        to run out. Does nothing unless this master holds it."""
+        if not self.epoch:
+            return
+        epoch, self.epoch = self.epoch, 0
+        try:
+            with self.store.unfenced() as conn:
+                conn.execute(text("UPDATE leader_lease SET expires_at = 0 WHERE name = :n "
+                                  "AND holder = :h AND epoch = :e"),
+                             {"n": LEASE_NAME, "h": self.holder, "e": epoch})
+        except StoreUnavailable:  # it runs out on its own
+            pass
+
+    def _locked_row(self, conn: Connection, postgres: bool):
+        lock = " FOR UPDATE" if postgres else ""
+        return conn.execute(text("SELECT holder, url, epoch, expires_at FROM leader_lease "
+                                 "WHERE name = :n" + lock), {"n": LEASE_NAME}).first()
+
+    def _write(self, conn: Connection, epoch: int, now: float) -> None:
+        conn.execute(text("UPDATE leader_lease SET holder = :h, url = :u, epoch = :e, "
+                          "expires_at = :x WHERE name = :n"),
+                     {"h": self.holder, "u": self.url, "e": epoch, "x": now + self.lease_sec,
+                      "n": LEASE_NAME})
+
+
+class Fence:
+    """What a master's store checks at the start of every write transaction.
+
+    ``epoch`` 0: this master does not lead, every write is refused (:class:`NotLeader`).
+    Otherwise the lease row must still name ``holder`` and ``epoch`` (read under a shared
+    row lock on PostgreSQL), else :class:`Fenced` is raised and ``on_fenced`` called once."""
+
+    def __init__(self, holder: str, on_fenced: Optional[Callable[[int], None]] = None):
+        self.holder = holder
+        self.epoch = 0
+        self.leader: Optional[str] = None  # the leader's URL as last known (for NotLeader)
+        self.on_fenced = on_fenced
+
+    def check(self, conn: Connection) -> None:
+        """Raise unless this master may write in ``conn``'s transaction."""
+        epoch = self.epoch
+        if not epoch:
+            raise NotLeader("this master is a standby; writes go to the leader", self.leader)
+        lock = " FOR SHARE" if conn.dialect.name == "postgresql" else ""
+        row = conn.execute(text("SELECT holder, epoch FROM leader_lease WHERE name = :n" + lock),
+                           {"n": LEASE_NAME}).first()
+        if row is not None and row[0] == self.holder and int(row[1]) == epoch:
+            return
+        self.epoch = 0
+        log.error("a write of epoch %d was refused: the lease is now %s's, epoch %s", epoch,
+                  row[0] if row else "nobody", row[1] if row else "-")
+        if self.on_fenced is not None:
+            self.on_fenced(epoch)
+        raise Fenced(f"this master's epoch {epoch} is over; writes go to the leader",
+                     self.leader)
