@@ -141,7 +141,8 @@ class ChaosCluster:
         slot = self.agents[name]
         self._agents.start_agent(name, hosts=self.hosts_per_agent, cpus=self.cpus,
                                  memory_mb=self.memory_mb, launch_log=False,
-                                 masters=tuple(self.urls), env={"TITUS_SIM_JOURNAL": str(slot.journal)})
+                                 masters=tuple(self.urls),
+                                 env={"TITUS_SIM_JOURNAL": str(slot.journal)})
 
     def agent_process(self, name: str):
         """The ``Popen`` of agent ``name``."""
@@ -231,8 +232,9 @@ class ChaosCluster:
         raise TimeoutError(f"{seen} of {want} hosts registered within {timeout}s")
 
     def live_hosts(self) -> list[str]:
-        """Host ids in the engine of the first master that answers (standbys serve reads)."""
-        for url in self.urls:
+        """Host ids active in the leader's engine (a standby's engine holds none)."""
+        leader = self.leader()
+        for url in [leader.url] if leader is not None else []:
             try:
                 response = httpx.get(f"{url}/api/v3/hosts", headers=self.headers(),
                                      timeout=2.0)
