@@ -14,6 +14,8 @@ from typing import Optional
 import httpx
 
 RETRYABLE = {429, 500, 502, 503, 504}
+# how long a read of a job the client was told exists may answer 404 (a standby behind)
+STALE_SEC = 3.0
 
 
 class GaveUp(RuntimeError):
@@ -34,9 +36,13 @@ class ChaosClient:
 
     def call(self, method: str, path: str, *, json: Optional[dict] = None,
              params: Optional[dict] = None, headers: Optional[dict] = None,
-             deadline_sec: float = 40.0) -> httpx.Response:
-        """The first answer below 500 (not 429) from any master; GaveUp after the deadline."""
-        deadline = time.monotonic() + deadline_sec
+             deadline_sec: float = 40.0, stale_sec: float = 0.0) -> httpx.Response:
+        """The first answer below 500 (not 429) from any master; GaveUp after the deadline.
+
+        ``stale_sec``: a 404 is tried again elsewhere for that long (a standby that has not
+        yet read a job the leader just stored answers 404 for it)."""
+        began = time.monotonic()
+        deadline = began + deadline_sec
         start = self.rng.randrange(len(self.urls))
         last = "no attempt"
         attempt = 0
@@ -46,7 +52,8 @@ class ChaosClient:
             try:
                 response = self.clients[url].request(method, path, json=json, params=params,
                                                      headers=headers)
-                if response.status_code not in RETRYABLE:
+                stale = response.status_code == 404 and time.monotonic() - began < stale_sec
+                if response.status_code not in RETRYABLE and not stale:
                     return response
                 last = f"{url}: HTTP {response.status_code} {response.text[:200]}"
             except httpx.HTTPError as exc:
@@ -73,7 +80,7 @@ class ChaosClient:
 
     def job(self, job_id: str) -> Optional[dict]:
         """The job (live or archived), or None when no master knows it."""
-        response = self.call("GET", f"/api/v3/jobs/{job_id}")
+        response = self.call("GET", f"/api/v3/jobs/{job_id}", stale_sec=STALE_SEC)
         return response.json() if response.status_code == 200 else None
 
     def tasks(self, job_id: str) -> list[dict]:
@@ -84,7 +91,7 @@ class ChaosClient:
             params = {"jobId": job_id, "pageSize": 5000}
             if cursor:
                 params["cursor"] = cursor
-            response = self.call("GET", "/api/v3/tasks", params=params)
+            response = self.call("GET", "/api/v3/tasks", params=params, stale_sec=STALE_SEC)
             if response.status_code != 200:
                 raise GaveUp(f"tasks of {job_id}: HTTP {response.status_code}")
             body = response.json()
