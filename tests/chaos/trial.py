@@ -94,11 +94,15 @@ def run_trial(pg: PgCluster, number: int, kind: str, seed: int,
             fault = {"kind": kind, "error": f"{type(exc).__name__}: {exc}"[:2000]}
         fault_end = time.monotonic()
         thread.join(timeout=config.settle_timeout_sec + 60)
-        converged, why = _settle(client, workload, config.settle_timeout_sec)
+        # the leader's view decides (a standby may be a refresh behind); standbys are then
+        # held to catching up with it
+        leader_client = _leader_client(cluster, client)
+        converged, why = _settle(leader_client, workload, config.settle_timeout_sec)
         converge_sec = round(time.monotonic() - fault_end, 2) if converged else None
         time.sleep(0.5)  # let the last kills and launches reach the journals
-        evidence = _collect(cluster, pg, store_url, client, workload, converged, why)
+        evidence = _collect(cluster, pg, store_url, leader_client, workload, converged, why)
         violations = check_all(evidence, multi=config.masters > 1)
+        violations += _standbys_catch_up(cluster, leader_client, evidence.jobs)
         if "error" in fault:
             violations.insert(0, {"check": "fault_recovery", "detail": fault})
         dead = cluster.crashed()
@@ -110,8 +114,8 @@ def run_trial(pg: PgCluster, number: int, kind: str, seed: int,
                              time.monotonic() - began, converge_sec, evidence.notes,
                              client.retries)
     finally:
-        if client is not None:
-            client.close()
+        for one in {id(c): c for c in (client, locals().get("leader_client")) if c}.values():
+            one.close()
         cluster.stop()
         pg.drop_database(store_url)
     if result.violations and keep_dir is not None:
@@ -122,6 +126,46 @@ def run_trial(pg: PgCluster, number: int, kind: str, seed: int,
     else:
         shutil.rmtree(workdir, ignore_errors=True)
     return result
+
+
+def _leader_client(cluster: ChaosCluster, client: ChaosClient) -> ChaosClient:
+    """A client of the current leader only (the trial's client when there is one master)."""
+    if len(cluster.masters) == 1:
+        return client
+    leader, _ = cluster.wait_leader(30)
+    return ChaosClient([leader.url], cluster.token, random.Random(0))
+
+
+def _standbys_catch_up(cluster: ChaosCluster, leader: ChaosClient,
+                       jobs: dict[str, Optional[dict]], within_sec: float = 5.0) -> list[dict]:
+    """Every standby shows every job in the leader's state within ``within_sec``."""
+    out = []
+    for url in cluster.urls:
+        if len(cluster.masters) == 1 or url in leader.urls:
+            continue
+        standby = ChaosClient([url], cluster.token, random.Random(0))
+        try:
+            for job_id, job in jobs.items():
+                if job is None:
+                    continue
+                deadline = time.monotonic() + within_sec
+                seen = None
+                while time.monotonic() < deadline:
+                    try:
+                        view = standby.job(job_id)
+                    except GaveUp:
+                        view = None
+                    seen = view and state(view)
+                    if seen == state(job):
+                        break
+                    time.sleep(0.2)
+                else:
+                    out.append({"check": "standby_behind", "detail": {
+                        "standby": url, "job_id": job_id, "standby_state": seen,
+                        "leader_state": state(job), "waited_sec": within_sec}})
+        finally:
+            standby.close()
+    return out
 
 
 def _public(fault: dict) -> dict:
