@@ -174,6 +174,8 @@ def main() -> None:
     parser.add_argument("--lease-sec", type=float, default=6.0)
     parser.add_argument("--masters", type=int, default=None,
                         help="default: 3 when the master supports standbys, else 1")
+    parser.add_argument("--heartbeat-timeout-sec", type=float, default=3.0,
+                        help="agents' silence limit (the chaos suite's; the product's is 10)")
     parser.add_argument("--steady", type=int, default=6, help="service tasks kept running")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--name", default="failover")
@@ -184,7 +186,8 @@ def main() -> None:
     began = time.time()
     with PgCluster() as pg, tempfile.TemporaryDirectory(prefix="titus-failover-") as work:
         cluster = ChaosCluster(Path(work), pg.create_database("failover"), masters=masters,
-                               agents=3, hosts_per_agent=2, lease_sec=args.lease_sec)
+                               agents=3, hosts_per_agent=2, lease_sec=args.lease_sec,
+                               heartbeat_timeout_sec=args.heartbeat_timeout_sec)
         with cluster:
             client = ChaosClient(cluster.urls, cluster.token, random.Random(args.seed),
                                  timeout=5.0)
@@ -198,6 +201,7 @@ def main() -> None:
                 time.sleep(0.5)
             client.close()
     summary = {"kills": len(kills), "masters": masters, "lease_sec": args.lease_sec,
+               "heartbeat_timeout_sec": args.heartbeat_timeout_sec,
                "tasks_lost": sum(k.get("lost", 0) for k in kills),
                "tasks_duplicated": sum(k.get("duplicated", 0) for k in kills),
                "no_new_leader": sum("failover_sec" not in k for k in kills),
