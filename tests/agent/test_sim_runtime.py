@@ -167,7 +167,7 @@ def test_journal_records_boot_starts_ends_and_close(tmp_path, monkeypatch):
     rec = Recorder()
     runtime.start(rec)
     order = spec("t1", TITUS_SIM_DURATION_SEC=0.05)
-    order.cpus, order.memory_mb, order.task_index = 2.0, 1024.0, 3
+    order.cpus, order.memory_mb, order.task_index, order.epoch = 2.0, 1024.0, 3, 7
     runtime.launch(order)
     runtime.launch(spec("t1"))  # a repeated order is not a second start
     runtime.launch(spec("t2", TITUS_SIM_DURATION_SEC=60))
@@ -184,7 +184,7 @@ def test_journal_records_boot_starts_ends_and_close(tmp_path, monkeypatch):
         ("start", "t3"), ("end", "t3"), ("close", None)]
     start = lines[1]
     assert (start["host"], start["cpus"], start["mem"], start["index"], start["epoch"]) == \
-        ("h1", 2.0, 1024.0, 3, None)
+        ("h1", 2.0, 1024.0, 3, 7)
     assert [(r["reason"], r["exit"]) for r in lines if r["ev"] == "end"] == [
         ("normal", 0), ("killed", 143), ("removed", None)]
     assert all(a["mono"] <= b["mono"] for a, b in zip(lines, lines[1:]))

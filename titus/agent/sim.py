@@ -15,7 +15,7 @@ agent's environment every start and end of a task is appended as one JSON line, 
 can prove from the agents' own side that no host was over-committed and no task ran on two
 hosts at once. Lines: ``{"ev": "boot", "pid", "mono", "wall"}`` when the runtime starts;
 ``{"ev": "start", "task", "job", "index", "host", "cpus", "mem", "disk", "net", "gpu",
-"epoch", "mono", "wall"}`` (``epoch``: the launch order's, null when it has none);
+"epoch", "mono", "wall"}`` (``epoch``: the launch order's, 0 when no master led);
 ``{"ev": "end", "task", "host", "reason", "exit", "mono", "wall"}`` (reason ``removed`` when a
 running task was removed); ``{"ev": "close", ...}`` on a clean stop. ``mono`` is
 ``time.monotonic()``, one clock for every process on the machine.
