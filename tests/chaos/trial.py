@@ -113,6 +113,9 @@ def run_trial(pg: PgCluster, number: int, kind: str, seed: int,
         result = TrialResult(number, kind, seed, _public(fault), violations,
                              time.monotonic() - began, converge_sec, evidence.notes,
                              client.retries)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)  # the harness failed: nothing to keep
+        raise
     finally:
         for one in {id(c): c for c in (client, locals().get("leader_client")) if c}.values():
             one.close()
