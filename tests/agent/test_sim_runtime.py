@@ -158,3 +158,43 @@ def test_many_tasks_share_one_timer_thread(sim):
         sequences.setdefault(status.task_id, []).append(status.state)
     # each task reports each state once, in order, even with a zero duration
     assert set(map(tuple, sequences.values())) == {("StartInitiated", "Started", "Finished")}
+
+
+def test_journal_records_boot_starts_ends_and_close(tmp_path, monkeypatch):
+    path = tmp_path / "journal.jsonl"
+    monkeypatch.setenv("TITUS_SIM_JOURNAL", str(path))
+    runtime = SimRuntime()
+    rec = Recorder()
+    runtime.start(rec)
+    order = spec("t1", TITUS_SIM_DURATION_SEC=0.05)
+    order.cpus, order.memory_mb, order.task_index, order.epoch = 2.0, 1024.0, 3, 7
+    runtime.launch(order)
+    runtime.launch(spec("t1"))  # a repeated order is not a second start
+    runtime.launch(spec("t2", TITUS_SIM_DURATION_SEC=60))
+    rec.wait_for(lambda ss: rec.finished("t1"))
+    runtime.kill("t2", 0)
+    runtime.launch(spec("t3", TITUS_SIM_DURATION_SEC=60))
+    runtime.remove("t3")
+    runtime.close()
+    import json
+
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["ev"], r.get("task")) for r in lines] == [
+        ("boot", None), ("start", "t1"), ("start", "t2"), ("end", "t1"), ("end", "t2"),
+        ("start", "t3"), ("end", "t3"), ("close", None)]
+    start = lines[1]
+    assert (start["host"], start["cpus"], start["mem"], start["index"], start["epoch"]) == \
+        ("h1", 2.0, 1024.0, 3, 7)
+    assert [(r["reason"], r["exit"]) for r in lines if r["ev"] == "end"] == [
+        ("normal", 0), ("killed", 143), ("removed", None)]
+    assert all(a["mono"] <= b["mono"] for a, b in zip(lines, lines[1:]))
+
+
+def test_no_journal_unless_asked(tmp_path, monkeypatch):
+    monkeypatch.delenv("TITUS_SIM_JOURNAL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    runtime = SimRuntime()
+    runtime.start(Recorder())
+    runtime.launch(spec("t1"))
+    runtime.close()
+    assert list(tmp_path.iterdir()) == []

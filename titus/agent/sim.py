@@ -9,10 +9,22 @@ else ``failed``. On a kill it receives SIGTERM and exits after ``TITUS_SIM_KILL_
 One timer thread and one heap of deadlines serve every task, so a single process can hold
 hundreds of thousands of simulated tasks. Sim tasks live in memory only: they do not survive
 a restart of the agent (the master then reports them lost).
+
+Journal (opt-in, for the chaos suite): with ``TITUS_SIM_JOURNAL=/path/file.jsonl`` in the
+agent's environment every start and end of a task is appended as one JSON line, so a checker
+can prove from the agents' own side that no host was over-committed and no task ran on two
+hosts at once. Lines: ``{"ev": "boot", "pid", "mono", "wall"}`` when the runtime starts;
+``{"ev": "start", "task", "job", "index", "host", "cpus", "mem", "disk", "net", "gpu",
+"epoch", "mono", "wall"}`` (``epoch``: the launch order's, 0 when no master led);
+``{"ev": "end", "task", "host", "reason", "exit", "mono", "wall"}`` (reason ``removed`` when a
+running task was removed); ``{"ev": "close", ...}`` on a clean stop. ``mono`` is
+``time.monotonic()``, one clock for every process on the machine.
 """
 from __future__ import annotations
 
 import heapq
+import json
+import os
 import threading
 import time
 from typing import Iterator, Optional, TextIO
@@ -23,6 +35,7 @@ from titus.protocol import LaunchOrder
 DURATION_ENV = "TITUS_SIM_DURATION_SEC"
 EXIT_CODE_ENV = "TITUS_SIM_EXIT_CODE"
 KILL_DELAY_ENV = "TITUS_SIM_KILL_DELAY_SEC"
+JOURNAL_ENV = "TITUS_SIM_JOURNAL"
 
 SIGTERM_EXIT_CODE = 143
 SIGKILL_EXIT_CODE = 137
@@ -90,12 +103,13 @@ class SimRuntime(Runtime):
     """Simulated containers driven by one timer thread.
 
     ``launch_log``: optional path; every launch appends ``task_id job_id host_id time`` as one
-    line, so tests can prove no task was launched twice.
+    line, so tests can prove no task was launched twice. ``journal``: optional path of the
+    JSON-lines journal described in the module docstring (default: ``TITUS_SIM_JOURNAL``).
     """
 
     name = "sim"
 
-    def __init__(self, launch_log: Optional[str] = None):
+    def __init__(self, launch_log: Optional[str] = None, journal: Optional[str] = None):
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._tasks: dict[str, _SimTask] = {}
@@ -107,12 +121,17 @@ class SimRuntime(Runtime):
         self._launch_log: Optional[TextIO] = (
             open(launch_log, "a", buffering=1, encoding="utf-8") if launch_log else None
         )
+        journal = journal if journal is not None else os.environ.get(JOURNAL_ENV)
+        self._journal: Optional[TextIO] = (
+            open(journal, "a", buffering=1, encoding="utf-8") if journal else None
+        )
 
     # -- Runtime interface -------------------------------------------------------------
 
     def start(self, emit: Emit) -> None:
         """Begin the timer thread; status changes go to ``emit``."""
         self._emit = emit
+        self._note({"ev": "boot", "pid": os.getpid()})
         self._thread = threading.Thread(target=self._run_timer, name="sim-timer", daemon=True)
         self._thread.start()
 
@@ -136,6 +155,11 @@ class SimRuntime(Runtime):
             if order.task_id in self._tasks:
                 return
             self._tasks[order.task_id] = task
+            self._note({"ev": "start", "task": task.task_id, "job": task.job_id,
+                        "index": order.task_index, "host": task.host_id, "cpus": order.cpus,
+                        "mem": order.memory_mb, "disk": order.disk_mb,
+                        "net": order.network_mbps, "gpu": order.gpu,
+                        "epoch": getattr(order, "epoch", None)})
         if self._launch_log is not None:
             self._launch_log.write(f"{order.task_id} {order.job_id} {order.host_id} "
                                    f"{time.time():.6f}\n")
@@ -181,7 +205,10 @@ class SimRuntime(Runtime):
     def remove(self, task_id: str) -> None:
         """Forget the task (a running one just disappears, as a deleted container would)."""
         with self._lock:
-            self._tasks.pop(task_id, None)
+            task = self._tasks.pop(task_id, None)
+            if task is not None and task.state != "Finished":
+                self._note({"ev": "end", "task": task_id, "host": task.host_id,
+                            "reason": "removed", "exit": None})
             self._changed.notify_all()
 
     def logs(self, task_id: str, follow: bool = False) -> Iterator[bytes]:
@@ -202,6 +229,11 @@ class SimRuntime(Runtime):
         if self._launch_log is not None:
             self._launch_log.close()
             self._launch_log = None
+        with self._lock:
+            self._note({"ev": "close", "pid": os.getpid()})
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
 
     # -- internals -----------------------------------------------------------------------
 
@@ -230,8 +262,17 @@ class SimRuntime(Runtime):
         task.state = "Finished"
         task.finished_wall = time.time()
         task.generation += 1
+        self._note({"ev": "end", "task": task.task_id, "host": task.host_id,
+                    "reason": task.reason, "exit": task.exit_code})
         self._changed.notify_all()
         return task.status()
+
+    def _note(self, record: dict) -> None:
+        """Append one journal line (callers hold the lock, which keeps lines in order)."""
+        if self._journal is not None:
+            record["mono"] = round(time.monotonic(), 6)
+            record["wall"] = round(time.time(), 6)
+            self._journal.write(json.dumps(record, separators=(",", ":")) + "\n")
 
     def _run_timer(self) -> None:
         while True:

@@ -151,9 +151,11 @@ class LocalCluster:
     def start_agent(self, name: str, *, hosts: int = 1, cpus: float = 16.0,
                     memory_mb: float = 65536.0, zones: tuple[str, ...] = (),
                     launch_log: bool = True, extra_args: tuple[str, ...] = (),
-                    masters: tuple[str, ...] = ()) -> subprocess.Popen:
+                    masters: tuple[str, ...] = (),
+                    env: Optional[dict[str, str]] = None) -> subprocess.Popen:
         """Start ``titus agent --runtime sim`` standing for ``hosts`` simulated hosts
-        (``masters``: the master URLs it follows; default this cluster's master)."""
+        (``masters``: the master URLs it follows; default this cluster's master). ``env``
+        adds variables (e.g. ``TITUS_SIM_JOURNAL``)."""
         args = ["agent", "--master", ",".join(masters or (self.url,)), "--runtime", "sim",
                 "--agent-id", name,
                 "--hosts", str(hosts), "--cpus", str(cpus), "--memory-mb", str(memory_mb),
@@ -163,7 +165,8 @@ class LocalCluster:
         if launch_log:
             args += ["--launch-log", str(self.launch_log_path(name))]
         args += list(extra_args)
-        env = dict(os.environ, TITUS_AGENT_TOKEN=self.agent_token, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, **(env or {}), TITUS_AGENT_TOKEN=self.agent_token,
+                   PYTHONUNBUFFERED="1")
         # agents keep their credentials with the cluster unless told where
         env.setdefault("TITUS_AGENT_STATE_DIR", str(self.workdir / "agent-state"))
         self._stopped_on_purpose.discard(name)
