@@ -265,7 +265,10 @@ cdef class Codec:
 
         A failure row holds, per reason slot, how many hosts that reason rejected: slot 0 is 1
         when the task's group limit stopped it, then disabled, exclusive, each resource, ports,
-        the class's resource sets (up to the most any class asks) and hard constraints.
+        the class's resource sets (up to the most any class asks) and hard constraints. Rows
+        of one class with the same counts share one (frozen) Failure: a backlog that cannot
+        fit is mostly such rows, and building one object per row would cost more than the
+        placement.
         """
         cdef Py_ssize_t f, j, w, row, k
         cdef int32_t[:, ::1] counts = fail_counts
@@ -273,16 +276,26 @@ cdef class Codec:
         cdef int32_t[::1] tc = task_class
         cdef Py_ssize_t max_sets = max([len(key[5]) for key in keys], default=0)
         cdef dict names_cache = {}
+        cdef dict shared = {}
+        cdef bytes raw = bytes(memoryview(fail_counts).cast("B")) if rows.shape[0] else b""
+        cdef Py_ssize_t width
         # imported here: titus.scheduler imports this module
         from titus.scheduler.failures import constraint_labels, group_limit_failure, make_failure
         out = []
         w = counts.shape[1]
+        width = w * 4  # int32 counts
         for f in range(rows.shape[0]):
             row = rows[f]
             k = tc[row]
+            same = (k, raw[f * width:(f + 1) * width])
+            failure = shared.get(same)
+            if failure is not None:
+                out.append((row, failure))
+                continue
             key = keys[k]
             if counts[f, REASON_GROUP_LIMIT]:
-                out.append((row, group_limit_failure(key[1], n_hosts)))
+                failure = shared[same] = group_limit_failure(key[1], n_hosts)
+                out.append((row, failure))
                 continue
             names = names_cache.get(k)
             if names is None:
@@ -293,7 +306,8 @@ cdef class Codec:
                 if counts[f, j]:
                     name = names[j]
                     reasons[name] = reasons.get(name, 0) + counts[f, j]
-            out.append((row, make_failure(reasons, n_hosts, constraint_labels(key[2]))))
+            failure = shared[same] = make_failure(reasons, n_hosts, constraint_labels(key[2]))
+            out.append((row, failure))
         return out
 
     cdef list _reason_names(self, tuple key, Py_ssize_t max_sets, Py_ssize_t w):

@@ -50,6 +50,10 @@ log = logging.getLogger("titus.agent")
 LAUNCHING = "Launching"
 
 
+# A master found unreachable is not followed on a standby's word for this long.
+UNREACHABLE_SEC = 10.0
+
+
 class MasterUnavailable(Exception):
     """The master could not be reached or answered with a server error."""
 
@@ -100,6 +104,8 @@ class Agent:
                                    else deregister_on_exit)
         self._own_client = client is None
         self._masters = config.master_urls  # the agent follows whichever of them leads
+        self._untried = 0  # masters still to try before backing off (a round of the list)
+        self._unreachable: dict[str, float] = {}  # url -> until when its name is not followed
         self._client = client or httpx.Client(base_url=self._masters[0],
                                               timeout=config.request_timeout_sec,
                                               verify=client_context(config.ca))
@@ -228,6 +234,11 @@ class Agent:
                 self.stats["master_busy"] += 1
                 self._stop.wait(backoff * random.uniform(0.8, 1.2))
             except MasterUnavailable as exc:
+                if self._untried:  # another master of the list is still to be tried: at once
+                    log.info("master unavailable (%s); trying %s", exc, self._client.base_url)
+                    must_register = True
+                    self._stop.wait(0.05)
+                    continue
                 backoff = min(self.config.max_backoff_sec, max(0.1, backoff * 2))
                 log.warning("master unavailable (%s); retrying in %.1fs", exc, backoff)
                 self.stats["master_unavailable"] += 1
@@ -282,29 +293,42 @@ class Agent:
             response = self._client.post(path, content=json.dumps(body), headers=self._headers,
                                          timeout=timeout)
         except httpx.HTTPError as exc:
-            self._next_master(None)
+            self._next_master(None, unreachable=isinstance(exc, httpx.TransportError))
             raise MasterUnavailable(f"{type(exc).__name__}: {exc}") from None
         if response.status_code == 503 and response.headers.get(ROLE_HEADER) == "standby":
             self._next_master(response.headers.get(LEADER_HEADER))
             raise MasterUnavailable(f"{self._client.base_url} is a standby")
+        self._untried = 0  # a master answered: the next failure starts a new round
         if response.status_code == 503:
             raise MasterBusy(f"HTTP 503 from {path}: {response.text[:300]}")
         if response.status_code >= 500:
             raise MasterUnavailable(f"HTTP {response.status_code} from {path}")
         return response
 
-    def _next_master(self, leader: Optional[str]) -> None:
+    def _next_master(self, leader: Optional[str], unreachable: bool = False) -> None:
         """Talk to another master: the leader a standby named, if it is one of ours (an
-        agent's credential never goes to a URL it was not given), else the next in the list."""
+        agent's credential never goes to a URL it was not given) and not found unreachable
+        lately (a standby names a killed leader until its lease runs out), else the next in
+        the list. Each master of the list is tried once before the agent backs off."""
         if len(self._masters) < 2 or not self._own_client:
             return
+        now = time.monotonic()
         current = str(self._client.base_url).rstrip("/")
+        if unreachable:
+            self._unreachable[current] = now + UNREACHABLE_SEC
+        if self._untried <= 0:  # a new round of the list
+            self._untried = len(self._masters) - 1
+        else:
+            self._untried -= 1
         leader = (leader or "").rstrip("/")
-        if leader in self._masters and leader != current:
+        if (leader in self._masters and leader != current
+                and self._unreachable.get(leader, 0.0) <= now):
             chosen = leader
         else:
             at = self._masters.index(current) if current in self._masters else -1
-            chosen = self._masters[(at + 1) % len(self._masters)]
+            ring = self._masters[at + 1:] + self._masters[:at + 1]
+            chosen = next((url for url in ring if self._unreachable.get(url, 0.0) <= now
+                           and url != current), ring[0])
         log.info("agent %s: talking to the master at %s", self.agent_id, chosen)
         self._client.base_url = chosen
 

@@ -593,7 +593,7 @@ class DockerRuntime(Runtime):
         return list(statuses.values())
 
     def _containers(self) -> list:
-        return self.client.containers.list(all=True,
+        return self.client.containers.list(all=True, ignore_removed=True,
                                            filters={"label": f"{LABEL_AGENT}={self.agent_id}"})
 
     def _status_of(self, container) -> TaskStatus:
@@ -633,7 +633,8 @@ class DockerRuntime(Runtime):
         return [f"{LABEL_TASK}={task_id}", f"{LABEL_AGENT}={self.agent_id}"]
 
     def _adopt_by_label(self, task_id: str) -> _Task | None:
-        found = self.client.containers.list(all=True, filters={"label": self._labels_of(task_id)})
+        found = self.client.containers.list(all=True, ignore_removed=True,
+                                            filters={"label": self._labels_of(task_id)})
         if not found:
             return None
         return self._adopt(found[0], self._status_of(found[0]))

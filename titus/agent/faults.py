@@ -22,8 +22,10 @@ SYSTEM = "system"
 
 # Engine answers with a 5xx status whose words show that the task's own spec is at fault
 # (older engines answer 500 for a command that does not exist).
-_USER_WORDS = ("executable file not found", "no such file or directory", "permission denied",
-               "invalid reference format", "minimum memory limit")
+_USER_WORDS = ("executable file not found", "invalid reference format", "minimum memory limit")
+# ... and words that are the task's fault only when they are about its command (an overlay
+# mount or a cgroup directory "not found" or "permission denied" is the engine's own trouble)
+_EXEC_WORDS = ("no such file or directory", "permission denied")
 
 @dataclass(frozen=True)
 class Fault:
@@ -43,7 +45,7 @@ def classify_docker(exc: BaseException, doing: str = "launch") -> Fault:
     """Classify an exception raised by a docker SDK call made while ``doing`` something.
 
     Connection failures, timeouts and protocol breaks (``requests``/``urllib3``/``OSError``),
-    HTTP 5xx and 429, and "no such container" for the task's own container are the system's; other HTTP errors (4xx: bad image, bad command, refused
+    HTTP 5xx, 408 and 429, and "no such container" for the task's own container are the system's; other HTTP errors (4xx: bad image, bad command, refused
     limits) are the user's. Anything else unknown counts as the system's: it says nothing
     about the task's spec, and a wrong "user" verdict would spend a retry the user did not
     lose."""
@@ -54,7 +56,7 @@ def classify_docker(exc: BaseException, doing: str = "launch") -> Fault:
         # committed, or was rolled back): the engine's state, not the task's spec
         return Fault(SYSTEM, f"{doing} failed: engine error (HTTP 404): {text}")
     if status is not None:
-        if status == 429 or (status >= 500 and not _user_words(text)):
+        if status in (408, 429) or (status >= 500 and not _user_words(text)):
             return Fault(SYSTEM, f"{doing} failed: engine error (HTTP {status}): {text}")
         return Fault(USER, f"{doing} failed: {text}")
     return Fault(SYSTEM, f"{doing} failed: engine unreachable ({type(exc).__name__}: {text})")
@@ -73,7 +75,10 @@ def _status_code(exc: BaseException):
 
 def _user_words(text: str) -> bool:
     low = text.lower()
-    return any(word in low for word in _USER_WORDS)
+    if any(word in low for word in _USER_WORDS):
+        return True
+    # the runtime's words for the task's command: exec: "/bin/x": stat ...: no such file
+    return 'exec: "' in low and any(word in low for word in _EXEC_WORDS)
 
 
 def _one_line(exc: BaseException) -> str:

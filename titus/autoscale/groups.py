@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from titus.boundary import plain_text
 from titus.protocol import INT32_MAX, MAX_QUANTITY
+from titus.scheduler.validation import EPS
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -164,7 +165,7 @@ def hosts_for(instance_type: InstanceType, demand: dict[str, float]) -> int:
         cap = caps.get(resource, 0.0)
         if cap <= 0:
             raise ValueError(f"{resource}: instance type {instance_type.name!r} has none")
-        need = max(need, math.ceil(amount / cap - 1e-9))
+        need = max(need, math.ceil(amount / cap - EPS))  # the engine's slack
     return need
 
 

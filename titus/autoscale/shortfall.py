@@ -38,6 +38,7 @@ from titus.constraints import BalancedHostAttr, HostAttrValue, UniqueHostAttr
 from titus.resources import BASE_RESOURCES, PLATFORM_RESOURCES
 from titus.scheduler.factory import make_scheduler
 from titus.scheduler.model import Host, Task, TaskClass
+from titus.scheduler.validation import EPS
 
 #: The resources every instance type offers, in the trial scheduler's column order (the
 #: engine's base columns, then ``gpu``, the one scalar every pseudo host declares).
@@ -307,7 +308,7 @@ def _feasibility(keys, classes, slots) -> np.ndarray:
     if not slots:
         return np.zeros((len(keys), 0), dtype=bool)
     caps = np.array([[s.group.instance_type.resources()[r] for r in RESOURCES] for s in slots])
-    fits = np.all(keys[:, None, 1:] <= caps[None, :, :] + 1e-9, axis=2)
+    fits = np.all(keys[:, None, 1:] <= caps[None, :, :] + EPS, axis=2)  # the engine's fit test
     fits &= (keys[:, 0] >= 0)[:, None]
     by_class: dict[int, np.ndarray] = {}
     for k in range(len(keys)):

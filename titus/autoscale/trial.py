@@ -26,6 +26,7 @@ import numpy as np
 
 from titus.constraints import BalancedHostAttr, ExclusiveHost
 from titus.scheduler.model import Host, TaskClass
+from titus.scheduler.validation import EPS
 
 #: Rows per chunk of the pseudo-host phase.
 CHUNK_ROWS = 2048
@@ -119,7 +120,7 @@ class Trial:
         n = len(self.ids)
         cap = self.slot_cap[self.host_slot[:n]]
         free = cap - self.used[:n]
-        short = ((free < smallest[None, :] - 1e-9) & (smallest[None, :] > 0)).any(axis=1)
+        short = ((free < smallest[None, :] - EPS) & (smallest[None, :] > 0)).any(axis=1)
         gone = np.flatnonzero(self.alive[:n] & (self.tasks[:n] > 0) & ~self.keep[:n] & short)
         for i in gone:
             self.sched.remove_host(self.ids[i])

@@ -187,6 +187,13 @@ class Agents:
         heard = max(agent.last_seen, self.heard.get(agent.id, 0.0))
         return now - heard - max(0.0, self.lag() - agent.lag_seen)
 
+    def grace(self, seconds: float) -> None:
+        """Give every known agent ``seconds`` more before its silence counts (a new leader:
+        agents spent up to a lease, and their back-off, looking for it)."""
+        until = self.clock() + seconds
+        for agent_id in list(self.state.registry.agents):
+            self.heard[agent_id] = max(self.heard.get(agent_id, 0.0), until)
+
     def arrived(self, agent_id: str, caller: Principal) -> None:
         """An agent's request arrived (called before it waits for threads or locks): the
         agent is not silent. Only the agent itself (or any caller of a master without

@@ -281,6 +281,17 @@ class Master:
         self.events.publish(kind, "", render)
 
     # ------------------------------------------------------------------ read-only views
+    def read_if_free(self, fn: Callable, *args) -> tuple[bool, object]:
+        """``(True, fn(*args))`` run under the state lock if it is free at once, else
+        ``(False, None)`` without waiting (the caller, an event loop, reads on a thread)."""
+        lock = self.state.lock
+        if not lock.acquire(blocking=False):
+            return False, None
+        try:
+            return True, fn(*args)
+        finally:
+            lock.release()
+
     def counts(self) -> dict:
         """Live numbers for metrics: tasks by state, queued tasks, jobs, agents, hosts."""
         with self.state.lock:

@@ -180,6 +180,9 @@ class Node:
         if self.fence.epoch != epoch:  # fenced while rebuilding
             self.role = STANDBY
             return
+        # agents looked for a leader while the old lease ran out: a heartbeat timeout from
+        # now, plus a lease, before any of them counts as silent
+        master.agents.grace(self.settings.lease_sec)
         self._views = publish_changes(self.events, self._views, master)
         self._install(master)
         if self._running:

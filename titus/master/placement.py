@@ -75,9 +75,14 @@ def place(engine, records: list, zones: int) -> Placement:
         for task, h in zip(fast, hosts.tolist()):
             if h >= 0:
                 out.assignments[task.id] = host_ids[h]
+        said: dict = {}  # (failure, class) -> message: rows of a class mostly fail alike
         for row, failure in failures.items():
-            asks = dict(zip(resources, class_rows[task_class[row]]))
-            out.failures[fast[row].id] = notes.message(failure, asks)
+            key = (id(failure), task_class[row])
+            message = said.get(key)
+            if message is None:
+                asks = dict(zip(resources, class_rows[task_class[row]]))
+                message = said[key] = notes.message(failure, asks)
+            out.failures[fast[row].id] = message
     if slow:
         tasks = [engine.task_for(t, zones) for t in slow]
         result = scheduler.schedule(tasks)

@@ -1,7 +1,7 @@
 """The one-line explanation of an unplaced task, shared by the engine wrapper and the twin."""
 from __future__ import annotations
 
-from titus._engine import FIXED_REASONS
+from titus._engine import CONSTRAINT_REASON_PREFIX, FIXED_REASONS
 from titus.scheduler.model import Failure
 
 GROUP_LIMIT = FIXED_REASONS[0]  # the reason of a task its group limit stopped
@@ -11,7 +11,8 @@ def constraint_labels(hard) -> dict[str, str]:
     """Reason key -> how to show it: ``constraint:UniqueHostAttr`` -> ``...UniqueHostAttr(zone)``."""
     labels: dict[str, str] = {}
     for c in hard:
-        labels.setdefault(f"constraint:{type(c).__name__}", f"constraint:{c!r}")
+        labels.setdefault(f"{CONSTRAINT_REASON_PREFIX}{type(c).__name__}",
+                          f"{CONSTRAINT_REASON_PREFIX}{c!r}")
     return labels
 
 

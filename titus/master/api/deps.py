@@ -22,12 +22,9 @@ async def read_now(request: Request, fn, *args):
     free at once (a hop to a worker thread costs a page of views more than rendering it), else
     on a worker thread, so the event loop never waits for a scheduling round. Reads that may
     go to the store (the archive) use a worker thread always (:func:`run_in_threadpool`)."""
-    lock = master_of(request).state.lock
-    if lock.acquire(blocking=False):
-        try:
-            return fn(*args)
-        finally:
-            lock.release()
+    done, out = master_of(request).read_if_free(fn, *args)
+    if done:
+        return out
     return await run_in_threadpool(fn, *args)
 
 
