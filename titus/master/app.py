@@ -29,7 +29,7 @@ from titus.master.api.security import StreamCap, SubmitRate, require_read
 from titus.master.auth import TokenBook
 from titus.master.config import MasterSettings
 from titus.master.api.agents import agent_pool
-from titus.master.api.admission import Admission
+from titus.master.api.admission import Admission, AdmissionStats
 from titus.master.api.forward import Forwarding
 from titus.master.lag import METER
 from titus.master.master import Master
@@ -107,8 +107,9 @@ def create_app(settings: Optional[MasterSettings] = None, master: Optional[Maste
     app.state.submit_rate = SubmitRate(s.submit_rate_per_sec, s.submit_burst)
     app.state.observe_streams = StreamCap(s.max_observe_streams)
     app.state.agent_pool = agent_pool()
+    app.state.admission = AdmissionStats()
     install_error_handlers(app)
-    autoscale_metrics.register_into(install_metrics(app, node))
+    autoscale_metrics.register_into(install_metrics(app, node, app.state.admission))
     for router in ROUTERS:
         app.include_router(router)
     install_schemas(app)
@@ -119,7 +120,7 @@ def create_app(settings: Optional[MasterSettings] = None, master: Optional[Maste
                        verify=s.agent_ca or True)
     # added last, so outermost: a refused request costs neither forwarding nor a thread
     app.add_middleware(Admission, limit=s.max_inflight_requests, queue=s.admission_queue,
-                       wait_sec=s.admission_wait_sec)
+                       wait_sec=s.admission_wait_sec, stats=app.state.admission)
     return app
 
 

@@ -29,15 +29,24 @@ def exempt(method: str, path: str) -> bool:
             or path.endswith("/observe"))
 
 
-class Admission:
-    """ASGI middleware admitting user requests (see the module's docstring); ``limit`` 0 turns
-    it off. ``rejected`` counts the 429s (for ``/metrics``)."""
+class AdmissionStats:
+    """What admission is doing now: requests in flight and waiting, 429s answered so far
+    (for ``/metrics``)."""
 
-    def __init__(self, app, limit: int, queue: int, wait_sec: float):
-        self.app, self.limit, self.queue, self.wait_sec = app, limit, queue, wait_sec
+    def __init__(self):
         self.inflight = 0
         self.waiting = 0
         self.rejected = 0
+
+
+class Admission:
+    """ASGI middleware admitting user requests (see the module's docstring); ``limit`` 0 turns
+    it off. ``stats`` is shared with ``/metrics``."""
+
+    def __init__(self, app, limit: int, queue: int, wait_sec: float,
+                 stats: AdmissionStats | None = None):
+        self.app, self.limit, self.queue, self.wait_sec = app, limit, queue, wait_sec
+        self.stats = stats if stats is not None else AdmissionStats()
         self._slots: dict = {}  # event loop -> its semaphore (an app may serve several loops)
 
     async def __call__(self, scope, receive, send):
@@ -45,24 +54,24 @@ class Admission:
                 or exempt(scope["method"], scope["path"])):
             return await self.app(scope, receive, send)
         slots = self._semaphore()
-        if self.inflight >= self.limit:
-            if self.waiting >= self.queue:
+        if self.stats.inflight >= self.limit:
+            if self.stats.waiting >= self.queue:
                 return await self._refuse(send, "the master is at its limit of requests")
-            self.waiting += 1
+            self.stats.waiting += 1
             try:
                 await asyncio.wait_for(slots.acquire(), self.wait_sec)
             except asyncio.TimeoutError:
                 return await self._refuse(send, "the master could not take this request in "
                                           f"{self.wait_sec:g}s")
             finally:
-                self.waiting -= 1
+                self.stats.waiting -= 1
         else:
             await slots.acquire()
-        self.inflight += 1
+        self.stats.inflight += 1
         try:
             return await self.app(scope, receive, send)
         finally:
-            self.inflight -= 1
+            self.stats.inflight -= 1
             slots.release()
 
     def _semaphore(self) -> asyncio.Semaphore:
@@ -75,7 +84,7 @@ class Admission:
         return slots
 
     async def _refuse(self, send, message: str) -> None:
-        self.rejected += 1
+        self.stats.rejected += 1
         body = json.dumps(error_body(f"{message}; retry after a second",
                                      [Problem("(server)", message)])).encode()
         await send({"type": "http.response.start", "status": 429,

@@ -8,6 +8,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from titus.master.api.errors import UNSERVABLE
 from titus.master.api.security import require_read
+from titus.master.lag import METER
 
 router = APIRouter(tags=["metrics"])
 
@@ -15,8 +16,9 @@ router = APIRouter(tags=["metrics"])
 class _StateCollector:
     """Reads live numbers from the node's current master at scrape time."""
 
-    def __init__(self, node):
+    def __init__(self, node, admission=None):
         self.node = node
+        self.admission = admission
 
     @property
     def master(self):
@@ -47,16 +49,29 @@ class _StateCollector:
         yield GaugeMetricFamily("titus_master_staleness_seconds",
                                 "Age of the data this master serves (0 on the leader)",
                                 value=stale if stale != float("inf") else -1)
+        if self.admission is not None:
+            yield GaugeMetricFamily("titus_requests_inflight",
+                                    "User requests being served (admission)",
+                                    value=self.admission.inflight)
+            yield GaugeMetricFamily("titus_requests_waiting",
+                                    "User requests waiting for admission",
+                                    value=self.admission.waiting)
+            yield CounterMetricFamily("titus_requests_rejected",
+                                      "User requests answered 429 by admission",
+                                      value=self.admission.rejected)
+        yield GaugeMetricFamily("titus_master_lag_seconds",
+                                "The master's own accumulated lag (time it could not run)",
+                                value=METER.total)
         yield CounterMetricFamily("titus_unservable_values",
                                   "Responses whose values no client could read (replaced)",
                                   value=UNSERVABLE.count)
 
 
-def install_metrics(app, node) -> CollectorRegistry:
+def install_metrics(app, node, admission=None) -> CollectorRegistry:
     """A registry for this app's node (whichever master it serves now), fed by the leader's
     scheduling loop."""
     registry = CollectorRegistry()
-    registry.register(_StateCollector(node))
+    registry.register(_StateCollector(node, admission))
     latency = Histogram("titus_scheduling_round_seconds", "Engine time per scheduling round",
                         registry=registry,
                         buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
