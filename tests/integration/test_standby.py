@@ -165,3 +165,57 @@ def test_the_cli_passes_over_a_master_it_cannot_reach(pair, tmp_path):
                          text=True, timeout=60, env={**os.environ, **env})
     assert out.returncode == 0, out.stderr
     assert isinstance(json.loads(out.stdout), (list, dict))
+
+
+def test_the_standby_refuses_what_it_cannot_pass_on_without_a_server_error(pair):
+    """Hostile requests at a standby: refused in the one error shape, never a 500."""
+    import socket
+
+    b = pair.b
+    host, port = b.url.rsplit("/", 1)[-1].split(":")
+    token = f"Bearer {pair.a.token}".encode()
+
+    def raw(request: bytes) -> bytes:
+        head, _, rest = request.partition(b"\r\n")
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall(head + b"\r\nConnection: close\r\n" + rest)
+            return b"".join(iter(lambda: s.recv(65536), b""))
+
+    # CR LF encoded in the path; a non-ASCII byte in a forwarded header
+    crlf = raw(b"POST /api/v3/jobs%0d%0aX:%20y HTTP/1.1\r\nHost: x\r\nAuthorization: " + token
+               + b"\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+    assert crlf.split(b" ")[1] not in (b"500",), crlf[:200]
+    latin = raw(b"POST /api/v3/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: " + token
+                + b"\r\nIdempotency-Key: \xff\xfe\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 2\r\n\r\n{}")
+    assert latin.split(b" ")[1] != b"500", latin[:200]
+    # an unknown token is refused by the standby itself, before any body is read
+    refused = httpx.post(f"{b.url}/api/v3/jobs", json=batch_job(1), timeout=10,
+                         headers={"Authorization": "Bearer not-a-token"})
+    assert refused.status_code == 401 and refused.json()["problems"][0]["field"] == "(auth)"
+    # the path goes as it was sent: an encoded '?' stays part of the path
+    odd = b.api.post("/api/v3/jobs%3Fa=1", json=batch_job(1))
+    assert odd.status_code in (404, 405), odd.text
+
+
+def test_a_trickled_body_is_cut_off_and_does_not_keep_a_slot(pair):
+    import socket
+
+    b = pair.b
+    host, port = b.url.rsplit("/", 1)[-1].split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(b"POST /api/v3/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                  + pair.a.token.encode() + b"\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 1000\r\n\r\n{")
+        began = time.monotonic()
+        answer = s.recv(65536)
+        assert b" 408 " in answer.split(b"\r\n")[0], answer[:200]
+        assert time.monotonic() - began < 20
+    assert b.api.get("/api/v3/jobs").status_code == 200
+
+
+def test_a_job_just_submitted_is_read_through_the_standby_at_once(pair):
+    b = pair.b
+    job_id = b.submit(batch_job(1, duration=30, name="read-your-write"))
+    got = b.api.get(f"/api/v3/jobs/{job_id}")  # not in the standby's copy yet: the leader's
+    assert got.status_code == 200 and got.json()["id"] == job_id

@@ -16,8 +16,9 @@ from titus.master.lag import LagMeter
 
 
 def settings(tmp_path, **extra) -> MasterSettings:
+    values = {"max_inflight_requests": 1, "admission_queue": 0, **extra}
     return MasterSettings(store_url=f"sqlite:///{tmp_path / 'adm.db'}", insecure=True,
-                          max_inflight_requests=1, admission_queue=0, **extra)
+                          **values)
 
 
 def in_thread(fn):
@@ -113,3 +114,17 @@ def test_the_lag_meter_counts_a_stall_once():
     meter.add(2.0, "thread")
     meter.add(2.0, "loop")  # the same stall seen by both watchers
     assert meter.total == 2.0 and meter.worst == 2.0
+
+
+def test_a_refused_heartbeat_is_no_sign_of_life(tmp_path):
+    with LiveMaster(settings(tmp_path, max_inflight_requests=0)) as live:
+        ScriptedAgent(live.master, "zombie").register()
+        before = live.master.agents.heard.get("zombie", 0.0)
+        bad = live.http.post("/api/v3/agents/zombie/heartbeat",
+                             json={"statuses": "not a list", "running": []})
+        assert bad.status_code == 400
+        assert live.master.agents.heard.get("zombie", 0.0) == before
+        good = live.http.post("/api/v3/agents/zombie/heartbeat",
+                              json={"statuses": [], "running": []})
+        assert good.status_code == 200
+        assert live.master.agents.heard["zombie"] > before

@@ -52,6 +52,9 @@ LAUNCHING = "Launching"
 
 # A master found unreachable is not followed on a standby's word for this long.
 UNREACHABLE_SEC = 10.0
+# A heartbeat waits for the master at least this long (and at most half its heartbeat timeout,
+# at most request_timeout_sec), not counting the long-poll wait it asks for.
+HEARTBEAT_MIN_TIMEOUT_SEC = 3.0
 
 
 class MasterUnavailable(Exception):
@@ -296,8 +299,9 @@ class Agent:
             self._next_master(None, unreachable=isinstance(exc, httpx.TransportError))
             raise MasterUnavailable(f"{type(exc).__name__}: {exc}") from None
         if response.status_code == 503 and response.headers.get(ROLE_HEADER) == "standby":
+            standby = str(self._client.base_url)
             self._next_master(response.headers.get(LEADER_HEADER))
-            raise MasterUnavailable(f"{self._client.base_url} is a standby")
+            raise MasterUnavailable(f"{standby} is a standby")
         self._untried = 0  # a master answered: the next failure starts a new round
         if response.status_code == 503:
             raise MasterBusy(f"HTTP 503 from {path}: {response.text[:300]}")
@@ -387,8 +391,12 @@ class Agent:
                 "wait_ms": wait_ms}
         started = time.monotonic()
         try:
+            # a master that stopped still takes connections: give up on it well within its
+            # heartbeat timeout, so a standby that took over hears from us in time
+            timeout = min(self.config.request_timeout_sec,
+                          max(HEARTBEAT_MIN_TIMEOUT_SEC, self.heartbeat_timeout_sec / 2))
             response = self._post(f"/api/v3/agents/{self.agent_id}/heartbeat", body,
-                                  self.config.request_timeout_sec + wait_ms / 1000.0)
+                                  timeout + wait_ms / 1000.0)
         except MasterUnavailable:
             self._requeue(batch)
             raise

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from typing import Any, Iterator, Optional
 
 import click
@@ -53,14 +54,17 @@ class Client:
 
     def send(self, method: str, path: str, **kwargs) -> httpx.Response:
         """One call, on the first master that takes the connection (a request that never
-        reached a master is safe to send to the next one) and that is not a standby without
-        a leader. ClickException if none can be reached."""
+        reached a master is safe to send to the next one; a read also when one does not
+        answer in time: a stopped master still takes connections) and that is not a standby
+        without a leader. ClickException if none can be reached."""
         failure: Optional[httpx.HTTPError] = None
         response = None
+        passing = (httpx.ConnectError, httpx.ConnectTimeout) + (
+            (httpx.TimeoutException,) if method == "GET" and len(self.urls) > 1 else ())
         for _ in self.urls:
             try:
                 response = self.http.request(method, path, **kwargs)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            except passing as exc:
                 failure = exc
                 self._next()
                 continue
@@ -80,9 +84,15 @@ class Client:
         at = self.urls.index(current) if current in self.urls else -1
         self.http.base_url = self.urls[(at + 1) % len(self.urls)]
 
-    def request(self, method: str, path: str, **kwargs) -> Any:
-        """Call the API; return the JSON answer or raise ClickException with the reasons."""
-        response = self.send(method, path, **kwargs)
+    def request(self, method: str, path: str, repeat: int = 1, **kwargs) -> Any:
+        """Call the API; return the JSON answer or raise ClickException with the reasons.
+        ``repeat`` > 1: send it again, after a pause, while the answer is 503 or 504 (only for
+        calls that are safe to repeat: reads, or writes with an ``Idempotency-Key``)."""
+        for attempt in range(max(1, repeat)):
+            response = self.send(method, path, **kwargs)
+            if response.status_code not in (503, 504) or attempt == repeat - 1:
+                break
+            time.sleep(min(4.0, 0.5 * 2 ** attempt))
         if response.status_code >= 400:
             raise click.ClickException(describe_error(response))
         if not response.content:

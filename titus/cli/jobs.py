@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 
 import click
 import yaml
@@ -105,12 +106,21 @@ def job_row(job: dict) -> list:
 JOB_COLUMNS = ["id", "application", "type", "size", "group", "state", "reason"]
 
 
+SUBMIT_TRIES = 5  # tries of one submission while masters answer 503/504 (a failover)
+
+
 @job_group.command("submit")
 @click.argument("spec", type=click.Path(allow_dash=True))
 @connection_options
 def submit(spec, url, token, as_json):
-    """Submit the job described in SPEC (a YAML or JSON file, '-' for stdin)."""
-    answer = Client(url, token).request("POST", "/api/v3/jobs", json=load_spec(spec))
+    """Submit the job described in SPEC (a YAML or JSON file, '-' for stdin).
+
+    The submission carries an ``Idempotency-Key`` of its own, and is sent again (with the same
+    key) while masters answer 503 or 504 — a failover, a leader that did not answer in time:
+    it makes one job whatever happened to the earlier tries."""
+    key = {"Idempotency-Key": f"cli-{uuid.uuid4()}"}
+    answer = Client(url, token).request("POST", "/api/v3/jobs", json=load_spec(spec),
+                                        headers=key, repeat=SUBMIT_TRIES)
     print_json(answer) if as_json else click.echo(answer["id"])
 
 

@@ -185,7 +185,10 @@ class Agents:
         arrived, less the master's own lag since it was last heard (a master that could not
         run could not hear it either)."""
         heard = max(agent.last_seen, self.heard.get(agent.id, 0.0))
-        return now - heard - max(0.0, self.lag() - agent.lag_seen)
+        # the master's lag extends the timeout at most once over: a master too busy for that
+        # long loses its agents rather than never noticing a dead one
+        credit = min(max(0.0, self.lag() - agent.lag_seen), self.settings.heartbeat_timeout_sec)
+        return now - heard - credit
 
     def grace(self, seconds: float) -> None:
         """Give every known agent ``seconds`` more before its silence counts (a new leader:

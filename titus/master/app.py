@@ -115,12 +115,15 @@ def create_app(settings: Optional[MasterSettings] = None, master: Optional[Maste
     install_schemas(app)
     install_docs(app)
     install_health(app, node)
+    book = app.state.tokens
     app.add_middleware(Forwarding, node_of=lambda: node,
                        body_bytes=s.input.max_body_bytes,
-                       verify=s.agent_ca or True)
+                       verify=s.agent_ca or True,
+                       known=lambda token: not book.enabled or book.lookup(token) is not None)
     # added last, so outermost: a refused request costs neither forwarding nor a thread
     app.add_middleware(Admission, limit=s.max_inflight_requests, queue=s.admission_queue,
-                       wait_sec=s.admission_wait_sec, stats=app.state.admission)
+                       wait_sec=s.admission_wait_sec, stats=app.state.admission,
+                       node_of=lambda: node)
     return app
 
 

@@ -34,6 +34,9 @@ from titus.master.store import Store
 log = logging.getLogger("titus.master.node")
 
 LEADER, STANDBY, STARTING = "leader", "standby", "starting"
+# The longest an agent waits on one request to a master (titus.agent.config's
+# request_timeout_sec default): a new leader's grace covers it.
+AGENT_REQUEST_SEC = 30.0
 
 
 class Node:
@@ -180,9 +183,10 @@ class Node:
         if self.fence.epoch != epoch:  # fenced while rebuilding
             self.role = STANDBY
             return
-        # agents looked for a leader while the old lease ran out: a heartbeat timeout from
-        # now, plus a lease, before any of them counts as silent
-        master.agents.grace(self.settings.lease_sec)
+        # agents looked for a leader while the old lease ran out, and one may still be waiting
+        # on a request to a stopped leader (which takes connections): a heartbeat timeout
+        # from now, plus a lease, plus the agents' longest request, before any is silent
+        master.agents.grace(self.settings.lease_sec + AGENT_REQUEST_SEC)
         self._views = publish_changes(self.events, self._views, master)
         self._install(master)
         if self._running:

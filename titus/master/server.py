@@ -77,6 +77,10 @@ def serve(settings: MasterSettings, log_level: str = "warning") -> None:
         raise StoreUnavailable(f"cannot open the store {_redact(settings.store_url)}: "
                                f"{type(exc).__name__}: {exc}".splitlines()[0]) from exc
     master, node = app.state.master, app.state.node
+    if settings.bind in ("0.0.0.0", "::", "") and not settings.advertise_url \
+            and master.store.dialect == "postgresql":
+        log.warning("listening on all addresses without --advertise-url: other masters and "
+                    "agents are sent to %s, which only this machine can reach", settings.own_url)
     log.warning("titus master on %s://%s:%d (store %s, %s in epoch %d, %d jobs, %d tasks)",
                 "https" if tls else "http", settings.bind, settings.port, master.store.dialect,
                 node.role, node.epoch, len(master.jobs), len(master.tasks))

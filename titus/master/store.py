@@ -87,6 +87,20 @@ def sqlite_file(url: str) -> Optional[str]:
     return os.path.abspath(path)
 
 
+def _sqlite_path_any(url: str) -> Optional[str]:
+    """The file of a SQLite URL even when it has options (``?timeout=1``, ``?uri=true``
+    with a ``file:`` name); None for memory or another database."""
+    parsed = make_url(url)
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or path in (None, "", ":memory:"):
+        return None
+    if path.startswith("file:"):
+        path = path[5:].split("?", 1)[0]
+        if path in ("", ":memory:") or "mode=memory" in parsed.database:
+            return None
+    return os.path.abspath(path)
+
+
 def _sqlite_engine(url: str) -> Engine:
     path = sqlite_file(url)
     if path is not None:
@@ -311,16 +325,22 @@ class Store:
         self.fence: Optional[Fence] = None
         self._reader = threading.local()  # a connection the loaders share (reading())
         self.file = sqlite_file(url)  # a SQLite store's file (None: PostgreSQL, in memory)
-        if self.file is not None and sqlite_in_use(self.file):
+        held = self.file or _sqlite_path_any(url)  # URLs with options too
+        if held is not None and sqlite_in_use(held):
             raise StoreInUse(f"another process (a running master?) holds the SQLite store "
-                             f"{self.file}: a SQLite store serves one master; run several "
+                             f"{held}: a SQLite store serves one master; run several "
                              "masters on one PostgreSQL store instead")
         self.engine = make_engine(url)
         try:
             upgrade_store(self.engine)
             self._checkpoint()
-        except BaseException:
+        except BaseException as exc:
             self.engine.dispose()
+            if held is not None and "locked" in str(exc).lower():
+                raise StoreInUse(f"the SQLite store {held} stayed locked by another process "
+                                 f"for {BUSY_TIMEOUT_SEC}s: a SQLite store serves one "
+                                 "master; stop whatever holds it (run several masters on "
+                                 "one PostgreSQL store instead)") from exc
             raise
         self._file_id = _file_id(self.file)
         self.health = StoreHealth()

@@ -14,11 +14,8 @@ and one queue; per-principal fairness is the submission rate limit's
 from __future__ import annotations
 
 import asyncio
-import json
 
-from titus.boundary import Problem
-from titus.master.api.errors import error_body
-from titus.master.api.forward import agent_traffic
+from titus.master.api.forward import agent_traffic, send_error
 
 EXEMPT_PREFIXES = ("/health", "/metrics")
 
@@ -44,8 +41,9 @@ class Admission:
     it off. ``stats`` is shared with ``/metrics``."""
 
     def __init__(self, app, limit: int, queue: int, wait_sec: float,
-                 stats: AdmissionStats | None = None):
+                 stats: AdmissionStats | None = None, node_of=None):
         self.app, self.limit, self.queue, self.wait_sec = app, limit, queue, wait_sec
+        self.node_of = node_of
         self.stats = stats if stats is not None else AdmissionStats()
         self._slots: dict = {}  # event loop -> its semaphore (an app may serve several loops)
 
@@ -85,10 +83,7 @@ class Admission:
 
     async def _refuse(self, send, message: str) -> None:
         self.stats.rejected += 1
-        body = json.dumps(error_body(f"{message}; retry after a second",
-                                     [Problem("(server)", message)])).encode()
-        await send({"type": "http.response.start", "status": 429,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()),
-                                (b"retry-after", b"1")]})
-        await send({"type": "http.response.body", "body": body})
+        node = self.node_of() if self.node_of is not None else None
+        await send_error(send, 429, f"{message}; retry after a second", "(server)",
+                         node.role if node is not None else "leader",
+                         node.leader_url if node is not None else None)

@@ -75,7 +75,6 @@ async def heartbeat(request: Request, agent_id: str):
     """
     master = master_of(request)
     who = caller(request)
-    master.agent_arrived(agent_id, who)  # before it waits for anything of ours
     raw = await read_body(request, master.settings.input.max_agent_body_bytes)
     try:
         body = Heartbeat.model_validate_json(raw or b"{}")
@@ -85,6 +84,9 @@ async def heartbeat(request: Request, agent_id: str):
             decode_json(raw, master.settings.input, "heartbeat",
                         max_bytes=master.settings.input.max_agent_body_bytes)
         raise SpecError(problems_of_validation(exc), "heartbeat") from None
+    # a readable heartbeat from the agent itself: it is not silent, however long the master
+    # takes to get to it (a refused one is no sign of a working agent)
+    master.agent_arrived(agent_id, who)
     known = await agent_work(request, master.heartbeat, agent_id, body.statuses, body.running,
                              who)
     if not known:

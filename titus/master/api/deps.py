@@ -1,6 +1,7 @@
 """Shared pieces of the REST routers: the master, bodies, paging (who may call: ``security``)."""
 from __future__ import annotations
 
+import asyncio
 from typing import Optional
 
 from fastapi import Request
@@ -10,6 +11,12 @@ from starlette.requests import ClientDisconnect
 from titus.boundary import BodyTooLarge, decode_json
 from titus.master.master import Master
 from titus.master.validation import SpecError
+
+
+# How long a client may take to send its body (a slow client is answered 408).
+BODY_READ_SEC = 10.0
+# Bodies larger than this are decoded on a worker thread.
+INLINE_DECODE_BYTES = 64 * 1024
 
 
 def master_of(request: Request) -> Master:
@@ -38,13 +45,16 @@ async def read_body(request: Request, bound: int) -> bytes:
         raise BodyTooLarge(int(declared), bound)
     chunks, size = [], 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > bound:
-                raise BodyTooLarge(size, bound)
-            chunks.append(chunk)
+        async with asyncio.timeout(BODY_READ_SEC):  # a trickled body must not hold a slot
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > bound:
+                    raise BodyTooLarge(size, bound)
+                chunks.append(chunk)
     except ClientDisconnect:
         raise ClientGone() from None
+    except TimeoutError:
+        raise BodyTooSlow(size) from None
     body = b"".join(chunks)
     if body.strip() and not _json_type(request.headers.get("content-type", "")):
         raise UnsupportedMediaType(request.headers.get("content-type", ""))
@@ -64,16 +74,29 @@ class UnsupportedMediaType(ValueError):
         super().__init__(f"send the body as Content-Type: application/json (got {given!r})")
 
 
+class BodyTooSlow(ValueError):
+    """The body did not arrive within :data:`BODY_READ_SEC` (HTTP 408): a client that
+    trickles its body would otherwise hold one of the master's admission slots."""
+
+    def __init__(self, received: int):
+        super().__init__(f"the body did not arrive within {BODY_READ_SEC:g}s "
+                         f"({received} bytes came)")
+
+
 class ClientGone(ConnectionError):
     """The client left before its body arrived: nothing to answer, nothing to log."""
 
 
 async def json_body(request: Request, what: str = "request", agent: bool = False):
     """The request body decoded at the input boundary (:func:`titus.boundary.decode_json`):
-    400 naming every bad field, 413 over the body bound (larger for agents)."""
+    400 naming every bad field, 413 over the body bound (larger for agents). A large body is
+    decoded on a worker thread, never on the event loop that carries agents' heartbeats."""
     limits = master_of(request).settings.input
     bound = limits.max_agent_body_bytes if agent else limits.max_body_bytes
-    return decode_json(await read_body(request, bound), limits, what, max_bytes=bound)
+    raw = await read_body(request, bound)
+    if len(raw) > INLINE_DECODE_BYTES:
+        return await run_in_threadpool(decode_json, raw, limits, what, max_bytes=bound)
+    return decode_json(raw, limits, what, max_bytes=bound)
 
 
 def page(items: list, key, cursor: Optional[str], page_size: int) -> tuple[list, dict]:

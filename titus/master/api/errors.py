@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from titus.boundary import BodyTooLarge, Problem, SpecError, safe_value
-from titus.master.api.deps import ClientGone, UnsupportedMediaType
+from titus.master.api.deps import BodyTooSlow, ClientGone, UnsupportedMediaType
 from titus.master.errors import Conflict, Forbidden, NotFound, StoreUnavailable
 from titus.master.idempotency import KeyReused
 
@@ -122,6 +122,10 @@ def install_error_handlers(app) -> None:
     @app.exception_handler(ClientGone)
     async def _gone(_request, exc: ClientGone):
         return Response(status_code=400)  # nobody reads it; not worth a log line
+
+    @app.exception_handler(BodyTooSlow)
+    async def _too_slow(_request, exc: BodyTooSlow):
+        return error_response(408, "the body came too slowly", [Problem("(body)", str(exc))])
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(_request, exc: BodyTooLarge):

@@ -18,6 +18,7 @@ Forwarded-By``): two masters that each think the other leads answer 503 instead 
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -25,6 +26,7 @@ import re
 import httpx
 
 from titus.boundary import Problem
+from titus.master.api.deps import BODY_READ_SEC
 from titus.master.api.errors import error_body
 from titus.master.node import LEADER as LEADING
 from titus.protocol import LEADER_HEADER, ROLE_HEADER, STALENESS_HEADER
@@ -40,10 +42,11 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PASSED_ON = frozenset({"authorization", "content-type", "idempotency-key", "accept",
                        "user-agent"})
 # headers of the leader's answer that come back (the rest are the connection's own)
-PASSED_BACK = frozenset({"content-type", "retry-after", "location", LEADER, ROLE,
-                         STALENESS})
+PASSED_BACK = frozenset({"content-type", "retry-after", "location", "www-authenticate",
+                         LEADER, ROLE, STALENESS})
 _AGENT = re.compile(r"^/api/v3/agents/(register$|[^/]+/(heartbeat|orders)$|[^/]+$)")
-FORWARD_TIMEOUT_SEC = 30.0
+FORWARD_TIMEOUT_SEC = 15.0
+_BY_ID = re.compile(r"^/api/v3/(jobs|tasks)/([^/]+)$")
 
 
 def agent_traffic(method: str, path: str) -> bool:
@@ -54,12 +57,15 @@ def agent_traffic(method: str, path: str) -> bool:
 
 
 class Forwarding:
-    """ASGI middleware in front of the REST app; ``node`` is the app's
+    """ASGI middleware in front of the REST app; ``node_of()`` gives the app's
     :class:`~titus.master.node.Node` (or ``FixedNode``), ``body_bytes`` the largest body
-    forwarded (a larger one is 413 here, as the leader would answer)."""
+    forwarded (a larger one is 413 here, as the leader would answer), ``known(token)`` whether
+    a bearer token is one the masters accept (a caller without one is refused here, before
+    its body is read or a slot is spent waiting on the leader)."""
 
-    def __init__(self, app, node_of, body_bytes: int, verify=True):
+    def __init__(self, app, node_of, body_bytes: int, verify=True, known=None):
         self.app, self.node_of, self.body_bytes, self.verify = app, node_of, body_bytes, verify
+        self.known = known or (lambda token: True)
         self._client: httpx.AsyncClient | None = None
 
     async def __call__(self, scope, receive, send):
@@ -71,7 +77,8 @@ class Forwarding:
             if agent_traffic(method, path):
                 return await self._answer(send, 503, node, "this master is a standby: agents "
                                           "talk to the leader", "(leader)")
-            if method in WRITES or path.startswith("/api/v3/instanceGroups"):
+            if (method in WRITES or path.startswith("/api/v3/instanceGroups")
+                    or self._unknown_here(method, path, node)):
                 return await self._forward(scope, receive, send, node)
         stale = str(int(min(node.staleness, 1e12) * 1000)) if node.staleness != float(
             "inf") else "-1"
@@ -86,39 +93,77 @@ class Forwarding:
 
         return await self.app(scope, receive, stamped)
 
+    @staticmethod
+    def _unknown_here(method: str, path: str, node) -> bool:
+        """A job or task asked for by id that this standby's copy does not hold (yet): the
+        leader answers, so a client reads its own writes (a job it just submitted)."""
+        if method != "GET":
+            return False
+        match = _BY_ID.match(path)
+        if match is None:
+            return False
+        kind, ident = match.groups()
+        held = node.master.jobs if kind == "jobs" else node.master.tasks
+        return ident not in held
+
     async def _forward(self, scope, receive, send, node) -> None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope.get("headers", [])}
+        headers = [(k.lower(), v) for k, v in scope.get("headers", [])]
+        names = {k for k, _ in headers}
         leader = node.leader_url
-        if FORWARDED_BY in headers or not leader or leader == node.url:
+        if FORWARDED_BY.encode() in names:
+            return await self._answer(send, 503, node, "this request already came through a "
+                                      "standby; send it to the leader", "(leader)")
+        if not leader or leader == node.url:
             return await self._answer(send, 503, node, "no leader is known right now; retry "
                                       "shortly", "(leader)")
+        token = next((v for k, v in headers if k == b"authorization"), b"")
+        scheme, _, value = token.partition(b" ")
+        if not self.known(value.strip().decode("latin-1") if scheme.lower() == b"bearer"
+                          else None):
+            return await self._answer(send, 401, node, "a valid token is required "
+                                      "(Authorization: Bearer ...)", "(auth)")
         body, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.body_bytes:
-                return await self._answer(send, 413, node, f"the body is larger than "
-                                          f"{self.body_bytes} bytes", "(body)")
-            body.append(chunk)
-            if not message.get("more_body"):
-                break
-        passed = {k: v for k, v in headers.items() if k in PASSED_ON}
-        passed[FORWARDED_BY] = node.url
-        url = leader.rstrip("/") + scope["path"]
+        try:
+            async with asyncio.timeout(BODY_READ_SEC):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.body_bytes:
+                        return await self._answer(send, 413, node, f"the body is larger than "
+                                                  f"{self.body_bytes} bytes", "(body)")
+                    body.append(chunk)
+                    if not message.get("more_body"):
+                        break
+        except TimeoutError:
+            return await self._answer(send, 408, node, f"the body did not arrive within "
+                                      f"{BODY_READ_SEC:g}s", "(body)")
+        passed = [(k, v) for k, v in headers if k.decode("latin-1") in PASSED_ON]
+        passed.append((FORWARDED_BY.encode(), node.url.encode("latin-1", "replace")))
+        # the path as the caller sent it, not decoded: %3F stays %3F, %2e%2e stays put
+        target = leader.rstrip("/") + scope.get("raw_path", scope["path"].encode()).decode(
+            "latin-1")
         query = scope.get("query_string", b"").decode("latin-1")
         try:
-            answer = await self._http().request(scope["method"], url + ("?" + query if query
-                                                                        else ""),
+            answer = await self._http().request(scope["method"], target + ("?" + query if query
+                                                                           else ""),
                                                 content=b"".join(body), headers=passed)
-        except httpx.HTTPError as exc:
-            log.warning("could not forward %s %s to the leader %s: %s", scope["method"],
-                        scope["path"], leader, exc)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # nothing was sent
+            log.warning("could not reach the leader %s: %s", leader, exc)
             return await self._answer(send, 503, node, "the leader could not be reached; "
-                                      "retry shortly", "(leader)")
+                                      "nothing was sent, retry shortly", "(leader)")
+        except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+            return await self._answer(send, 400, node, f"the request cannot be passed on: "
+                                      f"{type(exc).__name__}", "(request)")
+        except httpx.HTTPError as exc:  # sent: the leader may have applied it
+            log.warning("no answer from the leader %s to %s %s: %s", leader, scope["method"],
+                        scope["path"], exc)
+            return await self._answer(send, 504, node, "the leader did not answer in time; it "
+                                      "may have applied the request: repeat it with the same "
+                                      "Idempotency-Key, or check before repeating",
+                                      "(leader)")
         out = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers.items()
                if k.lower() in PASSED_BACK]
         await send({"type": "http.response.start", "status": answer.status_code,
@@ -131,13 +176,20 @@ class Forwarding:
         return self._client
 
     async def _answer(self, send, status: int, node, message: str, field: str) -> None:
-        body = json.dumps(error_body(message, [Problem(field, message)])).encode()
-        headers = [(b"content-type", b"application/json"),
-                   (b"content-length", str(len(body)).encode()),
-                   (STALENESS.encode(), b"0"), (ROLE.encode(), node.role.encode())]
-        if status == 503:
-            headers.append((b"retry-after", b"1"))
-        if node.leader_url:
-            headers.append((LEADER.encode(), node.leader_url.encode("latin-1", "replace")))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, status, message, field, node.role, node.leader_url)
+
+
+async def send_error(send, status: int, message: str, field: str, role: str,
+                     leader=None, staleness: str = "0") -> None:
+    """An answer in the one error shape, straight to ASGI ``send``, with the role and
+    staleness headers (503: ``Retry-After``; ``leader``: ``X-Titus-Leader``)."""
+    body = json.dumps(error_body(message, [Problem(field, message)])).encode()
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode()),
+               (STALENESS.encode(), staleness.encode()), (ROLE.encode(), role.encode())]
+    if status in (429, 503):
+        headers.append((b"retry-after", b"1"))
+    if leader:
+        headers.append((LEADER.encode(), leader.encode("latin-1", "replace")))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

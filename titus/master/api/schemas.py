@@ -36,6 +36,7 @@ class ErrorOut(BaseModel):
 
 ERROR_TEXT = {400: "Bad input: each problem names a field", 401: "No valid token",
               403: "The token may not do this", 404: "No such object",
+              408: "The body came too slowly",
               409: "Conflicts with the object's state", 413: "Body too large",
               415: "The body is not declared application/json",
               422: "The Idempotency-Key was used with another body",
@@ -87,6 +88,7 @@ def _validation_is_400(doc: dict) -> None:
         for op in ops.values():
             answers = op.get("responses", {})
             if "requestBody" in op:  # every body is read by deps.read_body
+                answers.setdefault("408", _error_answer(408))
                 answers.setdefault("415", _error_answer(415))
             if not path.startswith("/health"):  # every other route needs a token (if any)
                 answers.setdefault("401", _error_answer(401))
