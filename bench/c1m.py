@@ -107,7 +107,7 @@ def start_profiler(pid: int, out: Path, rate: int) -> subprocess.Popen | None:
     if not Path(exe).exists():
         print("py-spy not found (pip install py-spy): no store share", file=sys.stderr)
         return None
-    return subprocess.Popen([exe, "record", "--pid", str(pid), "--format", "raw", "--rate",
+    return subprocess.Popen([exe, "record", "--pid", str(pid), "--gil", "--format", "raw", "--rate",
                              str(rate), "--nonblocking", "--output", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -24,8 +24,9 @@ def cli(settings, clock, tmp_path, monkeypatch):
             self.base_url = base_url
             self.headers = headers or {}
 
-        def request(self, method, path, **kwargs):
-            return test_client.request(method, path, headers=self.headers, **kwargs)
+        def request(self, method, path, headers=None, **kwargs):
+            return test_client.request(method, path, headers={**self.headers, **(headers or {})},
+                                       **kwargs)
 
     monkeypatch.setattr("titus.cli.client.httpx.Client", PatchedClient)
     runner = CliRunner()

@@ -55,6 +55,7 @@ class AgentRegistry:
     """Agents by id, hosts to agents, and order delivery."""
 
     def __init__(self):
+        self.version = 0  # bumped whenever agents (and so hosts) come or go
         self.agents: dict[str, AgentRecord] = {}
         self.host_agent: dict[str, str] = {}
         self._by_credential: dict[str, str] = {}  # SHA-256 of an agent's credential -> its id
@@ -65,6 +66,7 @@ class AgentRegistry:
         return self.agents.get(agent_id)
 
     def put(self, agent: AgentRecord) -> None:
+        self.version += 1
         """Add or replace an agent and index its hosts."""
         old = self.agents.get(agent.id)
         if old is not None:
@@ -86,6 +88,7 @@ class AgentRegistry:
         self._index_credential(old, agent)
 
     def remove(self, agent_id: str) -> Optional[AgentRecord]:
+        self.version += 1
         """Forget an agent and its hosts."""
         agent = self.agents.pop(agent_id, None)
         if agent is not None:

@@ -27,6 +27,7 @@ class ClusterState:
     def __init__(self, settings: MasterSettings):
         self.settings = settings
         self.epoch = 0  # the epoch this master leads in (titus.master.lease); 0 without one
+        self._sums = None  # (registry version, host resource sums, zones): _host_sums()
         self.lock = threading.RLock()
         self.jobs: dict[str, JobRecord] = {}
         self.tasks: dict[str, TaskRecord] = {}
@@ -54,17 +55,27 @@ class ClusterState:
         return job.demand_cache
 
     def cluster_total(self) -> dict[str, float]:
-        """Sum of the resources of every registered host."""
-        total = dict.fromkeys(PLATFORM_RESOURCES, 0.0)
-        for _, h in self.registry.hosts():
-            for r in PLATFORM_RESOURCES:  # HostInfo names its fields after the resources
-                total[r] += getattr(h, r)
-        return total
+        """Sum of the resources of every registered host (a copy; recounted only when agents
+        come or go: every scheduling round asks)."""
+        return dict(self._host_sums()[0])
 
     def zone_count(self) -> int:
         """How many zones the registered hosts are in (at least 1)."""
-        return max(1, len({h.attributes.get("zone") for _, h in self.registry.hosts()
-                           if h.attributes.get("zone")}))
+        return self._host_sums()[1]
+
+    def _host_sums(self) -> tuple[dict, int]:
+        version = self.registry.version
+        if self._sums is None or self._sums[0] != version:
+            total = dict.fromkeys(PLATFORM_RESOURCES, 0.0)
+            zones = set()
+            for _, h in self.registry.hosts():
+                for r in PLATFORM_RESOURCES:  # HostInfo names its fields after the resources
+                    total[r] += getattr(h, r)
+                zone = h.attributes.get("zone")
+                if zone:
+                    zones.add(zone)
+            self._sums = (version, total, max(1, len(zones)))
+        return self._sums[1], self._sums[2]
 
     def tasks_on(self, agent_id: str) -> list[TaskRecord]:
         """Tasks the master places on ``agent_id``'s hosts."""
