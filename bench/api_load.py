@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import re
 import sys
@@ -120,7 +121,9 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="titus-api-load-"))
-    env = {"TITUS_SUBMIT_RATE_PER_SEC": "0", "TITUS_HEARTBEAT_TIMEOUT_SEC": "10"}
+    env = {"TITUS_SUBMIT_RATE_PER_SEC": "0", "TITUS_HEARTBEAT_TIMEOUT_SEC": "10",
+           **{k: v for k, v in os.environ.items() if k.startswith("TITUS_ADMISSION")
+              or k == "TITUS_MAX_INFLIGHT_REQUESTS"}}
     with LocalCluster(workdir, store_url=args.store, master_env=env) as cluster:
         cluster.start_master()
         pid = cluster.master.pid

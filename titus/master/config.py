@@ -47,7 +47,7 @@ class MasterSettings(BaseModel):
     # health probes and metrics are never counted.
     max_inflight_requests: int = Field(default=16, ge=0)
     admission_queue: int = Field(default=256, ge=0)
-    admission_wait_sec: float = Field(default=1.0, ge=0.0, le=60.0)
+    admission_wait_sec: float = Field(default=0.2, ge=0.0, le=60.0)
 
     # Several masters on one PostgreSQL store: one leads by a lease this long in the store
     # (titus.master.lease); a standby takes over within about that long after the leader
