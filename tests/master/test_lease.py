@@ -133,3 +133,18 @@ def test_sqlite_takes_a_killed_masters_lease_at_once(tmp_path):
     store = Store(url)
     view = Lease(store, "new", "http://new", lease_sec=300).try_acquire()
     assert (view.holder, view.epoch) == ("new", 2)
+
+
+@pytest.mark.postgres
+def test_postgres_a_restarted_master_takes_its_predecessors_lease_at_once():
+    """A master restarted after kill -9 at the same URL (it could bind the address, so the
+    old process is gone) does not wait for the old lease; anyone else still does."""
+    url = postgres_empty()
+    store = Store(url)
+    Lease(store, "old", "http://m1:7001", lease_sec=300).try_acquire()
+    other = Lease(store, "other", "http://m2:7001", lease_sec=300)
+    assert other.try_acquire(predecessor_gone=True).holder == "old"  # not its URL
+    same_url = Lease(store, "new", "http://m1:7001", lease_sec=300)
+    assert same_url.try_acquire().holder == "old"  # the address not proven free
+    view = same_url.try_acquire(predecessor_gone=True)
+    assert (view.holder, view.epoch) == ("new", 2)

@@ -94,9 +94,11 @@ class Lease:
         self.store, self.holder, self.url, self.lease_sec = store, holder, url, lease_sec
         self.epoch = 0  # the epoch this master leads in; 0 while it does not
 
-    def try_acquire(self) -> LeaseView:
+    def try_acquire(self, predecessor_gone: bool = False) -> LeaseView:
         """Renew the lease if this master holds it, take it if it has run out (a new epoch),
-        else leave it; returns the lease as it stands afterwards."""
+        else leave it; returns the lease as it stands afterwards. ``predecessor_gone``: a
+        lease held under this master's own URL is taken at once (a restarted master that
+        could bind its predecessor's address; fencing stops that one's writes anyway)."""
         with self.store.unfenced() as conn:
             postgres = conn.dialect.name == "postgresql"
             if postgres:
@@ -114,7 +116,8 @@ class Lease:
                 return LeaseView(self.holder, self.url, epoch, self.lease_sec)
             # SQLite: this process holds the file exclusively, so whoever held the lease is
             # gone (a kill -9 leaves its lease behind); no need to wait for it to run out
-            if expires_at > now and postgres:  # another master's, still valid
+            mine_before = predecessor_gone and url == self.url
+            if expires_at > now and postgres and not mine_before:  # another's, still valid
                 if self.epoch:  # ours was taken: never write again under it
                     self.epoch = 0
                 return LeaseView(holder, url, int(epoch), expires_at - now)

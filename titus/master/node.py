@@ -18,6 +18,7 @@ serving reads). Memory is never trusted across roles: each new term rebuilds fro
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -78,7 +79,7 @@ class Node:
         """The first election, before serving: lead at once if the lease is free (the
         master rebuilt from the store), else read a first copy as a standby. Raises
         :class:`StoreUnavailable` if the store cannot be read at all."""
-        self._elect()
+        self._elect(predecessor_gone=self._address_free())
         if self.master is None:
             self._read_copy()
             if self.master is None:
@@ -144,13 +145,26 @@ class Node:
             except Exception:  # never end the thread unseen; the next tick retries
                 log.exception("leader election error")
 
-    def _elect(self) -> None:
+    def _address_free(self) -> bool:
+        """Whether this master's own address can be bound now: a master restarted after
+        ``kill -9`` finds its predecessor's socket gone (one merely stopped still holds it),
+        so a lease left under this URL need not be waited out."""
+        try:
+            with socket.socket(socket.AF_INET6 if ":" in self.settings.bind
+                               else socket.AF_INET) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind((self.settings.bind, self.settings.port))
+            return True
+        except OSError:
+            return False
+
+    def _elect(self, predecessor_gone: bool = False) -> None:
         """One round of the election: renew, take, or follow."""
         if self._lost.is_set():
             self._lost.clear()
             self._step_down("a write was refused: another master took the lease")
         try:
-            view = self.lease.try_acquire()
+            view = self.lease.try_acquire(predecessor_gone)
         except StoreUnavailable:
             if self.role == LEADER and time.monotonic() - self._renewed > self.settings.lease_sec:
                 self._step_down("the lease could not be renewed for a whole lease")

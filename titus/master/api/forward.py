@@ -97,8 +97,8 @@ class Forwarding:
     def _unknown_here(method: str, path: str, node) -> bool:
         """A job or task asked for by id that this standby's copy does not hold (yet): the
         leader answers, so a client reads its own writes (a job it just submitted)."""
-        if method != "GET":
-            return False
+        if method != "GET" or not node.leader_url or node.leader_url == node.url:
+            return False  # no leader to ask: the copy answers
         match = _BY_ID.match(path)
         if match is None:
             return False
