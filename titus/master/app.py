@@ -80,7 +80,8 @@ def create_app(settings: Optional[MasterSettings] = None, master: Optional[Maste
 
     def services(m: Master) -> list:
         """What runs beside a leading master; the app's handles on them follow each term."""
-        app.state.autoscale = build_autoscaler(m)
+        if getattr(app.state.autoscale, "master", None) is not m:  # built once per master
+            app.state.autoscale = build_autoscaler(m)
         app.state.loop = m.loop() if start_loop else None
         return [s for s in (app.state.loop, app.state.autoscale) if s is not None]
 
@@ -91,10 +92,9 @@ def create_app(settings: Optional[MasterSettings] = None, master: Optional[Maste
     app.state.node = node
     app.state.master = node.master
     app.state.loop = None
-    if master is not None or node.role == LEADER:
-        app.state.autoscale = build_autoscaler(node.master)
-    else:
-        app.state.autoscale = None  # instance groups are the leader's (forwarded)
+    # routers need it before the app serves; a standby has none (instance groups are the
+    # leader's, forwarded), and services() reuses this one for the same master
+    app.state.autoscale = build_autoscaler(node.master) if node.role == LEADER else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

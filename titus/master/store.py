@@ -80,11 +80,9 @@ def sqlite_file(url: str) -> Optional[str]:
     """The absolute path of a SQLite URL's database file; None if ``url`` is not SQLite, is in
     memory, or names a URI filename (``?uri=true``, opened as given)."""
     parsed = make_url(url)
-    path = parsed.database
-    if (parsed.get_backend_name() != "sqlite" or path in (None, "", ":memory:")
-            or parsed.query or path.startswith("file:")):
+    if parsed.query or (parsed.database or "").startswith("file:"):
         return None
-    return os.path.abspath(path)
+    return _sqlite_path_any(url)
 
 
 def _sqlite_path_any(url: str) -> Optional[str]:
@@ -325,7 +323,7 @@ class Store:
         self.fence: Optional[Fence] = None
         self._reader = threading.local()  # a connection the loaders share (reading())
         self.file = sqlite_file(url)  # a SQLite store's file (None: PostgreSQL, in memory)
-        held = self.file or _sqlite_path_any(url)  # URLs with options too
+        held = _sqlite_path_any(url)  # URLs with options too
         if held is not None and sqlite_in_use(held):
             raise StoreInUse(f"another process (a running master?) holds the SQLite store "
                              f"{held}: a SQLite store serves one master; run several "
@@ -426,12 +424,13 @@ class Store:
 
     # loaders ------------------------------------------------------------------------------
     def _rows(self, stmt) -> list[dict]:
-        shared = getattr(self._reader, "conn", None)
-        if shared is not None:
-            with self._outages():
-                return [dict(r._mapping) for r in shared.execute(stmt)]
-        with self._outages(), self.engine.connect() as conn:
+        with self._outages(), self._read_connection() as conn:
             return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def _read_connection(self):
+        """The snapshot's connection inside :meth:`reading` (this thread), else a new one."""
+        shared = getattr(self._reader, "conn", None)
+        return nullcontext(shared) if shared is not None else self.engine.connect()
 
     def load_jobs(self) -> list[dict]:
         """Every live job, in submission order."""
@@ -456,9 +455,7 @@ class Store:
 
     def max_seq(self) -> tuple[int, int]:
         """The highest job and task sequence numbers ever used (live or archived)."""
-        shared = getattr(self._reader, "conn", None)
-        with self._outages(), (nullcontext(shared) if shared is not None
-                               else self.engine.connect()) as conn:
+        with self._outages(), self._read_connection() as conn:
             j = max(conn.execute(select(func.max(S.jobs.c.seq))).scalar() or 0,
                     conn.execute(select(func.max(S.archive_jobs.c.seq))).scalar() or 0)
             t = max(conn.execute(select(func.max(S.tasks.c.seq))).scalar() or 0,
