@@ -258,3 +258,17 @@ def test_a_partial_group_quantity_is_zero_not_a_job_default(live):
     group = r.json()
     assert group["limit"]["memoryMB"] == 0 and group["resources"]["cpu"] == 0
     assert live.http.delete("/api/v3/capacityGroups/lim").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/v3/jobs/abc%00", "/api/v3/tasks/t%00",
+                                  "/api/v3/tasks?jobId=%00", "/api/v3/tasks/t%00/logs"])
+def test_a_nul_in_an_id_is_not_found_on_every_store(store, settings, clock, path):
+    """No stored id holds NUL (and PostgreSQL refuses to compare text with one)."""
+    from fastapi.testclient import TestClient
+
+    from tests.master.conftest import make_master
+    from titus.master.app import create_app
+
+    app = create_app(master=make_master(settings, clock, store), start_loop=False)
+    with TestClient(app) as client:
+        assert client.get(path).status_code == 404

@@ -464,6 +464,8 @@ class Store:
 
     def archived_job(self, job_id: str) -> Optional[dict]:
         """An archived (finished) job, or None."""
+        if not _storable(job_id):
+            return None
         rows = self._rows(select(S.archive_jobs).where(S.archive_jobs.c.id == job_id))
         return rows[0] if rows else None
 
@@ -474,11 +476,15 @@ class Store:
 
     def archived_task(self, task_id: str) -> Optional[dict]:
         """An archived task, or None."""
+        if not _storable(task_id):
+            return None
         rows = self._rows(select(S.archive_tasks).where(S.archive_tasks.c.id == task_id))
         return rows[0] if rows else None
 
     def archived_tasks(self, job_id: str) -> list[dict]:
         """Every task of an archived job, in creation order."""
+        if not _storable(job_id):
+            return []
         return self._rows(select(S.archive_tasks).where(S.archive_tasks.c.job_id == job_id)
                           .order_by(S.archive_tasks.c.seq))
 
@@ -513,6 +519,13 @@ def _note_write(conn, _cursor, statement, _parameters, _context, _executemany) -
     that the store takes writes: a transaction of reads commits on a read-only store too)."""
     if statement[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
         conn.info[_WROTE] = True
+
+
+def _storable(key: str) -> bool:
+    """Whether ``key`` could be a stored id: no id holds NUL (the protocol refuses it, and
+    PostgreSQL refuses it in any text it is asked to compare), so a lookup of one finds
+    nothing instead of failing."""
+    return "\x00" not in key
 
 
 def _file_id(path: Optional[str]) -> Optional[tuple]:
