@@ -255,6 +255,8 @@ PYBIND11_MODULE(_engine, m) {
                                "Host equivalence classes in the index (debug).")
         .def_property_readonly("last_walked", &Engine::last_walked,
                                "Class entries the bounded walk looked at in the last schedule call.")
+        .def_property_readonly("last_bucket_walks", &Engine::last_bucket_walks,
+                               "Buckets walked to their best host in the last schedule call (the rest reused one).")
         .def_property_readonly("last_evaluated", &Engine::last_evaluated,
                                "Hosts evaluated by the last schedule call (debug).");
 }

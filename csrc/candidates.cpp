@@ -8,6 +8,7 @@
 // (special hosts) are offered one by one. Each candidate goes through feasibility and score;
 // selection (select.hpp) keeps the winner.
 #include <algorithm>
+#include <cstring>
 #include <limits>
 
 #include "engine.hpp"
@@ -20,6 +21,13 @@ namespace {
 
 // Beyond this many buckets, ranking them per task costs more than it saves.
 constexpr size_t kMaxBuckets = 256;
+
+// A kept champion survives a change of its bucket's soft score only if its fitness leads every
+// other host seen by more than this: scores are (soft_w * soft + fit_w * fit) / den in [0, 1],
+// so a lead of fit_w / den * kFitGap (>= 1e-13 with kMinFitShare) is far above their rounding
+// (a few 1e-16), and the order of the bucket's hosts cannot change.
+constexpr double kFitGap = 1e-9;
+constexpr double kMinFitShare = 1e-4;
 
 /// A constraint whose verdict and soft score depend only on a host's attribute values (not its
 /// task count): alike for every host of a bucket. Only asked of classes with no constraint on
@@ -36,7 +44,6 @@ int32_t Engine::choose(const TaskView& t, std::vector<int32_t>& reasons) {
         mark_special(rc);
         marks_class_ = t.cls;
     }
-    refresh_groups();
     // Under unique_only, special hosts (holding co-tasks) are alike within a class too;
     // otherwise each special host is looked at on its own.
     const bool specials_apart = rc.names_host && !rc.unique_only;
@@ -46,15 +53,23 @@ int32_t Engine::choose(const TaskView& t, std::vector<int32_t>& reasons) {
     bool prune = bound_.enabled();
     for (int32_t r = 0; r < R_ && prune; ++r)
         if (!(t.d[r] >= 0.0)) prune = false;
-    if (prune && !rc.names_host && groups_.n_buckets() <= kMaxBuckets)
+    // The bucket walk brings the index up to date itself, and only where it must look: a run's
+    // placements on kept champions leave their hosts to be re-homed later.
+    if (prune && !rc.names_host && groups_.n_buckets() <= kMaxBuckets) {
         walk_buckets(t, pick);
-    else
+    } else {
+        run_ended();
+        refresh_groups();
         walk_classes(t, pick, specials_apart || specials_rejected);
+    }
     double score;
     if (specials_apart)
         for (const int32_t h : special_)
             if (evaluate(t, h, score) < 0) pick.offer(h, tiekey_[h], score);
-    if (pick.chosen() < 0) count_reasons(t, reasons, specials_apart);
+    if (pick.chosen() < 0) {
+        refresh_groups();
+        count_reasons(t, reasons, specials_apart);
+    }
     return pick.chosen();
 }
 
@@ -81,68 +96,154 @@ void Engine::walk_classes(const TaskView& t, GroupSelector& pick, bool skip_spec
     }
 }
 
+void Engine::run_ended() { call_.run_cls = -1; }
+
+void Engine::follow_run(const TaskView& t) {
+    CallState& c = call_;
+    const size_t bytes = sizeof(double) * static_cast<size_t>(R_);
+    if (c.run_cls == t.cls && c.run_demand.size() == static_cast<size_t>(R_) &&
+        std::memcmp(c.run_demand.data(), t.d, bytes) == 0)
+        return;
+    ++c.run;
+    c.run_cls = t.cls;
+    c.run_demand.assign(t.d, t.d + R_);
+    // A soft score that reads a host's own tasks (soft ExclusiveHost) differs inside a bucket:
+    // such a run walks every time.
+    c.run_cacheable = fit_w_ > 0.0 && fit_w_ >= kMinFitShare * c.score_den;
+    for (const auto& k : t.rc.soft)
+        if (!reads_attrs_only(k)) c.run_cacheable = false;
+}
+
+bool Engine::champion_holds(const TaskView& t, const CallState::BucketBound& bb, int32_t& h, double& score) {
+    if (!call_.run_cacheable || static_cast<size_t>(bb.bucket) >= call_.champions.size()) return false;
+    const CallState::Champion& c = call_.champions[bb.bucket];
+    if (c.run != call_.run || c.epoch != groups_.layout_epoch()) return false;
+    h = c.host;
+    if (h < 0) return true;  // its hosts are as they were: none admits the task still
+    // Since the walk, only placements on the champion itself changed the bucket, so every other
+    // host scores as it did then. The champion still wins if it still fits and its fitness did
+    // not fall; if the bucket's soft score moved (the same shift for every host of the bucket),
+    // also if its fitness leads the rest by far more than rounding (kFitGap), so that no tie
+    // broken the other way by rounding can appear. Hosts the walk pruned scored below the
+    // champion by the bound's margin, far above kFitGap.
+    ++evaluated_;
+    if (reject_reason(t, h) >= 0) return false;
+    const double f = fitness_(used_of(h), cap_of(h), t.d);
+    if (!(f >= c.fit)) return false;
+    if (bb.soft != c.soft && !(f - c.runner_up > kFitGap)) return false;
+    score = score_on(t, h);
+    return true;
+}
+
 void Engine::walk_buckets(const TaskView& t, GroupSelector& pick) {
     const ReadyClass& rc = t.rc;
     const double* d = t.d;
-    // Buckets share attribute values: the same hard-attribute verdict and the same soft score
-    // for every class in them. Best soft bound first.
-    auto& order = call_.bucket_order;
-    order.clear();
-    for (int32_t b = 0; b < static_cast<int32_t>(groups_.bucket_capacity()); ++b) {
-        const HostBucket& hb = groups_.bucket(b);
-        if (hb.by_free.empty()) continue;
-        const int32_t rep = groups_.group(hb.by_free.front().second).rep();
-        bool ok = true;
-        for (const auto& c : rc.hard)
-            if (reads_attrs_only(c) && !c.satisfied(rep, ntasks_[rep])) {
-                ok = false;  // every class of the bucket fails it
-                break;
+    follow_run(t);
+    for (;;) {
+        // Buckets share attribute values: the same hard-attribute verdict and the same soft
+        // score for every class in them. Best soft bound first.
+        const uint64_t epoch = groups_.layout_epoch();
+        auto& order = call_.bucket_order;
+        order.clear();
+        for (int32_t b = 0; b < static_cast<int32_t>(groups_.bucket_capacity()); ++b) {
+            const HostBucket& hb = groups_.bucket(b);
+            if (hb.by_free.empty()) continue;
+            // Any member tells the bucket's attribute values, also one waiting to be re-homed.
+            const int32_t rep = groups_.group(hb.by_free.front().second).rep();
+            bool ok = true;
+            for (const auto& c : rc.hard)
+                if (reads_attrs_only(c) && !c.satisfied(rep, ntasks_[rep])) {
+                    ok = false;  // every class of the bucket fails it
+                    break;
+                }
+            if (!ok) continue;
+            double soft = 1.0;
+            if (!rc.soft.empty()) {
+                double total = 0.0;
+                for (const auto& c : rc.soft) total += reads_attrs_only(c) ? c.soft_score(rep, 0) : 1.0;
+                soft = total / static_cast<double>(rc.soft.size());
             }
-        if (!ok) continue;
-        double soft = 1.0;
-        if (!rc.soft.empty()) {
-            double total = 0.0;
-            for (const auto& c : rc.soft) total += reads_attrs_only(c) ? c.soft_score(rep, 0) : 1.0;
-            soft = total / static_cast<double>(rc.soft.size());
+            const double sp = bound_.soft_part(soft);
+            order.push_back({bound_.at_with(sp, d[kCpus], d[kCpus]), sp, soft, b});
         }
-        const double sp = bound_.soft_part(soft);
-        order.push_back({bound_.at_with(sp, d[kCpus], d[kCpus]), sp, b});
+        std::sort(order.begin(), order.end(),
+                  [](const CallState::BucketBound& a, const CallState::BucketBound& b) { return a.top > b.top; });
+        bool refiled = false;
+        for (const CallState::BucketBound& bb : order) {
+            if (pick.has_best() && ScoreBound::beneath(bb.top, pick.best_score())) break;
+            int32_t h = -1;
+            double score = 0.0;
+            if (!champion_holds(t, bb, h, score)) {
+                if (!groups_.dirty().empty()) {
+                    refresh_groups();
+                    if (groups_.layout_epoch() != epoch) {  // bucket ids moved: start over
+                        refiled = true;
+                        break;
+                    }
+                }
+                walk_bucket(t, bb, h, score);
+            }
+            if (h >= 0) pick.offer(h, tiekey_[h], score);
+        }
+        if (!refiled) return;
     }
-    std::sort(order.begin(), order.end(),
-              [](const CallState::BucketBound& a, const CallState::BucketBound& b) { return a.top > b.top; });
+}
+
+void Engine::walk_bucket(const TaskView& t, const CallState::BucketBound& bb, int32_t& h_out, double& score_out) {
+    const double* d = t.d;
+    const HostBucket& hb = groups_.bucket(bb.bucket);
+    const auto& by_free = hb.by_free;
+    const size_t w = 2 * static_cast<size_t>(R_);
+    ++bucket_walks_;
+    // The bucket's own champion: the greatest score, the lowest tiekey among equals.
+    GroupSelector best(false, 0.0);
+    double best_fit = -std::numeric_limits<double>::infinity();
+    double runner_up = -std::numeric_limits<double>::infinity();
+    // Classes come by rising free cpus: past the key where the bound of the rest falls below
+    // the best score, none of them can win or tie. That key moves only when the best does.
+    double key_stop = std::numeric_limits<double>::infinity();
+    hb.mark_stale(R_);
+    const size_t n_entries = by_free.size();
+    size_t j = static_cast<size_t>(
+        std::lower_bound(by_free.begin(), by_free.end(), std::make_pair(d[kCpus], INT32_MIN)) - by_free.begin());
     double score;
-    for (const CallState::BucketBound& bb : order) {
-        if (pick.has_best() && ScoreBound::beneath(bb.top, pick.best_score())) break;
-        const HostBucket& hb = groups_.bucket(bb.bucket);
-        const auto& by_free = hb.by_free;
-        const size_t w = 2 * static_cast<size_t>(R_);
-        // Classes come by rising free cpus: past the key where the bound of the rest falls
-        // below the best score, none of them can win or tie. That key moves only when the best
-        // does.
-        double key_stop = pick.has_best() ? bound_.key_limit(bb.soft_part, d[kCpus], pick.best_score())
-                                          : std::numeric_limits<double>::infinity();
-        hb.refresh_room(R_, kEps);
-        const size_t n_entries = by_free.size();
-        size_t j = static_cast<size_t>(
-            std::lower_bound(by_free.begin(), by_free.end(), std::make_pair(d[kCpus], INT32_MIN)) - by_free.begin());
-        for (; j < n_entries; ++j) {
-            if (j % HostBucket::kBlock == 0) {  // skip whole blocks where no class fits
-                size_t blk = j / HostBucket::kBlock;
-                while (blk * HostBucket::kBlock < n_entries && !hb.block_may_fit(blk, d, R_)) ++blk;
-                j = blk * HostBucket::kBlock;
-                if (j >= n_entries) break;
-            }
-            if (by_free[j].first > key_stop) break;
-            ++walked_;
-            // The fit test on the class's own numbers: a class it fails is infeasible, so
-            // skipping it changes nothing.
-            const double* cap = &hb.state[j * w];
-            if (!fits(cap + R_, cap, d, R_)) continue;
-            const int32_t h = groups_.group(by_free[j].second).rep();
-            if (evaluate(t, h, score) < 0 && pick.offer(h, tiekey_[h], score))
-                key_stop = bound_.key_limit(bb.soft_part, d[kCpus], pick.best_score());
+    for (; j < n_entries; ++j) {
+        if (j % HostBucket::kBlock == 0) {
+            // Skip whole blocks where no class fits, or (with a best already) none can reach it.
+            size_t blk = j / HostBucket::kBlock;
+            while (blk * HostBucket::kBlock < n_entries &&
+                   (hb.ensure_block(blk, R_, kEps), !hb.block_may_fit(blk, d, R_) ||
+                    (best.has_best() && ScoreBound::beneath(bound_.block_score(bb.soft, hb.util_of(blk),
+                                                                                hb.util_of(blk) + HostBucket::kUtilCols, d),
+                                                            best.best_score()))))
+                ++blk;
+            j = blk * HostBucket::kBlock;
+            if (j >= n_entries) break;
         }
+        if (by_free[j].first > key_stop) break;
+        ++walked_;
+        // The fit test on the class's own numbers: a class it fails is infeasible, so
+        // skipping it changes nothing.
+        const double* cap = &hb.state[j * w];
+        if (!fits(cap + R_, cap, d, R_)) continue;
+        const int32_t h = groups_.group(by_free[j].second).rep();
+        if (evaluate(t, h, score) >= 0) continue;
+        const double f = call_.run_cacheable ? fitness_(used_of(h), cap_of(h), d) : 0.0;
+        const int32_t before = best.chosen();
+        const bool rose = best.offer(h, tiekey_[h], score);
+        if (best.chosen() == h) {
+            if (before >= 0) runner_up = std::max(runner_up, best_fit);
+            best_fit = f;
+        } else {
+            runner_up = std::max(runner_up, f);
+        }
+        if (rose) key_stop = bound_.key_limit(bb.soft_part, d[kCpus], best.best_score());
     }
+    h_out = best.chosen();
+    if (h_out >= 0) score_out = best.best_score();
+    if (!call_.run_cacheable) return;
+    if (static_cast<size_t>(bb.bucket) >= call_.champions.size()) call_.champions.resize(bb.bucket + 1);
+    call_.champions[bb.bucket] = {call_.run, groups_.layout_epoch(), h_out, bb.soft, best_fit, runner_up};
 }
 
 void Engine::count_reasons(const TaskView& t, std::vector<int32_t>& reasons, bool specials_apart) {

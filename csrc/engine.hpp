@@ -91,10 +91,27 @@ struct CallState {
     double good_enough = 0.0;
     std::vector<int32_t> limit_row;  // group id -> row of the limits matrix, or -1
     struct BucketBound {
-        double top, soft_part;
+        double top, soft_part, soft;
         int32_t bucket;
     };
     std::vector<BucketBound> bucket_order;
+
+    // A run: tasks in a row with the same class and demand. Within a run, a bucket's best host
+    // (its champion) is found once and kept while only its own placements change the bucket
+    // (candidates.cpp, Engine::champion_holds says when it still wins).
+    struct Champion {
+        int64_t run = -1;   // the run it was found for
+        uint64_t epoch = 0;  // HostGroups::layout_epoch when found
+        int32_t host = -1;   // -1: no host of the bucket admits the run's tasks
+        double soft = 0.0;   // the bucket's mean soft score then
+        double fit = 0.0;    // the champion's fitness then
+        double runner_up = -std::numeric_limits<double>::infinity();  // best fitness of the rest seen
+    };
+    std::vector<Champion> champions;  // by bucket id
+    int64_t run = 0;
+    int32_t run_cls = -1;
+    std::vector<double> run_demand;
+    bool run_cacheable = false;  // the class's soft scores read host attributes only
 };
 
 class Engine {
@@ -161,6 +178,8 @@ public:
     int64_t last_evaluated() const { return evaluated_; }
     /// Class entries the bounded walk looked at in the last schedule call (debug counter).
     int64_t last_walked() const { return walked_; }
+    /// Buckets walked to their champion in the last schedule call (debug counter).
+    int64_t last_bucket_walks() const { return bucket_walks_; }
 
 private:
     int32_t R_;
@@ -207,7 +226,7 @@ private:
     static constexpr int32_t kViewPatience = 4;  // calls in a row that needed less than the current view
     /// Fit the attribute view to the constraints of one call; invalidates the index on change.
     void use_attr_view(const ClassTable& t);
-    int64_t evaluated_ = 0, walked_ = 0;
+    int64_t evaluated_ = 0, walked_ = 0, bucket_walks_ = 0;
 
     /// Write host h's equivalence-class signature; returns its free-cpus key (an upper bound of
     /// the cpus a task may ask and still fit on h).
@@ -241,6 +260,15 @@ private:
     int32_t choose(const TaskView& t, std::vector<int32_t>& reasons);
     int32_t scan_all(const TaskView& t, std::vector<int32_t>& reasons);
     void walk_buckets(const TaskView& t, GroupSelector& pick);
+    /// The next task starts a new run (its champions are not kept).
+    void run_ended();
+    /// The run the task belongs to (a new one when its class or demand differs from the last).
+    void follow_run(const TaskView& t);
+    /// Whether bucket bb's kept champion still wins it for task t; sets h (-1: none admits t)
+    /// and its score.
+    bool champion_holds(const TaskView& t, const CallState::BucketBound& bb, int32_t& h, double& score);
+    /// Walk one bucket to its champion (kept for the run); h = -1 when no class admits t.
+    void walk_bucket(const TaskView& t, const CallState::BucketBound& bb, int32_t& h, double& score);
     void walk_classes(const TaskView& t, GroupSelector& pick, bool skip_special);
     void count_reasons(const TaskView& t, std::vector<int32_t>& reasons, bool specials_apart);
     /// feasibility.hpp: the first check host h fails for the task (a reason slot), or -1.

@@ -48,35 +48,69 @@ struct HostBucket {
     // Per block of kBlock entries and per resource, an upper bound of what any class in the
     // block could still take (cap + eps - used, plus a rounding allowance): a walk skips a block
     // whose bound is below the task's demand in some resource, as none of its classes fits.
-    // Rebuilt before a walk, from the block of the first entry that moved since the last one.
+    // An insert or erase at entry i ages every block from i's on; a walk rebuilds only the
+    // blocks it reaches (mark_stale, then ensure_block per block).
     static constexpr size_t kBlock = 8;
     mutable std::vector<double> room;  // [block][R]
+    // Per block, for cpus, memory and network: the greatest used/cap and the greatest 1/cap
+    // (0 where cap is 0), for ScoreBound::block_score.
+    static constexpr int kUtilCols = 3;
+    mutable std::vector<double> util;  // [block][2 * kUtilCols]
+    mutable std::vector<uint8_t> block_stale;
     mutable size_t stale_from = 0;
 
     void moved_from(size_t i) { stale_from = std::min(stale_from, i); }
 
-    /// Make every block's bound current (from the first stale one on).
-    void refresh_room(int32_t R, double eps) const {
+    /// Turn the aged suffix into per-block marks (before a walk; O(blocks), no rebuilding).
+    void mark_stale(int32_t R) const {
         const size_t n = by_free.size();
-        if (stale_from >= n) return;
-        const size_t w = 2 * static_cast<size_t>(R);
         const size_t blocks = (n + kBlock - 1) / kBlock;
+        if (block_stale.size() < blocks) block_stale.resize(blocks, 1);
         if (room.size() < blocks * R) room.resize(blocks * R);
-        for (size_t blk = stale_from / kBlock; blk < blocks; ++blk) {
-            double* out = &room[blk * R];
-            std::fill(out, out + R, -std::numeric_limits<double>::infinity());
-            const size_t end = std::min(n, (blk + 1) * kBlock);
-            for (size_t j = blk * kBlock; j < end; ++j) {
-                const double* cap = &state[j * w];
-                const double* used = cap + R;
-                for (int32_t r = 0; r < R; ++r) {
-                    const double take = cap[r] + eps - used[r] + 1e-12 * (std::fabs(cap[r]) + std::fabs(used[r]) + 1.0);
-                    out[r] = std::max(out[r], take);
-                }
-            }
-        }
+        if (R > kUtilColMax && util.size() < blocks * 2 * kUtilCols) util.resize(blocks * 2 * kUtilCols);
+        if (stale_from >= n) return;
+        std::fill(block_stale.begin() + stale_from / kBlock, block_stale.begin() + blocks, 1);
         stale_from = n;
     }
+
+    /// Rebuild block blk's bounds if it aged (mark_stale first).
+    void ensure_block(size_t blk, int32_t R, double eps) const {
+        if (!block_stale[blk]) return;
+        block_stale[blk] = 0;
+        const size_t n = by_free.size();
+        const size_t w = 2 * static_cast<size_t>(R);
+        static constexpr int kCol[kUtilCols] = {0, 1, 3};  // cpus, memory, network (fitness.hpp)
+        double* out = &room[blk * R];
+        std::fill(out, out + R, -std::numeric_limits<double>::infinity());
+        double* u = R > kUtilColMax ? &util[blk * 2 * kUtilCols] : nullptr;
+        if (u) std::fill(u, u + 2 * kUtilCols, 0.0);
+        const size_t end = std::min(n, (blk + 1) * kBlock);
+        for (size_t j = blk * kBlock; j < end; ++j) {
+            const double* cap = &state[j * w];
+            const double* used = cap + R;
+            for (int32_t r = 0; r < R; ++r) {
+                const double take = cap[r] + eps - used[r] + 1e-12 * (std::fabs(cap[r]) + std::fabs(used[r]) + 1.0);
+                out[r] = std::max(out[r], take);
+            }
+            if (!u) continue;
+            for (int c = 0; c < kUtilCols; ++c) {
+                const double cp = cap[kCol[c]];
+                if (!(cp > 0.0)) continue;  // utilisation 0 there
+                u[c] = std::max(u[c], used[kCol[c]] / cp * (1.0 + 1e-15));
+                u[kUtilCols + c] = std::max(u[kUtilCols + c], 1.0 / cp * (1.0 + 1e-15));
+            }
+        }
+    }
+
+    /// Make every block's bounds current.
+    void refresh_room(int32_t R, double eps) const {
+        mark_stale(R);
+        for (size_t blk = 0; blk < (by_free.size() + kBlock - 1) / kBlock; ++blk) ensure_block(blk, R, eps);
+    }
+
+    /// The block's greatest used/cap and 1/cap of cpus, memory, network (R > 3 only).
+    const double* util_of(size_t blk) const { return &util[blk * 2 * kUtilCols]; }
+    static constexpr int32_t kUtilColMax = 3;  // the network column
 
     /// Whether some class in block `blk` might fit demand `d` (false: none does).
     bool block_may_fit(size_t blk, const double* d, int32_t R) const {
@@ -131,6 +165,9 @@ public:
 
     /// Hosts waiting to be re-homed at the next refresh.
     const std::vector<int32_t>& dirty() const { return dirty_; }
+    /// Moves on every change of which buckets exist (one made, one freed, a rebuild): a bucket id
+    /// names the same attribute values only while it stays.
+    uint64_t layout_epoch() const { return layout_epoch_; }
 
     /// Drop a host for good (it was removed).
     template <typename Key>
@@ -160,6 +197,7 @@ public:
 
 private:
     bool valid_ = false;
+    uint64_t layout_epoch_ = 0;
     std::vector<HostGroup> groups_;
     std::vector<int32_t> spare_;  // unused group ids
     std::unordered_map<std::string, int32_t> by_signature_;
@@ -176,6 +214,7 @@ private:
     std::unordered_map<std::string, int32_t> bucket_by_key_;
 
     void clear() {
+        ++layout_epoch_;
         buckets_.clear();
         spare_buckets_.clear();
         bucket_by_key_.clear();
@@ -280,6 +319,7 @@ private:
             }
             buckets_[b].key = k;
             bucket_by_key_.emplace(k, b);
+            ++layout_epoch_;
         } else {
             b = it->second;
         }
@@ -317,6 +357,7 @@ private:
                 bucket_by_key_.erase(b.key);
                 b.key.clear();
                 spare_buckets_.push_back(grp.bucket);
+                ++layout_epoch_;
             }
             grp.bucket = -1;
             grp.signature.clear();

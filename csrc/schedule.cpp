@@ -34,13 +34,18 @@ std::vector<ReadyClass> Engine::begin_call(const ClassTable& classes, const Grou
     call_.good_enough = good_enough_;
     call_.score_den = soft_w_ + fit_w_;
     clear_marks();
-    if (use_index_) use_attr_view(classes);
+    run_ended();
+    if (use_index_) {
+        use_attr_view(classes);
+        refresh_groups();  // fresh at the start; within the call only placements age it
+    }
     // Branch and bound over host classes: exact, so only where good_enough leaves the
     // greatest score in charge of the choice.
     bound_ = ScoreBound();
     if (use_index_ && !call_.use_good_enough) bound_.prepare(fitness_, soft_w_, fit_w_, cap_.data(), R_, order_, kEps);
     evaluated_ = 0;
     walked_ = 0;
+    bucket_walks_ = 0;
     return ready;
 }
 

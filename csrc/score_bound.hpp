@@ -70,6 +70,26 @@ public:
                 default: a += w * (1.0 + 1e-12); break;  // a spreader: 1 - u with u >= 0
             }
         }
+        // The same mix as an affine form of the utilisations of cpus, memory and network, for
+        // bounds over a block of classes (block_fit).
+        blk_c0_ = 0.0;
+        for (double& c : blk_coef_) c = 0.0;
+        for (size_t i = 0; i < mix.kinds.size(); ++i) {
+            const double w = mix.weights[i] / mix.weight_sum;
+            const int32_t k = mix.kinds[i];
+            if (k == kCpuMemFewestHosts) {  // <= 0.5 + (u_cpu + u_mem) / 4 in use, < 0.5 empty
+                blk_c0_ += 0.5 * w;
+                blk_coef_[0] += 0.25 * w;
+                blk_coef_[1] += 0.25 * w;
+            } else if (k >= kSpreadOffset) {
+                blk_c0_ += w;  // 1 - u <= 1
+            } else {
+                for (const FitnessName& fn : kFitnessNames)
+                    if (fn.kind == k)
+                        for (int32_t c = 0; c < fn.n_columns; ++c)
+                            blk_coef_[fn.columns[c] == kCpus ? 0 : fn.columns[c] == kMemory ? 1 : 2] += w / fn.n_columns;
+            }
+        }
         fit_a_ = a / mix.weight_sum * (1.0 + 1e-12) + 1e-12;
         fit_b_ = bslope / mix.weight_sum * (1.0 + 1e-12);
         per_u_ = fit_w_ * fit_b_ / den_;
@@ -106,6 +126,18 @@ public:
         return key + 1e-9 * (std::fabs(key) + 1.0);
     }
 
+    /// Upper bound of the score of any class of a block, from the block's greatest used/cap
+    /// (`umax`) and greatest 1/cap (`icmax`) of cpus, memory and network (HostBucket::util):
+    /// u_r = (used + d) / cap <= umax_r + d_r * icmax_r, each term pushed up against rounding.
+    double block_score(double soft, const double* umax, const double* icmax, const double* d) const {
+        static constexpr int kCol[3] = {kCpus, kMemory, kNetwork};
+        double fit = blk_c0_;
+        for (int c = 0; c < 3; ++c)
+            if (blk_coef_[c] > 0.0) fit += blk_coef_[c] * (umax[c] + d[kCol[c]] * icmax[c]);
+        fit = fit * (1.0 + 1e-12) + 1e-12;
+        return (soft_w_ * soft + fit_w_ * fit) / den_ * (1.0 + 1e-12) + 1e-12;
+    }
+
     /// True when a score bound `ub` cannot reach `best`, with a safety margin (so rounding never
     /// hides a tie or a better host).
     static bool beneath(double ub, double best) { return ub < reach(best); }
@@ -134,6 +166,7 @@ private:
     double fit_a_ = 0.0, fit_b_ = 0.0, per_u_ = 0.0;
     double cpu_max_ = 1.0, key_slack_ = 0.0;
     double top_cpu_ = 1.0, top_mem_ = 1.0, top_net_ = 1.0;
+    double blk_c0_ = 0.0, blk_coef_[3] = {0.0, 0.0, 0.0};
 };
 
 }  // namespace titus
