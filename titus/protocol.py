@@ -15,7 +15,7 @@ Agents call the master; the master never needs to reach an agent except to read 
 Agents authenticate with ``Authorization: Bearer <token>`` when the master has tokens: the
 shared bootstrap token to join, then the agent's own credential from :class:`RegisterResponse`.
 An agent serves ``GET {address}/tasks/{task_id}/logs?follow=0|1`` for the master to proxy; the
-master presents the cluster's log token there (``RegisterResponse.log_token``).
+master presents that agent's own log token there (``RegisterResponse.log_token``).
 
 What the master receives (:class:`HostInfo`, :class:`TaskStatusMsg`, :class:`RegisterRequest`,
 :class:`Heartbeat`) are pydantic models, validated on arrival. Orders are slotted stdlib
@@ -155,7 +155,8 @@ class RegisterResponse(BaseModel):
     ``credential``: the agent's own token, handed out when it joined with the bootstrap token;
     from then on the agent presents it instead (heartbeats, registrations, deregistration).
     None when the agent already holds one, or the master has no tokens. ``log_token``: the
-    secret every master presents when it reads task logs from the agent's own server."""
+    secret every master presents when it reads task logs from this agent's own server (one
+    per agent: it opens no other agent's server)."""
 
     agent_id: str
     heartbeat_interval_sec: float = 0.5

@@ -229,9 +229,10 @@ class Master:
         that agent."""
         self.agents.deregister(agent_id, caller)
 
-    def agent_log_token(self) -> Optional[str]:
-        """The secret to present to agents' log servers (None if no agent was handed one)."""
-        return self.agents.log_token()
+    def agent_log_token(self, agent_id: str) -> Optional[str]:
+        """The token to present to agent ``agent_id``'s log server: its own, derived from the
+        cluster's log secret (None if no agent was handed one)."""
+        return self.agents.log_token_of(agent_id)
 
     def take_orders(self, agent_id: str) -> list:
         """Remove and return the orders queued for an agent."""

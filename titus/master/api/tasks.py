@@ -91,7 +91,7 @@ async def task_logs(request: Request, task_id: str, follow: bool = False):
     """Stream the task's stdout/stderr from the agent that runs (or ran) it.
 
     The master only goes to the base URL the agent registered (checked then against where the
-    registration came from), on this one fixed path, presenting the cluster's log token."""
+    registration came from), on this one fixed path, presenting that agent's own log token."""
     master = master_of(request)
     task, _, _ = master.get_task(task_id)
     address = master.queries.agent_address(task.agent_id)
@@ -101,7 +101,7 @@ async def task_logs(request: Request, task_id: str, follow: bool = False):
         url = logs_url(address, task.id)
     except ValueError:  # stored before addresses were checked: not one to contact
         raise Conflict("the task's agent has no usable address") from None
-    token = await run_in_threadpool(master.agent_log_token)
+    token = await run_in_threadpool(master.agent_log_token, task.agent_id)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None),
                                verify=client_context(master.settings.agent_ca))
