@@ -135,6 +135,15 @@ CASES = [
     ("page-size-inf", "GET", "/api/v3/jobs?pageSize=1e999", b"", 400, "pageSize"),
     ("bad-cursor", "GET", "/api/v3/jobs?cursor=%ED%A0%80", b"", 400, "cursor"),
     ("shrink-not-bool", "DELETE", "/api/v3/tasks/t1?shrink=maybe", b"", 400, "shrink"),
+    # an id in the path that is not UTF-8 once percent-decoded: refused, not read as U+FFFD
+    # (which would create a group named "\ufffd\ufffd\ufffd" that nobody asked for)
+    ("path-surrogate-group-put", "PUT", "/api/v3/capacityGroups/%ED%A0%80",
+     dumps({"tier": "Flex", "resources": {"cpu": 1}}), 400, "name"),
+    ("path-not-utf8-group-delete", "DELETE", "/api/v3/capacityGroups/g%FF", b"", 400, "name"),
+    ("path-overlong-job", "GET", "/api/v3/jobs/%C0%AF", b"", 400, "job_id"),
+    ("path-not-utf8-task-kill", "DELETE", "/api/v3/tasks/t%FE?shrink=true", b"", 400, "task_id"),
+    ("path-not-utf8-instance-group", "PUT", "/api/v3/instanceGroups/%FF/rule", dumps({}), 400,
+     "name"),
 ]
 
 
