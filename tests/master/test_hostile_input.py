@@ -77,6 +77,17 @@ CASES = [
      dumps(job(container__env={"\ud800": "v"})), 400, "container.env.(key)"),
     ("surrogate-extra-field", "POST", "/api/v3/jobs", dumps(job(labels=["ok", "\ud800"])), 400,
      "labels[1]"),
+    # a container's argv and environment are C strings: a NUL can never reach it, so a job
+    # holding one could only fail at every launch
+    ("nul-in-env-value", "POST", "/api/v3/jobs", dumps(job(container__env={"A": "x\x00y"})),
+     400, "container.env.A"),
+    ("nul-in-command", "POST", "/api/v3/jobs", dumps(job(container__command=["sh", "-c\x00"])),
+     400, "container.command[1]"),
+    ("nul-in-entry-point", "POST", "/api/v3/jobs",
+     dumps(job(container__entryPoint=["\x00bin"])), 400, "container.entryPoint[0]"),
+    ("nul-in-health-check", "POST", "/api/v3/jobs",
+     dumps(job(container__healthCheck={"command": ["true\x00"]})), 400,
+     "container.healthCheck.command[0]"),
     ("huge-name", "POST", "/api/v3/jobs", dumps(job(applicationName="a" * 1_000_000)), 400,
      "applicationName"),
     ("long-name", "POST", "/api/v3/jobs", dumps(job(applicationName="a" * 300)), 400,
