@@ -113,6 +113,7 @@ def create_app(settings: Optional[MasterSettings] = None, master: Optional[Maste
     app.state.tokens = TokenBook.from_settings(s.user_tokens, s.agent_token, s.token_file)
     app.state.submit_rate = SubmitRate(s.submit_rate_per_sec, s.submit_burst)
     app.state.observe_streams = StreamCap(s.max_observe_streams)
+    app.state.log_streams = StreamCap(s.max_observe_streams, "task log")
     app.state.agent_pool = agent_pool()
     app.state.admission = AdmissionStats()
     install_error_handlers(app)
