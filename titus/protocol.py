@@ -85,7 +85,9 @@ class _Incoming(BaseModel):
     model_config = ConfigDict(allow_inf_nan=False)
 
 
-Port = Annotated[int, Field(ge=1, le=65535)]
+# Numbers are strict (``Field(strict=True)``, checked by pydantic's compiled code): ``true`` or
+# ``false`` is not read as 1 or 0, nor a string as a number; an int is still a float.
+Port = Annotated[int, Field(ge=1, le=65535, strict=True)]
 
 
 class HostInfo(_Incoming):
@@ -94,11 +96,11 @@ class HostInfo(_Incoming):
     Quantities are finite and at most 1e12; ``ports`` are inclusive ranges within 1..65535."""
 
     host_id: Name = Field(min_length=1)
-    cpus: float = Field(ge=0, le=MAX_QUANTITY)
-    memory_mb: float = Field(ge=0, le=MAX_QUANTITY)
-    disk_mb: float = Field(default=0, ge=0, le=MAX_QUANTITY)
-    network_mbps: float = Field(default=0, ge=0, le=MAX_QUANTITY)
-    gpu: int = Field(default=0, ge=0, le=INT32_MAX)
+    cpus: float = Field(ge=0, le=MAX_QUANTITY, strict=True)
+    memory_mb: float = Field(ge=0, le=MAX_QUANTITY, strict=True)
+    disk_mb: float = Field(default=0, ge=0, le=MAX_QUANTITY, strict=True)
+    network_mbps: float = Field(default=0, ge=0, le=MAX_QUANTITY, strict=True)
+    gpu: int = Field(default=0, ge=0, le=INT32_MAX, strict=True)
     ports: list[tuple[Port, Port]] = Field(default_factory=lambda: [(31000, 31999)],
                                            max_length=1024)
     # zone, instance_type, instance_id, instance_group, ... (strings)
@@ -112,9 +114,9 @@ class TaskStatusMsg(_Incoming):
     state: Literal["StartInitiated", "Started", "Finished"]
     reason: Name = ""
     message: Text = ""
-    exit_code: Optional[int] = Field(default=None, ge=-INT32_MAX - 1, le=INT32_MAX)
+    exit_code: Optional[int] = Field(default=None, ge=-INT32_MAX - 1, le=INT32_MAX, strict=True)
     health: Optional[Name] = None
-    timestamp: float = 0.0
+    timestamp: float = Field(default=0.0, strict=True)
     host_id: Name = ""
 
 
@@ -143,7 +145,7 @@ class Heartbeat(_Incoming):
 
     statuses: list[TaskStatusMsg] = Field(default_factory=list, max_length=MAX_ITEMS)
     running: list[Name] = Field(default_factory=list, max_length=MAX_ITEMS)
-    wait_ms: int = Field(default=0, ge=0, le=30000)
+    wait_ms: int = Field(default=0, ge=0, le=30000, strict=True)
 
 
 # -- master -> agent -------------------------------------------------------------------------
