@@ -120,7 +120,7 @@ class Master:
         """Kill every task of a job; it finishes when they have ended. Conflict if finished,
         Forbidden unless ``caller`` may manage the job."""
         with self.state.lock:
-            job = self._live_job(job_id, "job is already finished")
+            job = self._live_job(job_id, "job is already finished", caller)
             _may_manage(caller, job)
             if job.state != states.ACCEPTED:
                 return job
@@ -137,7 +137,7 @@ class Master:
                    caller: Principal = ANONYMOUS) -> JobRecord:
         """Change a service job's capacity; tasks are started or killed to match."""
         with self.state.lock:
-            job = self._live_job(job_id, "job is finished")
+            job = self._live_job(job_id, "job is finished", caller)
             _may_manage(caller, job)
             if job.batch:
                 raise Conflict("only service jobs can be resized")
@@ -176,10 +176,11 @@ class Master:
         """A task, its job (if live) and whether it is archived; NotFound if unknown."""
         return self.queries.task(task_id)
 
-    def _live_job(self, job_id: str, finished: str) -> JobRecord:
+    def _live_job(self, job_id: str, finished: str, caller: Principal) -> JobRecord:
         job = self.state.jobs.get(job_id)
         if job is None:
-            self.queries.job(job_id)  # NotFound if it never existed
+            archived, _ = self.queries.job(job_id)  # NotFound if it never existed
+            _may_manage(caller, archived)  # another's job is 403 whatever its state
             raise Conflict(finished)
         return job
 
