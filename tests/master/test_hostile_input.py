@@ -314,3 +314,49 @@ def test_a_nul_in_an_id_is_not_found_on_every_store(store, settings, clock, path
     app = create_app(master=make_master(settings, clock, store), start_loop=False)
     with TestClient(app) as client:
         assert client.get(path).status_code == 404
+
+
+def _send_head(live, head: bytes) -> bytes:
+    """Send ``head`` (a request line and headers, maybe unfinished) on a raw connection;
+    the master's answer, as soon as it gives one."""
+    import socket
+
+    port = int(str(live.http.base_url).rsplit(":", 1)[1].strip("/"))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        try:
+            for i in range(0, len(head), 1 << 16):
+                s.sendall(head[i:i + (1 << 16)])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the master answered and closed before the whole head was sent
+        answer = b""
+        try:
+            while chunk := s.recv(65536):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+        return answer
+
+
+@pytest.mark.parametrize("head", [
+    b"GET /api/v3/jobs HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * (8 << 20),  # never ends
+    b"GET /api/v3/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + b"a" * (1 << 20)
+    + b"\r\n\r\n",
+    b"GET /api/v3/jobs/" + b"a" * (2 << 20) + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /api/v3/jobs HTTP/1.1\r\nHost: x\r\n" + b"X-Many: 1\r\n" * 200_000 + b"\r\n",
+], ids=["endless-header", "megabyte-token", "megabyte-path", "many-headers"])
+def test_a_request_head_over_its_bound_is_refused_before_it_is_read(live, head):
+    """An anonymous client's request line and headers were read whole, however large: four
+    connections with 40 MB headers grew the master by ~190 MB. They are bounded (431, in the
+    one error shape) as soon as they pass the bound, and the connection is closed."""
+    answer = _send_head(live, head)
+    status, _, rest = answer.partition(b"\r\n")
+    assert status.startswith(b"HTTP/1.1 431"), answer[:300]
+    body = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert body["problems"][0]["field"] == "(headers)"
+    assert_still_serving(live)
+
+
+def test_ordinary_heads_are_still_taken(live):
+    answer = _send_head(live, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 8000
+                        + b"\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
