@@ -24,7 +24,7 @@ import math
 import os
 import unicodedata
 from dataclasses import dataclass, fields
-from typing import Any, Iterator, Optional
+from typing import Annotated, Any, Iterator, Optional, Union, get_args, get_origin
 
 VALUE_CHARS = 120  # how much of a bad value an error echoes back
 
@@ -294,3 +294,25 @@ _HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
 def plain_text(text: str) -> bool:
     """Whether ``text`` is free of control, format and separator characters."""
     return not any(unicodedata.category(c) in _HIDDEN for c in text)
+
+
+def _number_type(annotation: Any) -> bool:
+    """Whether a field annotation is a number: ``int`` or ``float``, maybe ``Annotated`` or
+    ``Optional`` (``bool`` itself is not a number here)."""
+    if get_origin(annotation) is Annotated:
+        return _number_type(get_args(annotation)[0])
+    if get_origin(annotation) is Union:
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return bool(args) and all(_number_type(a) for a in args)
+    return annotation in (int, float)
+
+
+def no_bool_for_number(model: Any, value: Any, info: Any) -> Any:
+    """Body of a pydantic ``field_validator("*", mode="before")``: ``true`` or ``false``
+    where a number goes is refused (pydantic would read them as 1 and 0, which is a client's
+    bug, not its wish; the protobuf JSON mapping Titus clients follow refuses them too)."""
+    if isinstance(value, bool) and info.field_name:
+        field = model.model_fields.get(info.field_name)
+        if field is not None and _number_type(field.annotation):
+            raise ValueError("must be a number, not true or false")
+    return value

@@ -15,7 +15,7 @@ Agents call the master; the master never needs to reach an agent except to read 
 Agents authenticate with ``Authorization: Bearer <token>`` when the master has tokens: the
 shared bootstrap token to join, then the agent's own credential from :class:`RegisterResponse`.
 An agent serves ``GET {address}/tasks/{task_id}/logs?follow=0|1`` for the master to proxy; the
-master presents the cluster's log token there (``RegisterResponse.log_token``).
+master presents that agent's own log token there (``RegisterResponse.log_token``).
 
 What the master receives (:class:`HostInfo`, :class:`TaskStatusMsg`, :class:`RegisterRequest`,
 :class:`Heartbeat`) are pydantic models, validated on arrival. Orders are slotted stdlib
@@ -85,7 +85,9 @@ class _Incoming(BaseModel):
     model_config = ConfigDict(allow_inf_nan=False)
 
 
-Port = Annotated[int, Field(ge=1, le=65535)]
+# Numbers are strict (``Field(strict=True)``, checked by pydantic's compiled code): ``true`` or
+# ``false`` is not read as 1 or 0, nor a string as a number; an int is still a float.
+Port = Annotated[int, Field(ge=1, le=65535, strict=True)]
 
 
 class HostInfo(_Incoming):
@@ -94,11 +96,11 @@ class HostInfo(_Incoming):
     Quantities are finite and at most 1e12; ``ports`` are inclusive ranges within 1..65535."""
 
     host_id: Name = Field(min_length=1)
-    cpus: float = Field(ge=0, le=MAX_QUANTITY)
-    memory_mb: float = Field(ge=0, le=MAX_QUANTITY)
-    disk_mb: float = Field(default=0, ge=0, le=MAX_QUANTITY)
-    network_mbps: float = Field(default=0, ge=0, le=MAX_QUANTITY)
-    gpu: int = Field(default=0, ge=0, le=INT32_MAX)
+    cpus: float = Field(ge=0, le=MAX_QUANTITY, strict=True)
+    memory_mb: float = Field(ge=0, le=MAX_QUANTITY, strict=True)
+    disk_mb: float = Field(default=0, ge=0, le=MAX_QUANTITY, strict=True)
+    network_mbps: float = Field(default=0, ge=0, le=MAX_QUANTITY, strict=True)
+    gpu: int = Field(default=0, ge=0, le=INT32_MAX, strict=True)
     ports: list[tuple[Port, Port]] = Field(default_factory=lambda: [(31000, 31999)],
                                            max_length=1024)
     # zone, instance_type, instance_id, instance_group, ... (strings)
@@ -112,9 +114,9 @@ class TaskStatusMsg(_Incoming):
     state: Literal["StartInitiated", "Started", "Finished"]
     reason: Name = ""
     message: Text = ""
-    exit_code: Optional[int] = Field(default=None, ge=-INT32_MAX - 1, le=INT32_MAX)
+    exit_code: Optional[int] = Field(default=None, ge=-INT32_MAX - 1, le=INT32_MAX, strict=True)
     health: Optional[Name] = None
-    timestamp: float = 0.0
+    timestamp: float = Field(default=0.0, strict=True)
     host_id: Name = ""
 
 
@@ -143,7 +145,7 @@ class Heartbeat(_Incoming):
 
     statuses: list[TaskStatusMsg] = Field(default_factory=list, max_length=MAX_ITEMS)
     running: list[Name] = Field(default_factory=list, max_length=MAX_ITEMS)
-    wait_ms: int = Field(default=0, ge=0, le=30000)
+    wait_ms: int = Field(default=0, ge=0, le=30000, strict=True)
 
 
 # -- master -> agent -------------------------------------------------------------------------
@@ -155,7 +157,8 @@ class RegisterResponse(BaseModel):
     ``credential``: the agent's own token, handed out when it joined with the bootstrap token;
     from then on the agent presents it instead (heartbeats, registrations, deregistration).
     None when the agent already holds one, or the master has no tokens. ``log_token``: the
-    secret every master presents when it reads task logs from the agent's own server."""
+    secret every master presents when it reads task logs from this agent's own server (one
+    per agent: it opens no other agent's server)."""
 
     agent_id: str
     heartbeat_interval_sec: float = 0.5

@@ -67,7 +67,7 @@ def test_it_joins_then_uses_and_keeps_its_own_credential(tmp_path, master, clien
         data = kept(tmp_path)
         assert (data["master_url"], data["agent_id"]) == ("http://testserver", "ida1")
         assert master.registry.get("ida1").credential_sha256 == digest(data["credential"])
-        assert data["log_token"] == master.agent_log_token()
+        assert data["log_token"] == master.agent_log_token("ida1")
         assert agent.gate.closed and agent.gate.allows(f"Bearer {data['log_token']}")
         assert not agent.gate.allows("Bearer boot")
     finally:
@@ -103,7 +103,7 @@ def test_a_credential_the_master_does_not_know_is_dropped_for_a_new_one(tmp_path
         data = kept(tmp_path)
         assert data["credential"] != "from-a-wiped-store"
         assert master.registry.get("ida1").credential_sha256 == digest(data["credential"])
-        assert agent.gate.allows(f"Bearer {master.agent_log_token()}")
+        assert agent.gate.allows(f"Bearer {master.agent_log_token('ida1')}")
     finally:
         agent.stop()
     # a sim agent leaves on stop: the master forgot the credential, so does the agent

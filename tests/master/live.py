@@ -9,6 +9,7 @@ from typing import Optional
 import httpx
 import uvicorn
 
+from titus.http_server import HTTP_PROTOCOL
 from titus.master.app import create_app
 from titus.master.config import MasterSettings
 
@@ -32,7 +33,8 @@ class LiveMaster:
     def start(self) -> "LiveMaster":
         self.app = create_app(self.settings, start_loop=self.start_loop)
         config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="error",
-                                access_log=False, lifespan="on", proxy_headers=False)
+                                access_log=False, lifespan="on", proxy_headers=False,
+                                http=HTTP_PROTOCOL)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()

@@ -62,9 +62,12 @@ def test_a_bootstrap_registration_hands_out_a_credential_and_stores_only_its_dig
         stored_log_token = conn.execute(select(S.meta.c.value).where(
             S.meta.c.key == LOG_TOKEN_KEY)).scalar()
     assert rows == {"a1": digest(r1.credential), "a2": digest(r2.credential)}
-    # one log token for the cluster, kept in the store for every master
-    assert r1.log_token and r1.log_token == r2.log_token == stored_log_token
-    assert master.agent_log_token() == r1.log_token
+    # one log secret for the cluster, kept in the store for every master; each agent is
+    # handed its own log token derived from it, which opens its own log server only
+    assert stored_log_token and r1.log_token and r2.log_token
+    assert len({r1.log_token, r2.log_token, stored_log_token}) == 3
+    assert master.agent_log_token("a1") == r1.log_token
+    assert master.agent_log_token("a2") == r2.log_token
 
 
 def test_an_agent_re_registers_with_its_credential_and_keeps_it(master, cluster):
@@ -82,7 +85,7 @@ def test_insecure_master_issues_nothing_and_keeps_the_take_over(master):
     # an agent restarted under a new id on the same machine still takes the host
     master.register_agent(RegisterRequest(agent_id="a1-new", hosts=a1.hosts), ANONYMOUS)
     assert master.registry.agent_of_host(a1.hosts[0].host_id) == "a1-new"
-    assert master.agent_log_token() is None
+    assert master.agent_log_token("a1") is None
 
 
 # -- the hostile third ------------------------------------------------------------------------
@@ -163,7 +166,7 @@ def test_credentials_and_the_log_token_survive_a_master_restart(master, cluster,
         assert again.heartbeat("a1", [], [], p1) is True
         with pytest.raises(Forbidden):
             again.heartbeat("a1", [], [], again.agent_principal(cluster["r2"].credential))
-        assert again.agent_log_token() == r1.log_token
+        assert again.agent_log_token("a1") == r1.log_token
     finally:
         again.store.close()
 
@@ -330,6 +333,33 @@ def test_logs_are_read_with_the_log_token_and_refused_without_it(secure):
                          headers=bearer("boot-secret")).status_code == 401
         assert httpx.get(f"{url}/tasks/{task_id}/logs",
                          headers=bearer(log_token)).status_code == 200
+
+
+def test_an_agents_log_token_does_not_open_another_agents_log_server(secure):
+    """Every agent is handed a log token; a hostile one (it holds the bootstrap token, or an
+    agent was taken over) must not read the task logs of the other agents with its own."""
+    import httpx
+
+    gate = LogGate()
+    with serve_app(agent_app(FakeRuntime(), agent_id="honest", gate=gate)) as url, \
+            http(secure) as client:
+        honest = client.post("/api/v3/agents/register", headers=BOOT_AUTH,
+                             json=registration("honest", "h-honest", url))
+        assert honest.status_code == 200, honest.text
+        gate.set(honest.json()["log_token"])
+        hostile = client.post("/api/v3/agents/register", headers=BOOT_AUTH,
+                              json={"agent_id": "hostile", "hosts": []})
+        assert hostile.status_code == 200, hostile.text
+        assert hostile.json()["log_token"] != honest.json()["log_token"]
+        assert client.post("/api/v3/jobs", json=JOB, headers=USER_AUTH).status_code == 202
+        secure.scheduling.run_round(force=True)
+        task_id = next(t.id for t in secure.tasks.values() if t.agent_id == "honest")
+        stolen = httpx.get(f"{url}/tasks/{task_id}/logs",
+                           headers=bearer(hostile.json()["log_token"]))
+        assert stolen.status_code == 401
+        # the master still reads it, with the honest agent's own token
+        through = client.get(f"/api/v3/tasks/{task_id}/logs", headers=USER_AUTH)
+        assert through.status_code == 200 and through.text == f"output of {task_id}\n"
 
 
 def test_the_master_presents_the_log_token_on_the_fixed_path(secure):

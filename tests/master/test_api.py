@@ -260,12 +260,13 @@ def test_task_logs_are_proxied_from_the_agent(master, monkeypatch):
     r = client.post("/api/v3/agents/register", json=reg,
                     headers={"Authorization": "Bearer agent-secret"})
     assert r.status_code == 200 and r.json()["log_token"]
+    log_token = r.json()["log_token"]
     submit(client)
     master.scheduling.run_round(force=True)
     (task_id,) = [t.id for t in master.tasks.values()]
     r = client.get(f"/api/v3/tasks/{task_id}/logs", params={"follow": "true"})
     assert r.status_code == 200 and r.text == "line 1\nline 2\n"
     assert seen["url"] == f"http://127.0.0.1:9000/tasks/{task_id}/logs?follow=1"
-    # the master presents the log token every master holds, never the agents' bootstrap token
-    assert seen["auth"] == f"Bearer {master.agent_log_token()}"
+    # the master presents the agent's own log token, never the agents' bootstrap token
+    assert seen["auth"] == f"Bearer {master.agent_log_token('a1')}" == f"Bearer {log_token}"
     assert client.get("/api/v3/tasks/unknown/logs").status_code == 404

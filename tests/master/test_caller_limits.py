@@ -1,6 +1,8 @@
 """Limits per caller: submissions per second (a token bucket) and concurrent event streams."""
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi import HTTPException
 
@@ -90,3 +92,54 @@ def test_a_master_needs_tokens_or_insecure():
     users_only = TokenBook.from_settings(["u"], None, None)
     assert "agent" in startup_problem(users_only, insecure=False)
     assert startup_problem(TokenBook.from_settings(["u"], "a", None), insecure=False) is None
+
+
+def test_task_log_streams_hold_no_admission_slot_and_are_capped_per_caller(tmp_path):
+    """A log read (``follow=true``, or an agent that answers slowly) lasts as long as its
+    agent streams: counted by admission, a reader with a few open streams took every slot and
+    every other caller got 429. Log streams are capped per caller instead, as observe streams
+    are."""
+    import asyncio
+
+    from fastapi import FastAPI
+    from fastapi.responses import StreamingResponse
+
+    from tests.tls_certs import serve_app
+
+    agent = FastAPI()
+
+    @agent.get("/tasks/{task_id}/logs")
+    async def logs(task_id: str):
+        async def lines():
+            while True:  # a follow that never ends
+                yield f"{task_id} is running\n".encode()
+                await asyncio.sleep(0.05)
+        return StreamingResponse(lines(), media_type="text/plain")
+
+    settings = MasterSettings(store_url=f"sqlite:///{tmp_path / 'm.db'}", insecure=True,
+                              max_inflight_requests=1, admission_queue=0,
+                              admission_wait_sec=0.0, max_observe_streams=1)
+    with serve_app(agent) as url, LiveMaster(settings) as live:
+        r = live.http.post("/api/v3/agents/register", json={
+            "agent_id": "a1", "address": url,
+            "hosts": [{"host_id": "h1", "cpus": 4, "memory_mb": 4096}]})
+        assert r.status_code == 200, r.text
+        assert live.http.post("/api/v3/jobs", json=JOB).status_code == 202
+        live.master.scheduling.run_round(force=True)
+        (task_id,) = list(live.master.tasks)
+        path = f"/api/v3/tasks/{task_id}/logs"
+        with live.http.stream("GET", path, params={"follow": "true"}) as first:
+            assert first.status_code == 200
+            lines = first.iter_lines()  # kept: a dropped iterator closes the stream
+            assert next(lines) == f"{task_id} is running"
+            # the open stream holds no slot: other requests are admitted
+            assert live.http.get("/api/v3/jobs").status_code == 200
+            second = live.http.get(path)
+            assert second.status_code == 429
+            assert second.json()["problems"] is not None
+        deadline = time.monotonic() + 10
+        while live.app.state.log_streams.count("anonymous"):  # the relay ends once closed
+            assert time.monotonic() < deadline, "the closed stream was not counted out"
+            time.sleep(0.05)
+        with live.http.stream("GET", path) as again:
+            assert again.status_code == 200

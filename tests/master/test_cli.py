@@ -110,6 +110,10 @@ def test_a_missing_spec_file_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize("content,says", [
     (b"size: " + b"9" * 5000 + b"\n", "digits"),
     (b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested deeper"),
+    # YAML's own spellings of NaN and infinity, and its escapes for a lone surrogate: named
+    (b"container: {resources: {cpu: .nan}}\n", "container.resources.cpu: must be a finite"),
+    (b"retries: -.inf\n", "retries: must be a finite"),
+    (b'applicationName: "x\\ud800"\n', "applicationName: not valid Unicode"),
 ])
 def test_a_hostile_yaml_file_is_a_clear_error(tmp_path, content, says):
     spec = tmp_path / "job.yaml"

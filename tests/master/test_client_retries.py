@@ -89,6 +89,20 @@ def test_kill_job_and_resize_twice_give_the_same_end_state(live):
     assert first.json()["status"] == again.json()["status"]
 
 
+def test_a_kill_retried_after_the_job_finished_is_a_documented_409(live):
+    job_id = live.http.post("/api/v3/jobs", json=BATCH).json()["id"]
+    assert live.http.delete(f"/api/v3/jobs/{job_id}").status_code == 200  # nothing placed yet
+    again = live.http.delete(f"/api/v3/jobs/{job_id}")
+    assert again.status_code == 409 and again.json()["problems"][0]["field"] == "(state)"
+    doc = live.app.openapi()["paths"]["/api/v3/jobs/{job_id}"]["delete"]["responses"]
+    assert "409" in doc
+    # another user's finished job is 403 as a live one is, not 409
+    bob = {"Authorization": "Bearer bob-token"}
+    assert live.http.delete(f"/api/v3/jobs/{job_id}", headers=bob).status_code == 403
+    assert live.http.put(f"/api/v3/jobs/{job_id}/instances", json={"desired": 1},
+                         headers=bob).status_code == 403
+
+
 def test_capacity_group_put_twice_is_one_group(live):
     group = {"tier": "Critical", "resources": {"cpu": 8, "memoryMB": 1024}}
     assert live.http.put("/api/v3/capacityGroups/g1", json=group).status_code == 403  # a user

@@ -77,6 +77,39 @@ CASES = [
      dumps(job(container__env={"\ud800": "v"})), 400, "container.env.(key)"),
     ("surrogate-extra-field", "POST", "/api/v3/jobs", dumps(job(labels=["ok", "\ud800"])), 400,
      "labels[1]"),
+    # a container's argv and environment are C strings: a NUL can never reach it, so a job
+    # holding one could only fail at every launch
+    ("nul-in-env-value", "POST", "/api/v3/jobs", dumps(job(container__env={"A": "x\x00y"})),
+     400, "container.env.A"),
+    ("nul-in-command", "POST", "/api/v3/jobs", dumps(job(container__command=["sh", "-c\x00"])),
+     400, "container.command[1]"),
+    ("nul-in-entry-point", "POST", "/api/v3/jobs",
+     dumps(job(container__entryPoint=["\x00bin"])), 400, "container.entryPoint[0]"),
+    ("nul-in-health-check", "POST", "/api/v3/jobs",
+     dumps(job(container__healthCheck={"command": ["true\x00"]})), 400,
+     "container.healthCheck.command[0]"),
+    # true/false where a number goes: a careless client's bug, not 1 and 0
+    ("bool-cpu", "POST", "/api/v3/jobs",
+     dumps(job(container__resources={"cpu": True, "memoryMB": 128})), 400,
+     "container.resources.cpu"),
+    ("bool-batch-size", "POST", "/api/v3/jobs", dumps(job(batch__size=True)), 400, "batch.size"),
+    ("bool-in-retry-policy", "POST", "/api/v3/jobs",
+     dumps(job(batch={"size": 1, "retryPolicy": {"immediate": {"retries": False}}})), 400,
+     "batch.retryPolicy.immediate.retries"),
+    ("bool-resize", "PUT", "/api/v3/jobs/nope/instances", b'{"desired": true}', 400, "desired"),
+    ("bool-group-quantity", "POST", "/api/v3/capacityGroups",
+     dumps({**GROUP, "resources": {"cpu": True}}), 400, "resources.cpu"),
+    ("bool-instance-group-size", "POST", "/api/v3/instanceGroups",
+     dumps({"name": "ig", "instance_type": {"name": "m", "cpus": 4, "memory_mb": 1024},
+            "zones": ["a"], "max_size": True}), 400, "max_size"),
+    ("bool-host-cpus", "POST", "/api/v3/agents/register",
+     dumps({"agent_id": "a1", "hosts": [{**HOST, "cpus": True}]}), 400, "hosts[0].cpus"),
+    ("bool-host-port", "POST", "/api/v3/agents/register",
+     dumps({"agent_id": "a1", "hosts": [{**HOST, "ports": [[True, 10]]}]}), 400,
+     "hosts[0].ports[0][0]"),
+    ("bool-exit-code", "POST", "/api/v3/agents/a1/heartbeat",
+     b'{"statuses":[{"task_id":"t","state":"Finished","exit_code":true}]}', 400,
+     "statuses[0].exit_code"),
     ("huge-name", "POST", "/api/v3/jobs", dumps(job(applicationName="a" * 1_000_000)), 400,
      "applicationName"),
     ("long-name", "POST", "/api/v3/jobs", dumps(job(applicationName="a" * 300)), 400,
@@ -135,6 +168,15 @@ CASES = [
     ("page-size-inf", "GET", "/api/v3/jobs?pageSize=1e999", b"", 400, "pageSize"),
     ("bad-cursor", "GET", "/api/v3/jobs?cursor=%ED%A0%80", b"", 400, "cursor"),
     ("shrink-not-bool", "DELETE", "/api/v3/tasks/t1?shrink=maybe", b"", 400, "shrink"),
+    # an id in the path that is not UTF-8 once percent-decoded: refused, not read as U+FFFD
+    # (which would create a group named "\ufffd\ufffd\ufffd" that nobody asked for)
+    ("path-surrogate-group-put", "PUT", "/api/v3/capacityGroups/%ED%A0%80",
+     dumps({"tier": "Flex", "resources": {"cpu": 1}}), 400, "name"),
+    ("path-not-utf8-group-delete", "DELETE", "/api/v3/capacityGroups/g%FF", b"", 400, "name"),
+    ("path-overlong-job", "GET", "/api/v3/jobs/%C0%AF", b"", 400, "job_id"),
+    ("path-not-utf8-task-kill", "DELETE", "/api/v3/tasks/t%FE?shrink=true", b"", 400, "task_id"),
+    ("path-not-utf8-instance-group", "PUT", "/api/v3/instanceGroups/%FF/rule", dumps({}), 400,
+     "name"),
 ]
 
 
@@ -272,3 +314,49 @@ def test_a_nul_in_an_id_is_not_found_on_every_store(store, settings, clock, path
     app = create_app(master=make_master(settings, clock, store), start_loop=False)
     with TestClient(app) as client:
         assert client.get(path).status_code == 404
+
+
+def _send_head(live, head: bytes) -> bytes:
+    """Send ``head`` (a request line and headers, maybe unfinished) on a raw connection;
+    the master's answer, as soon as it gives one."""
+    import socket
+
+    port = int(str(live.http.base_url).rsplit(":", 1)[1].strip("/"))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        try:
+            for i in range(0, len(head), 1 << 16):
+                s.sendall(head[i:i + (1 << 16)])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the master answered and closed before the whole head was sent
+        answer = b""
+        try:
+            while chunk := s.recv(65536):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+        return answer
+
+
+@pytest.mark.parametrize("head", [
+    b"GET /api/v3/jobs HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * (8 << 20),  # never ends
+    b"GET /api/v3/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + b"a" * (1 << 20)
+    + b"\r\n\r\n",
+    b"GET /api/v3/jobs/" + b"a" * (2 << 20) + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /api/v3/jobs HTTP/1.1\r\nHost: x\r\n" + b"X-Many: 1\r\n" * 200_000 + b"\r\n",
+], ids=["endless-header", "megabyte-token", "megabyte-path", "many-headers"])
+def test_a_request_head_over_its_bound_is_refused_before_it_is_read(live, head):
+    """An anonymous client's request line and headers were read whole, however large: four
+    connections with 40 MB headers grew the master by ~190 MB. They are bounded (431, in the
+    one error shape) as soon as they pass the bound, and the connection is closed."""
+    answer = _send_head(live, head)
+    status, _, rest = answer.partition(b"\r\n")
+    assert status.startswith(b"HTTP/1.1 431"), answer[:300]
+    body = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert body["problems"][0]["field"] == "(headers)"
+    assert_still_serving(live)
+
+
+def test_ordinary_heads_are_still_taken(live):
+    answer = _send_head(live, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 8000
+                        + b"\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]

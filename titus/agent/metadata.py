@@ -312,8 +312,11 @@ class MetadataServer:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.host, self.port = self._sock.getsockname()[:2]
+        from titus.http_server import HTTP_PROTOCOL
+
+        # containers call it: their request heads are bounded
         config = uvicorn.Config(create_app(registry, credentials), log_level="warning",
-                                lifespan="off")
+                                lifespan="off", http=HTTP_PROTOCOL)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
                                         name="metadata-server", daemon=True)

@@ -22,6 +22,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from titus.agent.runtime import Runtime
+from titus.http_server import HTTP_PROTOCOL
 
 
 class LogGate:
@@ -135,7 +136,8 @@ class AgentServer:
 
     def start(self, app: FastAPI) -> "AgentServer":
         """Start serving ``app`` in the background; returns self."""
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                                http=HTTP_PROTOCOL)  # request heads bounded
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run,
                                         kwargs={"sockets": [self._socket]},

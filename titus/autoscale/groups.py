@@ -18,11 +18,12 @@ from __future__ import annotations
 import math
 import re
 from enum import Enum
-from typing import Iterable
+from typing import Any, Iterable
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationInfo, field_validator,
+                      model_validator)
 
-from titus.boundary import plain_text
+from titus.boundary import no_bool_for_number, plain_text
 from titus.protocol import INT32_MAX, MAX_QUANTITY
 from titus.scheduler.validation import EPS
 
@@ -57,6 +58,11 @@ class InstanceType(BaseModel):
     network_mbps: float = Field(default=0, ge=0, le=MAX_QUANTITY, allow_inf_nan=False)
     gpu: int = Field(default=0, ge=0, le=INT32_MAX)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_number(cls, value: Any, info: ValidationInfo) -> Any:
+        return no_bool_for_number(cls, value, info)
+
     def resources(self) -> dict[str, float]:
         """The type's capacities keyed by scheduler resource name (``gpu`` is a scalar)."""
         return {
@@ -84,6 +90,11 @@ class InstanceGroup(BaseModel):
     min_size: int = Field(default=0, ge=0, le=MAX_GROUP_SIZE)
     max_size: int = Field(default=100, ge=0, le=MAX_GROUP_SIZE)
     attributes: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_number(cls, value: Any, info: ValidationInfo) -> Any:
+        return no_bool_for_number(cls, value, info)
 
     @field_validator("name")
     @classmethod

@@ -12,11 +12,12 @@ refused with a ``ValueError`` naming the field.
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from titus.autoscale.groups import MAX_GROUP_SIZE, InstanceGroup, InstanceGroupRegistry
+from titus.boundary import no_bool_for_number
 
 
 class AutoscaleRule(BaseModel):
@@ -30,6 +31,11 @@ class AutoscaleRule(BaseModel):
     min_size: Optional[int] = Field(default=None, ge=0, le=MAX_GROUP_SIZE)
     max_size: Optional[int] = Field(default=None, ge=0, le=MAX_GROUP_SIZE)
     cooldown_sec: float = Field(default=60.0, ge=0, le=1e9, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_number(cls, value: Any, info: ValidationInfo) -> Any:
+        return no_bool_for_number(cls, value, info)
 
     @model_validator(mode="after")
     def _ordered(self) -> "AutoscaleRule":

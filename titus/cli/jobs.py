@@ -69,14 +69,15 @@ def _yaml(raw: bytes, path: str, limits: InputLimits):
         raise click.ClickException(f"{path}: nested deeper than {limits.max_depth}")
     except ValueError as exc:  # e.g. an integer too long to read
         raise click.ClickException(f"{path}: {str(exc).splitlines()[0][:200]}")
+    try:  # first: it names the field of a .nan, .inf or lone surrogate
+        data = check_value(data, limits, f"file {path}")
+    except SpecError as exc:
+        raise click.ClickException(str(exc))
     try:  # YAML has dates, sets, ... that JSON has not
         json.dumps(data, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise click.ClickException(f"{path}: not JSON data: {exc}")
-    try:
-        return check_value(data, limits, f"file {path}")
-    except SpecError as exc:
-        raise click.ClickException(str(exc))
+    return data
 
 
 def shown(job: dict) -> dict:

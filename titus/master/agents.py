@@ -26,6 +26,9 @@ Everything is planned into a :class:`~titus.master.work.Work` and committed by t
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import ipaddress
 import logging
 from dataclasses import replace
@@ -79,7 +82,8 @@ class Agents:
             old = st.registry.get(req.agent_id)
             credential = self._admit(req, old, caller, now)
             # fetched before anything is committed: a store that cannot give it changes nothing
-            log_token = None if caller is ANONYMOUS else self.log_token(create=True)
+            log_token = None if caller is ANONYMOUS else self.log_token_of(req.agent_id,
+                                                                           create=True)
             kept = old.credential_sha256 if old is not None else ""
             agent = AgentRecord(id=req.agent_id, runtime=req.runtime, address=req.address,
                                 hosts={h.host_id: h for h in req.hosts}, registered_at=now,
@@ -205,12 +209,24 @@ class Agents:
             self.heard[agent_id] = self.clock()
 
     def log_token(self, create: bool = False) -> Optional[str]:
-        """The secret masters present to agents' log servers: one per store (in its ``meta``
-        table, so every master of the store has it), made by the first ``create``. None if
-        there is none yet and ``create`` is False."""
+        """The cluster's log secret: one per store (in its ``meta`` table, so every master of
+        the store has it), made by the first ``create``. None if there is none yet and
+        ``create`` is False. Never handed out: agents get :meth:`log_token_of`."""
         if self._log_token is None:
             self._log_token = self.ledger.meta(LOG_TOKEN_KEY, new_token() if create else None)
         return self._log_token
+
+    def log_token_of(self, agent_id: str, create: bool = False) -> Optional[str]:
+        """The token agent ``agent_id``'s log server accepts: an HMAC-SHA256 of its id under
+        the cluster's log secret. Every master can compute it, and each agent holds only its
+        own, so one agent (or a holder of the bootstrap token) cannot read another agent's
+        task logs. None if there is no secret yet and ``create`` is False."""
+        secret = self.log_token(create)
+        if secret is None:
+            return None
+        mac = hmac.new(secret.encode(), agent_id.encode("utf-8", "surrogatepass"),
+                       hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
     def heartbeat(self, agent_id: str, statuses: list[TaskStatusMsg], running: list[str],
                   caller: Principal = ANONYMOUS) -> bool:

@@ -29,6 +29,7 @@ from titus.master.api.security import StreamCap, SubmitRate, require_read
 from titus.master.auth import TokenBook
 from titus.master.config import MasterSettings
 from titus.master.api.agents import agent_pool
+from titus.master.api.deps import utf8_path
 from titus.master.api.admission import Admission, AdmissionStats
 from titus.master.api.forward import Forwarding
 from titus.master.lag import METER
@@ -75,7 +76,7 @@ def create_app(settings: Optional[MasterSettings] = None, master: Optional[Maste
     settings = settings or MasterSettings.from_env()
     app = FastAPI(title="Titus master", version="0.1.0",
                   default_response_class=SafeJSONResponse, openapi_url=None, docs_url=None,
-                  redoc_url=None,
+                  redoc_url=None, dependencies=[Depends(utf8_path)],
                   description="Titus control plane: jobs, tasks, agents, capacity groups.")
 
     def services(m: Master) -> list:
@@ -112,6 +113,7 @@ def create_app(settings: Optional[MasterSettings] = None, master: Optional[Maste
     app.state.tokens = TokenBook.from_settings(s.user_tokens, s.agent_token, s.token_file)
     app.state.submit_rate = SubmitRate(s.submit_rate_per_sec, s.submit_burst)
     app.state.observe_streams = StreamCap(s.max_observe_streams)
+    app.state.log_streams = StreamCap(s.max_observe_streams, "task log")
     app.state.agent_pool = agent_pool()
     app.state.admission = AdmissionStats()
     install_error_handlers(app)

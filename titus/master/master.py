@@ -120,7 +120,7 @@ class Master:
         """Kill every task of a job; it finishes when they have ended. Conflict if finished,
         Forbidden unless ``caller`` may manage the job."""
         with self.state.lock:
-            job = self._live_job(job_id, "job is already finished")
+            job = self._live_job(job_id, "job is already finished", caller)
             _may_manage(caller, job)
             if job.state != states.ACCEPTED:
                 return job
@@ -137,7 +137,7 @@ class Master:
                    caller: Principal = ANONYMOUS) -> JobRecord:
         """Change a service job's capacity; tasks are started or killed to match."""
         with self.state.lock:
-            job = self._live_job(job_id, "job is finished")
+            job = self._live_job(job_id, "job is finished", caller)
             _may_manage(caller, job)
             if job.batch:
                 raise Conflict("only service jobs can be resized")
@@ -176,10 +176,11 @@ class Master:
         """A task, its job (if live) and whether it is archived; NotFound if unknown."""
         return self.queries.task(task_id)
 
-    def _live_job(self, job_id: str, finished: str) -> JobRecord:
+    def _live_job(self, job_id: str, finished: str, caller: Principal) -> JobRecord:
         job = self.state.jobs.get(job_id)
         if job is None:
-            self.queries.job(job_id)  # NotFound if it never existed
+            archived, _ = self.queries.job(job_id)  # NotFound if it never existed
+            _may_manage(caller, archived)  # another's job is 403 whatever its state
             raise Conflict(finished)
         return job
 
@@ -229,9 +230,10 @@ class Master:
         that agent."""
         self.agents.deregister(agent_id, caller)
 
-    def agent_log_token(self) -> Optional[str]:
-        """The secret to present to agents' log servers (None if no agent was handed one)."""
-        return self.agents.log_token()
+    def agent_log_token(self, agent_id: str) -> Optional[str]:
+        """The token to present to agent ``agent_id``'s log server: its own, derived from the
+        cluster's log secret (None if no agent was handed one)."""
+        return self.agents.log_token_of(agent_id)
 
     def take_orders(self, agent_id: str) -> list:
         """Remove and return the orders queued for an agent."""

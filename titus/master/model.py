@@ -25,7 +25,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Optional
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer,
-                      model_validator)
+                      ValidationInfo, field_validator, model_validator)
+
+from titus.boundary import no_bool_for_number
 
 # An integer the protobuf JSON mapping writes as a string (uint64/int64 fields).
 Int64 = Annotated[int, PlainSerializer(lambda v: str(v), return_type=str, when_used="json")]
@@ -35,11 +37,16 @@ class WireModel(BaseModel):
     """Base of every wire object: unknown fields are kept and echoed, names are camelCase.
 
     An explicit ``null`` for a known field means "not set" (the default applies), as in the
-    protobuf JSON mapping.
+    protobuf JSON mapping; ``true``/``false`` for a number is refused (as that mapping does).
     """
 
     # finite numbers only: no store column and no strict JSON client can hold NaN or inf
     model_config = ConfigDict(extra="allow", populate_by_name=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_number(cls, value: Any, info: ValidationInfo) -> Any:
+        return no_bool_for_number(cls, value, info)
 
     @model_validator(mode="before")
     @classmethod

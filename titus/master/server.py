@@ -7,6 +7,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from titus.http_server import HTTP_PROTOCOL
 from titus.master.app import create_app
 from titus.master.auth import TokenBook, startup_problem
 from titus.master.config import MasterSettings
@@ -87,7 +88,7 @@ def serve(settings: MasterSettings, log_level: str = "warning") -> None:
     try:
         # proxy_headers off: X-Forwarded-For must never stand in for an agent's source address
         uvicorn.run(app, host=settings.bind, port=settings.port, log_level=log_level,
-                    proxy_headers=False,
+                    proxy_headers=False, http=HTTP_PROTOCOL,  # request heads bounded
                     access_log=False, timeout_keep_alive=60, **tls)
     finally:
         node.resign()  # a clean stop hands the lease over at once

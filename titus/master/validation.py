@@ -140,6 +140,16 @@ def check_job(job: JobDescriptor, limits: ValidationLimits,
     for key in c.env:
         if not key or "=" in key or not plain_text(key) or any(ch.isspace() for ch in key):
             problems.append(Problem("container.env", "invalid variable name", key))
+    # argv and the environment reach the container as C strings: a NUL cannot get there
+    for key, value in c.env.items():
+        if "\x00" in value:
+            problems.append(Problem(f"container.env.{key}", "must not hold a NUL character"))
+    argv = [("container.entryPoint", c.entryPoint), ("container.command", c.command)]
+    if c.healthCheck is not None:
+        argv.append(("container.healthCheck.command", c.healthCheck.command))
+    for path, words in argv:
+        problems += [Problem(f"{path}[{i}]", "must not hold a NUL character", word)
+                     for i, word in enumerate(words) if "\x00" in word]
     for path, text in (("container.image.name", c.image.name), ("container.image.tag", c.image.tag),
                        ("container.image.digest", c.image.digest)):
         if text and (not plain_text(text) or any(ch.isspace() for ch in text)):

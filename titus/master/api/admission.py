@@ -3,7 +3,7 @@ the rest, and 429 with ``Retry-After`` beyond it.
 
 In the spirit of Kubernetes' API Priority and Fairness: the master's own traffic is never
 queued behind users' — agents' calls (registration, heartbeats, orders), health probes and
-metrics scrapes are exempt, and observe streams have their own cap
+metrics scrapes are exempt, and observe and task-log streams have their own caps
 (:class:`~titus.master.api.security.StreamCap`). A user request waits at most
 ``admission_wait_sec`` for a slot; a full queue, or a wait that runs out, is answered 429 at
 once: a client that backs off costs the master nothing, while a master that takes every
@@ -21,9 +21,13 @@ EXEMPT_PREFIXES = ("/health", "/metrics")
 
 
 def exempt(method: str, path: str) -> bool:
-    """Whether a request is admitted without counting (agents, probes, scrapes, streams)."""
+    """Whether a request is admitted without counting (agents, probes, scrapes, streams).
+    Streams (observe, task logs) last as long as their source has something to say: they are
+    capped per caller instead (:class:`~titus.master.api.security.StreamCap`), or a few of
+    them would hold every slot."""
     return (path.startswith(EXEMPT_PREFIXES) or agent_traffic(method, path)
-            or path.endswith("/observe"))
+            or path.endswith("/observe")
+            or (method == "GET" and path.startswith("/api/v3/tasks/") and path.endswith("/logs")))
 
 
 class AdmissionStats:

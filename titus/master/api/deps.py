@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import asyncio
 from typing import Optional
+from urllib.parse import unquote_to_bytes
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from titus.boundary import BodyTooLarge, decode_json
+from titus.boundary import BodyTooLarge, Problem, decode_json
 from titus.master.master import Master
 from titus.master.validation import SpecError
 
@@ -130,3 +131,21 @@ def check_page_size(page_size: int) -> int:
     if not (1 <= page_size <= 10_000):
         raise SpecError([_problem("pageSize", "must be between 1 and 10000", page_size)], "query")
     return page_size
+
+
+def utf8_path(request: Request) -> None:
+    """400 naming the path parameter (``job_id``, ``name`` ...) whose percent-decoded bytes
+    are not UTF-8 (``/capacityGroups/%ED%A0%80``). The server would read them as U+FFFD, so a
+    PUT would create, and a DELETE remove, an object under a name the client never sent.
+    Installed on the app: it runs for every route, before the token check."""
+    raw = request.scope.get("raw_path") or b""
+    if b"%" not in raw:
+        return  # the request line itself is ASCII (the HTTP server refuses anything else)
+    try:
+        unquote_to_bytes(raw).decode("utf-8")
+        return
+    except UnicodeDecodeError:
+        pass
+    problems = [Problem(name, "not UTF-8 once percent-decoded", value)
+                for name, value in request.path_params.items() if "\ufffd" in str(value)]
+    raise SpecError(problems or [Problem("(path)", "not UTF-8 once percent-decoded")], "path")

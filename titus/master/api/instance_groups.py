@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from titus.autoscale.groups import InstanceGroup
 from titus.autoscale.rules import AutoscaleRule
 from titus.autoscale.service import AutoscaleService
-from titus.master.api.schemas import responses
+from titus.master.api.schemas import body, responses
 from titus.master.api.deps import json_body
 from titus.master.api.security import require_admin, require_read
 from titus.master.errors import Conflict, NotFound
@@ -95,7 +95,7 @@ async def _object_body(request: Request, what: str, path_field: Optional[tuple] 
 
 
 @router.post("/instanceGroups", status_code=201, dependencies=[Depends(require_admin)],
-             responses=responses(400, 401, 409, 413, 503))
+             openapi_extra=body(InstanceGroup), responses=responses(400, 401, 409, 413, 503))
 async def create_group(request: Request):
     """Create a group: {name, instance_type, tier?, zones, lifecycle?, min_size?, max_size?}."""
     service = service_of(request)
@@ -111,7 +111,7 @@ async def create_group(request: Request):
 
 
 @router.put("/instanceGroups/{name}", dependencies=[Depends(require_admin)],
-            responses=responses(400, 401, 404, 413, 503))
+            openapi_extra=body(InstanceGroup), responses=responses(400, 401, 404, 413, 503))
 async def update_group(request: Request, name: str):
     """Change fields of a group (lifecycle, sizes, zones, ...); the name cannot change."""
     service = service_of(request)
@@ -140,7 +140,7 @@ def delete_group(request: Request, name: str):
 
 
 @router.put("/instanceGroups/{name}/rule", dependencies=[Depends(require_admin)],
-            responses=responses(400, 401, 404, 413, 503))
+            openapi_extra=body(AutoscaleRule), responses=responses(400, 401, 404, 413, 503))
 async def set_rule(request: Request, name: str):
     """Set the group's rule: {min_idle, max_idle, min_size?, max_size?, cooldown_sec}."""
     service = service_of(request)

@@ -114,9 +114,10 @@ def _job(master, job_id: str):
 
 
 @router.delete("/jobs/{job_id}", dependencies=[Depends(require_user)], summary="Kill a job",
-               responses=responses(401, 404, 503))
+               responses=responses(401, 404, 409, 503))
 def kill_job(request: Request, job_id: str):
-    """Kill every task of the job; the job finishes when they have all ended."""
+    """Kill every task of the job; the job finishes when they have all ended. A retry while
+    it is being killed answers the same; once it has finished, 409."""
     master = master_of(request)
     job = master.kill_job(job_id, caller(request))
     return SafeJSONResponse(master.queries.job_views([job])[0])

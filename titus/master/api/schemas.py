@@ -12,10 +12,13 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from titus.autoscale.groups import InstanceGroup
+from titus.autoscale.rules import AutoscaleRule
 from titus.protocol import Heartbeat, RegisterRequest
 from titus.master.model import CapacityGroupSpec, CapacityUpdate, JobDescriptor
 
-MODELS = (JobDescriptor, CapacityUpdate, CapacityGroupSpec, Heartbeat, RegisterRequest)
+MODELS = (JobDescriptor, CapacityUpdate, CapacityGroupSpec, Heartbeat, RegisterRequest,
+          InstanceGroup, AutoscaleRule)
 REF = "#/components/schemas/{model}"
 
 

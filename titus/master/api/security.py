@@ -101,10 +101,12 @@ class SubmitRate:
 
 
 class StreamCap:
-    """At most ``limit`` concurrent observe streams per principal (429 beyond it)."""
+    """At most ``limit`` concurrent streams of one kind (observe, task logs) per principal
+    (429 beyond it)."""
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, kind: str = "observe"):
         self.limit = limit
+        self.kind = kind
         self._open: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -112,8 +114,13 @@ class StreamCap:
         """Count one more stream of ``name``, or raise HTTP 429."""
         with self._lock:
             if self._open.get(name, 0) >= self.limit:
-                raise HTTPException(429, f"at most {self.limit} observe streams per token")
+                raise HTTPException(429, f"at most {self.limit} {self.kind} streams per token")
             self._open[name] = self._open.get(name, 0) + 1
+
+    def count(self, name: str) -> int:
+        """How many streams ``name`` has open now."""
+        with self._lock:
+            return self._open.get(name, 0)
 
     def close(self, name: str) -> None:
         """One stream of ``name`` ended."""

@@ -91,7 +91,7 @@ async def task_logs(request: Request, task_id: str, follow: bool = False):
     """Stream the task's stdout/stderr from the agent that runs (or ran) it.
 
     The master only goes to the base URL the agent registered (checked then against where the
-    registration came from), on this one fixed path, presenting the cluster's log token."""
+    registration came from), on this one fixed path, presenting that agent's own log token."""
     master = master_of(request)
     task, _, _ = master.get_task(task_id)
     address = master.queries.agent_address(task.agent_id)
@@ -101,21 +101,30 @@ async def task_logs(request: Request, task_id: str, follow: bool = False):
         url = logs_url(address, task.id)
     except ValueError:  # stored before addresses were checked: not one to contact
         raise Conflict("the task's agent has no usable address") from None
-    token = await run_in_threadpool(master.agent_log_token)
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None),
-                               verify=client_context(master.settings.agent_ca))
+    # a log read lasts as long as the agent streams: not admitted (it would hold a slot),
+    # capped per caller instead (429 past the cap)
+    name, streams = caller(request).name, request.app.state.log_streams
+    streams.open(name)
     try:
-        upstream = await client.send(
-            client.build_request("GET", url, params={"follow": int(follow)}, headers=headers),
-            stream=True)
-    except httpx.HTTPError as exc:
-        await client.aclose()
-        raise Conflict(f"the task's agent did not answer: {type(exc).__name__}") from None
-    if upstream.status_code != 200:
-        await upstream.aclose()
-        await client.aclose()
-        raise NotFound(task_id)
+        token = await run_in_threadpool(master.agent_log_token, task.agent_id)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None),
+                                   verify=client_context(master.settings.agent_ca))
+        try:
+            upstream = await client.send(
+                client.build_request("GET", url, params={"follow": int(follow)},
+                                     headers=headers),
+                stream=True)
+        except httpx.HTTPError as exc:
+            await client.aclose()
+            raise Conflict(f"the task's agent did not answer: {type(exc).__name__}") from None
+        if upstream.status_code != 200:
+            await upstream.aclose()
+            await client.aclose()
+            raise NotFound(task_id)
+    except BaseException:
+        streams.close(name)
+        raise
 
     async def relay():
         try:
@@ -124,6 +133,7 @@ async def task_logs(request: Request, task_id: str, follow: bool = False):
         finally:
             await upstream.aclose()
             await client.aclose()
+            streams.close(name)
 
     # plain text whatever the agent says: an agent's HTML must not run on the master's origin
     return StreamingResponse(relay(), media_type="text/plain; charset=utf-8",
