@@ -140,19 +140,24 @@ def heat(used: float, capacity: float) -> tuple[float, int]:
 
 def host_map(master, resource: str) -> dict:
     """Hosts by zone, each with its utilisation of ``resource`` (an engine name of
-    :data:`RESOURCES`), whether it is draining (held off) or disabled (not in the engine),
-    and cluster totals per resource."""
+    :data:`RESOURCES`), whether it is draining (held off) or disabled (not in the engine);
+    the utilisation of every resource in every zone (``matrix``: [(zone, [cell])]) and
+    cluster totals per resource."""
     view_name = {engine: rest for engine, rest, _ in RESOURCES}[resource]
     zones: dict[str, list] = {}
     totals = {engine: [0.0, 0.0] for engine, _, _ in RESOURCES}
+    by_zone: dict[str, dict] = {}  # zone -> resource -> [used, capacity]
     hosts = sorted(master.queries.hosts(), key=lambda h: h["id"])
     for h in hosts:
         used = h.get("used") or {}
-        for engine, rest, _ in RESOURCES:
-            totals[engine][0] += float(used.get(engine, 0.0) or 0.0)
-            totals[engine][1] += float(h.get(rest, 0.0) or 0.0)
-        share, step = heat(float(used.get(resource, 0.0) or 0.0), float(h.get(view_name) or 0.0))
         zone = str((h.get("attributes") or {}).get("zone", "") or "(no zone)")
+        sums = by_zone.setdefault(zone, {engine: [0.0, 0.0] for engine, _, _ in RESOURCES})
+        for engine, rest, _ in RESOURCES:
+            amount, capacity = float(used.get(engine, 0.0) or 0.0), float(h.get(rest, 0.0) or 0.0)
+            for pair in (totals[engine], sums[engine]):
+                pair[0] += amount
+                pair[1] += capacity
+        share, step = heat(float(used.get(resource, 0.0) or 0.0), float(h.get(view_name) or 0.0))
         mark = "disabled" if not h.get("active") else ("draining" if h.get("heldOff") else "")
         zones.setdefault(zone, []).append({**h, "share": share, "step": step, "mark": mark,
                                            "usedAmount": used.get(resource, 0.0),
@@ -160,8 +165,12 @@ def host_map(master, resource: str) -> dict:
     summary = [{"resource": engine, "label": label, "used": u, "capacity": c,
                 "share": (u / c) if c > 0 else 0.0}
                for (engine, _, label), (u, c) in zip(RESOURCES, totals.values())]
+    matrix = [(zone, [{"resource": engine, "used": u, "capacity": c,
+                       "share": heat(u, c)[0], "step": heat(u, c)[1]}
+                      for engine, (u, c) in sums.items()])
+              for zone, sums in sorted(by_zone.items())]
     return {"zones": sorted(zones.items()), "hosts": hosts, "resource": resource,
-            "resources": RESOURCES, "summary": summary}
+            "resources": RESOURCES, "summary": summary, "matrix": matrix}
 
 
 # -- capacity groups ----------------------------------------------------------------------

@@ -174,7 +174,7 @@
       setState(row.querySelector(".state"), task.status.state);
       row.querySelector(".reason").textContent = task.schedulingFailure || task.status.reasonMessage || "";
       row.querySelector(".host").textContent = task.hostId || "";
-      row.lastChild.textContent = when(task.status.timestamp);
+      row.cells[row.cells.length - 1].textContent = when(task.status.timestamp);
     } else if (page === "task" && task.id === document.body.dataset.taskId) {
       setState(document.getElementById("task-state"), task.status.state);
       var host = document.getElementById("task-host");
