@@ -159,6 +159,14 @@ def test_the_web_ui_in_a_browser(cluster, browser, tmp_path):
     assert browser.find_element(By.ID, "kill-job").is_displayed()  # an admin's token
     shot("job")
 
+    # a running task's page: its host and the tail of its log, read from its agent
+    running = http.get("/api/v3/tasks", params={"jobId": web["id"]}).json()["items"][0]
+    browser.get(f"{cluster.url}/ui/tasks/{running['id']}")
+    logs = wait.until(ready.presence_of_element_located((By.ID, "logs")))
+    wait.until(lambda d: logs.text not in ("", "loading…"))
+    assert "could not be read" not in logs.text, logs.text
+    assert browser.find_element(By.ID, "task-host").text == running["hostId"]
+
     # the pending task says why, with the engine's counts per reason
     task_id = http.get("/api/v3/tasks", params={"jobId": huge["id"]}).json()["items"][0]["id"]
     browser.get(f"{cluster.url}/ui/tasks/{task_id}")
@@ -176,7 +184,8 @@ def test_the_web_ui_in_a_browser(cluster, browser, tmp_path):
     wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, 'section[data-group="web"]')))
     shot("capacity-groups")
     browser.get(f"{cluster.url}/ui/instance-groups")
-    wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, 'section[data-group="m5-large"]')))
+    wait.until(ready.presence_of_element_located(
+        (By.CSS_SELECTOR, 'section[data-group="m5-large"]')))
     shot("instance-groups")
 
     # the API docs load their scripts from the master alone

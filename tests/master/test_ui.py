@@ -50,10 +50,11 @@ def app(tmp_path):
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory):
-    """One app for the tests that only read (the hostile-input sweep)."""
+    """One app and a browser signed in as root, for the tests that only read (the
+    hostile-input sweep)."""
     path = tmp_path_factory.mktemp("ui")
     with TestClient(create_app(settings_for(path), start_loop=False)) as http:
-        yield http
+        yield browser(http, "root")
 
 
 def browser(app, name: str) -> TestClient:
@@ -140,6 +141,29 @@ def test_hostile_sign_in_forms_are_refused(app, body, kind, status):
                      follow_redirects=False)
     assert reply.status_code == status
     assert COOKIE not in reply.headers.get("set-cookie", "")
+
+
+def test_sign_in_attempts_are_rate_limited_per_client(app):
+    codes = [app.post("/ui/signin", data={"token": f"guess-{i}"},
+                      follow_redirects=False).status_code for i in range(14)]
+    assert codes[:10] == [401] * 10 and 429 in codes[10:]
+    assert app.post("/ui/signin", data={"token": "guess"},
+                    follow_redirects=False).headers.get("retry-after")
+
+
+def test_a_finished_jobs_page_reads_the_archive(app):
+    job_id = alices_job(app)
+    app.delete(f"/api/v3/jobs/{job_id}", headers=bearer("alice"))  # no task on a host: ends
+    assert app.get(f"/api/v3/jobs/{job_id}", headers=bearer("root")).json()["status"][
+        "state"] == "Finished"
+    client = browser(app, "root")
+    page = client.get(f"/ui/jobs/{job_id}").text
+    assert "archived" in page and 'data-action="kill-job"' not in page
+    assert "jobKillInitiated" in page  # its events, from the event log
+    assert job_id in client.get("/", params={"state": "Finished"}).text
+    task_id = app.get("/api/v3/tasks", params={"jobId": job_id},
+                      headers=bearer("root")).json()["items"][0]["id"]
+    assert client.get(f"/ui/tasks/{task_id}").status_code == 200
 
 
 def test_signing_out_needs_the_pages_csrf_value_and_ends_the_session(app):
@@ -326,7 +350,7 @@ ROUTES = ["/?state={v}", "/?owner={v}", "/?group={v}", "/?limit={v}", "/ui/hosts
 
 @pytest.mark.parametrize("route", ROUTES)
 def test_hostile_query_parameters_are_400_or_ignored(shared, route):
-    client = browser(shared, "root")
+    client = shared
     for value in HOSTILE:
         reply = client.get(route.format(v=value))
         assert reply.status_code in (200, 400, 404), (route, value[:20], reply.status_code)

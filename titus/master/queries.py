@@ -110,8 +110,8 @@ class Queries:
             return {j.id: dict(Counter(t.state for t in j.tasks.values())) for j in jobs}
 
     def events_of(self, job_id: str, limit: int = 200) -> list[dict]:
-        """The newest ``limit`` event log entries about a job and its (newest 500) live tasks, oldest
-        first: ``{"seq", "ts" (epoch s), "kind", "entityId", "data" (JSON text)}``."""
+        """The newest ``limit`` event log entries about a job and its (newest 500) live tasks,
+        oldest first: ``{"seq", "ts" (epoch s), "kind", "entityId", "data" (JSON text)}``."""
         with self.state.lock:
             job = self.state.jobs.get(job_id)
             # the newest tasks only: one statement holds a bounded number of parameters

@@ -5,8 +5,8 @@ Each route declares the scope it needs with one dependency: :func:`require_read`
 :func:`require_agent` (the agent protocol). The caller's :class:`~titus.master.auth.Principal`
 is resolved once per request from its bearer token, or from the web UI's session cookie when
 there is no bearer token (a write with the cookie must carry the session's ``X-Titus-CSRF``
-header): 401 without a valid token or session, 403 when it lacks the scope. A master without any token (``--insecure``) treats every caller as
-``anonymous`` with every scope.
+header): 401 without a valid token or session, 403 when it lacks the scope. A master without
+any token (``--insecure``) treats every caller as ``anonymous`` with every scope.
 """
 from __future__ import annotations
 

@@ -71,7 +71,8 @@ def percent(value: Any) -> str:
 ENV.filters.update(when=when, iso=iso, amount=amount, pretty=pretty, percent=percent)
 
 
-def page(template: str, status: int = 200, headers: Optional[dict] = None, **context) -> HTMLResponse:
+def page(template: str, status: int = 200, headers: Optional[dict] = None,
+         **context) -> HTMLResponse:
     """``template`` rendered with ``context`` as an HTML response."""
     html = ENV.get_template(template).render(**context)
     # a lone surrogate cannot be written as UTF-8: shown as U+FFFD rather than failing the page

@@ -210,12 +210,15 @@ async def _form(request: Request) -> dict:
 @router.post("/ui/signin")
 async def signin(request: Request):
     """Check the token of the form; if it may read, open a session and set its cookie
-    (HttpOnly, SameSite=Strict, Secure over HTTPS), then go to ``next``."""
+    (HttpOnly, SameSite=Strict, Secure over HTTPS), then go to ``next``. At most 10 attempts
+    at once per client address, then one per second (429)."""
     book = tokens_of(request)
     if not book.enabled:
         return RedirectResponse("/", status_code=303)
     if _cross_site(request):
         raise HTTPException(403, "sign in from this master's own page")
+    client = request.client.host if request.client is not None else ""
+    request.app.state.signin_rate.take(client)  # 429 with Retry-After beyond the rate
     form = await _form(request)
     token = form.get("token", "").strip()
     target = safe_next(form.get("next", "/"))
