@@ -130,6 +130,7 @@ def local(agents, hosts_per_agent, cpus, memory_mb, workdir, port, token, sample
             cluster.start_agent(f"local-agent-{index}", hosts=hosts_per_agent, cpus=cpus,
                                 memory_mb=memory_mb, zones=zones, launch_log=False)
         click.echo(f"\nTitus master  {cluster.url}\n"
+                   f"Web UI        {cluster.url}/  (sign in with the user token)\n"
                    f"User token    {cluster.token}  (scope admin)\n"
                    f"Agent token   {cluster.agent_token}  (agents join with it)\n"
                    f"Agents        {agents} x {hosts_per_agent} simulated hosts\n"

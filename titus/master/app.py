@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from typing import Optional
 
 from fastapi import Depends, FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.concurrency import run_in_threadpool
 
 from titus.autoscale import metrics as autoscale_metrics
@@ -36,6 +35,7 @@ from titus.master.lag import METER
 from titus.master.master import Master
 from titus.master.node import LEADER, FixedNode, Node
 from titus.master.store import Store
+from titus.master.ui import SecurityHeaders, install_ui
 
 GC_THRESHOLD = (100_000, 50, 1000)
 
@@ -122,6 +122,7 @@ def create_app(settings: Optional[MasterSettings] = None, master: Optional[Maste
         app.include_router(router)
     install_schemas(app)
     install_docs(app)
+    install_ui(app)  # the web UI at /, the offline /docs and /redoc
     install_health(app, node)
     book = app.state.tokens
     app.add_middleware(Forwarding, node_of=lambda: node,
@@ -132,19 +133,17 @@ def create_app(settings: Optional[MasterSettings] = None, master: Optional[Maste
     app.add_middleware(Admission, limit=s.max_inflight_requests, queue=s.admission_queue,
                        wait_sec=s.admission_wait_sec, stats=app.state.admission,
                        node_of=lambda: node)
+    app.add_middleware(SecurityHeaders)  # nosniff, no framing, the pages' CSP
     return app
 
 
 def install_docs(app: FastAPI) -> None:
-    """``/openapi.json`` and ``/docs``, behind the ``read`` scope like every other read."""
+    """``/openapi.json``, behind the ``read`` scope like every other read (its pages,
+    ``/docs`` and ``/redoc``, are the web UI's: ``titus.master.ui.docs``)."""
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_read)])
     def openapi_document():
         return app.openapi()
-
-    @app.get("/docs", include_in_schema=False, dependencies=[Depends(require_read)])
-    def swagger_page():
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
 
 
 def install_health(app: FastAPI, node) -> None:

@@ -104,6 +104,21 @@ class Queries:
                 out += [("taskUpdate", task_view(t, j)) for t in j.tasks.values()]
             return out
 
+    def task_counts(self, jobs: Iterable[JobRecord]) -> dict[str, dict[str, int]]:
+        """Tasks of each job by state: {job id: {state: count}} (the web UI's job list)."""
+        with self.state.lock:
+            return {j.id: dict(Counter(t.state for t in j.tasks.values())) for j in jobs}
+
+    def events_of(self, job_id: str, limit: int = 200) -> list[dict]:
+        """The newest ``limit`` event log entries about a job and its (newest 500) live tasks,
+        oldest first: ``{"seq", "ts" (epoch s), "kind", "entityId", "data" (JSON text)}``."""
+        with self.state.lock:
+            job = self.state.jobs.get(job_id)
+            # the newest tasks only: one statement holds a bounded number of parameters
+            ids = [job_id] + (list(job.tasks)[-500:] if job is not None else [])
+        return [{"seq": r["seq"], "ts": r["ts"], "kind": r["kind"], "entityId": r["entity_id"],
+                 "data": r["data"]} for r in self.store.events_of(ids, limit)]
+
     def backing_off(self) -> int:
         """How many waiting tasks are held back by a restart delay (crash-loop back-off or the
         retry policy's delay)."""
@@ -136,7 +151,8 @@ class Queries:
                      "networkMbps": h.network_mbps, "gpu": h.gpu,
                      "used": self.engine.host_usage(h.host_id),
                      "tasks": counts.get(h.host_id, 0), "attributes": h.attributes,
-                     "active": h.host_id in self.engine.hosts}
+                     "active": h.host_id in self.engine.hosts,
+                     "heldOff": h.host_id in self.engine.held_off}
                     for agent_id, h in st.registry.hosts()]
 
     def host_load(self) -> list[tuple]:

@@ -493,6 +493,16 @@ class Store:
         return self._rows(select(S.events).where(S.events.c.seq > after)
                           .order_by(S.events.c.seq).limit(limit))
 
+    def events_of(self, entity_ids: list[str], limit: int = 200) -> list[dict]:
+        """The newest ``limit`` event log entries about any of ``entity_ids`` (a job and its
+        tasks), oldest first (through the ``ix_events_entity`` index)."""
+        ids = [i for i in entity_ids if _storable(i)]
+        if not ids:
+            return []
+        rows = self._rows(select(S.events).where(S.events.c.entity_id.in_(ids))
+                          .order_by(S.events.c.seq.desc()).limit(limit))
+        return rows[::-1]
+
     def trim_events(self, keep: int, at_most: int = 100_000) -> int:
         """Delete the oldest event log entries beyond the newest ``keep``, in one transaction
         (:meth:`Txn.trim_events`); returns how many went."""

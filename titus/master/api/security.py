@@ -3,9 +3,10 @@
 Each route declares the scope it needs with one dependency: :func:`require_read` (every GET),
 :func:`require_user` (job writes), :func:`require_admin` (capacity and instance groups) or
 :func:`require_agent` (the agent protocol). The caller's :class:`~titus.master.auth.Principal`
-is resolved once per request from its bearer token: 401 without a valid token, 403 when the
-token lacks the scope. A master without any token (``--insecure``) treats every caller as
-``anonymous`` with every scope.
+is resolved once per request from its bearer token, or from the web UI's session cookie when
+there is no bearer token (a write with the cookie must carry the session's ``X-Titus-CSRF``
+header): 401 without a valid token or session, 403 when it lacks the scope. A master without
+any token (``--insecure``) treats every caller as ``anonymous`` with every scope.
 """
 from __future__ import annotations
 
@@ -42,7 +43,13 @@ def caller(request: Request) -> Principal:
         who = ANONYMOUS
     else:
         token = bearer(request)
-        who = book.lookup(token) or request.app.state.master.agent_principal(token)
+        sessions = getattr(request.app.state, "sessions", None)
+        if token is None and sessions is not None and sessions.cookie_of(request):
+            # the web UI's session (titus.master.ui.sessions): a write also needs its
+            # CSRF header (403 without it)
+            who = sessions.principal_of(request)
+        else:
+            who = book.lookup(token) or request.app.state.master.agent_principal(token)
         if who is None:
             raise HTTPException(401, "a valid token is required (Authorization: Bearer ...)",
                                 headers=CHALLENGE)
