@@ -76,9 +76,11 @@ def agent(master_url, agent_token, ca, agent_id, runtime, hosts, zones, cpus, me
     from titus.agent.agent import Agent
     from titus.agent.config import AgentConfig, make_runtime, runtime_routers
     from titus.agent.server import AgentServer, create_app
+    from titus.log_setup import quiet_http_clients
 
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_http_clients(log_level)
     settings = {
         "master_url": master_url, "agent_token": agent_token, "ca": ca, "runtime": runtime,
         "hosts": hosts, "cpus": cpus, "memory_mb": memory_mb, "disk_mb": disk_mb,
