@@ -188,7 +188,7 @@ def print_json(data) -> None:
 
 
 def print_table(title: str, columns: list[str], rows: list[list],
-                keep: tuple[str, ...] = ("id", "job", "host", "task", "name")) -> None:
+                keep: tuple[str, ...] = ("id", "job", "host", "task", "name", "agent")) -> None:
     """A rich table for people. Columns named in ``keep`` (ids) are never cut nor wrapped:
     the table is as wide as they need, even past the terminal's width or when the output is
     not a terminal (where rich would otherwise assume 80 columns), so an id can always be
