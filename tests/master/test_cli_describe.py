@@ -162,3 +162,25 @@ def test_instance_group_actions_are_not_epoch_seconds():
     assert span(42) == "42s" and span(330) == "5m30s" and span(7200) == "2h"
     assert span(90000) == "1d1h"
     assert age(None) == "" and age("nan") == "" and age("1e400") == ""
+
+
+@pytest.mark.parametrize("args", [
+    ["task", "list", "--limit", "0"], ["task", "list", "--limit", "-5"],
+    ["task", "list", "--limit", "nan"], ["task", "list", "--limit", "1e999"],
+    ["task", "list", "--state", "Bogus"], ["task", "list", "--state", "x\ud800"],
+    ["events", "--limit", "-1"], ["events", "--job", "a\x00b"], ["events", "--task", "t" * 100_000],
+    ["job", "describe", "nope"], ["job", "describe", "x\ud800"], ["task", "describe", "\x00"],
+    ["task", "describe", "t" * 100_000], ["job", "describe", "../../etc/passwd"],
+])
+def test_hostile_cli_input_is_a_clear_error_not_a_traceback(live, args):
+    """Refused by click (2) or by the master or the client (1), in words."""
+    result = CliRunner().invoke(main, [*args, "--url", str(live.http.base_url)])
+    assert result.exit_code == 2 or result.exit_code == 1, (result.exit_code, result.output)
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        repr(result.exception)
+
+
+def test_a_huge_limit_is_just_everything(live, placed):
+    result = cli(live, "job", "list", "--limit", "99999999999999999999999")
+    assert result.exit_code == 0 and placed["job"] in result.output

@@ -64,6 +64,8 @@ class Client:
         for _ in self.urls:
             try:
                 response = self.http.request(method, path, **kwargs)
+            except (httpx.InvalidURL, UnicodeError) as exc:  # an argument no URL can carry
+                raise click.ClickException(f"cannot send this request: {_short(exc)}") from None
             except passing as exc:
                 failure = exc
                 self._next()
@@ -105,6 +107,8 @@ class Client:
         try:
             with self.http.stream(method, path, **kwargs) as response:
                 yield response
+        except (httpx.InvalidURL, UnicodeError) as exc:
+            raise click.ClickException(f"cannot send this request: {_short(exc)}") from None
         except httpx.HTTPError as exc:
             raise self.unreachable(exc) from None
 
@@ -131,6 +135,13 @@ class Client:
             cursor = page.get("cursor", "")
             if not page.get("hasMore") or not cursor or (limit and len(items) >= limit):
                 return (items[:limit] if limit else items), total
+
+
+def _short(exc: BaseException) -> str:
+    """An exception in one line of at most 200 characters (never a whole huge argument)."""
+    if isinstance(exc, UnicodeError):
+        return "an argument is not valid Unicode (a lone surrogate?)"
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
 def describe_error(response: httpx.Response) -> str:
