@@ -64,6 +64,14 @@ def can_move_task(current: str, target: str) -> bool:
     return _TASK_ORDER[target] > _TASK_ORDER[current]
 
 
+def is_behind(reported: str, current: str) -> bool:
+    """Whether ``reported`` is a task state at or before ``current``: a late report of a
+    step the task already took (or skipped), not a move out of order."""
+    if reported not in _TASK_ORDER or current not in _TASK_ORDER:
+        return False
+    return _TASK_ORDER[reported] <= _TASK_ORDER[current]
+
+
 def check_task_move(task_id: str, current: str, target: str) -> None:
     """Raise (and log) :class:`IllegalTransition` unless ``current -> target`` is allowed."""
     if not can_move_task(current, target):

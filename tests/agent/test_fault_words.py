@@ -36,3 +36,39 @@ def api_error(status: int, explanation: str) -> docker.errors.APIError:
 ])
 def test_the_status_and_words_decide_whose_fault_it_is(status, words, kind):
     assert classify_docker(api_error(status, words)).kind == kind
+
+
+@pytest.mark.parametrize("status, words, kind", [
+    # the registry answered: the image, tag or access does not exist (the user's)
+    (404, "manifest for 127.0.0.1:5000/x:latest not found: manifest unknown: manifest unknown",
+     USER),
+    (404, "pull access denied for nope/nope, repository does not exist or may require "
+          "'docker login': denied: requested access to the resource is denied", USER),
+    (500, 'Head "http://127.0.0.1:5000/v2/x/manifests/latest": no basic auth credentials',
+     USER),
+    (500, "unauthorized: authentication required", USER),
+    (400, "invalid reference format", USER),
+    # the registry or the engine could not serve (the system's)
+    (500, 'Get "http://127.0.0.1:5599/v2/": dial tcp 127.0.0.1:5599: connect: connection '
+          "refused", SYSTEM),
+    (500, 'Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: '
+          "no such host", SYSTEM),
+    (500, "received unexpected HTTP status: 503 Service Unavailable", SYSTEM),
+    (500, "toomanyrequests: You have reached your pull rate limit", SYSTEM),
+    (429, "too many requests", SYSTEM),
+    (500, "net/http: request canceled while waiting for connection (Client.Timeout exceeded)",
+     SYSTEM),
+])
+def test_a_pull_is_the_users_fault_only_when_the_registry_refused_what_was_asked(
+        status, words, kind):
+    from titus.agent.faults import classify_pull
+
+    fault = classify_pull(api_error(status, words))
+    assert fault.kind == kind, fault
+    assert fault.message.startswith("pull failed")
+
+
+def test_a_pull_that_never_reached_the_engine_is_the_systems():
+    from titus.agent.faults import classify_pull
+
+    assert classify_pull(requests.ConnectionError("refused")).kind == SYSTEM

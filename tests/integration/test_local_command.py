@@ -1,5 +1,11 @@
-"""``titus local --sample``: master and agents start, samples run, everything stops."""
+"""``titus local --sample``: master and agents start, samples run, what happened is said in
+plain words with the next commands to try, everything stops."""
+import os
+import signal
 import subprocess
+import time
+
+import httpx
 
 from titus.cli.local_cluster import titus_command
 
@@ -9,10 +15,56 @@ def test_local_sample_runs_batch_jobs_to_the_end_and_cleans_up(tmp_path):
     result = subprocess.run(titus_command("local", "--sample", "--port", "0", "--agents", "2",
                                           "--dir", str(workdir)),
                             capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "User token" in result.stdout and "http://127.0.0.1:" in result.stdout
-    assert "sample batch jobs finished" in result.stdout
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "User token" in out and "http://127.0.0.1:" in out
+    assert "What happened:" in out and "Try next" in out
+    # the flaky sample's tasks run `sh -c "sleep 1; exit 1"`: every try fails
+    assert "0 of 5 tasks succeeded; 15 tries ended failed" in out, out
+    assert "40 of 40 tasks succeeded" in out
+    assert "export TITUS_URL" not in out          # it would point at a stopped master
+    assert "--keep" in out and f"kept in {workdir}" in out
     assert (workdir / "titus.db").exists()  # the store stays in a given --dir
     # every child is gone: no agent still points at the master's URL
-    url = next(word for word in result.stdout.split() if word.startswith("http://127.0.0.1:"))
+    url = next(word for word in out.split() if word.startswith("http://127.0.0.1:"))
     assert subprocess.run(["pgrep", "-f", "--", f"--master {url}"]).returncode == 1
+
+
+def test_local_sample_keep_stays_up_to_explore_and_says_how(tmp_path):
+    """--keep: after the summary the platform answers at the exported URL until Ctrl-C; a
+    temporary directory is removed at exit, and says so."""
+    env = dict(os.environ, TITUS_TOKEN="keep-token", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(titus_command("local", "--sample", "--keep", "--port", "0"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    out = ""
+    try:
+        deadline = time.monotonic() + 120
+        while "running; press Ctrl-C" not in out and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            out += line
+        assert "running; press Ctrl-C" in out, out
+        assert "removed when this command ends" in out
+        export = next(line for line in out.splitlines()
+                      if line.strip().startswith("export TITUS_URL="))
+        url = export.split("TITUS_URL=")[1].split()[0]
+        jobs = httpx.get(f"{url}/api/v3/jobs", params={"jobState": "Finished"},
+                         headers={"authorization": "Bearer keep-token"}, timeout=10)
+        assert jobs.status_code == 200 and len(jobs.json()["items"]) == 3
+        assert "titus job describe " in out and "JOB_ID" not in out
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+    assert "stopped; removed" in rest, rest
+
+
+def test_local_docker_without_an_engine_says_what_to_do(tmp_path):
+    env = dict(os.environ, DOCKER_HOST=f"unix://{tmp_path}/no-engine.sock")
+    result = subprocess.run(titus_command("local", "--runtime", "docker", "--port", "0"),
+                            capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode != 0
+    said = result.stdout + result.stderr
+    assert "no Docker engine answers at unix://" in said, said
+    assert ".ci/docker.sh" in said and "--runtime sim" in said
+    assert "Traceback" not in said and "starting master" not in said  # checked first

@@ -29,7 +29,7 @@ HOST = {"host_id": "h1", "cpus": 4, "memory_mb": 8192}
 #   self: the agent's own credential
 RULES = {
     ("get", "/health"): "open", ("get", "/health/ready"): "open",
-    ("get", "/api/v3/observe"): "read",
+    ("get", "/api/v3/observe"): "read", ("get", "/api/v3/events"): "read",
     ("post", "/api/v3/jobs"): "submit", ("get", "/api/v3/jobs"): "read",
     ("get", "/api/v3/jobs/{job_id}"): "read", ("delete", "/api/v3/jobs/{job_id}"): "owner",
     ("put", "/api/v3/jobs/{job_id}/instances"): "owner",

@@ -10,7 +10,7 @@ import hashlib
 import os
 import socket
 import uuid
-from typing import Optional
+from typing import Literal, Optional
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -72,6 +72,8 @@ class AgentConfig(BaseModel):
     serve: bool = True
     # sim only: append one line per launch to this file
     launch_log: Optional[str] = None
+    # docker only: when images are pulled (always, missing: not on the host, never)
+    pull: Literal["always", "missing", "never"] = "missing"
     # heartbeat pacing until the master says otherwise
     heartbeat_interval_sec: float = Field(default=0.5, gt=0)
     max_statuses_per_heartbeat: int = Field(default=5000, ge=1)
@@ -185,7 +187,7 @@ def make_runtime(config: AgentConfig, address: str = ""):
     policy = LogPolicy(os.environ.get("TITUS_DOCKER_LOG_MAX_SIZE", "10m"),
                        int(os.environ.get("TITUS_DOCKER_LOG_MAX_FILES", "3")))
     return DockerRuntime(config.agent_id, zone=config.zones[0], metadata=MetadataRegistry(),
-                         metadata_url=address or None, log_policy=policy)
+                         metadata_url=address or None, log_policy=policy, pull=config.pull)
 
 
 def runtime_routers(runtime) -> list:

@@ -1,8 +1,9 @@
 """Tasks as real Docker containers, driven through the docker SDK.
 
 - **Launch** (in a small worker pool, so the agent never waits on the engine): StartInitiated,
-  then the image is checked locally (pulled only when ``pull_images`` is set: there is a
-  registry), then the container is created with the task's limits and started. Limits: cpus as
+  then the image is pulled as the pull policy says (``always``; ``missing``: only when it is
+  not on the host; ``never``), with the registry credentials of Docker's own config
+  (``~/.docker/config.json`` or ``$DOCKER_CONFIG``, read by the docker SDK), then the container is created with the task's limits and started. Limits: cpus as
   ``NanoCpus``, a hard memory limit with ``MemorySwap == Memory`` (no swap), a pids limit,
   never privileged. Labels ``titus.task_id``, ``titus.job_id``, ``titus.agent_id`` tie the
   container to its task, job and agent.
@@ -43,13 +44,26 @@ import httpx
 from docker.types import Healthcheck
 
 from titus.agent.docker_logs import LogPolicy, read_logs
-from titus.agent.faults import classify_docker
+from titus.agent.faults import classify_docker, classify_pull
 from titus.agent.metadata import MetadataRegistry, MetadataServer, StsCredentials, TaskIdentity
 from titus.agent.runtime import Emit, Runtime, TaskStatus
 from titus.agent.task_env import container_env
 from titus.protocol import HealthCheckOrder, LaunchOrder
 
 log = logging.getLogger(__name__)
+
+# How images are pulled: always (before each launch), missing (only when not on the host),
+# never (a missing image fails the task).
+PULL_POLICIES = ("always", "missing", "never")
+
+
+class PullFailed(RuntimeError):
+    """A pull the system failed (registry or engine unreachable, HTTP 5xx): ``fault``."""
+
+    def __init__(self, fault):
+        super().__init__(fault.message)
+        self.fault = fault
+
 
 LABEL_TASK = "titus.task_id"
 LABEL_JOB = "titus.job_id"
@@ -151,8 +165,9 @@ def docker_healthcheck(check: HealthCheckOrder) -> Healthcheck:
 class DockerRuntime(Runtime):
     """A :class:`Runtime` whose tasks are containers of the local Docker engine.
 
-    ``agent_id`` scopes the containers (label ``titus.agent_id``); ``pull_images`` allows pulls
-    (only where a registry is configured); ``pids_limit`` caps processes per container;
+    ``agent_id`` scopes the containers (label ``titus.agent_id``); ``pull`` is the pull policy
+    (:data:`PULL_POLICIES`: ``always``, ``missing``, ``never``; ``pull_images=True`` is the
+    older spelling of ``missing``); ``pids_limit`` caps processes per container;
     ``log_policy`` bounds per-task output. With a ``metadata`` registry each container gets
     ``AWS_EC2_METADATA_SERVICE_ENDPOINT`` pointing at its own scoped endpoint: at
     ``metadata_url`` (the server that mounts the metadata router) when containers can reach
@@ -169,6 +184,7 @@ class DockerRuntime(Runtime):
         client: docker.DockerClient | None = None,
         base_url: str | None = None,
         pull_images: bool = False,
+        pull: str | None = None,
         pids_limit: int = 1024,
         log_policy: LogPolicy | None = None,
         network: str | None = None,
@@ -191,7 +207,11 @@ class DockerRuntime(Runtime):
         self._own_client = client is None
         self.client = client or (docker.DockerClient(base_url=base_url, max_pool_size=pool)
                                  if base_url else docker.from_env(max_pool_size=pool))
-        self.pull_images = pull_images
+        pull = pull if pull is not None else ("missing" if pull_images else "never")
+        if pull not in PULL_POLICIES:
+            raise ValueError(f"pull: must be one of {', '.join(PULL_POLICIES)}, got {pull!r}")
+        self.pull = pull
+        self.pull_images = pull != "never"
         self.pids_limit = int(pids_limit)
         self.log_policy = log_policy or LogPolicy()
         self.network = network
@@ -310,6 +330,8 @@ class DockerRuntime(Runtime):
             try:
                 self._launch_container(order)
                 return
+            except PullFailed as exc:  # the registry's trouble, classified at the pull
+                fault = exc.fault
             except Exception as exc:  # classified: every engine error is someone's
                 fault = classify_docker(exc)
             if not fault.system:
@@ -390,28 +412,36 @@ class DockerRuntime(Runtime):
         self._learn_ip(order.task_id, container.id)
 
     def _ensure_image(self, order: LaunchOrder) -> bool:
-        try:
-            self.client.images.get(order.image)
-            return True
-        except docker.errors.ImageNotFound:
-            pass
-        if not self.pull_images:
-            self._report(
-                order.task_id, FINISHED, reason="failed",
-                message=f"image not found: {order.image!r} is not on this host and pulls are "
-                "disabled (no registry configured)",
-            )
-            return False
+        """Make the image present as the pull policy says; False once the task is ended
+        (the user's fault: no such image, refused credentials). A pull the system failed (the
+        registry or the engine unreachable, 5xx) raises :class:`PullFailed`: retried."""
+        if self.pull != "always":
+            try:
+                self.client.images.get(order.image)
+                return True
+            except docker.errors.ImageNotFound:
+                pass
+            if self.pull == "never":
+                self._report(
+                    order.task_id, FINISHED, reason="failed",
+                    message=f"image not found: {order.image!r} is not on this host and pulls "
+                    "are disabled (titus agent --pull never)",
+                )
+                return False
         try:
             self.client.images.pull(order.image)
+            self.stats["pulls"] += 1
             return True
-        except docker.errors.APIError as exc:
-            if classify_docker(exc, "pull").system:
-                raise  # the registry or engine failed, not the image name: retried
+        except docker.errors.DockerException as exc:
+            fault = classify_pull(exc)
+            if fault.system:
+                raise PullFailed(fault) from exc  # the registry or engine failed: retried
             self._report(order.task_id, FINISHED, reason="failed",
                          message=f"image not found: pulling {order.image!r} failed: "
-                                 f"{exc.explanation or exc}")
+                                 f"{fault.message}")
             return False
+        except Exception as exc:  # connection errors below the SDK (requests, sockets)
+            raise PullFailed(classify_pull(exc)) from exc
 
     def _create(self, order: LaunchOrder):
         env = container_env(order, self.agent_id)

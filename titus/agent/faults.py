@@ -62,6 +62,33 @@ def classify_docker(exc: BaseException, doing: str = "launch") -> Fault:
     return Fault(SYSTEM, f"{doing} failed: engine unreachable ({type(exc).__name__}: {text})")
 
 
+# A pull refused for what was asked: the image or tag does not exist in the registry, the
+# name is malformed, or the registry refuses the credentials (Docker Hub answers "pull access
+# denied ... may require 'docker login'" for a repository that does not exist).
+_PULL_USER_WORDS = ("manifest unknown", "not found", "repository does not exist",
+                    "pull access denied", "unauthorized", "no basic auth credentials",
+                    "authentication required", "denied:", "invalid reference format",
+                    "name unknown")
+
+
+def classify_pull(exc: BaseException) -> Fault:
+    """Classify a failed image pull: the user's when the registry answered that the image,
+    tag or access does not exist (HTTP 404, 4xx, or the engine's 500 carrying the registry's
+    refusal: "manifest unknown", "pull access denied", "no basic auth credentials"); the
+    system's when the registry or the engine could not be reached or failed inside
+    (connection refused, timeouts, DNS, the registry's own 5xx, 429 rate limits)."""
+    status = _status_code(exc)
+    text = _one_line(exc)
+    low = text.lower()
+    if status in (408, 429) or "toomanyrequests" in low:
+        return Fault(SYSTEM, f"pull failed: registry or engine busy (HTTP {status}): {text}")
+    if status is not None and (400 <= status < 500 or any(w in low for w in _PULL_USER_WORDS)):
+        return Fault(USER, f"pull failed: {text}")
+    if status is not None:
+        return Fault(SYSTEM, f"pull failed: registry or engine error (HTTP {status}): {text}")
+    return Fault(SYSTEM, f"pull failed: engine unreachable ({type(exc).__name__}: {text})")
+
+
 def _status_code(exc: BaseException):
     status = getattr(exc, "status_code", None)
     if status is None:

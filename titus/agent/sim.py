@@ -1,8 +1,15 @@
 """The ``sim`` runtime: tasks that only pretend to run, so the platform works without Docker.
 
-A task "runs" for ``TITUS_SIM_DURATION_SEC`` seconds (from its job's env, default 0) and
-then exits with ``TITUS_SIM_EXIT_CODE`` (default 0): exit code 0 finishes ``normal``, anything
-else ``failed``. On a kill it receives SIGTERM and exits after ``TITUS_SIM_KILL_DELAY_SEC``
+How long a task "runs" and how it exits, in this order of precedence:
+
+1. ``TITUS_SIM_DURATION_SEC`` (seconds) and ``TITUS_SIM_EXIT_CODE`` in the job's env, each
+   when given;
+2. else what a simple command in the entry point and command would do
+   (:mod:`titus.agent.sim_command`): ``/bin/sleep 1h`` runs an hour, ``sh -c "sleep 1; exit 1"``
+   a second and then fails, ``exit 3`` fails at once;
+3. else :data:`DEFAULT_DURATION_SEC` (0) and exit code 0.
+
+Exit code 0 finishes ``normal``, anything else ``failed``. On a kill it receives SIGTERM and exits after ``TITUS_SIM_KILL_DELAY_SEC``
 (default 0), or is SIGKILLed when the grace period runs out first; either way it finishes
 ``killed``.
 
@@ -30,12 +37,18 @@ import time
 from typing import Iterator, Optional, TextIO
 
 from titus.agent.runtime import Emit, Runtime, TaskStatus
+from titus.agent.sim_command import MAX_SLEEP_SEC, simulate
 from titus.protocol import LaunchOrder
 
 DURATION_ENV = "TITUS_SIM_DURATION_SEC"
 EXIT_CODE_ENV = "TITUS_SIM_EXIT_CODE"
 KILL_DELAY_ENV = "TITUS_SIM_KILL_DELAY_SEC"
 JOURNAL_ENV = "TITUS_SIM_JOURNAL"
+
+# How long a task runs with neither TITUS_SIM_DURATION_SEC nor a command the sim understands.
+DEFAULT_DURATION_SEC = 0.0
+# The timer never sleeps longer than this at once (a 10-year "sleep inf" is still a deadline).
+_LONGEST_WAIT_SEC = 3600.0
 
 SIGTERM_EXIT_CODE = 143
 SIGKILL_EXIT_CODE = 137
@@ -62,6 +75,25 @@ def _env_int(env: dict[str, str], name: str) -> int:
         return int(raw)
     except (TypeError, ValueError):
         raise SimSpecError(f"{name} must be an integer exit code, got {raw!r}") from None
+
+
+def plan(order: LaunchOrder) -> tuple[float, int]:
+    """(seconds to run, exit code) of a launch order: the ``TITUS_SIM_*`` env where given,
+    else the command's own (:func:`titus.agent.sim_command.simulate`), else the defaults.
+    SimSpecError for an env value that is not a valid duration or exit code."""
+    from_env = {name: name in order.env for name in (DURATION_ENV, EXIT_CODE_ENV)}
+    command = None
+    if not all(from_env.values()):
+        command = simulate(list(order.entry_point) + list(order.command))
+    if from_env[DURATION_ENV]:
+        duration = min(MAX_SLEEP_SEC, _env_float(order.env, DURATION_ENV))
+    else:
+        duration = command.duration_sec if command is not None else DEFAULT_DURATION_SEC
+    if from_env[EXIT_CODE_ENV]:
+        exit_code = _env_int(order.env, EXIT_CODE_ENV)
+    else:
+        exit_code = command.exit_code if command is not None else 0
+    return duration, exit_code
 
 
 class _SimTask:
@@ -142,8 +174,7 @@ class SimRuntime(Runtime):
         container environment is ever built for a simulated task."""
         now = time.monotonic()
         try:
-            duration = _env_float(order.env, DURATION_ENV)
-            exit_code = _env_int(order.env, EXIT_CODE_ENV)
+            duration, exit_code = plan(order)
             kill_delay = _env_float(order.env, KILL_DELAY_ENV)
         except SimSpecError as exc:
             self._emit_now(TaskStatus(task_id=order.task_id, state="Finished", reason="failed",
@@ -288,7 +319,8 @@ class SimRuntime(Runtime):
                             and task.state != "Finished":
                         due.append(self._finish(task))
                 if not due:
-                    wait = self._deadlines[0][0] - now if self._deadlines else None
+                    wait = (min(_LONGEST_WAIT_SEC, self._deadlines[0][0] - now)
+                            if self._deadlines else None)
                     self._changed.wait(timeout=wait)
             for status in due:
                 self._emit_now(status)

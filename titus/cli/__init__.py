@@ -15,6 +15,8 @@ from titus.cli import local as _local_command  # noqa: E402,F401  titus local
 from titus.cli import master as _master_command  # noqa: E402,F401  titus master
 from titus.cli import jobs as _jobs_command  # noqa: E402,F401  titus job
 from titus.cli import tasks as _tasks_command  # noqa: E402,F401  titus task
+from titus.cli import describe as _describe_command  # noqa: E402,F401  titus job|task describe
+from titus.cli import events as _events_command  # noqa: E402,F401  titus events
 from titus.cli import hosts as _hosts_command  # noqa: E402,F401  titus hosts
 from titus.cli import capacity as _capacity_command  # noqa: E402,F401  titus capacity-groups
 from titus.cli import instance_groups as _instance_groups_command  # noqa: E402,F401  titus instance-groups

@@ -60,6 +60,11 @@ def _zones(values: tuple[str, ...]) -> list[str]:
               help="Port of the agent's HTTP server (0: any free port).")
 @click.option("--advertise-url", default=None, help="URL the master should use to reach us.")
 @click.option("--no-server", is_flag=True, help="Do not start the agent's HTTP server.")
+@click.option("--pull", type=click.Choice(["always", "missing", "never"]), default="missing",
+              show_default=True, envvar="TITUS_AGENT_PULL",
+              help="Docker only: pull images always, only when missing from the host, or "
+                   "never. Registry credentials come from Docker's own config "
+                   "(~/.docker/config.json, or $DOCKER_CONFIG; `docker login` writes it).")
 @click.option("--launch-log", type=click.Path(dir_okay=False), default=None,
               help="Sim only: append one line per launched task to this file.")
 @click.option("--max-backoff-sec", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
@@ -70,15 +75,17 @@ def _zones(values: tuple[str, ...]) -> list[str]:
 @click.option("--log-level", default="INFO", show_default=True)
 def agent(master_url, agent_token, ca, agent_id, runtime, hosts, zones, cpus, memory_mb, disk_mb,
           network_mbps, gpu, instance_type, instance_group, imds_endpoint, attributes, listen_host,
-          listen_port, advertise_url, no_server, launch_log, max_backoff_sec, state_dir,
+          listen_port, advertise_url, no_server, pull, launch_log, max_backoff_sec, state_dir,
           log_level):
     """Join a master and run the tasks it places on this agent's host(s)."""
     from titus.agent.agent import Agent
     from titus.agent.config import AgentConfig, make_runtime, runtime_routers
     from titus.agent.server import AgentServer, create_app
+    from titus.log_setup import quiet_http_clients
 
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_http_clients(log_level)
     settings = {
         "master_url": master_url, "agent_token": agent_token, "ca": ca, "runtime": runtime,
         "hosts": hosts, "cpus": cpus, "memory_mb": memory_mb, "disk_mb": disk_mb,
@@ -87,6 +94,7 @@ def agent(master_url, agent_token, ca, agent_id, runtime, hosts, zones, cpus, me
         "attributes": _parse_attributes(attributes),
         "listen_host": listen_host, "listen_port": listen_port,
         "advertise_url": advertise_url, "serve": not no_server, "launch_log": launch_log,
+        "pull": pull,
         "max_backoff_sec": max_backoff_sec,
     }
     if agent_id:

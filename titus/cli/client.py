@@ -64,6 +64,8 @@ class Client:
         for _ in self.urls:
             try:
                 response = self.http.request(method, path, **kwargs)
+            except (httpx.InvalidURL, UnicodeError) as exc:  # an argument no URL can carry
+                raise click.ClickException(f"cannot send this request: {_short(exc)}") from None
             except passing as exc:
                 failure = exc
                 self._next()
@@ -105,12 +107,21 @@ class Client:
         try:
             with self.http.stream(method, path, **kwargs) as response:
                 yield response
+        except (httpx.InvalidURL, UnicodeError) as exc:
+            raise click.ClickException(f"cannot send this request: {_short(exc)}") from None
         except httpx.HTTPError as exc:
             raise self.unreachable(exc) from None
 
     def pages(self, path: str, params: dict, limit: Optional[int] = None) -> list:
         """Every item of a paged listing (up to ``limit``)."""
+        return self.pages_total(path, params, limit)[0]
+
+    def pages_total(self, path: str, params: dict,
+                    limit: Optional[int] = None) -> tuple[list, Optional[int]]:
+        """The items of a paged listing (up to ``limit``) and how many the listing holds in
+        all (its ``totalItems``; None when the API does not say)."""
         items: list = []
+        total: Optional[int] = None
         cursor = ""
         while True:
             query = dict(params, pageSize=min(1000, limit or 1000))
@@ -119,9 +130,18 @@ class Client:
             answer = self.request("GET", path, params=query)
             items += answer.get("items", [])
             page = answer.get("pagination", {})
+            if total is None and isinstance(page.get("totalItems"), int):
+                total = page["totalItems"]
             cursor = page.get("cursor", "")
             if not page.get("hasMore") or not cursor or (limit and len(items) >= limit):
-                return items[:limit] if limit else items
+                return (items[:limit] if limit else items), total
+
+
+def _short(exc: BaseException) -> str:
+    """An exception in one line of at most 200 characters (never a whole huge argument)."""
+    if isinstance(exc, UnicodeError):
+        return "an argument is not valid Unicode (a lone surrogate?)"
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
 def describe_error(response: httpx.Response) -> str:
@@ -166,19 +186,43 @@ def connection_options(func):
     return func
 
 
+def print_more(shown: int, total: Optional[int], what: str) -> None:
+    """The line under a cut listing: how many more there are and how to see them."""
+    if total is not None and total > shown:
+        click.echo(f"{total - shown} more {what}; use --limit {total} (or --json) to see "
+                   "them all")
+
+
 def print_json(data) -> None:
     """JSON to stdout."""
     click.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
-def print_table(title: str, columns: list[str], rows: list[list]) -> None:
-    """A rich table for people."""
+def print_table(title: str, columns: list[str], rows: list[list],
+                keep: tuple[str, ...] = ("id", "job", "host", "task", "name", "agent")) -> None:
+    """A rich table for people. Columns named in ``keep`` (ids) are never cut nor wrapped:
+    the table is as wide as they need, even past the terminal's width or when the output is
+    not a terminal (where rich would otherwise assume 80 columns), so an id can always be
+    copied whole."""
+    import shutil
+
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
-    Console().print(table)
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    for i, column in enumerate(columns):
+        if column in keep:
+            widest = max([len(column)] + [len(r[i]) for r in cells])
+            table.add_column(column, no_wrap=True, min_width=widest)
+        else:
+            table.add_column(column)
+    for row in cells:
+        table.add_row(*row)
+    # the narrowest the table can be: kept columns whole, the others at their longest word
+    need = sum(max([len(c)] + [len(r[i]) for r in cells]) if c in keep else
+               max([len(c)] + [max((len(w) for w in r[i].split()), default=0) for r in cells])
+               for i, c in enumerate(columns)) + 3 * len(columns) + 1
+    console = Console()
+    terminal = shutil.get_terminal_size((120, 24)).columns if console.is_terminal else 160
+    Console(width=max(terminal, need)).print(table)

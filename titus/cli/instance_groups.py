@@ -5,6 +5,7 @@ import click
 
 from titus.cli import main
 from titus.cli.client import Client, connection_options, print_json, print_table
+from titus.cli.show import age, when
 
 COLUMNS = ["name", "type", "lifecycle", "hosts", "idle", "rule", "last action"]
 ACTION_COLUMNS = ["at", "direction", "reason", "count", "hosts"]
@@ -27,7 +28,8 @@ def _last_action(actions) -> str:
     if not actions:
         return ""
     a = actions[-1]
-    return f"{a['direction']} {a['count']} ({a['reason']})"
+    ago = age(a.get("at"), seconds=True)
+    return f"{a['direction']} {a['count']} ({a['reason']})" + (f", {ago} ago" if ago else "")
 
 
 def _row(g: dict) -> list:
@@ -169,5 +171,6 @@ def actions(name, url, token, as_json):
     if as_json:
         print_json(items)
         return
-    rows = [[f"{a['at']:.0f}", a["direction"], a["reason"], a["count"], ",".join(a["hosts"])] for a in items]
+    rows = [[f"{when(a['at'], seconds=True)} ({age(a['at'], seconds=True)} ago)", a["direction"],
+             a["reason"], a["count"], ",".join(a["hosts"])] for a in items]
     print_table(f"scaling actions of {name}", ACTION_COLUMNS, rows)

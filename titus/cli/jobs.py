@@ -1,4 +1,4 @@
-"""``titus job submit|list|get|kill|scale``."""
+"""``titus job submit|list|get|kill|scale`` (``describe``: :mod:`titus.cli.describe`)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,9 @@ import yaml
 
 from titus.boundary import BodyTooLarge, InputLimits, SpecError, check_value, decode_json
 from titus.cli import main
-from titus.cli.client import Client, connection_options, print_json, print_table
+from titus.cli.client import Client, connection_options, print_json, print_more, print_table
+from titus.cli.show import age
+from titus.cli.tasks import created_at, ended_reason
 from titus.master.secret_env import DEFAULT_SECRET_ENV_PATTERN, check_pattern, redact_job_view
 
 
@@ -101,10 +103,11 @@ def job_row(job: dict) -> list:
         kind, size = "service", f"{cap.get('min', 0)}/{cap.get('desired', 0)}/{cap.get('max', 0)}"
     status = job.get("status", {})
     return [job["id"], d.get("applicationName"), kind, size, d.get("capacityGroup") or "DEFAULT",
-            status.get("state"), status.get("reasonCode")]
+            status.get("state"), ended_reason(status), age(created_at(job))]
 
 
-JOB_COLUMNS = ["id", "application", "type", "size", "group", "state", "reason"]
+JOB_COLUMNS = ["id", "application", "type", "size", "group", "state", "reason", "age"]
+DEFAULT_LIMIT = 50
 
 
 SUBMIT_TRIES = 5  # tries of one submission while masters answer 503/504 (a failover)
@@ -129,37 +132,33 @@ def submit(spec, url, token, as_json):
 @click.option("--state", "job_state", default=None, help="Accepted, KillInitiated or Finished.")
 @click.option("--app", default=None, help="Only this applicationName.")
 @click.option("--group", default=None, help="Only this capacity group.")
-@click.option("--limit", type=int, default=None, help="At most this many jobs.")
+@click.option("--limit", type=click.IntRange(min=1), default=DEFAULT_LIMIT, show_default=True,
+              help="At most this many jobs (the oldest first).")
 @connection_options
 def list_jobs(job_state, app, group, limit, url, token, as_json):
-    """List jobs (active ones unless --state Finished)."""
+    """List jobs, oldest first (active ones unless --state Finished)."""
     params = {k: v for k, v in {"jobState": job_state, "applicationName": app,
                                  "capacityGroup": group}.items() if v}
-    jobs = Client(url, token).pages("/api/v3/jobs", params, limit)
+    jobs, total = Client(url, token).pages_total("/api/v3/jobs", params, limit)
     if as_json:
         print_json([shown(j) for j in jobs])
     else:
         print_table("jobs", JOB_COLUMNS, [job_row(j) for j in jobs])
+        print_more(len(jobs), total, "jobs")
 
 
 @job_group.command("get")
 @click.argument("job_id")
 @connection_options
 def get(job_id, url, token, as_json):
-    """Show one job and a count of its tasks by state."""
+    """Show one job in full (as ``titus job describe``; --json: the job as the API has it)."""
+    from titus.cli.describe import describe_job
+
     client = Client(url, token)
-    job = client.request("GET", f"/api/v3/jobs/{job_id}")
     if as_json:
-        print_json(shown(job))
+        print_json(shown(client.request("GET", f"/api/v3/jobs/{job_id}")))
         return
-    print_table("job", JOB_COLUMNS, [job_row(job)])
-    tasks = client.pages("/api/v3/tasks", {"jobId": job_id})
-    counts: dict = {}
-    for t in tasks:
-        key = (t["status"]["state"], t["status"].get("reasonCode", ""))
-        counts[key] = counts.get(key, 0) + 1
-    print_table("tasks", ["state", "reason", "count"],
-                [[s, r, n] for (s, r), n in sorted(counts.items())])
+    describe_job(client, job_id)
 
 
 @job_group.command("kill")

@@ -1,4 +1,4 @@
-"""A master and sim agents as child processes on this machine: ``titus local``, the
+"""A master and agents (sim or Docker) as child processes on this machine: ``titus local``, the
 integration tests and the benchmarks all start a platform this way.
 
 The master is configured through its ``TITUS_*`` environment variables (store URL, address,
@@ -148,21 +148,28 @@ class LocalCluster:
 
     # -- agents --------------------------------------------------------------------------
 
-    def start_agent(self, name: str, *, hosts: int = 1, cpus: float = 16.0,
-                    memory_mb: float = 65536.0, zones: tuple[str, ...] = (),
+    def start_agent(self, name: str, *, hosts: int = 1, cpus: Optional[float] = 16.0,
+                    memory_mb: Optional[float] = 65536.0, zones: tuple[str, ...] = (),
                     launch_log: bool = True, extra_args: tuple[str, ...] = (),
                     masters: tuple[str, ...] = (),
-                    env: Optional[dict[str, str]] = None) -> subprocess.Popen:
+                    env: Optional[dict[str, str]] = None,
+                    runtime: str = "sim") -> subprocess.Popen:
         """Start ``titus agent --runtime sim`` standing for ``hosts`` simulated hosts
         (``masters``: the master URLs it follows; default this cluster's master). ``env``
-        adds variables (e.g. ``TITUS_SIM_JOURNAL``)."""
-        args = ["agent", "--master", ",".join(masters or (self.url,)), "--runtime", "sim",
-                "--agent-id", name,
-                "--hosts", str(hosts), "--cpus", str(cpus), "--memory-mb", str(memory_mb),
-                "--log-level", "WARNING"]
+        adds variables (e.g. ``TITUS_SIM_JOURNAL``). ``runtime="docker"``: an agent running
+        tasks as containers of the local Docker engine, standing for this one machine
+        (``cpus``/``memory_mb`` None: the machine's own)."""
+        args = ["agent", "--master", ",".join(masters or (self.url,)), "--runtime", runtime,
+                "--agent-id", name, "--log-level", "WARNING"]
+        if runtime == "sim":
+            args += ["--hosts", str(hosts)]
+        if cpus is not None:
+            args += ["--cpus", str(cpus)]
+        if memory_mb is not None:
+            args += ["--memory-mb", str(memory_mb)]
         for zone in zones:
             args += ["--zone", zone]
-        if launch_log:
+        if launch_log and runtime == "sim":
             args += ["--launch-log", str(self.launch_log_path(name))]
         args += list(extra_args)
         env = dict(os.environ, **(env or {}), TITUS_AGENT_TOKEN=self.agent_token,

@@ -39,7 +39,7 @@ from titus.cli import main
 @click.option("--lease-sec", type=float, default=None,
               help="Leader lease on a shared PostgreSQL store (env TITUS_LEASE_SEC, default 6): "
                    "a standby takes over about this long after the leader stops.")
-@click.option("--log-level", default="warning", show_default=True,
+@click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def master_command(store_url, bind, port, tokens, agent_token, token_file, insecure,
                    heartbeat_timeout, tls_cert, tls_key, agent_ca, advertise_url, lease_sec,

@@ -1,11 +1,12 @@
-"""``titus task list|get|kill|logs``."""
+"""``titus task list|get|kill|logs`` (``describe``: :mod:`titus.cli.describe`)."""
 from __future__ import annotations
 
 import click
 
 from titus.cli import main
 from titus.cli.client import (Client, ca_option, connection_options, describe_error, print_json,
-                              print_table)
+                              print_more, print_table)
+from titus.cli.show import age
 
 
 @main.group("task")
@@ -13,38 +14,75 @@ def task_group():
     """Inspect and kill tasks."""
 
 
+ACTIVE_STATES = "Accepted,Launched,StartInitiated,Started,KillInitiated"
+DEFAULT_LIMIT = 50
+
+
+def created_at(item: dict):
+    """When a job or task was accepted (epoch ms string), from its status history."""
+    for status in [*item.get("statusHistory", []), item.get("status", {})]:
+        if status.get("state") == "Accepted":
+            return status.get("timestamp")
+    return (item.get("status") or {}).get("timestamp")
+
+
+def ended_reason(status: dict) -> str:
+    """A status's reason, shown only once it has ended (a waiting task has none yet)."""
+    return status.get("reasonCode", "") if status.get("state") == "Finished" else ""
+
+
 def task_row(t: dict) -> list:
     s = t.get("status", {})
-    return [t["id"], t.get("jobId"), t.get("index"), s.get("state"), s.get("reasonCode"),
-            t.get("hostId") or "", t.get("resubmitNumber", 0),
+    return [t["id"], t.get("jobId"), t.get("index"), s.get("state"), ended_reason(s),
+            t.get("hostId") or "", age(created_at(t)), t.get("resubmitNumber", 0),
             t.get("schedulingFailure") or s.get("reasonMessage") or ""]
 
 
-TASK_COLUMNS = ["id", "job", "index", "state", "reason", "host", "resubmits", "message"]
+TASK_COLUMNS = ["id", "job", "index", "state", "reason", "host", "age", "resubmits", "message"]
+
+
+def state_filter(value: str) -> str:
+    """``taskStates`` for ``--state``: ``active`` (every state but Finished), ``all`` (no
+    filter), or the comma-separated states given."""
+    low = value.strip().lower()
+    if low == "active":
+        return ACTIVE_STATES
+    return "" if low == "all" else value
 
 
 @task_group.command("list")
 @click.option("--job", "job_id", default=None, help="Only tasks of this job.")
-@click.option("--state", "states", default=None, help="Comma-separated task states.")
-@click.option("--limit", type=int, default=None)
+@click.option("--state", "states", default="active", show_default=True,
+              help="active (not yet Finished), all, or comma-separated task states "
+                   "(e.g. Started,Finished).")
+@click.option("--limit", type=click.IntRange(min=1), default=DEFAULT_LIMIT, show_default=True,
+              help="At most this many tasks (the oldest first).")
 @connection_options
 def list_tasks(job_id, states, limit, url, token, as_json):
-    """List tasks."""
-    params = {k: v for k, v in {"jobId": job_id, "taskStates": states}.items() if v}
-    tasks = Client(url, token).pages("/api/v3/tasks", params, limit)
+    """List tasks, oldest first: active ones unless --state says otherwise."""
+    wanted = state_filter(states)
+    params = {k: v for k, v in {"jobId": job_id, "taskStates": wanted}.items() if v}
+    tasks, total = Client(url, token).pages_total("/api/v3/tasks", params, limit)
     if as_json:
         print_json(tasks)
-    else:
-        print_table("tasks", TASK_COLUMNS, [task_row(t) for t in tasks])
+        return
+    print_table("tasks", TASK_COLUMNS, [task_row(t) for t in tasks])
+    print_more(len(tasks), total, "tasks")
 
 
 @task_group.command("get")
 @click.argument("task_id")
 @connection_options
 def get(task_id, url, token, as_json):
-    """Show one task (a waiting one says why it is not placed)."""
-    task = Client(url, token).request("GET", f"/api/v3/tasks/{task_id}")
-    print_json(task) if as_json else print_table("task", TASK_COLUMNS, [task_row(task)])
+    """Show one task in full (as ``titus task describe``; --json: the task as the API has
+    it)."""
+    from titus.cli.describe import describe_task
+
+    client = Client(url, token)
+    if as_json:
+        print_json(client.request("GET", f"/api/v3/tasks/{task_id}"))
+        return
+    describe_task(client, task_id)
 
 
 @task_group.command("kill")

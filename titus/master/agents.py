@@ -347,8 +347,13 @@ class Agents:
         if status.state == current:
             return
         if not states.can_move_task(current, status.state):
-            if current != states.FINISHED:
+            # a report the master has moved past (a kill or a loss racing the task's own
+            # progress or end) is expected and harmless: only a report out of any order warns
+            if current != states.FINISHED and not states.is_behind(status.state, current):
                 log.warning("refused transition of %s: %s -> %s", task.id, current, status.state)
+            else:
+                log.debug("stale report of %s ignored: %s (now %s)", task.id, status.state,
+                          current)
             return
         if status.state == states.FINISHED:
             kill_reason = work.get(task, "kill_reason")

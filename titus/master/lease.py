@@ -127,7 +127,11 @@ class Lease:
                               "VALUES (:e, :h, :u, :t)"),
                          {"e": new, "h": self.holder, "u": self.url, "t": now})
         self.epoch = new
-        log.warning("leading in epoch %d (the lease of %s ran out)", new, holder or "nobody")
+        # taking over from another master on a shared store is a failover, worth a warning;
+        # a first lease, or a restart on one's own SQLite file, is the ordinary start
+        taken = postgres and holder and holder != self.holder
+        (log.warning if taken else log.info)(
+            "leading in epoch %d (the lease of %s ran out)", new, holder or "nobody")
         return LeaseView(self.holder, self.url, new, self.lease_sec)
 
     def read(self) -> Optional[LeaseView]:

@@ -206,7 +206,7 @@ class Node:
         if self._running:
             self._start_services(master)
         self.role = LEADER
-        log.warning("leader in epoch %d at %s: %s", epoch, self.url, restored)
+        log.info("leader in epoch %d at %s: %s", epoch, self.url, restored)
 
     def _step_down(self, why: str) -> None:
         """Stop leading: no more writes, the loop and autoscaler stop, reads go on from a

@@ -117,7 +117,7 @@ class Queries:
             # the newest tasks only: one statement holds a bounded number of parameters
             ids = [job_id] + (list(job.tasks)[-500:] if job is not None else [])
         return [{"seq": r["seq"], "ts": r["ts"], "kind": r["kind"], "entityId": r["entity_id"],
-                 "data": r["data"]} for r in self.store.events_of(ids, limit)]
+                 "data": r["data"]} for r in self.store.latest_events_of(ids, limit)]
 
     def backing_off(self) -> int:
         """How many waiting tasks are held back by a restart delay (crash-loop back-off or the

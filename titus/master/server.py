@@ -8,6 +8,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from titus.http_server import HTTP_PROTOCOL
+from titus.log_setup import quiet_http_clients
 from titus.master.app import create_app
 from titus.master.auth import TokenBook, startup_problem
 from titus.master.config import MasterSettings
@@ -61,13 +62,14 @@ def check_auth(settings: MasterSettings) -> None:
         log.warning("no token is configured (--insecure): every caller may do everything")
 
 
-def serve(settings: MasterSettings, log_level: str = "warning") -> None:
+def serve(settings: MasterSettings, log_level: str = "info") -> None:
     """Open the store, rebuild the master from it, and serve until interrupted.
 
     Raises :class:`titus.tls.TLSConfigError` (unusable TLS files) and :class:`StoreUnavailable`.
     """
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.WARNING),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_http_clients(log_level)
     tls = check_tls(settings)
     check_auth(settings)
     try:
@@ -82,7 +84,7 @@ def serve(settings: MasterSettings, log_level: str = "warning") -> None:
             and master.store.dialect == "postgresql":
         log.warning("listening on all addresses without --advertise-url: other masters and "
                     "agents are sent to %s, which only this machine can reach", settings.own_url)
-    log.warning("titus master on %s://%s:%d (store %s, %s in epoch %d, %d jobs, %d tasks)",
+    log.info("titus master on %s://%s:%d (store %s, %s in epoch %d, %d jobs, %d tasks)",
                 "https" if tls else "http", settings.bind, settings.port, master.store.dialect,
                 node.role, node.epoch, len(master.jobs), len(master.tasks))
     try:

@@ -34,7 +34,8 @@ from functools import partial
 from typing import Iterable, Iterator, Optional
 from urllib.parse import quote
 
-from sqlalchemy import bindparam, create_engine, event, func, insert, select, text
+from sqlalchemy import (and_, bindparam, create_engine, event, func, insert, or_, select,
+                        text)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
@@ -493,7 +494,7 @@ class Store:
         return self._rows(select(S.events).where(S.events.c.seq > after)
                           .order_by(S.events.c.seq).limit(limit))
 
-    def events_of(self, entity_ids: list[str], limit: int = 200) -> list[dict]:
+    def latest_events_of(self, entity_ids: list[str], limit: int = 200) -> list[dict]:
         """The newest ``limit`` event log entries about any of ``entity_ids`` (a job and its
         tasks), oldest first (through the ``ix_events_entity`` index)."""
         ids = [i for i in entity_ids if _storable(i)]
@@ -502,6 +503,33 @@ class Store:
         rows = self._rows(select(S.events).where(S.events.c.entity_id.in_(ids))
                           .order_by(S.events.c.seq.desc()).limit(limit))
         return rows[::-1]
+
+    def events_of(self, after: int, limit: int, job_id: Optional[str] = None,
+                  task_id: Optional[str] = None, task_job_id: Optional[str] = None
+                  ) -> list[dict]:
+        """Event log entries after sequence number ``after``, oldest first, at most ``limit``.
+
+        ``job_id``: only the job's own entries and those of its tasks (live or archived).
+        ``task_id``: only the task's own entries and those of its job (``task_job_id``) that
+        name it in their data (e.g. ``taskBackingOff``). Ids that no stored id can hold find
+        nothing."""
+        if not all(_storable(k) for k in (job_id or "", task_id or "", task_job_id or "")):
+            return []
+        e = S.events.c
+        stmt = select(S.events).where(e.seq > after)
+        if job_id:
+            stmt = stmt.where(or_(
+                e.entity_id == job_id,
+                e.entity_id.in_(select(S.tasks.c.id).where(S.tasks.c.job_id == job_id)),
+                e.entity_id.in_(select(S.archive_tasks.c.id)
+                                .where(S.archive_tasks.c.job_id == job_id))))
+        if task_id:
+            named = e.entity_id == task_id
+            if task_job_id:
+                named = or_(named, and_(e.entity_id == task_job_id,
+                                        e.data.contains(f'"{task_id}"', autoescape=True)))
+            stmt = stmt.where(named)
+        return self._rows(stmt.order_by(e.seq).limit(limit))
 
     def trim_events(self, keep: int, at_most: int = 100_000) -> int:
         """Delete the oldest event log entries beyond the newest ``keep``, in one transaction
