@@ -242,14 +242,22 @@ def rate_limit(budget: DisruptionBudget, desired: int) -> tuple[Optional[int], f
 
 
 def quota(budget: DisruptionBudget, *, desired: int, healthy: int, live: int,
-          recent: Iterable[float], now: float, movable: Optional[int] = None) -> Quota:
+          recent: Iterable[float], now: float, movable: Optional[int] = None,
+          in_flight: Optional[int] = None) -> Quota:
     """The quota of a job with this ``budget``.
 
     ``desired``: the tasks the job should have; ``healthy``: of its tasks, those healthy and
     not being moved; ``live``: its tasks on hosts (the most that could be disrupted);
     ``recent``: when its disruptions happened (epoch seconds, any order); ``movable``: for
     ``relocationLimit``, its live tasks whose index may still be moved; ``now``: epoch
-    seconds. Returns a count >= 0 and the reason of the binding limit.
+    seconds. ``in_flight``: for a make-before-break relocation, the job's relocations under
+    way (None: an eviction, which kills first). Returns a count >= 0 and the reason of the
+    binding limit.
+
+    A relocation starts its replacement before the old task goes, so it never takes the job
+    below its desired count: when every desired task is healthy and none is being moved, one
+    relocation may begin even where the policy allows none (95% of a 2-task job), so a drain
+    always ends. The rate and the time windows still apply.
     """
     if not in_windows(budget, now):
         return Quota(0, "outside the budget's time windows")
@@ -269,6 +277,10 @@ def quota(budget: DisruptionBudget, *, desired: int, healthy: int, live: int,
         n = budget.relocationLimit.limit
         limits.append((live if movable is None else movable,
                        f"relocationLimit {n}: tasks moved {n} times already stay"))
+    health_policy = (budget.availabilityPercentageLimit is not None
+                     or budget.unhealthyTasksLimit is not None)
+    if health_policy and in_flight == 0 and healthy >= desired and limits[-1][0] < 1:
+        limits[-1] = (1, limits[-1][1] + "; one make-before-break relocation at a time")
     allowed, window, name = rate_limit(budget, desired)
     if allowed is not None:
         used = sum(1 for t in recent if t > now - window)

@@ -57,8 +57,9 @@ def moving(job: JobRecord) -> set[str]:
 
 
 def job_quota(state: ClusterState, job: JobRecord, now: float,
-              budget: Optional[DisruptionBudget] = None) -> Quota:
-    """The job's quota now under ``budget`` (default: its own)."""
+              budget: Optional[DisruptionBudget] = None, relocation: bool = False) -> Quota:
+    """The job's quota now under ``budget`` (default: its own); ``relocation``: for a
+    make-before-break relocation (``titus.master.budget.quota``), else for an eviction."""
     budget = budget or job.budget
     leaving = moving(job)
     on_host = [t for t in job.tasks.values() if t.state in states.ON_HOST
@@ -74,7 +75,8 @@ def job_quota(state: ClusterState, job: JobRecord, now: float,
         moved = Counter(d.idx for d in history)
         movable = sum(1 for t in on_host if moved[t.idx] < budget.relocationLimit.limit)
     return quota(budget, desired=desired, healthy=ok, live=len(on_host),
-                 recent=[d.at for d in history], now=now, movable=movable)
+                 recent=[d.at for d in history], now=now, movable=movable,
+                 in_flight=len(leaving) if relocation else None)
 
 
 def evict(state: ClusterState, lifecycle: Lifecycle, work: Work, task: TaskRecord,

@@ -9,7 +9,9 @@ task. Each reconciliation pass, for the tasks still on drained hosts:
   and passing its health check if the job has one). The pair counts as one toward the desired
   count, so the job neither grows nor replaces the old task again. A relocation begun spends
   one unit of the job's quota (``titus.master.eviction.job_quota``: policy, rate and time
-  windows), and is recorded as a disruption. If the replacement dies first, the old task is
+  windows; one relocation may always begin when the whole job is healthy and none is under
+  way, since the old task serves until its replacement does), and is recorded as a
+  disruption. If the replacement dies first, the old task is
   moved again later. A ``selfManaged`` job is left ``relocationTimeMs`` to move its tasks
   itself (the eviction API allows it), then its type's default budget applies;
 - a **batch** task is left to finish; if the drain has a deadline, a task still there at the
@@ -84,7 +86,7 @@ class Relocator:
                 if now < started_at[job_id] + wait:
                     continue  # the owner's turn
                 budget = default_budget(job.batch)
-            allowed = job_quota(st, job, now, budget).count
+            allowed = job_quota(st, job, now, budget, relocation=True).count
             tasks.sort(key=lambda t: (t.state == states.STARTED, t.seq))  # not yet serving first
             for task in tasks[:allowed]:
                 self._begin(work, job, task, now)
