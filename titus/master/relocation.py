@@ -60,6 +60,7 @@ class Relocator:
             return
         candidates: dict[str, list[TaskRecord]] = {}
         started_at: dict[str, float] = {}  # job id -> the earliest drain its tasks are under
+        replacements: dict[str, dict[str, TaskRecord]] = {}  # job id -> old id -> replacement
         for host_id, drain in sorted(st.drains.items()):
             for task in self.tasks_on(host_id):
                 job = st.jobs.get(task.job_id)
@@ -69,7 +70,9 @@ class Relocator:
                     if drain.deadline is not None and now >= drain.deadline:
                         self._kill(work, job, task, now, "the drain's deadline passed")
                     continue
-                replacement = self._replacement(job, task)
+                if job.id not in replacements:
+                    replacements[job.id] = _replacements(job)
+                replacement = replacements[job.id].get(task.id)
                 if replacement is None:
                     candidates.setdefault(job.id, []).append(task)
                     started_at[job.id] = min(started_at.get(job.id, drain.since), drain.since)
@@ -90,13 +93,6 @@ class Relocator:
             tasks.sort(key=lambda t: (t.state == states.STARTED, t.seq))  # not yet serving first
             for task in tasks[:allowed]:
                 self._begin(work, job, task, now)
-
-    def _replacement(self, job: JobRecord, task: TaskRecord):
-        """The live replacement of ``task`` (None if its relocation has not begun)."""
-        for other in job.tasks.values():
-            if other.relocates == task.id and other.state != states.FINISHED:
-                return other
-        return None
 
     def _begin(self, work: Work, job: JobRecord, task: TaskRecord, now: float) -> None:
         """Start a replacement of ``task`` elsewhere (the host is held off)."""
@@ -122,3 +118,9 @@ class Relocator:
             return  # recorded already (one row per task)
         work.disruptions.append(Disruption(task.id, job.id, task.idx, states.RELOCATED, now,
                                            "drain"))
+
+
+def _replacements(job: JobRecord) -> dict[str, TaskRecord]:
+    """Old task id -> its live replacement, for the job's relocations begun."""
+    return {t.relocates: t for t in job.tasks.values()
+            if t.relocates and t.state != states.FINISHED}
