@@ -43,9 +43,14 @@ INVALID_REQUEST = "invalidRequest"
 TRANSIENT_SYSTEM_ERROR = "transientSystemError"
 OOM = "oom"
 UNHEALTHY = "unhealthy"
+# moved by the platform: evicted through the eviction API, or relocated off a drained host
+# (titus.master.budget); neither spends the user's retries
+EVICTED = "evicted"
+RELOCATED = "relocated"
 
 REASONS = (NORMAL, FAILED, KILLED, LOST, RUNTIME_LIMIT_EXCEEDED, SCALED_DOWN, STUCK_IN_STATE,
-           STUCK_IN_KILLING_STATE, CRASHED, INVALID_REQUEST, TRANSIENT_SYSTEM_ERROR, OOM, UNHEALTHY)
+           STUCK_IN_KILLING_STATE, CRASHED, INVALID_REQUEST, TRANSIENT_SYSTEM_ERROR, OOM, UNHEALTHY,
+           EVICTED, RELOCATED)
 
 _TASK_ORDER = {state: i for i, state in enumerate(TASK_STATES)}
 _JOB_ORDER = {state: i for i, state in enumerate(JOB_STATES)}

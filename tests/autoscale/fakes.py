@@ -30,9 +30,10 @@ class MemoryProvider:
 
 
 class RecordingCluster:
-    """Remembers which hosts were disabled and removed."""
+    """Remembers which hosts were disabled, drained and removed."""
 
     def __init__(self):
+        self.drained: list[str] = []
         self.disabled: list[str] = []
         self.removed: list[str] = []
         self.enabled: list[str] = []
@@ -45,6 +46,9 @@ class RecordingCluster:
 
     def enable_hosts(self, host_ids) -> None:
         self.enabled += list(host_ids)
+
+    def drain_hosts(self, host_ids) -> None:
+        self.drained += list(host_ids)
 
 
 def group(name="g4", cpus=4, memory_mb=16000, zones=("a", "b", "c"), **kw) -> InstanceGroup:

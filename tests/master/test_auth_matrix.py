@@ -50,6 +50,11 @@ RULES = {
     ("put", "/api/v3/instanceGroups/{name}/rule"): "admin",
     ("delete", "/api/v3/instanceGroups/{name}/rule"): "admin",
     ("get", "/api/v3/instanceGroups/{name}/actions"): "read",
+    ("get", "/api/v3/hosts/{host_id}/drain"): "read",
+    ("put", "/api/v3/hosts/{host_id}/drain"): "admin",
+    ("delete", "/api/v3/hosts/{host_id}/drain"): "admin",
+    ("get", "/api/v3/eviction/quotas/jobs/{job_id}"): "read",
+    ("delete", "/api/v3/eviction/tasks/{task_id}"): "owner",
 }
 CALLERS = ["none", "reader", "alice", "bob", "root", "bootstrap", "agent", "other-agent"]
 # who passes each rule (alice owns the job; "agent" is a1, whose routes are called)
@@ -94,7 +99,8 @@ def fresh_objects(http, headers) -> dict:
                        headers=root).json()["items"][0]["id"]
     http.put("/api/v3/capacityGroups/g1", json=GROUP, headers=root)
     http.post("/api/v3/instanceGroups", json=IGROUP, headers=root)
-    return {"job_id": job_id, "task_id": task_id, "agent_id": "a1", "name": "g1"}
+    return {"job_id": job_id, "task_id": task_id, "agent_id": "a1", "name": "g1",
+            "host_id": "a1-h"}
 
 
 def request_for(method: str, path: str, ids: dict) -> tuple[str, dict]:
@@ -115,7 +121,8 @@ def request_for(method: str, path: str, ids: dict) -> tuple[str, dict]:
                     "/api/v3/capacityGroups/{name}": GROUP,
                     "/api/v3/instanceGroups/{name}": {"max_size": 50},
                     "/api/v3/instanceGroups/{name}/rule": {"min_idle": 0, "max_idle": 1},
-                    "/api/v3/agents/{agent_id}/heartbeat": {}}[path]
+                    "/api/v3/agents/{agent_id}/heartbeat": {},
+                    "/api/v3/hosts/{host_id}/drain": None}[path]
     return url, copy.deepcopy(body)
 
 

@@ -14,8 +14,12 @@ rule:
   group, never below ``min_size``, after the cooldown (counted from the group's last action of
   either direction, as in Fenzo). Hosts are chosen to keep zones balanced: each one is taken
   from the zone with the most idle hosts (ties: the zone with the most hosts, then by name);
-- chosen hosts are **disabled** (no new task lands) and **terminated only once empty**, in a later
-  step: a task placed on a host just before it was disabled keeps running until it ends;
+- chosen hosts are **drained** through the master's drain (no new task lands; service tasks
+  are relocated at the pace their disruption budgets allow, batch tasks finish) and
+  **terminated only once empty**, in a later step, so a scale-down never breaks a budget;
+- **compaction** (off unless ``compact_below`` > 0, ``titus.autoscale.compact``): when there
+  is nothing idle to remove, one lightly used host whose tasks fit elsewhere is drained, to
+  be removed once empty;
 - an **Inactive** group is drained: all its hosts are disabled and each is terminated once empty;
   a **PhasedOut** group takes no new tasks (its hosts are disabled) and is not scaled.
 
@@ -33,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable, Optional, Protocol, Sequence
 
 from titus.autoscale import metrics
+from titus.autoscale.compact import choose_compaction
 from titus.autoscale.groups import InstanceGroup, InstanceGroupRegistry, Lifecycle, zone_spread
 from titus.autoscale.hostview import HostView
 from titus.autoscale.providers.base import Provider
@@ -55,6 +60,9 @@ class Cluster(Protocol):
     def enable_hosts(self, host_ids: Sequence[str]) -> None:
         """Let tasks land on these hosts again."""
 
+    def drain_hosts(self, host_ids: Sequence[str]) -> None:
+        """Drain these hosts: no new task, and their tasks moved off as budgets allow."""
+
 
 class NoCluster:
     """A :class:`Cluster` that does nothing (for a library user who disables hosts itself)."""
@@ -66,6 +74,9 @@ class NoCluster:
         """Do nothing."""
 
     def enable_hosts(self, host_ids: Sequence[str]) -> None:
+        """Do nothing."""
+
+    def drain_hosts(self, host_ids: Sequence[str]) -> None:
         """Do nothing."""
 
 
@@ -169,7 +180,8 @@ class Autoscaler:
                  on_error: Optional[Callable[[str, str, float], None]] = None,
                  provision_timeout_sec: float = 15 * 60.0,
                  error_backoff_sec: tuple[float, float] = (10.0, 600.0),
-                 provision_backoff_sec: tuple[float, float] = (30.0, 1800.0)):
+                 provision_backoff_sec: tuple[float, float] = (30.0, 1800.0),
+                 compact_below: float = 0.0):
         self.groups = groups
         self.rules = rules
         self.provider = provider
@@ -184,6 +196,9 @@ class Autoscaler:
         self.error_backoff_sec = _check_backoff("error_backoff_sec", error_backoff_sec)
         self.provision_backoff_sec = _check_backoff("provision_backoff_sec",
                                                     provision_backoff_sec)
+        if not (0.0 <= compact_below < 1.0):
+            raise ValueError(f"compact_below: must be in [0, 1), got {compact_below!r}")
+        self.compact_below = float(compact_below)  # 0: no compaction (titus.autoscale.compact)
         self._state: dict[str, _GroupState] = defaultdict(_GroupState)
         self._status: dict[str, GroupStatus] = {}
         self._held_back: set[str] = set()  # hosts disabled because their group is PhasedOut
@@ -476,15 +491,30 @@ class Autoscaler:
             excess, reason = book["size"] - high, "max_size"
         excess = min(excess, len(idle), book["live"] - low)
         if excess <= 0:
-            return []
+            return self._compact(group, book, low, now)
         chosen = balanced_choice(idle, excess, book["members"])
         state.last_down = now
         return [self._disable(group, chosen, reason, now)]
+
+    def _compact(self, group: InstanceGroup, book: dict, low: int, now: float) -> list[ScaleAction]:
+        """Drain one lightly used host so it can be removed once its tasks are relocated
+        (``titus.autoscale.compact``; off unless ``compact_below`` > 0)."""
+        state = self._state[group.name]
+        if self.compact_below <= 0 or book["live"] - 1 < low:
+            return []
+        chosen = choose_compaction(book["members"], set(state.draining), self.compact_below)
+        if chosen is None:
+            return []
+        state.last_down = now
+        return [self._disable(group, [chosen], "compact", now)]
 
     def _disable(self, group: InstanceGroup, host_ids: list[str], reason: str, now: float) -> ScaleAction:
         if self._ledger is not None:
             self._ledger.add_draining(group.name, host_ids, reason)
         self.cluster.disable_hosts(host_ids)
+        drain = getattr(self.cluster, "drain_hosts", None)
+        if drain is not None:  # moved off at the budgets' pace, never faster
+            drain(host_ids)
         state = self._state[group.name]
         for host_id in host_ids:
             state.draining[host_id] = reason

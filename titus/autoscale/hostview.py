@@ -21,6 +21,18 @@ class HostView:
     running: int = 0
     placed_this_round: bool = False
     attributes: Mapping[str, str] = field(default_factory=dict)
+    # capacity and what the engine holds on it (for compaction; 0 when unknown)
+    cpus: float = 0.0
+    memory_mb: float = 0.0
+    used_cpus: float = 0.0
+    used_memory_mb: float = 0.0
+
+    @property
+    def used_fraction(self) -> float:
+        """The larger of the CPU and memory fractions in use (0 when capacity is unknown)."""
+        cpu = self.used_cpus / self.cpus if self.cpus > 0 else 0.0
+        mem = self.used_memory_mb / self.memory_mb if self.memory_mb > 0 else 0.0
+        return max(cpu, mem)
 
     @property
     def idle(self) -> bool:

@@ -5,6 +5,8 @@ Settings come from the environment, like the master's own (``TITUS_AUTOSCALE_*``
 - ``PROVIDER``: ``none`` (default: groups and rules are kept and shown, nothing is scaled),
   ``local`` (agent processes on this machine) or ``ec2`` (Auto Scaling groups);
 - ``INTERVAL_SEC``: seconds between steps (default 5);
+- ``COMPACT_BELOW``: drain a host whose CPU and memory are both used below this fraction, when
+  its tasks fit elsewhere, to remove it (default 0: off; ``titus.autoscale.compact``);
 - ``PROVISION_TIMEOUT_SEC``: an instance whose agent has not joined this long after it was
   first seen is terminated and asked for again after a back-off (default 900, as Kubernetes'
   cluster autoscaler's ``max-node-provision-time``);
@@ -72,7 +74,8 @@ class AutoscaleService:
             self.groups, self.rules, provider or _NoProvider(), self.cluster, clock=master.now,
             on_action=self._publish, ledger=self.tables, on_error=self._publish_error,
             provision_timeout_sec=float(os.environ.get("TITUS_AUTOSCALE_PROVISION_TIMEOUT_SEC",
-                                                       15 * 60)))
+                                                       15 * 60)),
+            compact_below=float(os.environ.get("TITUS_AUTOSCALE_COMPACT_BELOW", 0.0)))
         # Hosts chosen for removal before a restart stay off from their first registration on.
         self.cluster.disable_hosts(sorted(self.autoscaler.all_draining()))
         self.lock = threading.RLock()

@@ -1,14 +1,20 @@
-"""``titus hosts``: the hosts agents registered, with capacity and usage."""
+"""``titus hosts [list|drain|undrain]``: the hosts agents registered, and draining them."""
 from __future__ import annotations
+
+import click
 
 from titus.cli import main
 from titus.cli.client import Client, connection_options, print_json, print_table
 
 
-@main.command("hosts")
-@connection_options
-def hosts(url, token, as_json):
-    """List hosts: agent, zone, CPUs and memory used/total, task count."""
+def _drain_text(h: dict) -> str:
+    drain = h.get("drain")
+    if not drain:
+        return ""
+    return "draining" + (" (deadline)" if drain.get("deadline") is not None else "")
+
+
+def _list(url, token, as_json) -> None:
     items = Client(url, token).request("GET", "/api/v3/hosts")["items"]
     if as_json:
         print_json(items)
@@ -19,5 +25,55 @@ def hosts(url, token, as_json):
         rows.append([h["id"], h["agentId"], h["attributes"].get("zone", ""),
                      f"{used.get('cpus', 0):g}/{h['cpus']:g}",
                      f"{used.get('memory_mb', 0):g}/{h['memoryMB']:g}", h["tasks"],
-                     "yes" if h["active"] else "no"])
-    print_table("hosts", ["host", "agent", "zone", "cpus", "memory MB", "tasks", "active"], rows)
+                     "yes" if h["active"] else "no", _drain_text(h)])
+    print_table("hosts", ["host", "agent", "zone", "cpus", "memory MB", "tasks", "active",
+                          "drain"], rows)
+
+
+@main.group("hosts", invoke_without_command=True)
+@connection_options
+@click.pass_context
+def hosts(ctx, url, token, as_json):
+    """List hosts: agent, zone, CPUs and memory used/total, task count, drain state."""
+    if ctx.invoked_subcommand is None:
+        _list(url, token, as_json)
+
+
+@hosts.command("list")
+@connection_options
+def list_hosts(url, token, as_json):
+    """List hosts (as ``titus hosts``)."""
+    _list(url, token, as_json)
+
+
+@hosts.command("drain")
+@click.argument("host_ids", nargs=-1, required=True)
+@click.option("--deadline", "deadline", type=click.FloatRange(0, 30 * 24 * 3600), default=None,
+              help="Seconds from now after which batch tasks still on the host are killed "
+                   "(and run elsewhere without spending retries).")
+@connection_options
+def drain(host_ids, deadline, url, token, as_json):
+    """Drain hosts (admin): no new tasks land on them; service tasks move off as their
+    disruption budgets allow, batch tasks finish (or are moved at --deadline)."""
+    client = Client(url, token)
+    params = {"deadlineSec": deadline} if deadline is not None else {}
+    out = [client.request("PUT", f"/api/v3/hosts/{h}/drain", params=params) for h in host_ids]
+    if as_json:
+        print_json(out)
+        return
+    for d in out:
+        click.echo(f"{d['id']}: draining, {d['tasks']} tasks left")
+
+
+@hosts.command("undrain")
+@click.argument("host_ids", nargs=-1, required=True)
+@connection_options
+def undrain(host_ids, url, token, as_json):
+    """Stop draining hosts (admin): tasks may land on them again."""
+    client = Client(url, token)
+    out = [client.request("DELETE", f"/api/v3/hosts/{h}/drain") for h in host_ids]
+    if as_json:
+        print_json(out)
+        return
+    for d in out:
+        click.echo(f"{d['id']}: {'draining' if d['draining'] else 'not draining'}")

@@ -116,3 +116,17 @@ def logs(task_id, follow, url, token):
         for chunk in response.iter_bytes():
             out.write(chunk)
             out.flush()
+
+
+@task_group.command("evict")
+@click.argument("task_id")
+@connection_options
+def evict(task_id, url, token, as_json):
+    """Evict a task if its job's disruption budget allows it now (the job replaces it)."""
+    out = Client(url, token).request("DELETE", f"/api/v3/eviction/tasks/{task_id}")
+    if as_json:
+        print_json(out)
+        return
+    click.echo(f"{task_id}: {'evicted' if out['allowed'] else 'not evicted'} ({out['reason']})")
+    if not out["allowed"]:
+        raise SystemExit(1)

@@ -80,6 +80,10 @@ class MasterSettings(BaseModel):
     # (machineId -> instance_id, one value per host) is given to the engine as the set of
     # matching host ids instead, which costs it far less than one attribute value per host.
     engine_attributes: list[str] = Field(default_factory=lambda: ["zone", "instance_type"])
+    # Service jobs spread their tasks over hosts and zones (soft constraints, as Kubernetes'
+    # default topology spread) unless the job sets the attribute titus.spread=false; batch
+    # jobs bin-pack. False: nothing spreads unless the job sets titus.spread=true.
+    default_spread: bool = True
 
     # stuck-state timeouts: a task longer than this in the state is ended
     launched_timeout_sec: float = 300.0

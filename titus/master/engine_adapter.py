@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Iterable, Optional
 
 from titus.boundary import unicode_ok
-from titus.constraints import HostAttrValue
+from titus.constraints import BalancedHostAttr, HostAttrValue
 from titus.master.config import MasterSettings
 from titus.master.model_constraints import to_engine
 from titus.master.placement import Placement, place
@@ -31,6 +31,16 @@ class HostRejected(ValueError):
     def __init__(self, message: str, field: str = "hosts"):
         super().__init__(message)
         self.field = field
+
+
+SPREAD_ATTRIBUTE = "titus.spread"
+
+
+def spread_constraints(hosts: int, zones: int) -> list:
+    """The soft constraints of a spread job: co-tasks balanced over hosts and over zones
+    (the engine's ``BalancedHostAttr`` scores a host lower the more co-tasks it holds than
+    the others; soft constraints outweigh bin-packing by default)."""
+    return [BalancedHostAttr("hostname", max(1, hosts)), BalancedHostAttr("zone", max(1, zones))]
 
 
 def engine_host(info: HostInfo, attributes=None) -> Host:
@@ -67,14 +77,25 @@ class EngineAdapter:
         cached = job.engine_cache.get(key)
         if cached is None:
             c = job.descriptor.container
+            soft = to_engine(c.softConstraints.constraints, zones)
+            if self.spreads(job):
+                soft += spread_constraints(len(self.hosts), zones)
             cached = (self._by_hostname(to_engine(c.hardConstraints.constraints, zones)),
-                      self._by_hostname(to_engine(c.softConstraints.constraints, zones)),
-                      self.state.demand(job))
+                      self._by_hostname(soft), self.state.demand(job))
             job.engine_cache = {key: cached}
         hard, soft, d = cached
         return Task(task.id, cpus=d["cpus"], memory_mb=d["memory_mb"], disk_mb=d["disk_mb"],
                     network_mbps=d["network_mbps"], scalars={"gpu": d["gpu"]} if d["gpu"] else {},
                     job=job.id, group=job.group, hard=hard, soft=soft)
+
+    def spreads(self, job) -> bool:
+        """Whether the job's tasks spread over hosts and zones: a service job unless its
+        attribute ``titus.spread`` is ``false`` (the master's ``default_spread`` sets what
+        no attribute means; a batch job spreads only if it asks with ``true``)."""
+        asked = job.descriptor.attributes.get(SPREAD_ATTRIBUTE)
+        if asked is not None and asked.strip().lower() in ("true", "false"):
+            return asked.strip().lower() == "true"
+        return self.settings.default_spread and not job.batch
 
     def _by_hostname(self, constraints: list) -> list:
         """Constraints on host attributes the engine is not given, as constraints on host ids.

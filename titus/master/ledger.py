@@ -174,6 +174,10 @@ class Ledger:
                 tx.delete_capacity_group(name)
             for key in work.keys:
                 tx.insert_idempotency_key(key.row())
+            tx.insert_disruptions([d.row() for d in work.disruptions])
+            for drain in work.drain_puts:
+                tx.put_drain(drain.row())
+            tx.delete_drains(list(work.drain_deletes))
             now = self.clock()
             for kind, entity, data in work.log:
                 tx.event(now, kind, entity, data)
@@ -216,13 +220,23 @@ class Ledger:
             st.registry.put(agent)
         for key in work.keys:
             st.idempotency[(key.scope, key.key)] = key
+        for d in work.disruptions:
+            st.disruptions.setdefault(d.job_id, []).append(d)
+        for drain in work.drain_puts:
+            st.drains[drain.host_id] = drain
+        for host_id in work.drain_deletes:
+            st.drains.pop(host_id, None)
         self.engine.add_hosts(work.added_hosts)
-        self.engine.hold_off(work.hold_off)
-        self.engine.let_in(work.release)
+        self.engine.hold_off(work.hold_off + [d.host_id for d in work.drain_puts])
+        # a drained host stays off whoever else lets it in (the autoscaler's lifecycle holds)
+        gone = set(work.unhold)
+        self.engine.let_in([h for h in work.release + work.drain_deletes
+                            if h not in st.drains and h not in gone])
         self.engine.forget_holds(work.unhold)
         failed = self._hold(work.holds)
         for job in work.archives:
             st.jobs.pop(job.id, None)
+            st.disruptions.pop(job.id, None)
             for tid in job.tasks:
                 st.tasks.pop(tid, None)
                 st.state_counts[states.FINISHED] -= 1
@@ -233,7 +247,7 @@ class Ledger:
         for agent_id in work.agent_deletes:
             st.registry.remove(agent_id)
             st.agent_tasks.pop(agent_id, None)
-        if work.added_hosts or work.release or work.capacity_puts:
+        if work.added_hosts or work.release or work.capacity_puts or work.drain_deletes:
             st.sched_dirty = True
             st.wake.set()
         if announce and self.events.active:

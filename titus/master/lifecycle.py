@@ -7,8 +7,8 @@ Every function here only *plans* into a :class:`~titus.master.work.Work`; the le
   longer of the policy's delay and the crash-loop back-off of its index;
 - ``kill``: a waiting task ends at once, a placed one moves to KillInitiated and its agent gets
   a kill order;
-- ``resolve_service``: a service job below its desired count gets new tasks; above it, surplus
-  tasks are killed with ``scaledDown`` (tasks already KillInitiated count as gone first, then
+- ``resolve_service``: a service job below its desired count gets new tasks (a relocation's
+  replacement and the task it takes over from count as one); above it, surplus tasks are killed with ``scaledDown`` (tasks already KillInitiated count as gone first, then
   waiting Accepted tasks go, then the youngest running ones);
 - ``settle``: jobs whose work is over (batch done, or killed and drained) finish and are
   archived.
@@ -119,8 +119,10 @@ class Lifecycle:
             return
         desired = work.job_get(job, "descriptor").service.capacity.desired
         active = [t for t in job.tasks.values()
-                  if work.get(t, "state") not in (states.FINISHED, states.KILL_INITIATED)]
-        planned_new = [t for t in work.new_tasks if t.job_id == job.id]
+                  if work.get(t, "state") not in (states.FINISHED, states.KILL_INITIATED)
+                  and not in_flight(work, job, t)]
+        planned_new = [t for t in work.new_tasks if t.job_id == job.id
+                       and not in_flight(work, job, t)]
         count = len(active) + len(planned_new)
         now = self.clock()
         if count < desired:
@@ -204,8 +206,21 @@ def _healthy_sec(work: Work, task: TaskRecord, now: float) -> float:
     return max(0.0, (now if unhealthy is None else unhealthy) - started)
 
 
+def in_flight(work: Work, job: JobRecord, task: TaskRecord) -> bool:
+    """Whether ``task`` is a relocation's replacement whose old task still runs (and is not
+    being killed): until then the pair counts as one toward the desired count."""
+    if not task.relocates:
+        return False
+    old = job.tasks.get(task.relocates)
+    return old is not None and work.get(old, "state") not in (states.FINISHED,
+                                                              states.KILL_INITIATED)
+
+
 def _planned_live(work: Work, job: JobRecord) -> int:
-    """Tasks of a job that will be alive (and not being killed) after ``work``."""
+    """Tasks of a job that will be alive (and not being killed) after ``work``, a relocation's
+    pair counted once."""
     n = sum(1 for t in job.tasks.values()
-            if work.get(t, "state") not in (states.FINISHED, states.KILL_INITIATED))
-    return n + sum(1 for t in work.new_tasks if t.job_id == job.id)
+            if work.get(t, "state") not in (states.FINISHED, states.KILL_INITIATED)
+            and not in_flight(work, job, t))
+    return n + sum(1 for t in work.new_tasks if t.job_id == job.id
+                   and not in_flight(work, job, t))

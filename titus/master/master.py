@@ -29,14 +29,17 @@ from titus.master.auth import (ADMIN, AGENT, AGENT_PREFIX, ANONYMOUS, Principal,
                                principal)
 from titus.master.errors import Conflict, Forbidden, NotFound  # noqa: F401  (re-exported)
 from titus.master.events import EventBus
+from titus.master.eviction import Outcome, evict
 from titus.master.idempotency import IdempotencyKey, KeyReused
 from titus.master.lag import METER
 from titus.master.ledger import Ledger
 from titus.master.lifecycle import Lifecycle
 from titus.master.loop import MasterLoop, Scheduling
 from titus.master.model import CapacityUpdate, JobDescriptor
+from titus.master.moves import Drain
 from titus.master.queries import Queries
 from titus.master.reconciler import Reconciler
+from titus.master.relocation import Relocator
 from titus.master.recovery import recover
 from titus.master.records import JobRecord, TaskRecord
 from titus.master.state import ClusterState
@@ -64,8 +67,9 @@ class Master:
             lag = (lambda: METER.total) if clock is time.time else (lambda: 0.0)
         self.agents = Agents(self.state, self.ledger, self.lifecycle, settings, clock, lag)
         self.scheduling = Scheduling(self.state, self.ledger, self.engine, settings, clock)
+        self.relocator = Relocator(self.state, self.lifecycle, clock)
         self.reconciler = Reconciler(self.state, self.ledger, self.lifecycle, self.agents,
-                                     settings, clock)
+                                     settings, clock, self.relocator)
         self.queries = Queries(self.state, self.engine, store)
         self.started_at = clock()
 
@@ -167,6 +171,72 @@ class Master:
             self.lifecycle.kill(work, task, states.SCALED_DOWN if shrink else states.KILLED)
             self.ledger.commit(work)
             return task
+
+    # ------------------------------------------------------------------ eviction and drains
+    def evict_task(self, task_id: str, caller: Principal = ANONYMOUS) -> Outcome:
+        """Evict a task if its job's disruption budget allows it now (``titus.master.eviction``):
+        it is killed with reason ``evicted`` and replaced as usual. The outcome either way (a
+        refusal is no error); NotFound if the task never existed, Forbidden unless ``caller``
+        may manage its job. A retried call finds the task evicted and kills nothing more."""
+        with self.state.lock:
+            task = self.state.tasks.get(task_id)
+            if task is None:
+                gone, _, _ = self.queries.task(task_id)  # NotFound if it never existed
+                code = "alreadyEvicted" if gone.reason_code == states.EVICTED else "finished"
+                return Outcome(False, code, f"the task has finished ({gone.reason_code})")
+            job = self.state.jobs[task.job_id]
+            _may_manage(caller, job)
+            work = Work()
+            outcome = evict(self.state, self.lifecycle, work, task, job, self.clock(),
+                            caller.name)
+            if outcome.allowed:
+                self.ledger.commit(work)
+            return outcome
+
+    def drain_hosts(self, host_ids: Sequence[str], deadline_sec: Optional[float] = None,
+                    caller: Principal = ANONYMOUS, strict: bool = True,
+                    by: Optional[str] = None) -> list[Drain]:
+        """Drain hosts: no new task lands on them and their tasks are moved off at the pace
+        the budgets allow (``titus.master.relocation``); batch tasks still there after
+        ``deadline_sec`` are killed and run elsewhere. Draining a drained host again keeps
+        when it began (a new ``deadline_sec`` replaces its deadline). NotFound for a host
+        that is neither registered nor drained (``strict``; else it is skipped). ``by``
+        names who asked (default: the caller). Stored before it acts, so a restarted master
+        goes on draining."""
+        with self.state.lock:
+            now = self.clock()
+            known = {info.host_id for _, info in self.state.registry.hosts()}
+            work = Work()
+            for host_id in dict.fromkeys(host_ids):
+                old = self.state.drains.get(host_id)
+                if old is None and host_id not in known:
+                    if strict:
+                        raise NotFound(host_id)
+                    continue
+                deadline = (now + deadline_sec) if deadline_sec is not None else (
+                    old.deadline if old is not None else None)
+                drain = Drain(host_id, old.since if old is not None else now, deadline,
+                              old.by if old is not None else (by or caller.name))
+                if drain != old:
+                    work.drain_puts.append(drain)
+                    work.log.append(("hostDrain", host_id, drain.view()))
+            self.ledger.commit(work)
+            return [self.state.drains[h] for h in dict.fromkeys(host_ids)
+                    if h in self.state.drains]
+
+    def undrain_hosts(self, host_ids: Sequence[str], strict: bool = True) -> None:
+        """Stop draining hosts: tasks may land on them again (moves already begun go on).
+        NotFound for a host neither registered nor drained (``strict``)."""
+        with self.state.lock:
+            known = {info.host_id for _, info in self.state.registry.hosts()}
+            work = Work()
+            for host_id in dict.fromkeys(host_ids):
+                if host_id in self.state.drains:
+                    work.drain_deletes.append(host_id)
+                    work.log.append(("hostUndrain", host_id, {}))
+                elif strict and host_id not in known:
+                    raise NotFound(host_id)
+            self.ledger.commit(work)
 
     def get_job(self, job_id: str) -> tuple[JobRecord, bool]:
         """A job and whether it is archived; NotFound if it never existed."""
@@ -271,6 +341,7 @@ class Master:
         with self.state.lock:
             work = Work()
             work.unhold.extend(sorted(gone))  # not enabled: they are gone
+            work.drain_deletes.extend(sorted(gone & set(self.state.drains)))
             self.ledger.commit(work)
             registry = self.state.registry
             for agent_id in {registry.agent_of_host(h) for h in gone} - {None}:

@@ -18,6 +18,9 @@ Additions of this platform (optional, ignored by Titus clients):
 - ``container.killGracePeriodSeconds``: seconds between SIGTERM and SIGKILL when a task is
   killed (default 10).
 
+``disruptionBudget`` is Titus's ``JobDisruptionBudget`` (one policy, one rate, time windows);
+its meaning, bounds and the default of each job type are in ``titus.master.budget``.
+
 Checks of bounds (cpu, memory, size, env bytes ...) live in ``titus.master.validation``.
 """
 from __future__ import annotations
@@ -206,6 +209,87 @@ class ServiceJobSpec(WireModel):
     retryPolicy: RetryPolicy = Field(default_factory=RetryPolicy)
 
 
+class SelfManagedPolicy(WireModel):
+    """The owner moves its tasks itself; after ``relocationTimeMs`` the platform's default
+    budget of the job type applies."""
+
+    relocationTimeMs: Int64 = 0
+
+
+class AvailabilityPercentageLimit(WireModel):
+    """At least this percentage of the desired tasks stays healthy."""
+
+    percentageOfHealthyContainers: float = 0.0
+
+
+class UnhealthyTasksLimit(WireModel):
+    """At most this many tasks may be unhealthy (or moving) at once."""
+
+    limitOfUnhealthyContainers: int = 0
+
+
+class RelocationLimit(WireModel):
+    """Each task index may be moved at most this many times (batch jobs)."""
+
+    limit: int = 0
+
+
+class RateUnlimited(WireModel):
+    """No limit on how fast tasks are moved (the policy still applies)."""
+
+
+class RatePercentagePerHour(WireModel):
+    """At most this percentage of the desired tasks moved in any hour."""
+
+    maxPercentageOfContainersRelocatedInHour: float = 0.0
+
+
+class RatePerInterval(WireModel):
+    """At most ``limitPerInterval`` tasks moved in any ``intervalMs``."""
+
+    intervalMs: Int64 = 0
+    limitPerInterval: int = 0
+
+
+class RatePercentagePerInterval(WireModel):
+    """At most ``percentageLimitPerInterval`` percent of the desired tasks moved in any
+    ``intervalMs``."""
+
+    intervalMs: Int64 = 0
+    percentageLimitPerInterval: float = 0.0
+
+
+class HourlyTimeWindow(WireModel):
+    """Hours of a day, ``startHour`` included, ``endHour`` excluded (0..24)."""
+
+    startHour: int = 0
+    endHour: int = 24
+
+
+class TimeWindow(WireModel):
+    """When tasks may be moved: these ``days`` (all if none), these hours (all day if none),
+    in ``timeZone`` (UTC if none)."""
+
+    days: list[str] = Field(default_factory=list)
+    hourlyTimeWindows: list[HourlyTimeWindow] = Field(default_factory=list)
+    timeZone: Optional[str] = None
+
+
+class DisruptionBudget(WireModel):
+    """Titus's ``JobDisruptionBudget``: one policy, at most one rate (none: unlimited) and
+    optional time windows."""
+
+    selfManaged: Optional[SelfManagedPolicy] = None
+    availabilityPercentageLimit: Optional[AvailabilityPercentageLimit] = None
+    unhealthyTasksLimit: Optional[UnhealthyTasksLimit] = None
+    relocationLimit: Optional[RelocationLimit] = None
+    rateUnlimited: Optional[RateUnlimited] = None
+    ratePercentagePerHour: Optional[RatePercentagePerHour] = None
+    ratePerInterval: Optional[RatePerInterval] = None
+    ratePercentagePerInterval: Optional[RatePercentagePerInterval] = None
+    timeWindows: Optional[list[TimeWindow]] = None
+
+
 class JobDescriptor(WireModel):
     """A job as submitted (``POST /api/v3/jobs``)."""
 
@@ -216,6 +300,7 @@ class JobDescriptor(WireModel):
     container: Container = Field(default_factory=Container)
     batch: Optional[BatchJobSpec] = None
     service: Optional[ServiceJobSpec] = None
+    disruptionBudget: Optional[DisruptionBudget] = None
 
     @property
     def is_batch(self) -> bool:

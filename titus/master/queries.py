@@ -13,6 +13,7 @@ from titus import states
 from titus.master.engine_adapter import EngineAdapter
 from titus.master import readback
 from titus.master.errors import NotFound
+from titus.master.eviction import job_quota
 from titus.master.records import JobRecord, TaskRecord
 from titus.master.state import ClusterState
 from titus.master.store import Store
@@ -146,14 +147,42 @@ class Queries:
         with st.lock:
             counts = Counter(st.tasks[tid].host_id for tids in st.agent_tasks.values()
                              for tid in tids if tid in st.tasks)
+            drains = st.drains
             return [{"id": h.host_id, "agentId": agent_id, "cpus": h.cpus,
                      "memoryMB": h.memory_mb, "diskMB": h.disk_mb,
                      "networkMbps": h.network_mbps, "gpu": h.gpu,
                      "used": self.engine.host_usage(h.host_id),
                      "tasks": counts.get(h.host_id, 0), "attributes": h.attributes,
                      "active": h.host_id in self.engine.hosts,
-                     "heldOff": h.host_id in self.engine.held_off}
+                     "heldOff": h.host_id in self.engine.held_off,
+                     "drain": drains[h.host_id].view() if h.host_id in drains else None}
                     for agent_id, h in st.registry.hosts()]
+
+    def drain(self, host_id: str) -> dict:
+        """A host's drain state: ``draining``, when it began, its deadline, who asked, and the
+        tasks still on it; NotFound if the host is neither registered nor drained."""
+        st = self.state
+        with st.lock:
+            drain = st.drains.get(host_id)
+            agent_id = st.registry.agent_of_host(host_id)
+            if drain is None and agent_id is None:
+                raise NotFound(host_id)
+            left = sum(1 for t in st.tasks_on(agent_id or "")
+                       if t.host_id == host_id and t.state in states.ON_HOST)
+            return {"id": host_id, "draining": drain is not None, "tasks": left,
+                    **(drain.view() if drain is not None else {})}
+
+    def eviction_quota(self, job_id: str, now: float) -> dict:
+        """How many tasks of a job may be disrupted now, and why not more (Titus's
+        ``EvictionQuota``: ``{reference: {jobId}, quota, message}``); a finished job's is 0.
+        NotFound if the job never existed."""
+        with self.state.lock:
+            job = self.state.jobs.get(job_id)
+            if job is not None:
+                q = job_quota(self.state, job, now)
+                return {"reference": {"jobId": job_id}, "quota": q.count, "message": q.reason}
+        self.job(job_id)  # NotFound if it never existed
+        return {"reference": {"jobId": job_id}, "quota": 0, "message": "the job has finished"}
 
     def host_load(self) -> list[tuple]:
         """(host id, attributes, tasks on it) of every registered host."""

@@ -9,6 +9,7 @@ Per job there are three states: desired (the descriptor: batch size, service cap
   KillInitiated ends ``stuckInKillingState``; a batch task past ``runtimeLimitSec`` is killed
   with ``runtimeLimitExceeded``; a service task unhealthy for longer than
   ``unhealthy_replace_sec`` is killed with ``unhealthy`` (and replaced);
+- tasks on drained hosts are moved at the pace their budgets allow (``Relocator.plan``);
 - service jobs are brought to their desired count (``Lifecycle.resolve_service``);
 - jobs whose work is over are finished and archived (``Lifecycle.settle``);
 - the event log keeps its newest ``events_keep`` entries and submissions' Idempotency-Keys
@@ -27,6 +28,7 @@ from titus.master.config import MasterSettings
 from titus.master.errors import StoreUnavailable
 from titus.master.ledger import Ledger
 from titus.master.lifecycle import Lifecycle
+from titus.master.relocation import Relocator
 from titus.master.state import ClusterState
 from titus.master.work import Work
 from titus.protocol import kill_order
@@ -36,8 +38,10 @@ class Reconciler:
     """One reconciliation pass at a time, on the scheduling loop's thread."""
 
     def __init__(self, state: ClusterState, ledger: Ledger, lifecycle: Lifecycle, agents: Agents,
-                 settings: MasterSettings, clock: Callable[[], float]):
+                 settings: MasterSettings, clock: Callable[[], float],
+                 relocator: Relocator | None = None):
         self.state = state
+        self.relocator = relocator or Relocator(state, lifecycle, clock)
         self.ledger = ledger
         self.lifecycle = lifecycle
         self.agents = agents
@@ -68,6 +72,7 @@ class Reconciler:
             self.agents.lose_silent(now)
         work = Work()
         due = self.run_timers(work, now)
+        self.relocator.plan(work, now)
         for job in list(st.jobs.values()):
             if not job.batch:
                 self.lifecycle.resolve_service(work, job)

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Optional
 
 from titus import states
-from titus.master.model import JobDescriptor
+from titus.master.budget import default_budget
+from titus.master.model import DisruptionBudget, JobDescriptor
 from titus.master.retry import RetryRule
 
 DEFAULT_GROUP = "DEFAULT"
@@ -40,6 +41,9 @@ class TaskRecord:
     # quick failures in a row of this index before this task (crash-loop back-off)
     consecutive_failures: int = 0
     launch_attempts: int = 0  # launch orders sent (a re-send after its agent came back adds one)
+    # a relocation's replacement: the id of the task it takes over from (make-before-break:
+    # that task is killed with ``relocated`` once this one is healthy); "" otherwise
+    relocates: str = ""
     accepted_at: float = 0.0
     launched_at: Optional[float] = None
     start_initiated_at: Optional[float] = None
@@ -57,7 +61,7 @@ class TaskRecord:
                   "kill_reason", "host_id", "agent_id", "ports", "resubmit_of", "resubmit_number",
                   "system_resubmit_number", "exit_code", "retry_at", "accepted_at", "launched_at",
                   "start_initiated_at", "started_at", "kill_initiated_at", "finished_at",
-                  "consecutive_failures", "launch_attempts")
+                  "consecutive_failures", "launch_attempts", "relocates")
 
     def row(self) -> dict:
         """The store row."""
@@ -70,7 +74,7 @@ class TaskRecord:
     @classmethod
     def from_row(cls, row: dict) -> "TaskRecord":
         """A record from a store row."""
-        return cls(**{name: row[name] for name in cls.ROW_FIELDS})
+        return cls(**{name: row[name] for name in cls.ROW_FIELDS if name in row})
 
     @property
     def user_retries_used(self) -> int:
@@ -158,6 +162,13 @@ class JobRecord:
         return self.rule_cache
 
     @property
+    def budget(self) -> DisruptionBudget:
+        """The job's disruption budget (its type's default if it has none: a job stored
+        before budgets existed)."""
+        b = self.descriptor.disruptionBudget
+        return b if b is not None else default_budget(self.batch)
+
+    @property
     def runtime_limit_sec(self) -> float:
         """Batch runtime limit in seconds (0: none)."""
         return float(self.descriptor.batch.runtimeLimitSec) if self.batch else 0.0
@@ -179,8 +190,10 @@ class JobRecord:
     @classmethod
     def from_row(cls, row: dict) -> "JobRecord":
         """A record from a store row (tasks are attached by the caller)."""
-        return cls(id=row["id"], seq=row["seq"],
-                   descriptor=JobDescriptor.model_validate(json.loads(row["descriptor"])),
+        descriptor = JobDescriptor.model_validate(json.loads(row["descriptor"]))
+        if descriptor.disruptionBudget is None:  # stored before budgets: its type's default
+            descriptor.disruptionBudget = default_budget(descriptor.batch is not None)
+        return cls(id=row["id"], seq=row["seq"], descriptor=descriptor,
                    state=row["state"], reason_code=row["reason_code"] or "",
                    reason_message=row["reason_message"] or "", accepted_at=row["accepted_at"],
                    kill_initiated_at=row["kill_initiated_at"], finished_at=row["finished_at"],

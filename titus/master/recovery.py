@@ -1,9 +1,9 @@
 """Rebuilding the master from its store after a restart (including ``kill -9``).
 
 Everything comes back through the ledger's own bookkeeping (``Ledger.replay``): capacity
-groups, agents, jobs and their tasks. Waiting tasks are queued again. Tasks that were on hosts
-wait for their agent to register again: registration holds them on their hosts in the engine,
-resends launches that may never have been delivered, and marks lost what the agent no longer
+groups, agents, jobs and their tasks, drained hosts and disruptions. Waiting tasks are
+queued again. Tasks that were on hosts wait for their agent to register again: registration
+holds them on their hosts in the engine, resends launches that may never have been delivered, and marks lost what the agent no longer
 has. Agents get a full heartbeat timeout to come back before their tasks are declared lost.
 Then one ordinary commit ends what can never be confirmed, brings service jobs to their
 desired count, and settles jobs whose work ended just before the crash.
@@ -22,6 +22,7 @@ from titus.master.idempotency import IdempotencyKey
 from titus.master.ledger import Ledger
 from titus.master.lifecycle import Lifecycle
 from titus.master.model import CapacityGroupSpec
+from titus.master.moves import Disruption, Drain
 from titus.master.records import JobRecord, TaskRecord
 from titus.master.registry import AgentRecord
 from titus.master.state import ClusterState
@@ -93,6 +94,11 @@ def _load(store: Store, state: ClusterState, now: float) -> tuple[Work, tuple[in
             continue
         restored.new_tasks.append(task)
         latest[(task.job_id, task.idx)] = task
+    restored.drain_puts.extend(readback.each(store.load_drains(), Drain.from_row,
+                                             "drained host", "host_id", skipped))
+    restored.disruptions.extend(d for d in readback.each(
+        store.load_disruptions(), Disruption.from_row, "disruption", "task_id", skipped)
+        if d.job_id in jobs)
     for (job_id, idx), task in latest.items():
         job = jobs[job_id]
         if job.batch and task.state == states.FINISHED:

@@ -11,6 +11,9 @@ Rules:
   ``stuckInKillingState``, ``crashed``) are not the task's fault: the task is resubmitted
   at once and the user's retries are not consumed (bounded by ``max_system_retries`` so a
   broken cluster cannot loop forever).
+- ``evicted`` and ``relocated`` (the platform moved the task) are resubmitted the same way,
+  without consuming the user's retries; a service job replaces them only while it is below
+  its desired count (a relocation's replacement already runs).
 - Batch: ``normal`` ends the index; ``scaledDown`` and a job being killed never resubmit;
   ``runtimeLimitExceeded`` resubmits only with ``retryOnRuntimeLimit``; any other end
   (failed, oom, killed by a task kill, unhealthy, ...) consumes one user retry while some remain.
@@ -46,6 +49,9 @@ SYSTEM_REASONS = frozenset({states.LOST, states.TRANSIENT_SYSTEM_ERROR, states.S
 SYSTEM_BACKOFF_MAX_SEC = 30.0
 # Ends someone asked for: they say nothing about whether the task can run.
 ON_PURPOSE = frozenset({states.KILLED, states.SCALED_DOWN})
+# Tasks the platform moved (evicted, or relocated off a drained host): replaced as a system
+# resubmit, the user's retries untouched (Titus's eviction and relocation services).
+MOVED = frozenset({states.EVICTED, states.RELOCATED})
 
 
 @dataclass(frozen=True)
@@ -104,7 +110,7 @@ def decide(*, batch: bool, rule: RetryRule, reason: str, user_retries_used: int,
     """Whether a task that finished with ``reason`` is resubmitted (see the module rules)."""
     if not job_active or reason == states.SCALED_DOWN:
         return NO
-    if reason in SYSTEM_REASONS:
+    if reason in SYSTEM_REASONS or reason in MOVED:
         if system_retries_used < max_system_retries:
             return Decision(True, 0.0, system=True)
         return NO
@@ -124,7 +130,7 @@ def decide(*, batch: bool, rule: RetryRule, reason: str, user_retries_used: int,
 
 def is_crash(reason: str, batch: bool) -> bool:
     """Whether an end with ``reason`` is the task's own failure (it counts toward back-off)."""
-    if reason in SYSTEM_REASONS or reason in ON_PURPOSE:
+    if reason in SYSTEM_REASONS or reason in ON_PURPOSE or reason in MOVED:
         return False
     return not (batch and reason == states.NORMAL)
 

@@ -41,6 +41,10 @@ class ClusterState:
         self._timer_n = itertools.count()
         self.delayed: set = set()  # ids of waiting tasks with a restart delay (back-off)
         self.idempotency: dict = {}  # (scope, key) -> IdempotencyKey of a submission
+        # drained hosts: host id -> Drain (titus.master.relocation), mirrored in the store
+        self.drains: dict = {}
+        # job id -> Disruption records of its evictions and relocations begun, oldest first
+        self.disruptions: dict[str, list] = {}
         self.skipped = Skipped()  # stored rows that could not be read back (reported)
         self.job_seq = 0
         self.task_seq = 0
@@ -84,13 +88,16 @@ class ClusterState:
     # ------------------------------------------------------------------ planning helpers
     def new_task(self, job: JobRecord, idx: int, now: float, *, resubmit_of: str = "",
                  resubmit_number: int = 0, system_resubmit_number: int = 0,
-                 retry_at: float = 0.0, consecutive_failures: int = 0) -> TaskRecord:
-        """A new Accepted task record (not yet committed)."""
+                 retry_at: float = 0.0, consecutive_failures: int = 0,
+                 relocates: str = "") -> TaskRecord:
+        """A new Accepted task record (not yet committed); ``relocates``: the id of the task a
+        relocation's replacement takes over from."""
         self.task_seq += 1
         return TaskRecord(id=new_id(), job_id=job.id, seq=self.task_seq, idx=idx,
                           resubmit_of=resubmit_of, resubmit_number=resubmit_number,
                           system_resubmit_number=system_resubmit_number, retry_at=retry_at,
-                          consecutive_failures=consecutive_failures, accepted_at=now)
+                          consecutive_failures=consecutive_failures, accepted_at=now,
+                          relocates=relocates)
 
     def new_job(self, descriptor, now: float, submitted_by: str = "") -> JobRecord:
         """A new Accepted job record (not yet committed)."""

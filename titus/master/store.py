@@ -186,6 +186,8 @@ class Txn:
         self.conn.execute(S.archive_jobs.insert().from_select(
             jcols, select(*[S.jobs.c[c] for c in jcols]).where(S.jobs.c.id == job_id)))
         self.conn.execute(S.jobs.delete().where(S.jobs.c.id == job_id))
+        # its budget is over with it (the event log keeps what happened)
+        self.conn.execute(S.disruptions.delete().where(S.disruptions.c.job_id == job_id))
 
     # tasks --------------------------------------------------------------------------------
     def insert_tasks(self, rows: list, columns: Optional[tuple] = None) -> None:
@@ -250,6 +252,22 @@ class Txn:
     def delete_capacity_group(self, name: str) -> None:
         """Remove a capacity group."""
         self.conn.execute(S.capacity_groups.delete().where(S.capacity_groups.c.name == name))
+
+    # disruptions and drained hosts ---------------------------------------------------------
+    def insert_disruptions(self, rows: list[dict]) -> None:
+        """Record evictions and relocations begun (rows of ``disruptions``)."""
+        if rows:
+            self.conn.execute(insert(S.disruptions), rows)
+
+    def put_drain(self, row: dict) -> None:
+        """Insert or replace a drained host's row."""
+        self._upsert(S.drained_hosts, S.drained_hosts.c.host_id, row["host_id"], row)
+
+    def delete_drains(self, host_ids: list[str]) -> None:
+        """Forget drained hosts (undrained, or gone)."""
+        if host_ids:
+            self.conn.execute(S.drained_hosts.delete().where(
+                S.drained_hosts.c.host_id.in_(host_ids)))
 
     def event(self, ts: float, kind: str, entity_id: str = "", data: Optional[dict] = None) -> None:
         """Append to the event log."""
@@ -444,6 +462,16 @@ class Store:
     def load_agents(self) -> list[dict]:
         """Every known agent."""
         return self._rows(select(S.agents))
+
+    def load_disruptions(self) -> list[dict]:
+        """Every recorded disruption of a live job, oldest first."""
+        live = select(S.jobs.c.id)
+        return self._rows(select(S.disruptions).where(S.disruptions.c.job_id.in_(live))
+                          .order_by(S.disruptions.c.at))
+
+    def load_drains(self) -> list[dict]:
+        """Every drained host."""
+        return self._rows(select(S.drained_hosts).order_by(S.drained_hosts.c.host_id))
 
     def load_capacity_groups(self) -> list[dict]:
         """Every capacity group."""

@@ -16,7 +16,7 @@ metadata = MetaData()
 
 # The migration revision these tables match (also written to meta.schema on upgrade).
 # The release before migrations wrote "2" there.
-SCHEMA_VERSION = "0007"
+SCHEMA_VERSION = "0008"
 
 
 def _job_columns():
@@ -63,6 +63,8 @@ def _task_columns():
         Column("consecutive_failures", Integer, nullable=False, default=0),
         # launch orders sent for this task (a re-send after its agent came back adds one)
         Column("launch_attempts", Integer, nullable=False, default=0),
+        # a relocation's replacement: the id of the task it takes over from ("" otherwise)
+        Column("relocates", String(64), nullable=False, default=""),
     ]
 
 
@@ -128,6 +130,30 @@ leader_epochs = Table(
     Column("holder", String(64), nullable=False),
     Column("url", Text, nullable=False),
     Column("acquired_at", Float, nullable=False),
+)
+
+# Every disruption the platform caused (an eviction, or a relocation begun), so the budgets'
+# rates and relocation limits hold across a restart and a failover (titus.master.budget).
+# One row per task: a task is disrupted at most once.
+disruptions = Table(
+    "disruptions", metadata,
+    Column("task_id", String(64), primary_key=True),
+    Column("job_id", String(64), nullable=False),
+    Column("idx", Integer, nullable=False),  # the task index in its job
+    Column("kind", String(16), nullable=False),  # "evicted" | "relocated"
+    Column("at", Float, nullable=False),
+    Column("actor", String(255), nullable=False, default=""),  # the principal, or "drain"
+    Index("ix_disruptions_job", "job_id", "at"),
+)
+
+# Hosts an operator (or the autoscaler) drains: they take no new task and their tasks are
+# moved off at the pace the budgets allow (titus.master.relocation).
+drained_hosts = Table(
+    "drained_hosts", metadata,
+    Column("host_id", String(255), primary_key=True),
+    Column("since", Float, nullable=False),
+    Column("deadline", Float),  # batch tasks still there then are killed (None: never)
+    Column("actor", String(255), nullable=False, default=""),  # who asked
 )
 
 meta = Table(

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from titus.boundary import (InputLimits, Problem, SpecError, check_name, check_value, plain_text,
                             safe_value)
 
+from titus.master.budget import check_budget, default_budget
 from titus.master.model import CapacityGroupSpec, CapacityUpdate, JobDescriptor
 from titus.master.model_constraints import unknown_names
 
@@ -95,6 +96,9 @@ def parse_job(data: Any, limits: ValidationLimits | None = None,
               inputs: InputLimits | None = None) -> JobDescriptor:
     """Validate a job descriptor: input bounds, shape, then every bound; all problems reported.
 
+    A job without a ``disruptionBudget`` gets its type's default (``titus.master.budget``),
+    stored and echoed back as Titus does.
+
     Raises :class:`SpecError` (HTTP 400) naming each bad field."""
     limits = limits or ValidationLimits()
     inputs = inputs or InputLimits()
@@ -102,6 +106,8 @@ def parse_job(data: Any, limits: ValidationLimits | None = None,
     problems = check_job(job, limits, inputs)
     if problems:
         raise SpecError(problems)
+    if job.disruptionBudget is None:
+        job.disruptionBudget = default_budget(job.is_batch)
     return job
 
 
@@ -186,6 +192,8 @@ def check_job(job: JobDescriptor, limits: ValidationLimits,
             problems.append(Problem("service.capacity", "must satisfy min <= desired <= max",
                                     {"min": cap.min, "desired": cap.desired, "max": cap.max}))
         problems += check_retry(job.service.retryPolicy, "service.retryPolicy", limits)
+    if job.disruptionBudget is not None:
+        problems += check_budget(job.disruptionBudget, job.batch is not None)
     return problems
 
 

@@ -84,6 +84,8 @@ def task_view(task: TaskRecord, job: Optional[JobRecord] = None) -> dict:
         context["task.resubmitOf"] = task.resubmit_of
     if task.launch_attempts:
         context["task.launchAttempts"] = str(task.launch_attempts)
+    if task.relocates:  # a relocation's replacement: the task it takes over from
+        context["task.relocates"] = task.relocates
     if task.host_id:
         context["agent.host"] = task.host_id
         context["agent.id"] = task.agent_id

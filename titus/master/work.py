@@ -28,7 +28,7 @@ class Work:
                  "done_indices", "touched_jobs", "agents_put", "agent_deletes", "log",
                  "removed_hosts", "added_hosts", "notes", "placed", "capacity_puts",
                  "capacity_deletes", "hold_off", "release", "timers", "holds", "unhold",
-                 "keys")
+                 "keys", "disruptions", "drain_puts", "drain_deletes")
 
     def __init__(self):
         self.new_jobs: list[JobRecord] = []
@@ -54,6 +54,9 @@ class Work:
         self.timers: list[tuple[float, str, str, float]] = []  # (due, task id, kind, stamp)
         self.holds: list[TaskRecord] = []  # running tasks to hold on their hosts again
         self.keys: list = []  # IdempotencyKeys of submissions, stored with their job
+        self.disruptions: list = []  # Disruptions (evictions, relocations begun): stored
+        self.drain_puts: list = []  # Drains of hosts (new or changed): stored, held off
+        self.drain_deletes: list[str] = []  # hosts no longer drained: stored, let back in
 
     # tasks --------------------------------------------------------------------------------
     def update(self, task: TaskRecord, **values) -> None:
@@ -109,7 +112,8 @@ class Work:
         """Whether this work writes to the store."""
         return bool(self.new_jobs or self.new_tasks or self.task_updates or self.job_updates
                     or self.archives or self.agents_put or self.agent_deletes or self.log
-                    or self.capacity_puts or self.capacity_deletes or self.keys)
+                    or self.capacity_puts or self.capacity_deletes or self.keys
+                    or self.disruptions or self.drain_puts or self.drain_deletes)
 
     def empty(self) -> bool:
         """Nothing to write, note or send."""

@@ -158,7 +158,7 @@ def host_map(master, resource: str) -> dict:
                 pair[0] += amount
                 pair[1] += capacity
         share, step = heat(float(used.get(resource, 0.0) or 0.0), float(h.get(view_name) or 0.0))
-        mark = "disabled" if not h.get("active") else ("draining" if h.get("heldOff") else "")
+        mark = "disabled" if not h.get("active") else ("draining" if h.get("heldOff") or h.get("drain") else "")
         zones.setdefault(zone, []).append({**h, "share": share, "step": step, "mark": mark,
                                            "usedAmount": used.get(resource, 0.0),
                                            "capacity": h.get(view_name)})
