@@ -110,16 +110,43 @@ void Engine::follow_run(const TaskView& t) {
     // A soft score that reads a host's own tasks (soft ExclusiveHost) differs inside a bucket:
     // such a run walks every time.
     c.run_cacheable = fit_w_ > 0.0 && fit_w_ >= kMinFitShare * c.score_den;
-    for (const auto& k : t.rc.soft)
-        if (!reads_attrs_only(k)) c.run_cacheable = false;
+    c.run_epoch = ~uint64_t{0};
+    c.run_hard.clear();
+    c.run_soft.clear();
+    c.run_soft_other = 0;
+    for (const auto& k : t.rc.hard)
+        if (reads_attrs_only(k)) c.run_hard.push_back(&k);
+    for (const auto& k : t.rc.soft) {
+        if (reads_attrs_only(k)) {
+            c.run_soft.push_back(&k);
+        } else {
+            c.run_cacheable = false;
+            ++c.run_soft_other;
+        }
+    }
+}
+
+void Engine::list_buckets() {
+    CallState& c = call_;
+    if (c.run_epoch == groups_.layout_epoch()) return;
+    c.run_epoch = groups_.layout_epoch();
+    c.run_buckets.clear();
+    for (int32_t b = 0; b < static_cast<int32_t>(groups_.bucket_capacity()); ++b) {
+        const HostBucket& hb = groups_.bucket(b);
+        if (!hb.by_free.empty()) c.run_buckets.emplace_back(b, groups_.group(hb.by_free.front().second).rep());
+    }
 }
 
 bool Engine::champion_holds(const TaskView& t, const CallState::BucketBound& bb, int32_t& h, double& score) {
     if (!call_.run_cacheable || static_cast<size_t>(bb.bucket) >= call_.champions.size()) return false;
-    const CallState::Champion& c = call_.champions[bb.bucket];
+    CallState::Champion& c = call_.champions[bb.bucket];
     if (c.run != call_.run || c.epoch != groups_.layout_epoch()) return false;
     h = c.host;
     if (h < 0) return true;  // its hosts are as they were: none admits the task still
+    if (ntasks_[h] == c.checked_tasks && bb.soft == c.checked_soft) {  // nothing moved since
+        score = c.checked_score;
+        return true;
+    }
     // Since the walk, only placements on the champion itself changed the bucket, so every other
     // host scores as it did then. The champion still wins if it still fits and its fitness did
     // not fall; if the bucket's soft score moved (the same shift for every host of the bucket),
@@ -132,6 +159,9 @@ bool Engine::champion_holds(const TaskView& t, const CallState::BucketBound& bb,
     if (!(f >= c.fit)) return false;
     if (bb.soft != c.soft && !(f - c.runner_up > kFitGap)) return false;
     score = score_on(t, h);
+    c.checked_tasks = ntasks_[h];
+    c.checked_soft = bb.soft;
+    c.checked_score = score;
     return true;
 }
 
@@ -143,25 +173,29 @@ void Engine::walk_buckets(const TaskView& t, GroupSelector& pick) {
         // Buckets share attribute values: the same hard-attribute verdict and the same soft
         // score for every class in them. Best soft bound first.
         const uint64_t epoch = groups_.layout_epoch();
+        list_buckets();
         auto& order = call_.bucket_order;
         order.clear();
-        for (int32_t b = 0; b < static_cast<int32_t>(groups_.bucket_capacity()); ++b) {
-            const HostBucket& hb = groups_.bucket(b);
-            if (hb.by_free.empty()) continue;
+        const double n_soft = static_cast<double>(rc.soft.size());
+        for (const auto& [b, member] : call_.run_buckets) {
             // Any member tells the bucket's attribute values, also one waiting to be re-homed.
-            const int32_t rep = groups_.group(hb.by_free.front().second).rep();
             bool ok = true;
-            for (const auto& c : rc.hard)
-                if (reads_attrs_only(c) && !c.satisfied(rep, ntasks_[rep])) {
+            for (const ReadyConstraint* c : call_.run_hard)
+                if (!c->satisfied(member, 0)) {
                     ok = false;  // every class of the bucket fails it
                     break;
                 }
             if (!ok) continue;
             double soft = 1.0;
             if (!rc.soft.empty()) {
+                // Summed in constraint order, as score.hpp does (the others count 1 here).
                 double total = 0.0;
-                for (const auto& c : rc.soft) total += reads_attrs_only(c) ? c.soft_score(rep, 0) : 1.0;
-                soft = total / static_cast<double>(rc.soft.size());
+                if (call_.run_soft_other == 0) {
+                    for (const ReadyConstraint* c : call_.run_soft) total += c->soft_score(member, 0);
+                } else {
+                    for (const auto& c : rc.soft) total += reads_attrs_only(c) ? c.soft_score(member, 0) : 1.0;
+                }
+                soft = total / n_soft;
             }
             const double sp = bound_.soft_part(soft);
             order.push_back({bound_.at_with(sp, d[kCpus], d[kCpus]), sp, soft, b});
@@ -243,7 +277,8 @@ void Engine::walk_bucket(const TaskView& t, const CallState::BucketBound& bb, in
     if (h_out >= 0) score_out = best.best_score();
     if (!call_.run_cacheable) return;
     if (static_cast<size_t>(bb.bucket) >= call_.champions.size()) call_.champions.resize(bb.bucket + 1);
-    call_.champions[bb.bucket] = {call_.run, groups_.layout_epoch(), h_out, bb.soft, best_fit, runner_up};
+    call_.champions[bb.bucket] = {call_.run,  groups_.layout_epoch(), h_out, bb.soft, best_fit, runner_up,
+                                  h_out >= 0 ? ntasks_[h_out] : -1, bb.soft, h_out >= 0 ? score_out : 0.0};
 }
 
 void Engine::count_reasons(const TaskView& t, std::vector<int32_t>& reasons, bool specials_apart) {

@@ -71,6 +71,7 @@ int32_t Engine::hold(int32_t h, const double* d, int32_t job, int32_t group, boo
 }
 
 void Engine::release(int32_t slot) {
+    run_ended();  // a run's kept champions assume hosts only gain tasks
     const int32_t h = t_host_[slot];
     count_task(slot, -1);
     double* used = &used_[static_cast<size_t>(h) * R_];

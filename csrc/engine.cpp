@@ -41,7 +41,10 @@ void Engine::add_resource() {
 }
 
 void Engine::ensure_attrs(int32_t n) {
-    if (static_cast<int32_t>(columns_.size()) < n) groups_.invalidate();
+    if (static_cast<int32_t>(columns_.size()) < n) {
+        groups_.invalidate();
+        count_job_ = -1;  // a counted attribute may have a column now
+    }
     while (static_cast<int32_t>(columns_.size()) < n) columns_.emplace_back(live_.size(), -1);
 }
 
@@ -164,6 +167,7 @@ CoCount* Engine::counts_for(int32_t job, int32_t attr) {
     // First use of (job, attr): count the job's held tasks once.
     CoCount& cc = cocounts_[key];
     job_attrs_[job].push_back(attr);
+    count_job_ = -1;  // the job counts one more attribute
     const bool holds_any = static_cast<size_t>(job) < job_held_.size() && job_held_[job] > 0;
     if (holds_any && attr < static_cast<int32_t>(columns_.size())) {
         const std::vector<int32_t>& col = columns_[attr];
@@ -178,13 +182,17 @@ void Engine::count_task(int32_t slot, int32_t delta) {
     if (job < 0) return;
     if (static_cast<size_t>(job) >= job_held_.size()) job_held_.resize(static_cast<size_t>(job) + 1, 0);
     job_held_[job] += delta;
-    auto it = job_attrs_.find(job);
-    if (it == job_attrs_.end()) return;
-    const int32_t h = t_host_[slot];
-    for (int32_t attr : it->second) {
-        if (attr >= static_cast<int32_t>(columns_.size())) continue;  // no host has it (yet)
-        cocounts_[pair_key(job, attr)].add(columns_[attr][h], delta);
+    if (job != count_job_) {  // the counts of one job, looked up once while its tasks follow
+        count_job_ = job;
+        count_list_.clear();
+        auto it = job_attrs_.find(job);
+        if (it != job_attrs_.end())
+            for (int32_t attr : it->second)
+                if (attr < static_cast<int32_t>(columns_.size()))  // else no host has it (yet)
+                    count_list_.emplace_back(attr, &cocounts_[pair_key(job, attr)]);
     }
+    const int32_t h = t_host_[slot];
+    for (const auto& [attr, cc] : count_list_) cc->add(columns_[attr][h], delta);
 }
 
 size_t Engine::host_bytes() const {

@@ -98,7 +98,8 @@ struct CallState {
 
     // A run: tasks in a row with the same class and demand. Within a run, a bucket's best host
     // (its champion) is found once and kept while only its own placements change the bucket
-    // (candidates.cpp, Engine::champion_holds says when it still wins).
+    // (candidates.cpp, Engine::champion_holds says when it still wins). Anything else that
+    // changes a host within a call (release, undoing holds) must end the run (run_ended).
     struct Champion {
         int64_t run = -1;   // the run it was found for
         uint64_t epoch = 0;  // HostGroups::layout_epoch when found
@@ -106,12 +107,23 @@ struct CallState {
         double soft = 0.0;   // the bucket's mean soft score then
         double fit = 0.0;    // the champion's fitness then
         double runner_up = -std::numeric_limits<double>::infinity();  // best fitness of the rest seen
+        // The last check: the champion's task count (within a run only placements change a
+        // host, each adding one), the bucket's soft score, and the score found.
+        int32_t checked_tasks = -1;
+        double checked_soft = 0.0, checked_score = 0.0;
     };
     std::vector<Champion> champions;  // by bucket id
     int64_t run = 0;
     int32_t run_cls = -1;
     std::vector<double> run_demand;
     bool run_cacheable = false;  // the class's soft scores read host attributes only
+    // The run's view of the buckets: each non-empty bucket with a member (any tells its
+    // attribute values), taken again when the layout moves; and the run's constraints that read
+    // attributes only (the rest count 1 in a bucket's soft bound).
+    uint64_t run_epoch = ~uint64_t{0};
+    std::vector<std::pair<int32_t, int32_t>> run_buckets;  // (bucket, member)
+    std::vector<const ReadyConstraint*> run_hard, run_soft;
+    int32_t run_soft_other = 0;  // soft constraints that read more than attributes
 };
 
 class Engine {
@@ -212,6 +224,10 @@ private:
     std::unordered_map<uint64_t, CoCount> cocounts_;  // (job << 32 | attr) -> counts
     std::unordered_map<int32_t, std::vector<int32_t>> job_attrs_;  // job -> attrs counted
     std::vector<int64_t> job_held_;  // job -> tasks held (a new job's counts start at zero)
+    // count_task's view of the last job it counted: (attribute, its counts); entries of
+    // cocounts_ are never erased, so the pointers stay good.
+    int32_t count_job_ = -1;
+    std::vector<std::pair<int32_t, CoCount*>> count_list_;
 
     HostGroups groups_;  // the index: equivalence classes of hosts
 
@@ -262,6 +278,8 @@ private:
     void walk_buckets(const TaskView& t, GroupSelector& pick);
     /// The next task starts a new run (its champions are not kept).
     void run_ended();
+    /// The run's list of non-empty buckets, current with the layout.
+    void list_buckets();
     /// The run the task belongs to (a new one when its class or demand differs from the last).
     void follow_run(const TaskView& t);
     /// Whether bucket bb's kept champion still wins it for task t; sets h (-1: none admits t)

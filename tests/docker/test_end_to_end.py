@@ -221,8 +221,10 @@ def test_task_logs_follow_through_the_master_once_across_rotation(master, agent_
     master.agent_env = {"TITUS_DOCKER_LOG_MAX_SIZE": "10k", "TITUS_DOCKER_LOG_MAX_FILES": "2"}
     master.start_docker_agent(agent_id)
     n = 300
+    # The output starts after 6 s so the follow is attached before the first rotation (starting
+    # the CLI takes seconds on a busy machine); the rotations then happen while it follows.
     job_id = master.submit(_job(
-        "sleep 2; i=1; while [ $i -le %d ]; do echo line-$i-%s; "
+        "sleep 6; i=1; while [ $i -le %d ]; do echo line-$i-%s; "
         "[ $((i %% 10)) -eq 0 ] && sleep 0.02; i=$((i+1)); done; sleep 0.5" % (n, "x" * 40)))
     (task,) = master.wait_for(
         lambda: [t for t in master.tasks(job_id) if state(t) == "Started"], 60,
