@@ -209,7 +209,7 @@ void Engine::walk_buckets(const TaskView& t, GroupSelector& pick) {
             double score = 0.0;
             if (!champion_holds(t, bb, h, score)) {
                 if (!groups_.dirty().empty()) {
-                    refresh_groups();
+                    refresh_bucket(bb.bucket);
                     if (groups_.layout_epoch() != epoch) {  // bucket ids moved: start over
                         refiled = true;
                         break;

@@ -258,6 +258,8 @@ private:
     /// Bring the host classes up to date. A special mark is part of the signature, so special
     /// and ordinary hosts never share a class.
     void refresh_groups();
+    /// Bring bucket b up to date (the hosts waiting in it), leaving the others' for later.
+    void refresh_bucket(int32_t b);
     std::vector<uint8_t> special_mark_;
     std::vector<int32_t> special_;
     int64_t marks_class_ = -1;               // the task class the marks are for, or -1

@@ -163,6 +163,26 @@ public:
         dirty_.clear();
     }
 
+    /// Re-home only the waiting hosts now filed in bucket b (a walk of b needs no more); the
+    /// rest keep waiting, so a host placed on again meanwhile is re-homed once.
+    template <typename Sig, typename Key>
+    void refresh_bucket(int32_t b, Sig sig, Key key) {
+        if (!valid_) return;
+        size_t k = 0;
+        for (size_t i = 0; i < dirty_.size(); ++i) {
+            const int32_t h = dirty_[i];
+            const int32_t g = group_of(h);
+            if (g >= 0 && groups_[g].bucket == b) {
+                dirty_flag_[h] = 0;
+                unplace(h, key);
+                place(h, sig, key);
+            } else {
+                dirty_[k++] = h;
+            }
+        }
+        dirty_.resize(k);
+    }
+
     /// Hosts waiting to be re-homed at the next refresh.
     const std::vector<int32_t>& dirty() const { return dirty_; }
     /// Moves on every change of which buckets exist (one made, one freed, a rebuild): a bucket id

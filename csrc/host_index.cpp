@@ -57,6 +57,12 @@ void Engine::unmark_special() {
     special_.clear();
 }
 
+void Engine::refresh_bucket(int32_t b) {
+    if (!groups_.valid()) return refresh_groups();
+    groups_.refresh_bucket(b, [this](int32_t h, std::string& o) { return signature(h, o); },
+                           [this](int32_t h) { return tiekey_[h]; });
+}
+
 void Engine::refresh_groups() {
     groups_.refresh(order_, n_hosts(), R_, [this](int32_t h, std::string& o) { return signature(h, o); },
                     [this](int32_t h) { return tiekey_[h]; });
