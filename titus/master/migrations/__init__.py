@@ -152,6 +152,10 @@ def locked(conn: Connection, write: bool = True) -> Iterator[Connection]:
     (the database's write lock) when ``write``."""
     try:
         if conn.dialect.name == "postgresql":
+            # An upgrade may pause between statements (a slow or busy machine): the store's
+            # short idle-in-transaction limit, there for a stopped master's writes, must not
+            # end it half-way.
+            conn.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
         elif conn.dialect.name == "sqlite" and write:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
