@@ -114,6 +114,17 @@ def _bound(problems: list, path: str, value, low, high) -> None:
         problems.append(Problem(path, f"must be between {low} and {high}", value))
 
 
+def _some(problems: list, path: str, value, high) -> None:
+    # a rate of 0 lets no task move, ever: no drain of the job's hosts could end and the
+    # autoscaler could never remove them (a time window is the way to pause disruptions)
+    if value == 0:
+        problems.append(Problem(path, "must be above 0: a rate of 0 would never let a task "
+                                "move (use timeWindows to allow disruptions only at times)",
+                                value))
+    else:
+        _bound(problems, path, value, 0, high)
+
+
 def _one_of(problems: list, budget: DisruptionBudget, names: tuple, path: str,
             what: str) -> None:
     given = [n for n in names if getattr(budget, n) is not None]
@@ -125,7 +136,8 @@ def _one_of(problems: list, budget: DisruptionBudget, names: tuple, path: str,
 def check_budget(budget: DisruptionBudget, batch: bool,
                  path: str = "disruptionBudget") -> list[Problem]:
     """Every problem with a budget, each naming its field: exactly one policy and one rate,
-    numbers in bounds (percentages 0..100, counts 0..2^32-1, intervals 1 ms..1 day), days
+    numbers in bounds (percentages 0..100, counts 0..2^32-1, intervals 1 ms..1 day; a rate
+    above 0), days
     and time zones known, hours 0..24 with start before end. ``relocationLimit`` is for
     batch jobs only, as in Titus."""
     problems: list[Problem] = []
@@ -150,19 +162,19 @@ def check_budget(budget: DisruptionBudget, batch: bool,
             problems.append(Problem(f"{path}.relocationLimit",
                                     "is for batch jobs (a service task has no end)"))
     if b.ratePercentagePerHour is not None:
-        _bound(problems, f"{path}.ratePercentagePerHour.maxPercentageOfContainersRelocatedInHour",
-               b.ratePercentagePerHour.maxPercentageOfContainersRelocatedInHour, 0, 100)
+        _some(problems, f"{path}.ratePercentagePerHour.maxPercentageOfContainersRelocatedInHour",
+              b.ratePercentagePerHour.maxPercentageOfContainersRelocatedInHour, 100)
     if b.ratePerInterval is not None:
         _bound(problems, f"{path}.ratePerInterval.intervalMs", b.ratePerInterval.intervalMs,
                1, MAX_INTERVAL_MS)
-        _bound(problems, f"{path}.ratePerInterval.limitPerInterval",
-               b.ratePerInterval.limitPerInterval, 0, MAX_COUNT)
+        _some(problems, f"{path}.ratePerInterval.limitPerInterval",
+              b.ratePerInterval.limitPerInterval, MAX_COUNT)
     if b.ratePercentagePerInterval is not None:
         r = b.ratePercentagePerInterval
         _bound(problems, f"{path}.ratePercentagePerInterval.intervalMs", r.intervalMs, 1,
                MAX_INTERVAL_MS)
-        _bound(problems, f"{path}.ratePercentagePerInterval.percentageLimitPerInterval",
-               r.percentageLimitPerInterval, 0, 100)
+        _some(problems, f"{path}.ratePercentagePerInterval.percentageLimitPerInterval",
+              r.percentageLimitPerInterval, 100)
     windows = b.timeWindows or []
     if len(windows) > 64:
         problems.append(Problem(f"{path}.timeWindows", "at most 64 windows", len(windows)))
