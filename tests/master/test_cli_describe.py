@@ -88,7 +88,8 @@ def test_a_waiting_task_says_why_with_host_counts_per_reason(live, placed):
 def test_job_describe_has_tasks_history_and_events(live, placed):
     out = cli(live, "job", "describe", placed["job"]).output
     for words in ("describe-me", "batch, 3 task(s)", "delayed: 1 retries", "Tasks (",
-                  placed["running"], "Events:", "jobAccepted", "DB_PASSWORD=<redacted>"):
+                  placed["running"], "Events:", "jobAccepted", "DB_PASSWORD=<redacted>",
+                  "Capacity group:  DEFAULT"):  # the group job list shows, not "default"
         assert words in out, (words, out)
     assert "hunter2" not in out
     as_json = json.loads(cli(live, "job", "describe", placed["job"], "--json").output)

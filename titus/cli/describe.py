@@ -70,7 +70,7 @@ def describe_job(client: Client, job_id: str, as_json: bool = False) -> None:
         out.field("Retry policy", retry_text(service.get("retryPolicy")))
     out.field("State", state_text(status))
     out.field("Owner", (d.get("owner") or {}).get("teamEmail"))
-    out.field("Capacity group", d.get("capacityGroup") or "default")
+    out.field("Capacity group", d.get("capacityGroup") or "DEFAULT")  # the master's default
     out.field("Submitted", f"{when(created_at(job))} ({age(created_at(job))} ago)")
     if job.get("backingOff"):
         out.field("Backing off", f"{job.get('tasksBackingOff')} task(s) wait to restart after "
