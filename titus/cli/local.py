@@ -41,17 +41,35 @@ class Progress:
         self.waiting = sum(t["status"]["state"] == "Accepted" for t in tasks)
         self.reasons = sorted({t["status"].get("reasonCode", "") for t in finished
                                if t["status"].get("reasonCode") != "normal"})
+        # why tasks wait (the engine's words), and the newest try that ended for a reason
+        # other than its own exit (an image that cannot be pulled, a lost host ...)
+        self.why_waiting = next((t.get("schedulingFailure") for t in tasks
+                                 if t["status"]["state"] == "Accepted"
+                                 and t.get("schedulingFailure")), "")
+        trouble = [t for t in finished
+                   if t["status"].get("reasonCode") not in ("normal", "failed", "killed")]
+        newest = max(trouble, key=lambda t: int(t["status"].get("timestamp") or 0),
+                     default=None)
+        self.problem = (newest["status"].get("reasonMessage") or "") if newest else ""
 
     def words(self, batch: bool) -> str:
         """``2 running, 1 succeeded, 3 tries failed`` (only the counts that are not zero)."""
+        waiting = "waiting" + (f" ({_clip(self.why_waiting)})" if self.why_waiting else "")
         parts = [(self.running, "running"), (self.starting, "starting"),
-                 (self.waiting, "waiting"), (self.succeeded, "succeeded")]
+                 (self.waiting, waiting), (self.succeeded, "succeeded")]
         text = [f"{n} {what}" for n, what in parts if n]
         if self.failed:
             text.append(f"{self.failed} {'try' if self.failed == 1 else 'tries'} failed")
         if not batch:
             text.append("a service: it keeps running")
-        return ", ".join(text) or "submitted"
+        words = ", ".join(text) or "submitted"
+        return words + (f"; last: {_clip(self.problem)}" if self.problem else "")
+
+
+def _clip(text: str, width: int = 90) -> str:
+    """One line of at most ``width`` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _job_progress(client, job_id: str) -> Progress:
@@ -69,13 +87,28 @@ def _job_progress(client, job_id: str) -> Progress:
     return Progress(job, tasks)
 
 
-def _submit_samples(cluster) -> list[tuple[str, str, dict]]:
-    """Submit every sample job; returns (file name, job id, descriptor)."""
+def _fit_to_hosts(name: str, descriptor: dict, hosts: int) -> dict:
+    """The sample as submitted here: a batch job with one task per host (``uniqueHost``)
+    asks for at most ``hosts`` tasks, else the rest would wait forever (one Docker host)."""
+    hard = (descriptor.get("container", {}).get("hardConstraints") or {}).get("constraints", {})
+    batch = descriptor.get("batch")
+    if not batch or str(hard.get("uniqueHost", "")).lower() != "true" \
+            or int(batch.get("size", 1)) <= hosts:
+        return descriptor
+    click.echo(f"{name}: {hosts} host(s) here, so {hosts} of its {batch['size']} tasks "
+               "(one per host)")
+    return {**descriptor, "batch": {**batch, "size": hosts}}
+
+
+def _submit_samples(cluster, hosts: int) -> list[tuple[str, str, dict]]:
+    """Submit every sample job (fitted to ``hosts``); returns (file name, job id,
+    descriptor)."""
     from titus.sample_jobs import load_samples
 
     submitted = []
     with cluster.client() as client:
         for name, descriptor in load_samples().items():
+            descriptor = _fit_to_hosts(name, descriptor, hosts)
             response = client.post("/api/v3/jobs", json=descriptor)
             if response.status_code >= 400:
                 raise click.ClickException(f"sample {name} was refused: "
@@ -282,7 +315,8 @@ def local(runtime, agents, hosts_per_agent, cpus, memory_mb, pull, workdir, port
             click.echo("This platform stops once the sample's batch jobs finish "
                        "(--keep keeps it running).\n")
         if sample:
-            submitted = _submit_samples(cluster)
+            submitted = _submit_samples(
+                cluster, agents * hosts_per_agent if runtime == "sim" else agents)
             last = _show_sample_progress(cluster, submitted, stopping)
             if last is None:
                 return
