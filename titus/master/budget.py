@@ -54,9 +54,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Iterable, Optional
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from titus.boundary import Problem
 from titus.master.model import DisruptionBudget
@@ -106,6 +107,18 @@ def zone_of(name: Optional[str]) -> ZoneInfo:
         return ZoneInfo(key)
     except (ZoneInfoNotFoundError, ValueError, OSError, TypeError):
         raise ValueError("unknown time zone") from None
+
+
+@lru_cache(maxsize=1)
+def _iana_names() -> frozenset:
+    # "localtime" names this machine's own zone: two masters could read one budget apart
+    return frozenset(available_timezones()) - {"localtime"}
+
+
+def _iana_name(name: str) -> bool:
+    """Whether a window's zone is an alias or an IANA name the same on every machine (not
+    ``localtime``, nor a file of the zone database such as ``right/UTC``)."""
+    return name.upper() in ZONE_ALIASES or name in _iana_names()
 
 
 # ---------------------------------------------------------------------------- validation
@@ -180,7 +193,10 @@ def check_budget(budget: DisruptionBudget, batch: bool,
         problems.append(Problem(f"{path}.timeWindows", "at most 64 windows", len(windows)))
     for i, window in enumerate(windows[:64]):
         where = f"{path}.timeWindows[{i}]"
-        for j, day in enumerate(window.days):
+        if len(window.days) > len(DAYS):
+            problems.append(Problem(f"{where}.days", f"at most {len(DAYS)} days",
+                                    len(window.days)))
+        for j, day in enumerate(window.days[:len(DAYS)]):
             if day.capitalize() not in DAYS:
                 problems.append(Problem(f"{where}.days[{j}]", "must be a day of the week, "
                                         "Monday to Sunday", day))
@@ -200,8 +216,12 @@ def check_budget(budget: DisruptionBudget, batch: bool,
             else:
                 try:
                     zone_of(window.timeZone)
+                    known = _iana_name(window.timeZone)
                 except ValueError:
-                    problems.append(Problem(f"{where}.timeZone", "unknown time zone",
+                    known = False
+                if not known:
+                    problems.append(Problem(f"{where}.timeZone", "unknown time zone (an IANA "
+                                            "name such as Europe/Berlin, or UTC, PST ...)",
                                             window.timeZone))
     return problems
 
