@@ -195,6 +195,8 @@ def test_cli_drain_undrain_hosts_and_evict(world, monkeypatch):
     assert out.exit_code == 0 and "evicted" in out.output, out.output
     out = runner.invoke(main, ["task", "evict", task_id])
     assert out.exit_code == 1 and "not evicted" in out.output
+    out = runner.invoke(main, ["task", "evict", task_id, "--json"])  # it exited 0
+    assert out.exit_code == 1 and json.loads(out.output)["allowed"] is False
 
 
 def test_cli_drain_of_several_hosts_with_an_unknown_one_drains_none(world, monkeypatch):
