@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from titus.cli import main
+from titus.cli.numbers import Finite
 from titus.cli.client import Client, connection_options, print_json, print_table
 
 
@@ -48,7 +49,7 @@ def list_hosts(url, token, as_json):
 
 @hosts.command("drain")
 @click.argument("host_ids", nargs=-1, required=True)
-@click.option("--deadline", "deadline", type=click.FloatRange(0, 30 * 24 * 3600), default=None,
+@click.option("--deadline", "deadline", type=Finite(0, 30 * 24 * 3600), default=None,
               help="Seconds from now after which batch tasks still on the host are killed "
                    "(and run elsewhere without spending retries).")
 @connection_options

@@ -22,6 +22,7 @@ from typing import Optional
 import click
 
 from titus.cli import main
+from titus.cli.numbers import Finite
 
 SAMPLE_POLL_SEC = 0.5
 
@@ -238,10 +239,10 @@ def _remove_containers(agent_ids: list[str]) -> int:
               help="Agent processes to start (default: 2 sim agents, 1 docker agent).")
 @click.option("--hosts-per-agent", type=click.IntRange(min=1), default=5, show_default=True,
               help="Simulated hosts each sim agent stands for.")
-@click.option("--cpus", type=click.FloatRange(min=0), default=None,
+@click.option("--cpus", type=Finite(min=0), default=None,
               help="CPUs of each host (default: 8 per simulated host; the machine's own for "
                    "docker).")
-@click.option("--memory-mb", type=click.FloatRange(min=0), default=None,
+@click.option("--memory-mb", type=Finite(min=0), default=None,
               help="Memory of each host (default: 32768 per simulated host; the machine's "
                    "own for docker).")
 @click.option("--pull", type=click.Choice(["always", "missing", "never"]), default="missing",
