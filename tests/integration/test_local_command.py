@@ -102,3 +102,29 @@ def test_a_one_task_per_host_sample_asks_for_no_more_tasks_than_hosts():
     assert _fit_to_hosts("s", spread, 10) == spread
     hello = load_samples()["batch-hello.json"]
     assert _fit_to_hosts("h", hello, 1) == hello
+
+
+def test_a_crashed_agent_leaves_the_logs_the_message_points_to(tmp_path):
+    # "see the logs in /tmp/titus-local-..." named a directory removed a moment later
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    proc = subprocess.Popen(titus_command("local", "--port", "0", "--agents", "1"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, start_new_session=True)
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "running; press Ctrl-C" in line:
+                break
+        url = next(w for w in "".join(lines).split() if w.startswith("http://127.0.0.1:"))
+        agent = subprocess.run(["pgrep", "-f", "--", f"--master {url}"], capture_output=True,
+                               text=True).stdout.split()
+        assert len(agent) == 1, lines
+        os.kill(int(agent[0]), signal.SIGKILL)
+        out = "".join(lines) + proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0 and "stopped unexpectedly" in out, out
+    logs = out.split("see the logs in ")[1].split()[0]
+    assert os.path.isdir(logs) and os.listdir(logs), out

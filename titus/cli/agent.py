@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from titus.cli import main
 from titus.cli.numbers import Finite
+from titus.protocol import MAX_QUANTITY
 
 
 def _parse_attributes(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -42,10 +43,10 @@ def _zones(values: tuple[str, ...]) -> list[str]:
               help="Simulated hosts this agent stands for (sim only).")
 @click.option("--zone", "zones", multiple=True,
               help="Zone(s) to spread hosts over; repeat or comma-separate.")
-@click.option("--cpus", type=Finite(min=0), default=None, help="CPUs per host.")
-@click.option("--memory-mb", type=Finite(min=0), default=None, help="Memory per host.")
-@click.option("--disk-mb", type=Finite(min=0), default=100_000.0, show_default=True)
-@click.option("--network-mbps", type=Finite(min=0), default=10_000.0,
+@click.option("--cpus", type=Finite(min=0, max=MAX_QUANTITY), default=None, help="CPUs per host.")
+@click.option("--memory-mb", type=Finite(min=0, max=MAX_QUANTITY), default=None, help="Memory per host.")
+@click.option("--disk-mb", type=Finite(min=0, max=MAX_QUANTITY), default=100_000.0, show_default=True)
+@click.option("--network-mbps", type=Finite(min=0, max=MAX_QUANTITY), default=10_000.0,
               show_default=True)
 @click.option("--gpu", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--instance-type", default="m5.4xlarge", show_default=True)

@@ -23,6 +23,7 @@ import click
 
 from titus.cli import main
 from titus.cli.numbers import Finite
+from titus.protocol import MAX_QUANTITY
 
 SAMPLE_POLL_SEC = 0.5
 
@@ -239,10 +240,10 @@ def _remove_containers(agent_ids: list[str]) -> int:
               help="Agent processes to start (default: 2 sim agents, 1 docker agent).")
 @click.option("--hosts-per-agent", type=click.IntRange(min=1), default=5, show_default=True,
               help="Simulated hosts each sim agent stands for.")
-@click.option("--cpus", type=Finite(min=0), default=None,
+@click.option("--cpus", type=Finite(min=0, max=MAX_QUANTITY), default=None,
               help="CPUs of each host (default: 8 per simulated host; the machine's own for "
                    "docker).")
-@click.option("--memory-mb", type=Finite(min=0), default=None,
+@click.option("--memory-mb", type=Finite(min=0, max=MAX_QUANTITY), default=None,
               help="Memory of each host (default: 32768 per simulated host; the machine's "
                    "own for docker).")
 @click.option("--pull", type=click.Choice(["always", "missing", "never"]), default="missing",
@@ -334,6 +335,10 @@ def local(runtime, agents, hosts_per_agent, cpus, memory_mb, pull, workdir, port
             time.sleep(0.5)
     except KeyboardInterrupt:
         click.echo("\nstopping ...")
+    except click.ClickException as exc:
+        if "stopped unexpectedly" in exc.message:
+            temporary = False  # the message sends the reader to the logs: they stay
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
