@@ -17,7 +17,7 @@ import click
 
 from titus.cli.client import Client, connection_options, print_json
 from titus.cli.jobs import job_group, shown
-from titus.cli.show import age, when
+from titus.cli.show import age, printable, when
 from titus.cli.tasks import created_at, ended_reason, task_group
 
 RECENT_EVENTS = 20
@@ -185,7 +185,7 @@ class Lines:
             self.lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
 
     def echo(self) -> None:
-        click.echo("\n".join(self.lines))
+        click.echo(printable("\n".join(self.lines)))
 
 
 def container_fields(out: Lines, c: dict) -> None:
