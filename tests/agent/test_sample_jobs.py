@@ -20,3 +20,10 @@ def test_sample_passes_the_masters_validation(name):
     assert check_job(job, ValidationLimits()) == []
     env = descriptor["container"]["env"]
     assert float(env["TITUS_SIM_DURATION_SEC"]) >= 0
+
+
+@pytest.mark.parametrize("name", sample_files())
+def test_samples_use_the_default_capacity_group_by_its_name(name):
+    # "default" beside the master's "DEFAULT" showed one group as two in titus job list
+    group = load_samples()[name].get("capacityGroup")
+    assert group in (None, "DEFAULT")

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from titus.agent.sim import SimRuntime
-from titus.protocol import LaunchOrder
+from titus.protocol import LaunchOrder, TaskStatusMsg
 
 
 class Recorder:
@@ -82,6 +82,19 @@ def test_bad_env_fails_the_task_naming_the_variable(sim):
     done = rec.finished("t1")[0]
     assert done.reason == "failed"
     assert "TITUS_SIM_DURATION_SEC" in done.message and "'soon'" in done.message
+
+
+@pytest.mark.parametrize("code", ["9" * 100, "2147483648", "-5", "256", "3.0", "", "0x1"])
+def test_an_exit_code_no_process_can_have_fails_the_task_not_the_agent(sim, code):
+    # a status with exit code 10**99 was refused by the master with the whole heartbeat,
+    # then every registration: one job's env took its agent's hosts out of the cluster
+    runtime, rec = sim
+    runtime.launch(spec("t1", TITUS_SIM_EXIT_CODE=code))
+    done = rec.finished("t1")[0]
+    assert done.reason == "failed" and done.exit_code is None
+    assert "TITUS_SIM_EXIT_CODE" in done.message and len(done.message) < 200
+    TaskStatusMsg(task_id=done.task_id, state=done.state, reason=done.reason,
+                  message=done.message, exit_code=done.exit_code, host_id=done.host_id)
 
 
 def test_kill_exits_on_sigterm_when_the_task_stops_in_time(sim):

@@ -68,3 +68,63 @@ def test_local_docker_without_an_engine_says_what_to_do(tmp_path):
     assert "no Docker engine answers at unix://" in said, said
     assert ".ci/docker.sh" in said and "--runtime sim" in said
     assert "Traceback" not in said and "starting master" not in said  # checked first
+
+
+def test_sample_progress_says_why_tasks_wait_and_why_tries_ended():
+    # on the Docker runtime without network, the bars said "8 tries failed" and nothing
+    # more: the pull error was only in the agent's log
+    from titus.cli.local import Progress
+
+    def task(state, reason="", message="", failure=None, ts="1"):
+        t = {"status": {"state": state, "reasonCode": reason, "reasonMessage": message,
+                        "timestamp": ts}}
+        return {**t, "schedulingFailure": failure} if failure else t
+
+    tasks = [task("Finished", "transientSystemError", "old", ts="1"),
+             task("Finished", "transientSystemError", "pull failed: no such host", ts="2"),
+             task("Finished", "failed", "exited with code 1", ts="3"),
+             task("Accepted", failure="0/1 hosts: 1 constraint:UniqueHostAttr(hostname)")]
+    words = Progress({"status": {"state": "Accepted"}}, tasks).words(True)
+    assert "1 waiting (0/1 hosts: 1 constraint:UniqueHostAttr(hostname))" in words
+    assert words.endswith("; last: pull failed: no such host"), words
+    flaky = Progress({"status": {"state": "Accepted"}}, tasks[2:3]).words(True)
+    assert flaky == "1 try failed"  # a task's own failing exit is what the sample shows
+
+
+def test_a_one_task_per_host_sample_asks_for_no_more_tasks_than_hosts():
+    # with one Docker host, 5 of the 6 tasks of the spread sample waited forever and
+    # titus local --sample never ended
+    from titus.cli.local import _fit_to_hosts
+    from titus.sample_jobs import load_samples
+
+    spread = load_samples()["batch-unique-hosts.json"]
+    assert _fit_to_hosts("s", spread, 1)["batch"]["size"] == 1
+    assert _fit_to_hosts("s", spread, 10) == spread
+    hello = load_samples()["batch-hello.json"]
+    assert _fit_to_hosts("h", hello, 1) == hello
+
+
+def test_a_crashed_agent_leaves_the_logs_the_message_points_to(tmp_path):
+    # "see the logs in /tmp/titus-local-..." named a directory removed a moment later
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    proc = subprocess.Popen(titus_command("local", "--port", "0", "--agents", "1"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, start_new_session=True)
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "running; press Ctrl-C" in line:
+                break
+        url = next(w for w in "".join(lines).split() if w.startswith("http://127.0.0.1:"))
+        agent = subprocess.run(["pgrep", "-f", "--", f"--master {url}"], capture_output=True,
+                               text=True).stdout.split()
+        assert len(agent) == 1, lines
+        os.kill(int(agent[0]), signal.SIGKILL)
+        out = "".join(lines) + proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0 and "stopped unexpectedly" in out, out
+    logs = out.split("see the logs in ")[1].split()[0]
+    assert os.path.isdir(logs) and os.listdir(logs), out

@@ -235,6 +235,26 @@ HOSTILE = [
     ({"selfManaged": {}, "ratePercentagePerHour": {
         "maxPercentageOfContainersRelocatedInHour": -0.1}},
      "disruptionBudget.ratePercentagePerHour.maxPercentageOfContainersRelocatedInHour"),
+    # a rate of 0 (also by leaving the field out) never lets a task move: no drain of its
+    # hosts could ever end, and the autoscaler could never remove them
+    ({"selfManaged": {}, "ratePerInterval": {"intervalMs": 60000}},
+     "disruptionBudget.ratePerInterval.limitPerInterval"),
+    ({"selfManaged": {}, "ratePerInterval": {"intervalMs": 60000, "limitPerInterval": 0}},
+     "disruptionBudget.ratePerInterval.limitPerInterval"),
+    ({"selfManaged": {}, "ratePercentagePerHour": {}},
+     "disruptionBudget.ratePercentagePerHour.maxPercentageOfContainersRelocatedInHour"),
+    ({"selfManaged": {}, "ratePercentagePerInterval": {"intervalMs": 60000,
+                                                       "percentageLimitPerInterval": 0}},
+     "disruptionBudget.ratePercentagePerInterval.percentageLimitPerInterval"),
+    # the machine's own zone (two masters could disagree), files of the zone database
+    ({"selfManaged": {}, "timeWindows": [{"timeZone": "localtime"}]},
+     "disruptionBudget.timeWindows[0].timeZone"),
+    ({"selfManaged": {}, "timeWindows": [{"timeZone": "right/UTC"}]},
+     "disruptionBudget.timeWindows[0].timeZone"),
+    ({"selfManaged": {}, "timeWindows": [{"timeZone": "posixrules"}]},
+     "disruptionBudget.timeWindows[0].timeZone"),
+    ({"selfManaged": {}, "timeWindows": [{"days": ["Monday"] * 100_000}]},
+     "disruptionBudget.timeWindows[0].days"),
     ({"selfManaged": {}, "timeWindows": [{"timeZone": "Mars/Olympus"}]},
      "disruptionBudget.timeWindows[0].timeZone"),
     ({"selfManaged": {}, "timeWindows": [{"timeZone": "../../etc/passwd"}]},

@@ -183,7 +183,8 @@ def test_cli_drain_undrain_hosts_and_evict(world, monkeypatch):
     out = runner.invoke(main, ["hosts", "drain", host, "--deadline", "30"])
     assert out.exit_code == 0 and "draining" in out.output, out.output
     out = runner.invoke(main, ["hosts", "drain", host, "--deadline", "nan"])
-    assert out.exit_code != 0
+    # refused by the CLI, naming NaN (it reached the master, which said "less than 2592000")
+    assert out.exit_code == 2 and "not a finite number" in out.output, out.output
     out = runner.invoke(main, ["hosts", "--json"])
     assert out.exit_code == 0 and '"drain"' in out.output
     out = runner.invoke(main, ["hosts"])
@@ -195,6 +196,41 @@ def test_cli_drain_undrain_hosts_and_evict(world, monkeypatch):
     assert out.exit_code == 0 and "evicted" in out.output, out.output
     out = runner.invoke(main, ["task", "evict", task_id])
     assert out.exit_code == 1 and "not evicted" in out.output
+    out = runner.invoke(main, ["task", "evict", task_id, "--json"])  # it exited 0
+    assert out.exit_code == 1 and json.loads(out.output)["allowed"] is False
+
+
+def test_cli_drain_of_several_hosts_with_an_unknown_one_drains_none(world, monkeypatch):
+    # "titus hosts drain A nope B" drained A without a word, then stopped at nope
+    import click
+
+    from titus.cli import main
+    from titus.cli.client import describe_error
+
+    http, master, agent, h = world
+
+    class Local:  # the CLI's HTTP client, sent to the in-process app
+        def __init__(self, *a, **k):
+            pass
+
+        def request(self, method, path, params=None, **_):
+            r = http.request(method, path, params=params, headers=h["root"])
+            if r.status_code >= 400:
+                raise click.ClickException(describe_error(r))
+            return r.json()
+
+    monkeypatch.setattr("titus.cli.hosts.Client", Local)
+    first, second = agent.hosts[0].host_id, agent.hosts[1].host_id
+    runner = CliRunner()
+    for command in ("drain", "undrain"):
+        out = runner.invoke(main, ["hosts", command, first, "no-such-host", second])
+        assert out.exit_code == 1 and "no-such-host" in out.output, out.output
+        assert not master.queries.drain(first)["draining"]
+        assert not master.queries.drain(second)["draining"]
+    out = runner.invoke(main, ["hosts", "drain", first, second])
+    assert out.exit_code == 0 and out.output.count("draining") == 2, out.output
+    out = runner.invoke(main, ["hosts", "undrain", first, "no-such-host"])
+    assert out.exit_code == 1 and master.queries.drain(first)["draining"]
 
 
 def test_service_jobs_spread_and_opt_out_packs(world):

@@ -125,3 +125,25 @@ def test_a_hostile_yaml_file_is_a_clear_error(tmp_path, content, says):
 def test_an_endless_spec_file_is_not_read_whole():
     result = CliRunner().invoke(main, ["job", "submit", "/dev/zero", "--url", "http://127.0.0.1:9"])
     assert result.exit_code == 1 and "more than" in result.output, result.output
+
+
+@pytest.mark.parametrize("args", [
+    ["local", "--cpus", "nan"], ["local", "--memory-mb", "inf"],
+    ["local", "--cpus", "1e300"],  # beyond a host's bound: the agents exited at once
+    ["agent", "--cpus", "nan"], ["agent", "--max-backoff-sec", "nan"],
+    ["agent", "--network-mbps", "1e13"],
+    ["hosts", "drain", "h1", "--deadline", "nan"],
+    ["capacity-groups", "set", "g", "--cpu", "nan"],
+    ["instance-groups", "rules", "g", "--cooldown-sec", "nan"],
+    ["master", "--lease-sec", "inf"]])
+def test_non_finite_numbers_are_usage_errors_before_anything_runs(args):
+    # click's FloatRange let nan through: titus local --cpus nan started agents that exited
+    # at once, titus agent --cpus nan printed a validation trace
+    from click.testing import CliRunner
+
+    from titus.cli import main
+
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 2, (args, out.output)
+    assert "not a finite number" in out.output or "is not in the range" in out.output, \
+        out.output

@@ -88,7 +88,8 @@ def test_a_waiting_task_says_why_with_host_counts_per_reason(live, placed):
 def test_job_describe_has_tasks_history_and_events(live, placed):
     out = cli(live, "job", "describe", placed["job"]).output
     for words in ("describe-me", "batch, 3 task(s)", "delayed: 1 retries", "Tasks (",
-                  placed["running"], "Events:", "jobAccepted", "DB_PASSWORD=<redacted>"):
+                  placed["running"], "Events:", "jobAccepted", "DB_PASSWORD=<redacted>",
+                  "Capacity group:  DEFAULT"):  # the group job list shows, not "default"
         assert words in out, (words, out)
     assert "hunter2" not in out
     as_json = json.loads(cli(live, "job", "describe", placed["job"], "--json").output)
@@ -142,11 +143,13 @@ def test_events_follow_prints_live_changes(live, placed):
         live.http.delete(f"/api/v3/jobs/{job}")
         deadline, seen = time.monotonic() + 20, ""
         import os
-        os.set_blocking(proc.stdout.fileno(), False)
+        import select
+        # raw reads of the pipe: a non-blocking text read raised TypeError when no byte was
+        # there yet (TextIOWrapper cannot concatenate the None it got)
         while time.monotonic() < deadline and "Finished" not in seen:
-            chunk = proc.stdout.read()
-            seen += chunk or ""
-            time.sleep(0.1)
+            ready, _, _ = select.select([proc.stdout], [], [], 0.1)
+            if ready:
+                seen += os.read(proc.stdout.fileno(), 65536).decode("utf-8", "replace")
         assert f"job {job} (followed)" in seen, seen
         assert "Finished" in seen
     finally:
@@ -184,3 +187,18 @@ def test_hostile_cli_input_is_a_clear_error_not_a_traceback(live, args):
 def test_a_huge_limit_is_just_everything(live, placed):
     result = cli(live, "job", "list", "--limit", "99999999999999999999999")
     assert result.exit_code == 0 and placed["job"] in result.output
+
+
+def test_terminal_controls_in_what_users_submitted_are_shown_not_obeyed(live):
+    # a job's env, command or message with ESC ]0;title BEL, ESC [2J ... retitled, cleared
+    # and recoloured the terminal of whoever ran titus job describe on it
+    evil = "\x1b]0;PWNED\x07\x1b[2J\x1b[31mRED\r\u202e\x9b"
+    spec = dict(JOB, applicationName="controls", container=dict(
+        JOB["container"], env={"V": evil}, entryPoint=["sh", "-c", "echo " + evil]))
+    job_id = submit(live, spec)
+    for args in (["job", "describe", job_id], ["events", "--job", job_id],
+                 ["task", "list", "--job", job_id]):
+        out = cli(live, *args).output
+        assert not any(ch in out for ch in "\x1b\x07\r\u202e\x9b"), (args, out)
+    out = cli(live, "job", "describe", job_id).output
+    assert "V=\\x1b]0;PWNED\\x07\\x1b[2J\\x1b[31mRED\\x0d\\u202e\\x9b" in out, out

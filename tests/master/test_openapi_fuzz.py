@@ -69,9 +69,11 @@ def test_every_operation_that_reads_a_body_declares_it():
     """Every POST and PUT reads a JSON body (``deps.read_body``): one the document does not
     declare is never fuzzed with a body, and its 408 and 415 answers go undocumented."""
     doc = APP.openapi()
+    # writes whose whole input is the path and the query (a drain's deadlineSec)
+    bodiless = {("put", "/api/v3/hosts/{host_id}/drain")}
     for path, ops in doc["paths"].items():
         for method in ("post", "put"):
-            if method not in ops:
+            if method not in ops or (method, path) in bodiless:
                 continue
             op = ops[method]
             assert "requestBody" in op, (method, path)

@@ -92,3 +92,29 @@ def test_capacity_update_and_group_checks():
     assert fields_of(err.value) == {"name", "tier", "resources.cpu"}
     g = parse_capacity_group({"name": "g", "tier": "Critical", "resources": {"cpu": 4}})
     assert g.resources.cpu == 4
+
+
+@pytest.mark.parametrize("image,field", [
+    ({"name": "../../containers/x"}, "container.image.name"),  # walked the engine's API
+    ({"name": "UPPER"}, "container.image.name"),
+    ({"name": "-rf"}, "container.image.name"),
+    ({"name": "a//b"}, "container.image.name"),
+    ({"name": "x", "tag": "a:b"}, "container.image.tag"),
+    ({"name": "x", "tag": "t" * 129}, "container.image.tag"),
+    ({"name": "x", "tag": ".hidden"}, "container.image.tag"),
+    ({"name": "x", "digest": "sha256:zz"}, "container.image.digest"),
+    ({"name": "x", "digest": "../x:00"}, "container.image.digest"),
+])
+def test_image_references_docker_cannot_read_are_refused(image, field):
+    with pytest.raises(SpecError) as err:
+        parse_job({**base(), "container": {"image": image}})
+    assert field in [p.field for p in err.value.problems]
+
+
+@pytest.mark.parametrize("image", [
+    {"name": "alpine", "tag": "3.19"}, {"name": "org/app", "digest": "sha256:0123"},
+    {"name": "127.0.0.1:5000/titus-test/busybox", "tag": "v1_2-x"},
+    {"name": "registry.example.com/a.b/c__d/e-f"}, {"name": "[::1]:5000/x"},
+    {"name": "titus-test/busybox", "tag": "latest"}])
+def test_image_references_docker_reads_are_accepted(image):
+    assert parse_job({**base(), "container": {"image": image}}).container.image.name == image["name"]

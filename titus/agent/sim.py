@@ -70,11 +70,16 @@ def _env_float(env: dict[str, str], name: str) -> float:
 
 
 def _env_int(env: dict[str, str], name: str) -> int:
+    # an exit status is 0..255 (what a process can return and Docker reports); anything
+    # else would be a status the master refuses, and with it every report of the agent
     raw = env.get(name, "0")
     try:
-        return int(raw)
+        value = int(raw)
     except (TypeError, ValueError):
-        raise SimSpecError(f"{name} must be an integer exit code, got {raw!r}") from None
+        value = None
+    if value is None or not 0 <= value <= 255:
+        raise SimSpecError(f"{name} must be an exit code from 0 to 255, got {raw[:40]!r}")
+    return value
 
 
 def plan(order: LaunchOrder) -> tuple[float, int]:

@@ -9,6 +9,8 @@ import click
 from pydantic import ValidationError
 
 from titus.cli import main
+from titus.cli.numbers import Finite
+from titus.protocol import MAX_QUANTITY
 
 
 def _parse_attributes(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -41,10 +43,10 @@ def _zones(values: tuple[str, ...]) -> list[str]:
               help="Simulated hosts this agent stands for (sim only).")
 @click.option("--zone", "zones", multiple=True,
               help="Zone(s) to spread hosts over; repeat or comma-separate.")
-@click.option("--cpus", type=click.FloatRange(min=0), default=None, help="CPUs per host.")
-@click.option("--memory-mb", type=click.FloatRange(min=0), default=None, help="Memory per host.")
-@click.option("--disk-mb", type=click.FloatRange(min=0), default=100_000.0, show_default=True)
-@click.option("--network-mbps", type=click.FloatRange(min=0), default=10_000.0,
+@click.option("--cpus", type=Finite(min=0, max=MAX_QUANTITY), default=None, help="CPUs per host.")
+@click.option("--memory-mb", type=Finite(min=0, max=MAX_QUANTITY), default=None, help="Memory per host.")
+@click.option("--disk-mb", type=Finite(min=0, max=MAX_QUANTITY), default=100_000.0, show_default=True)
+@click.option("--network-mbps", type=Finite(min=0, max=MAX_QUANTITY), default=10_000.0,
               show_default=True)
 @click.option("--gpu", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--instance-type", default="m5.4xlarge", show_default=True)
@@ -67,7 +69,7 @@ def _zones(values: tuple[str, ...]) -> list[str]:
                    "(~/.docker/config.json, or $DOCKER_CONFIG; `docker login` writes it).")
 @click.option("--launch-log", type=click.Path(dir_okay=False), default=None,
               help="Sim only: append one line per launched task to this file.")
-@click.option("--max-backoff-sec", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+@click.option("--max-backoff-sec", type=Finite(min=0.1), default=2.0, show_default=True,
               help="Longest pause between attempts while the master is unreachable.")
 @click.option("--state-dir", type=click.Path(file_okay=False), default=None,
               help="Where the agent keeps its own credential across restarts (env "

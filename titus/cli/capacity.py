@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from titus.cli import main
+from titus.cli.numbers import FINITE
 from titus.cli.client import Client, connection_options, print_json, print_table
 
 
@@ -44,9 +45,9 @@ def get(name, url, token, as_json):
 @capacity_group.command("set")
 @click.argument("name")
 @click.option("--tier", type=click.Choice(["Critical", "Flex"]), default="Flex", show_default=True)
-@click.option("--cpu", type=float, default=0.0, help="Guaranteed CPUs.")
+@click.option("--cpu", type=FINITE, default=0.0, help="Guaranteed CPUs.")
 @click.option("--memory-mb", type=int, default=0, help="Guaranteed memory.")
-@click.option("--limit-cpu", type=float, default=None, help="Most CPUs the group may hold.")
+@click.option("--limit-cpu", type=FINITE, default=None, help="Most CPUs the group may hold.")
 @click.option("--limit-memory-mb", type=int, default=None, help="Most memory the group may hold.")
 @connection_options
 def set_group(name, tier, cpu, memory_mb, limit_cpu, limit_memory_mb, url, token, as_json):

@@ -210,7 +210,9 @@ def print_table(title: str, columns: list[str], rows: list[list],
     from rich.table import Table
 
     table = Table(title=title)
-    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    from titus.cli.show import printable
+
+    cells = [["" if v is None else printable(str(v)) for v in row] for row in rows]
     for i, column in enumerate(columns):
         if column in keep:
             widest = max([len(column)] + [len(r[i]) for r in cells])

@@ -17,7 +17,7 @@ import click
 
 from titus.cli.client import Client, connection_options, print_json
 from titus.cli.jobs import job_group, shown
-from titus.cli.show import age, when
+from titus.cli.show import age, printable, when
 from titus.cli.tasks import created_at, ended_reason, task_group
 
 RECENT_EVENTS = 20
@@ -70,7 +70,7 @@ def describe_job(client: Client, job_id: str, as_json: bool = False) -> None:
         out.field("Retry policy", retry_text(service.get("retryPolicy")))
     out.field("State", state_text(status))
     out.field("Owner", (d.get("owner") or {}).get("teamEmail"))
-    out.field("Capacity group", d.get("capacityGroup") or "default")
+    out.field("Capacity group", d.get("capacityGroup") or "DEFAULT")  # the master's default
     out.field("Submitted", f"{when(created_at(job))} ({age(created_at(job))} ago)")
     if job.get("backingOff"):
         out.field("Backing off", f"{job.get('tasksBackingOff')} task(s) wait to restart after "
@@ -185,7 +185,7 @@ class Lines:
             self.lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
 
     def echo(self) -> None:
-        click.echo("\n".join(self.lines))
+        click.echo(printable("\n".join(self.lines)))
 
 
 def container_fields(out: Lines, c: dict) -> None:

@@ -17,7 +17,7 @@ import httpx
 from titus.cli import main
 from titus.cli.client import Client, connection_options, describe_error, print_json
 from titus.cli.describe import event_words
-from titus.cli.show import when
+from titus.cli.show import printable, when
 from titus.cli.tasks import ended_reason
 
 DEFAULT_LIMIT = 50
@@ -37,7 +37,7 @@ def events(job_id, task_id, limit, follow, url, token, as_json):
     params = {k: v for k, v in {"jobId": job_id, "taskId": task_id}.items() if v}
     history = newest(client, params, limit) if limit else []
     for entry in history:
-        print_json(entry) if as_json else click.echo(log_line(entry))
+        print_json(entry) if as_json else click.echo(printable(log_line(entry)))
     if not follow:
         if not history and not as_json:
             click.echo("no events" + (" yet" if params else "") + "; --follow waits for changes")
@@ -51,7 +51,7 @@ def events(job_id, task_id, limit, follow, url, token, as_json):
             if as_json:
                 click.echo(json.dumps({"kind": kind, **payload}))
             else:
-                click.echo(change_line(kind, payload))
+                click.echo(printable(change_line(kind, payload)))
             if task_id and payload.get("status", {}).get("state") == "Finished":
                 return
     except KeyboardInterrupt:

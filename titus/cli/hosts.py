@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from titus.cli import main
+from titus.cli.numbers import Finite
 from titus.cli.client import Client, connection_options, print_json, print_table
 
 
@@ -48,7 +49,7 @@ def list_hosts(url, token, as_json):
 
 @hosts.command("drain")
 @click.argument("host_ids", nargs=-1, required=True)
-@click.option("--deadline", "deadline", type=click.FloatRange(0, 30 * 24 * 3600), default=None,
+@click.option("--deadline", "deadline", type=Finite(0, 30 * 24 * 3600), default=None,
               help="Seconds from now after which batch tasks still on the host are killed "
                    "(and run elsewhere without spending retries).")
 @connection_options
@@ -57,12 +58,21 @@ def drain(host_ids, deadline, url, token, as_json):
     disruption budgets allow, batch tasks finish (or are moved at --deadline)."""
     client = Client(url, token)
     params = {"deadlineSec": deadline} if deadline is not None else {}
-    out = [client.request("PUT", f"/api/v3/hosts/{h}/drain", params=params) for h in host_ids]
+    _look_up(client, host_ids)
+    out = []
+    for h in host_ids:  # each said as it is done: a failure later leaves no doubt
+        out.append(client.request("PUT", f"/api/v3/hosts/{h}/drain", params=params))
+        if not as_json:
+            click.echo(f"{out[-1]['id']}: draining, {out[-1]['tasks']} tasks left")
     if as_json:
         print_json(out)
-        return
-    for d in out:
-        click.echo(f"{d['id']}: draining, {d['tasks']} tasks left")
+
+
+def _look_up(client, host_ids) -> None:
+    """Every host read first, so a mistyped one (404, named) changes none of them; before,
+    the hosts ahead of it were drained without a word and those after it were not."""
+    for h in dict.fromkeys(host_ids):
+        client.request("GET", f"/api/v3/hosts/{h}/drain")
 
 
 @hosts.command("undrain")
@@ -71,9 +81,12 @@ def drain(host_ids, deadline, url, token, as_json):
 def undrain(host_ids, url, token, as_json):
     """Stop draining hosts (admin): tasks may land on them again."""
     client = Client(url, token)
-    out = [client.request("DELETE", f"/api/v3/hosts/{h}/drain") for h in host_ids]
+    _look_up(client, host_ids)
+    out = []
+    for h in host_ids:
+        out.append(client.request("DELETE", f"/api/v3/hosts/{h}/drain"))
+        if not as_json:
+            click.echo(f"{out[-1]['id']}: "
+                       f"{'draining' if out[-1]['draining'] else 'not draining'}")
     if as_json:
         print_json(out)
-        return
-    for d in out:
-        click.echo(f"{d['id']}: {'draining' if d['draining'] else 'not draining'}")

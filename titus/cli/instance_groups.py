@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from titus.cli import main
+from titus.cli.numbers import FINITE
 from titus.cli.client import Client, connection_options, print_json, print_table
 from titus.cli.show import age, when
 
@@ -89,10 +90,10 @@ def _spec(instance_type, cpus, memory_mb, disk_mb, network_mbps, gpu, tier, zone
 def _group_options(func):
     for option in reversed([
         click.option("--instance-type", default=None, help="Instance type name (e.g. m5.4xlarge)."),
-        click.option("--cpus", type=float, default=None, help="CPUs per host (else asked of EC2)."),
-        click.option("--memory-mb", type=float, default=None, help="Memory per host."),
-        click.option("--disk-mb", type=float, default=None),
-        click.option("--network-mbps", type=float, default=None),
+        click.option("--cpus", type=FINITE, default=None, help="CPUs per host (else asked of EC2)."),
+        click.option("--memory-mb", type=FINITE, default=None, help="Memory per host."),
+        click.option("--disk-mb", type=FINITE, default=None),
+        click.option("--network-mbps", type=FINITE, default=None),
         click.option("--gpu", type=int, default=None),
         click.option("--tier", type=click.Choice(["Flex", "Critical"]), default=None),
         click.option("--zone", "zones", multiple=True, help="Zone(s); repeat or comma-separate."),
@@ -143,7 +144,7 @@ def delete(name, url, token, as_json):
 @click.option("--max-idle", type=int, default=None, help="Most idle hosts to keep.")
 @click.option("--min-size", type=int, default=None)
 @click.option("--max-size", type=int, default=None)
-@click.option("--cooldown-sec", type=float, default=None)
+@click.option("--cooldown-sec", type=FINITE, default=None)
 @click.option("--delete", "remove", is_flag=True, help="Remove the rule (the group stops scaling).")
 @connection_options
 def rules(name, min_idle, max_idle, min_size, max_size, cooldown_sec, remove, url, token, as_json):

@@ -22,6 +22,8 @@ from typing import Optional
 import click
 
 from titus.cli import main
+from titus.cli.numbers import Finite
+from titus.protocol import MAX_QUANTITY
 
 SAMPLE_POLL_SEC = 0.5
 
@@ -41,17 +43,35 @@ class Progress:
         self.waiting = sum(t["status"]["state"] == "Accepted" for t in tasks)
         self.reasons = sorted({t["status"].get("reasonCode", "") for t in finished
                                if t["status"].get("reasonCode") != "normal"})
+        # why tasks wait (the engine's words), and the newest try that ended for a reason
+        # other than its own exit (an image that cannot be pulled, a lost host ...)
+        self.why_waiting = next((t.get("schedulingFailure") for t in tasks
+                                 if t["status"]["state"] == "Accepted"
+                                 and t.get("schedulingFailure")), "")
+        trouble = [t for t in finished
+                   if t["status"].get("reasonCode") not in ("normal", "failed", "killed")]
+        newest = max(trouble, key=lambda t: int(t["status"].get("timestamp") or 0),
+                     default=None)
+        self.problem = (newest["status"].get("reasonMessage") or "") if newest else ""
 
     def words(self, batch: bool) -> str:
         """``2 running, 1 succeeded, 3 tries failed`` (only the counts that are not zero)."""
+        waiting = "waiting" + (f" ({_clip(self.why_waiting)})" if self.why_waiting else "")
         parts = [(self.running, "running"), (self.starting, "starting"),
-                 (self.waiting, "waiting"), (self.succeeded, "succeeded")]
+                 (self.waiting, waiting), (self.succeeded, "succeeded")]
         text = [f"{n} {what}" for n, what in parts if n]
         if self.failed:
             text.append(f"{self.failed} {'try' if self.failed == 1 else 'tries'} failed")
         if not batch:
             text.append("a service: it keeps running")
-        return ", ".join(text) or "submitted"
+        words = ", ".join(text) or "submitted"
+        return words + (f"; last: {_clip(self.problem)}" if self.problem else "")
+
+
+def _clip(text: str, width: int = 90) -> str:
+    """One line of at most ``width`` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _job_progress(client, job_id: str) -> Progress:
@@ -69,13 +89,28 @@ def _job_progress(client, job_id: str) -> Progress:
     return Progress(job, tasks)
 
 
-def _submit_samples(cluster) -> list[tuple[str, str, dict]]:
-    """Submit every sample job; returns (file name, job id, descriptor)."""
+def _fit_to_hosts(name: str, descriptor: dict, hosts: int) -> dict:
+    """The sample as submitted here: a batch job with one task per host (``uniqueHost``)
+    asks for at most ``hosts`` tasks, else the rest would wait forever (one Docker host)."""
+    hard = (descriptor.get("container", {}).get("hardConstraints") or {}).get("constraints", {})
+    batch = descriptor.get("batch")
+    if not batch or str(hard.get("uniqueHost", "")).lower() != "true" \
+            or int(batch.get("size", 1)) <= hosts:
+        return descriptor
+    click.echo(f"{name}: {hosts} host(s) here, so {hosts} of its {batch['size']} tasks "
+               "(one per host)")
+    return {**descriptor, "batch": {**batch, "size": hosts}}
+
+
+def _submit_samples(cluster, hosts: int) -> list[tuple[str, str, dict]]:
+    """Submit every sample job (fitted to ``hosts``); returns (file name, job id,
+    descriptor)."""
     from titus.sample_jobs import load_samples
 
     submitted = []
     with cluster.client() as client:
         for name, descriptor in load_samples().items():
+            descriptor = _fit_to_hosts(name, descriptor, hosts)
             response = client.post("/api/v3/jobs", json=descriptor)
             if response.status_code >= 400:
                 raise click.ClickException(f"sample {name} was refused: "
@@ -205,10 +240,10 @@ def _remove_containers(agent_ids: list[str]) -> int:
               help="Agent processes to start (default: 2 sim agents, 1 docker agent).")
 @click.option("--hosts-per-agent", type=click.IntRange(min=1), default=5, show_default=True,
               help="Simulated hosts each sim agent stands for.")
-@click.option("--cpus", type=click.FloatRange(min=0), default=None,
+@click.option("--cpus", type=Finite(min=0, max=MAX_QUANTITY), default=None,
               help="CPUs of each host (default: 8 per simulated host; the machine's own for "
                    "docker).")
-@click.option("--memory-mb", type=click.FloatRange(min=0), default=None,
+@click.option("--memory-mb", type=Finite(min=0, max=MAX_QUANTITY), default=None,
               help="Memory of each host (default: 32768 per simulated host; the machine's "
                    "own for docker).")
 @click.option("--pull", type=click.Choice(["always", "missing", "never"]), default="missing",
@@ -282,7 +317,8 @@ def local(runtime, agents, hosts_per_agent, cpus, memory_mb, pull, workdir, port
             click.echo("This platform stops once the sample's batch jobs finish "
                        "(--keep keeps it running).\n")
         if sample:
-            submitted = _submit_samples(cluster)
+            submitted = _submit_samples(
+                cluster, agents * hosts_per_agent if runtime == "sim" else agents)
             last = _show_sample_progress(cluster, submitted, stopping)
             if last is None:
                 return
@@ -299,6 +335,10 @@ def local(runtime, agents, hosts_per_agent, cpus, memory_mb, pull, workdir, port
             time.sleep(0.5)
     except KeyboardInterrupt:
         click.echo("\nstopping ...")
+    except click.ClickException as exc:
+        if "stopped unexpectedly" in exc.message:
+            temporary = False  # the message sends the reader to the logs: they stay
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)

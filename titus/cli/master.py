@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from titus.cli import main
+from titus.cli.numbers import FINITE
 
 
 @main.command("master")
@@ -23,7 +24,7 @@ from titus.cli import main
 @click.option("--insecure", is_flag=True, default=None,
               help="Run without any token: every caller may do everything (env "
                    "TITUS_INSECURE=1).")
-@click.option("--heartbeat-timeout", type=float, default=None,
+@click.option("--heartbeat-timeout", type=FINITE, default=None,
               help="Seconds of agent silence before its tasks are lost (default 10).")
 @click.option("--tls-cert", type=click.Path(dir_okay=False), default=None,
               help="Serve HTTPS with this PEM certificate (chain); needs --tls-key "
@@ -36,7 +37,7 @@ from titus.cli import main
 @click.option("--advertise-url", default=None,
               help="URL other masters and agents reach this one at (env TITUS_ADVERTISE_URL; "
                    "default http(s)://bind:port).")
-@click.option("--lease-sec", type=float, default=None,
+@click.option("--lease-sec", type=FINITE, default=None,
               help="Leader lease on a shared PostgreSQL store (env TITUS_LEASE_SEC, default 6): "
                    "a standby takes over about this long after the leader stops.")
 @click.option("--log-level", default="info", show_default=True,

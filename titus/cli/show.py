@@ -5,9 +5,22 @@ people see local wall-clock times and ages ("5m", "2h10m", as ``kubectl`` shows 
 """
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime
 from typing import Optional
+
+# Characters a terminal acts on rather than shows: C0 controls but tab and new line, DEL, C1
+# controls, and the bidirectional overrides that reorder what is shown ("Trojan Source")
+_UNSHOWN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on written as an escape (ESC as
+    ``\\x1b``): job names, env, commands and messages are anyone's input, and an admin's
+    ``titus job describe`` must not have its terminal retitled, cleared or recoloured."""
+    return _UNSHOWN.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", text)
 
 
 def epoch_sec(value) -> Optional[float]:

@@ -124,9 +124,10 @@ def logs(task_id, follow, url, token):
 def evict(task_id, url, token, as_json):
     """Evict a task if its job's disruption budget allows it now (the job replaces it)."""
     out = Client(url, token).request("DELETE", f"/api/v3/eviction/tasks/{task_id}")
-    if as_json:
+    if as_json:  # the same exit status: a script tells a refusal without reading the JSON
         print_json(out)
-        return
-    click.echo(f"{task_id}: {'evicted' if out['allowed'] else 'not evicted'} ({out['reason']})")
+    else:
+        click.echo(f"{task_id}: {'evicted' if out['allowed'] else 'not evicted'} "
+                   f"({out['reason']})")
     if not out["allowed"]:
         raise SystemExit(1)

@@ -54,9 +54,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Iterable, Optional
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from titus.boundary import Problem
 from titus.master.model import DisruptionBudget
@@ -108,10 +109,33 @@ def zone_of(name: Optional[str]) -> ZoneInfo:
         raise ValueError("unknown time zone") from None
 
 
+@lru_cache(maxsize=1)
+def _iana_names() -> frozenset:
+    # "localtime" names this machine's own zone: two masters could read one budget apart
+    return frozenset(available_timezones()) - {"localtime"}
+
+
+def _iana_name(name: str) -> bool:
+    """Whether a window's zone is an alias or an IANA name the same on every machine (not
+    ``localtime``, nor a file of the zone database such as ``right/UTC``)."""
+    return name.upper() in ZONE_ALIASES or name in _iana_names()
+
+
 # ---------------------------------------------------------------------------- validation
 def _bound(problems: list, path: str, value, low, high) -> None:
     if not (low <= value <= high):  # also false for NaN
         problems.append(Problem(path, f"must be between {low} and {high}", value))
+
+
+def _some(problems: list, path: str, value, high) -> None:
+    # a rate of 0 lets no task move, ever: no drain of the job's hosts could end and the
+    # autoscaler could never remove them (a time window is the way to pause disruptions)
+    if value == 0:
+        problems.append(Problem(path, "must be above 0: a rate of 0 would never let a task "
+                                "move (use timeWindows to allow disruptions only at times)",
+                                value))
+    else:
+        _bound(problems, path, value, 0, high)
 
 
 def _one_of(problems: list, budget: DisruptionBudget, names: tuple, path: str,
@@ -125,7 +149,8 @@ def _one_of(problems: list, budget: DisruptionBudget, names: tuple, path: str,
 def check_budget(budget: DisruptionBudget, batch: bool,
                  path: str = "disruptionBudget") -> list[Problem]:
     """Every problem with a budget, each naming its field: exactly one policy and one rate,
-    numbers in bounds (percentages 0..100, counts 0..2^32-1, intervals 1 ms..1 day), days
+    numbers in bounds (percentages 0..100, counts 0..2^32-1, intervals 1 ms..1 day; a rate
+    above 0), days
     and time zones known, hours 0..24 with start before end. ``relocationLimit`` is for
     batch jobs only, as in Titus."""
     problems: list[Problem] = []
@@ -150,25 +175,28 @@ def check_budget(budget: DisruptionBudget, batch: bool,
             problems.append(Problem(f"{path}.relocationLimit",
                                     "is for batch jobs (a service task has no end)"))
     if b.ratePercentagePerHour is not None:
-        _bound(problems, f"{path}.ratePercentagePerHour.maxPercentageOfContainersRelocatedInHour",
-               b.ratePercentagePerHour.maxPercentageOfContainersRelocatedInHour, 0, 100)
+        _some(problems, f"{path}.ratePercentagePerHour.maxPercentageOfContainersRelocatedInHour",
+              b.ratePercentagePerHour.maxPercentageOfContainersRelocatedInHour, 100)
     if b.ratePerInterval is not None:
         _bound(problems, f"{path}.ratePerInterval.intervalMs", b.ratePerInterval.intervalMs,
                1, MAX_INTERVAL_MS)
-        _bound(problems, f"{path}.ratePerInterval.limitPerInterval",
-               b.ratePerInterval.limitPerInterval, 0, MAX_COUNT)
+        _some(problems, f"{path}.ratePerInterval.limitPerInterval",
+              b.ratePerInterval.limitPerInterval, MAX_COUNT)
     if b.ratePercentagePerInterval is not None:
         r = b.ratePercentagePerInterval
         _bound(problems, f"{path}.ratePercentagePerInterval.intervalMs", r.intervalMs, 1,
                MAX_INTERVAL_MS)
-        _bound(problems, f"{path}.ratePercentagePerInterval.percentageLimitPerInterval",
-               r.percentageLimitPerInterval, 0, 100)
+        _some(problems, f"{path}.ratePercentagePerInterval.percentageLimitPerInterval",
+              r.percentageLimitPerInterval, 100)
     windows = b.timeWindows or []
     if len(windows) > 64:
         problems.append(Problem(f"{path}.timeWindows", "at most 64 windows", len(windows)))
     for i, window in enumerate(windows[:64]):
         where = f"{path}.timeWindows[{i}]"
-        for j, day in enumerate(window.days):
+        if len(window.days) > len(DAYS):
+            problems.append(Problem(f"{where}.days", f"at most {len(DAYS)} days",
+                                    len(window.days)))
+        for j, day in enumerate(window.days[:len(DAYS)]):
             if day.capitalize() not in DAYS:
                 problems.append(Problem(f"{where}.days[{j}]", "must be a day of the week, "
                                         "Monday to Sunday", day))
@@ -188,8 +216,12 @@ def check_budget(budget: DisruptionBudget, batch: bool,
             else:
                 try:
                     zone_of(window.timeZone)
+                    known = _iana_name(window.timeZone)
                 except ValueError:
-                    problems.append(Problem(f"{where}.timeZone", "unknown time zone",
+                    known = False
+                if not known:
+                    problems.append(Problem(f"{where}.timeZone", "unknown time zone (an IANA "
+                                            "name such as Europe/Berlin, or UTC, PST ...)",
                                             window.timeZone))
     return problems
 

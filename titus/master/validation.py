@@ -160,6 +160,8 @@ def check_job(job: JobDescriptor, limits: ValidationLimits,
                        ("container.image.digest", c.image.digest)):
         if text and (not plain_text(text) or any(ch.isspace() for ch in text)):
             problems.append(Problem(path, "must be printable, without spaces", text))
+        elif text and not IMAGE_PARTS[path].fullmatch(text):
+            problems.append(Problem(path, IMAGE_WORDS[path], text[:300]))
     attr_bytes = sum(len(k.encode()) + len(v.encode()) for k, v in job.attributes.items())
     if attr_bytes > limits.max_attribute_bytes:
         problems.append(Problem("attributes", f"more than {limits.max_attribute_bytes} bytes"))
@@ -195,6 +197,29 @@ def check_job(job: JobDescriptor, limits: ValidationLimits,
     if job.disruptionBudget is not None:
         problems += check_budget(job.disruptionBudget, job.batch is not None)
     return problems
+
+
+# Docker's image reference grammar (distribution/reference): the agent hands the name to the
+# engine's API, which puts it in a URL path; "../../containers/x" walked out of /images.
+_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*" \
+          r"(?::[0-9]{1,5})?|\[[0-9a-fA-F:]+\](?::[0-9]{1,5})?)"
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_PARTS = {
+    "container.image.name": re.compile(rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*",
+                                       re.ASCII),
+    "container.image.tag": re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", re.ASCII),
+    "container.image.digest": re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*"
+                                         r":[0-9a-fA-F]{1,256}", re.ASCII),
+}
+IMAGE_WORDS = {
+    "container.image.name": "must be a Docker image name: lowercase path components of "
+                            "letters, digits and . _ - separators, after an optional "
+                            "registry host[:port]/ (e.g. alpine, org/app, "
+                            "registry.example.com:5000/org/app)",
+    "container.image.tag": "must be a Docker tag: up to 128 letters, digits, _ . - "
+                           "(not starting with . or -)",
+    "container.image.digest": "must be a Docker digest: ALGORITHM:HEX (e.g. sha256:...)",
+}
 
 
 def check_retry(policy, path: str, limits: ValidationLimits) -> list[Problem]:
