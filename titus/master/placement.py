@@ -57,7 +57,7 @@ def place(engine, records: list, zones: int) -> Placement:
                 probe = engine.task_for(task, zones)
                 index = len(classes)
                 classes.append(TaskClass(job=job_id, group=job.group, hard=probe.hard,
-                                         soft=probe.soft))
+                                         soft=probe.soft, gang=job.gang_pending()))
                 class_rows.append([demand.get(r, 0.0) for r in resources])
             class_of_job[job_id] = index
         if index < 0:
@@ -66,6 +66,7 @@ def place(engine, records: list, zones: int) -> Placement:
             fast.append(task)
             task_class.append(index)
     notes = _Notes(scheduler)
+    fast, task_class = _whole_gangs(jobs, classes, fast, task_class, out)
     if fast:
         tc = np.asarray(task_class, dtype=np.int32)
         demand = np.ascontiguousarray(np.asarray(class_rows, dtype=np.float64)[tc])
@@ -81,7 +82,8 @@ def place(engine, records: list, zones: int) -> Placement:
             message = said.get(key)
             if message is None:
                 asks = dict(zip(resources, class_rows[task_class[row]]))
-                message = said[key] = notes.message(failure, asks)
+                message = said[key] = notes.message(failure, asks).replace(
+                    f"gang classes[{task_class[row]}]:", f"gang of job {fast[row].job_id}:", 1)
             out.failures[fast[row].id] = message
     if slow:
         tasks = [engine.task_for(t, zones) for t in slow]
@@ -93,6 +95,31 @@ def place(engine, records: list, zones: int) -> Placement:
             if failure is not None:
                 out.failures[task.id] = notes.message(failure, _asks(task))
     return out
+
+
+def _whole_gangs(jobs, classes, fast, task_class, out: Placement):
+    """Keep a gang job's rows only when the batch holds every waiting task of the job (the queue
+    may split a job over rounds); otherwise they wait, saying so, and go together later."""
+    gang_rows: dict[int, int] = {}
+    for k in task_class:
+        if classes[k].gang:
+            gang_rows[k] = gang_rows.get(k, 0) + 1
+    short = set()
+    for k, n in gang_rows.items():
+        job = jobs[classes[k].job]
+        if n < sum(1 for t in job.tasks.values() if not t.finished_at):
+            short.add(k)
+    if not short:
+        return fast, task_class
+    keep_tasks, keep_rows = [], []
+    for task, k in zip(fast, task_class):
+        if k in short:
+            out.failures[task.id] = (f"gang of job {task.job_id}: waiting for all its tasks "
+                                     "in one scheduling round")
+        else:
+            keep_tasks.append(task)
+            keep_rows.append(k)
+    return keep_tasks, keep_rows
 
 
 def _asks(task) -> dict:
