@@ -345,3 +345,6 @@ class CapacityGroupSpec(WireModel):
     tier: str = "Flex"
     resources: GroupResources = Field(default_factory=GroupResources)
     limit: Optional[GroupResources] = None
+    # Our extension: whether the group's Critical-tier tasks may preempt Flex-tier tasks when
+    # they fit nowhere (absent: yes for Critical; no effect on a Flex group). docs/preemption.md
+    preemption: Optional[StrictBool] = None

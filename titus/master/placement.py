@@ -27,11 +27,29 @@ class Placement:
     assignments: dict = field(default_factory=dict)
     ports: dict = field(default_factory=dict)
     failures: dict = field(default_factory=dict)  # task id -> message
+    preemptions: dict = field(default_factory=dict)  # task id -> ids of the tasks it preempted
 
 
-def place(engine, records: list, zones: int) -> Placement:
+def place(engine, records: list, zones: int, quotas=None) -> Placement:
     """Offer ``records`` (TaskRecords, in order) to ``engine`` (an
-    :class:`~titus.master.engine_adapter.EngineAdapter`) in one batch."""
+    :class:`~titus.master.engine_adapter.EngineAdapter`) in one batch.
+
+    ``quotas`` ({job id: tasks it may lose in this round}, the Flex jobs' disruption budgets):
+    when given and some task is of a preempting Critical group, a task that fits nowhere may
+    evict Flex tasks (docs/preemption.md); ``Placement.preemptions`` names them."""
+    scheduler = engine.scheduler
+    if not quotas:
+        return _place(engine, records, zones, False)
+    for job_id, n in quotas.items():
+        scheduler.set_eviction_quota(job_id, max(0, min(int(n), 2**31 - 1)))
+    try:
+        return _place(engine, records, zones, True)
+    finally:
+        for job_id in quotas:
+            scheduler.set_eviction_quota(job_id, None)
+
+
+def _place(engine, records: list, zones: int, preempt: bool) -> Placement:
     scheduler = engine.scheduler
     state = engine.state
     out = Placement()
@@ -57,7 +75,8 @@ def place(engine, records: list, zones: int) -> Placement:
                 probe = engine.task_for(task, zones)
                 index = len(classes)
                 classes.append(TaskClass(job=job_id, group=job.group, hard=probe.hard,
-                                         soft=probe.soft, gang=job.gang_pending()))
+                                         soft=probe.soft, gang=job.gang_pending(),
+                                         priority=probe.priority))
                 class_rows.append([demand.get(r, 0.0) for r in resources])
             class_of_job[job_id] = index
         if index < 0:
@@ -70,8 +89,12 @@ def place(engine, records: list, zones: int) -> Placement:
     if fast:
         tc = np.asarray(task_class, dtype=np.int32)
         demand = np.ascontiguousarray(np.asarray(class_rows, dtype=np.float64)[tc])
-        hosts, failures = scheduler.schedule_arrays(demand, tc, classes, task_ids=[t.id for t in fast],
-                                                    explain=True)
+        got = scheduler.schedule_arrays(demand, tc, classes, task_ids=[t.id for t in fast],
+                                        explain=True, preempt=preempt)
+        hosts, failures = got[0], got[1]
+        if preempt:
+            for row, victims in got[2].items():
+                out.preemptions[fast[row].id] = [v for v in victims if v is not None]
         host_ids = scheduler.host_ids
         for task, h in zip(fast, hosts.tolist()):
             if h >= 0:
@@ -87,8 +110,10 @@ def place(engine, records: list, zones: int) -> Placement:
             out.failures[fast[row].id] = message
     if slow:
         tasks = [engine.task_for(t, zones) for t in slow]
-        result = scheduler.schedule(tasks)
+        result = scheduler.schedule(tasks, preempt=preempt)
         out.assignments.update(result.assignments)
+        for tid, victims in result.preemptions.items():
+            out.preemptions[tid] = [v for v in victims if v is not None]
         out.ports.update(result.ports)
         for task in tasks:
             failure = result.failures.get(task.id)
