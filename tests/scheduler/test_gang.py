@@ -154,3 +154,40 @@ def test_a_gang_is_never_partly_held_and_a_failed_one_leaves_no_trace(data, impl
     assert set(a.pop("resources")) >= names
     b.pop("resources")
     assert a == b
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), impl=st.sampled_from(sorted(SCHEDULER_CLASSES)))
+def test_array_gangs_place_as_object_gangs(data, impl):
+    # A gang class k on the array path is the gang named "classes[k]" on the object path: the
+    # same placements, failures (messages included) and state.
+    cls = SCHEDULER_CLASSES[impl]()
+    options = {**data.draw(gen.scheduler_options(), label="options"), "task_order": "given"}
+    hosts = data.draw(gen.hosts(max_size=6), label="hosts")
+    objs, arrs = cls(**options), cls(**options)
+    objs.add_hosts(hosts)
+    arrs.add_hosts(hosts)
+    n_classes = data.draw(st.integers(1, 4), label="classes")
+    shapes = [data.draw(gen.task_shapes()) for _ in range(n_classes)]
+    gang = [data.draw(st.booleans()) for _ in range(n_classes)]
+    prio = [data.draw(st.sampled_from(gen.PRIORITIES)) for _ in range(n_classes)]
+    known = set(objs.resources)
+    rows = data.draw(st.lists(st.integers(0, n_classes - 1), min_size=1, max_size=12), label="rows")
+    tasks = []
+    for i, k in enumerate(rows):
+        d = data.draw(gen.demands())
+        d["scalars"] = {s: q for s, q in d["scalars"].items() if s in known}
+        tasks.append(Task(f"t{i}", **d, **shapes[k], priority=prio[k],
+                          gang=f"classes[{k}]" if gang[k] else None))
+    r = objs.schedule(tasks)
+    resources = arrs.resources
+    demand = np.array([[t.cpus, t.memory_mb, t.disk_mb, t.network_mbps,
+                        *[t.scalars.get(s, 0) for s in resources[4:]]] for t in tasks], dtype=np.float64)
+    classes = [gen.gang_class_of(Task("x", **shapes[k], priority=prio[k]), gang[k]) for k in range(n_classes)]
+    ids = [t.id for t in tasks]
+    out, failures = arrs.schedule_arrays(demand, np.array(rows, dtype=np.int32), classes, task_ids=ids,
+                                         explain=True)
+    host_ids = arrs.host_ids
+    assert {ids[i]: host_ids[h] for i, h in enumerate(out.tolist()) if h >= 0} == r.assignments
+    assert {ids[i]: f for i, f in failures.items()} == r.failures
+    assert snapshot(objs) == snapshot(arrs)
