@@ -53,7 +53,9 @@ using Rows = py::array_t<Row, py::array::c_style>;
 py::tuple schedule(Engine& e, const CArray<double>& demand, const CArray<int32_t>& task_class,
                    const Rows<titus::ClassRow>& cls, const Rows<titus::ConstraintRow>& cons,
                    const CArray<int32_t>& vals, const Rows<titus::SetRequestRow>& rs,
-                   const CArray<int32_t>& limit_groups, const CArray<double>& limits, bool details, bool want_slots) {
+                   const CArray<int32_t>& limit_groups, const CArray<double>& limits, bool details, bool want_slots,
+                   const CArray<int32_t>& gang, const CArray<int32_t>& priority, bool preempt,
+                   const CArray<int32_t>& quota_jobs, const CArray<int32_t>& quota_counts) {
     const py::ssize_t n = task_class.size();
     if (demand.ndim() != 2 || demand.shape(0) != n || demand.shape(1) != e.n_resources())
         throw py::value_error("demand: expected shape (len(task_class), n_resources)");
@@ -74,6 +76,16 @@ py::tuple schedule(Engine& e, const CArray<double>& demand, const CArray<int32_t
     table.n_vals = vals.size();
     table.rs = rs.data();
     table.n_rs = rs.size();
+    if (gang.size() && gang.size() != n) throw py::value_error("gang: expected one entry per row (or none)");
+    if (priority.size() && priority.size() != n) throw py::value_error("priority: expected one entry per row (or none)");
+    if (quota_jobs.size() != quota_counts.size()) throw py::value_error("quota_jobs, quota_counts: lengths differ");
+    titus::CallExtras extras;
+    extras.gang = gang.size() ? gang.data() : nullptr;
+    extras.priority = priority.size() ? priority.data() : nullptr;
+    extras.preempt = preempt;
+    extras.quota_jobs = quota_jobs.data();
+    extras.quota_counts = quota_counts.data();
+    extras.n_quota = quota_jobs.size();
     titus::GroupLimits gl;
     gl.groups = limit_groups.data();
     gl.limits = limits.data();
@@ -91,7 +103,7 @@ py::tuple schedule(Engine& e, const CArray<double>& demand, const CArray<int32_t
     out.details = details;
     {
         py::gil_scoped_release release;
-        e.schedule(demand.data(), tc, n, table, gl, out);
+        e.schedule(demand.data(), tc, n, table, gl, out, extras);
     }
     const py::ssize_t n_fail = static_cast<py::ssize_t>(out.fail_rows.size());
     py::object port_off = py::none(), ports = py::none(), set_choice = py::none();
@@ -103,7 +115,8 @@ py::tuple schedule(Engine& e, const CArray<double>& demand, const CArray<int32_t
     }
     return py::make_tuple(hosts, slots, to_numpy(std::move(out.fail_rows), {n_fail}),
                           to_numpy(std::move(out.fail_counts), {n_fail, static_cast<py::ssize_t>(out.width)}),
-                          port_off, ports, set_choice);
+                          port_off, ports, set_choice, to_numpy(std::move(out.culprit), {n}),
+                          to_numpy(std::move(out.victims), {static_cast<py::ssize_t>(out.victims.size() / 2), 2}));
 }
 
 // The codes and layouts Python shares with the engine (csrc/layout.hpp, fitness.hpp,
@@ -203,9 +216,15 @@ PYBIND11_MODULE(_engine, m) {
         .def("tasks_on", [](const Engine& e, int32_t h) { check_host(e, h); return e.tasks_on(h); })
         .def("schedule", &schedule, py::arg("demand"), py::arg("task_class"), py::arg("cls"), py::arg("cons"),
              py::arg("vals"), py::arg("rs"), py::arg("limit_groups"), py::arg("limits"), py::arg("details"),
-             py::arg("want_slots"),
-             "Place rows of demand in order. Returns (hosts, slots|None, fail_rows, fail_counts, "
-             "port_off|None, ports|None, set_choice|None).")
+             py::arg("want_slots"), py::arg("gang") = CArray<int32_t>(0), py::arg("priority") = CArray<int32_t>(0),
+             py::arg("preempt") = false, py::arg("quota_jobs") = CArray<int32_t>(0),
+             py::arg("quota_counts") = CArray<int32_t>(0),
+             "Place rows of demand in order. `gang` (int32[N] or empty): rows with the same id >= 0 follow "
+             "each other and are placed whole or not at all; `priority` (int32[N] or empty); with `preempt`, "
+             "a row that fits nowhere may evict held tasks of lower priority of the jobs in `quota_jobs`, "
+             "at most `quota_counts` each. Returns (hosts, slots|None, fail_rows, fail_counts, "
+             "port_off|None, ports|None, set_choice|None, culprit int32[N] (the failing row of a failed "
+             "gang, else -1), victims int32[k, 2] (row, evicted slot)).")
         .def("overcommit_reason",
              [](const Engine& e, int32_t h, const CArray<double>& d) {
                  check_host(e, h);
@@ -229,7 +248,7 @@ PYBIND11_MODULE(_engine, m) {
              "Index of the first resource-set request the host cannot serve, or -1.")
         .def("hold",
              [](Engine& e, int32_t h, const CArray<double>& d, int32_t job, int32_t group, bool exclusive,
-                int32_t n_ports, py::object exact_ports, const CArray<int32_t>& rs) {
+                int32_t n_ports, py::object exact_ports, const CArray<int32_t>& rs, int32_t priority) {
                  check_host(e, h);
                  if (d.size() != e.n_resources()) throw py::value_error("demand: expected n_resources values");
                  std::vector<int32_t> exact;
@@ -237,9 +256,11 @@ PYBIND11_MODULE(_engine, m) {
                  if (has_exact) exact = exact_ports.cast<std::vector<int32_t>>();
                  std::vector<int32_t> ports, sets;
                  const int32_t slot = e.hold(h, d.data(), job, group, exclusive, n_ports, has_exact ? &exact : nullptr,
-                                             set_requests(rs), &ports, &sets);
+                                             set_requests(rs), &ports, &sets, priority);
                  return py::make_tuple(slot, ports, sets);
              },
+             py::arg("h"), py::arg("demand"), py::arg("job"), py::arg("group"), py::arg("exclusive"),
+             py::arg("n_ports"), py::arg("exact_ports"), py::arg("rs"), py::arg("priority") = 0,
              "Hold a task on a host without checks (the caller checked). Returns (slot, ports, set indices).")
         .def("release",
              [](Engine& e, int32_t slot) {

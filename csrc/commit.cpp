@@ -9,7 +9,7 @@ namespace titus {
 
 int32_t Engine::hold(int32_t h, const double* d, int32_t job, int32_t group, bool exclusive, int32_t n_ports,
                      const std::vector<int32_t>* exact_ports, const std::vector<std::pair<int32_t, int32_t>>& sets,
-                     std::vector<int32_t>* ports_out, std::vector<int32_t>* sets_out) {
+                     std::vector<int32_t>* ports_out, std::vector<int32_t>* sets_out, int32_t priority) {
     int32_t slot;
     if (!free_slots_.empty()) {
         slot = free_slots_.back();
@@ -20,6 +20,8 @@ int32_t Engine::hold(int32_t h, const double* d, int32_t job, int32_t group, boo
         t_job_.push_back(-1);
         t_group_.push_back(-1);
         t_excl_.push_back(0);
+        t_prio_.push_back(0);
+        t_seq_.push_back(0);
         t_demand_.resize(t_demand_.size() + R_, 0.0);
     }
     double* used = &used_[static_cast<size_t>(h) * R_];
@@ -32,6 +34,8 @@ int32_t Engine::hold(int32_t h, const double* d, int32_t job, int32_t group, boo
     t_job_[slot] = job;
     t_group_[slot] = group;
     t_excl_[slot] = exclusive ? 1 : 0;
+    t_prio_[slot] = priority;
+    t_seq_[slot] = next_seq_++;
     ntasks_[h] += 1;
     nexcl_[h] += exclusive ? 1 : 0;
     if (exact_ports || n_ports > 0) {

@@ -201,6 +201,8 @@ size_t Engine::host_bytes() const {
     return b;
 }
 
-size_t Engine::task_bytes() const { return 3 * sizeof(int32_t) + 1 + sizeof(double) * R_; }
+size_t Engine::task_bytes() const {
+    return 4 * sizeof(int32_t) + 1 + sizeof(int64_t) + sizeof(double) * R_;
+}
 
 }  // namespace titus

@@ -55,6 +55,31 @@ struct ScheduleOut {
     std::vector<int32_t> port_off;  // N + 1
     std::vector<int32_t> ports;
     std::vector<int32_t> set_choice;  // N * max_sets, -1 where none
+    std::vector<int32_t> culprit;     // N: for a member of a gang that failed, the row that failed; else -1
+    std::vector<int32_t> victims;     // (row, slot) pairs: the held tasks each row evicted (preempt.cpp)
+};
+
+/// What a call adds to plain placement: gangs (gang.cpp) and preemption (preempt.cpp).
+struct CallExtras {
+    const int32_t* gang = nullptr;      // per row: gang id, -1 none; a gang's rows are contiguous
+    const int32_t* priority = nullptr;  // per row (null: all 0)
+    bool preempt = false;
+    const int32_t* quota_jobs = nullptr;    // jobs whose tasks may be evicted in this call...
+    const int32_t* quota_counts = nullptr;  // ...and how many of them at most
+    int64_t n_quota = 0;
+};
+
+/// One step of a gang's attempt, so that it can be undone exactly (gang.cpp): a hold, or an
+/// eviction (then the victim's whole record). The host's and group's usage rows before the step
+/// are restored bit for bit, so no rounding residue of add-then-subtract survives.
+struct UndoStep {
+    bool evicted = false;
+    int32_t slot = -1, host = -1, group = -1, job = -1, priority = 0;
+    uint8_t exclusive = 0;
+    int64_t seq = 0;
+    std::vector<double> used_before, group_before, demand;
+    std::vector<int32_t> ports;
+    std::vector<int32_t> sets;  // (set group, set, label) triples
 };
 
 /// A task class made ready for the placement loop.
@@ -156,7 +181,7 @@ public:
 
     /// Place tasks one at a time in order (the heart of it; runs without the GIL).
     void schedule(const double* demand, const int32_t* task_class, int64_t n, const ClassTable& classes,
-                  const GroupLimits& limits, ScheduleOut& out);
+                  const GroupLimits& limits, ScheduleOut& out, const CallExtras& extras = CallExtras());
 
     /// First resource (kReasonResource0 + r) that `demand` would over-commit on h, or -1.
     int32_t overcommit_reason(int32_t h, const double* demand) const;
@@ -170,7 +195,7 @@ public:
     /// Hold a task on h without any check (the caller checked); returns its slot.
     int32_t hold(int32_t h, const double* demand, int32_t job, int32_t group, bool exclusive, int32_t n_ports,
                  const std::vector<int32_t>* exact_ports, const std::vector<std::pair<int32_t, int32_t>>& sets,
-                 std::vector<int32_t>* ports_out, std::vector<int32_t>* sets_out);
+                 std::vector<int32_t>* ports_out, std::vector<int32_t>* sets_out, int32_t priority = 0);
     /// Let a held task go: its resources return to its host.
     void release(int32_t slot);
     /// Drop every held task.
@@ -213,6 +238,9 @@ private:
     // held tasks, by slot
     std::vector<int32_t> t_host_, t_job_, t_group_;
     std::vector<uint8_t> t_excl_;
+    std::vector<int32_t> t_prio_;  // priority (preemption: only strictly lower ones are evicted)
+    std::vector<int64_t> t_seq_;   // hold order, a total order shared with the twin (oldest first)
+    int64_t next_seq_ = 0;
     std::vector<double> t_demand_;  // [slot][R]
     std::unordered_map<int32_t, std::vector<int32_t>> t_ports_;
     std::unordered_map<int32_t, std::vector<int32_t>> t_sets_;  // (group, set) pairs
@@ -297,6 +325,28 @@ private:
     inline double score_on(const TaskView& t, int32_t h) const;
     /// score.hpp: feasibility then score: the reason slot, or -1 with `score` set.
     inline int32_t evaluate(const TaskView& t, int32_t h, double& score);
+
+    // ---- gangs (gang.cpp) and preemption (preempt.cpp)
+    /// The usage rows of host h and group g now, for an UndoStep.
+    void save_rows(UndoStep& s, int32_t h, int32_t g);
+    void restore_rows(const UndoStep& s);
+    /// Undo a gang's steps, newest first, leaving the state exactly as before the first.
+    void undo(std::vector<UndoStep>& log);
+    /// Put an evicted task back in its own slot, with its ports and set slots.
+    void rehold(const UndoStep& s);
+    /// Evict a held task (release it), recording it in `log` when a gang may need it back.
+    void evict(int32_t slot, std::vector<UndoStep>* log);
+    /// Whether task t would pass feasibility on h once `victims` (oldest first) were gone; sets
+    /// `score` to its score there.
+    bool fits_without(const TaskView& t, int32_t h, const std::vector<int32_t>& victims, double& score,
+                      std::vector<double>& used_tmp) const;
+    /// preempt.cpp: the host task t may take by evicting tasks of priority below `prio`, and the
+    /// victims (oldest first); -1 when there is none.
+    int32_t preempt_choose(const TaskView& t, int32_t prio, std::vector<int32_t>& victims);
+    /// Evictions left per job in this call (preempt.cpp), and the first seq of this call (tasks
+    /// placed by the call itself are never victims).
+    std::unordered_map<int32_t, int64_t> quota_left_;
+    int64_t call_seq0_ = 0;
 
     CoCount* counts_for(int32_t job, int32_t attr);
     void count_task(int32_t slot, int32_t delta);

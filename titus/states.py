@@ -47,10 +47,12 @@ UNHEALTHY = "unhealthy"
 # (titus.master.budget); neither spends the user's retries
 EVICTED = "evicted"
 RELOCATED = "relocated"
+# preempted: evicted by the scheduler to make room for a Critical-tier task (docs/preemption.md)
+PREEMPTED = "preempted"
 
 REASONS = (NORMAL, FAILED, KILLED, LOST, RUNTIME_LIMIT_EXCEEDED, SCALED_DOWN, STUCK_IN_STATE,
            STUCK_IN_KILLING_STATE, CRASHED, INVALID_REQUEST, TRANSIENT_SYSTEM_ERROR, OOM, UNHEALTHY,
-           EVICTED, RELOCATED)
+           EVICTED, RELOCATED, PREEMPTED)
 
 _TASK_ORDER = {state: i for i, state in enumerate(TASK_STATES)}
 _JOB_ORDER = {state: i for i, state in enumerate(JOB_STATES)}

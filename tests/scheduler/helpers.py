@@ -83,6 +83,7 @@ def summary(result) -> dict:
         "ports": {t: list(p) for t, p in result.ports.items()},
         "resource_sets": {t: dict(s) for t, s in result.resource_sets.items()},
         "failures": {t: (dict(f.counts), f.message) for t, f in result.failures.items()},
+        "preemptions": {t: list(v) for t, v in getattr(result, "preemptions", {}).items()},
     }
 
 

@@ -188,3 +188,30 @@ def scheduler_options(draw):
         seed=draw(st.one_of(st.integers(0, 5), st.integers(0, 2**64 - 1))),
         task_order=draw(st.sampled_from(["given", "given", "interleave_jobs"])),
     )
+
+
+PRIORITIES = (-1, 0, 0, 1, 2, 5)
+
+
+@st.composite
+def gang_tasks(draw, ids):
+    """Tasks (independent or job-shaped) of which some are in gangs ``ga``/``gb`` (a gang's
+    members share a priority; members need not follow each other), with random priorities."""
+    base = draw(some_tasks(ids))
+    gang_prio = {g: draw(st.sampled_from(PRIORITIES)) for g in ("ga", "gb")}
+    out = []
+    for t in base:
+        gang = draw(st.sampled_from([None, None, "ga", "gb"]))
+        prio = gang_prio[gang] if gang else draw(st.sampled_from(PRIORITIES))
+        out.append(Task(**{**t.__dict__, "gang": gang, "priority": prio}))
+    return out
+
+
+def gang_class_of(task: Task, gang: bool = False) -> TaskClass:
+    """The TaskClass of a task's row, with the task's priority, in a gang if ``gang``."""
+    return TaskClass(job=task.job, group=task.group, hard=tuple(task.hard), soft=tuple(task.soft),
+                     ports=task.ports, resource_sets=dict(task.resource_sets), gang=gang,
+                     priority=task.priority)
+
+
+quota_specs = st.dictionaries(st.sampled_from(JOBS[1:]), st.sampled_from([0, 1, 2, 5]), max_size=3)

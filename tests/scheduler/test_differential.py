@@ -26,7 +26,8 @@ from tests.scheduler.helpers import held_ids, plain, snapshot, summary
 pytestmark = pytest.mark.timeout(900)
 
 OPERATIONS = ["schedule"] * 4 + ["schedule_arrays"] * 2 + ["release"] * 2 + [
-    "add_running", "add_hosts", "remove_host", "disable_host", "enable_host", "reset"]
+    "add_running", "add_hosts", "remove_host", "disable_host", "enable_host", "reset",
+    "schedule_gangs", "schedule_gangs", "arrays_gangs", "set_eviction_quota"]
 
 
 def outcome(scheduler, method, *args, **kwargs):
@@ -86,10 +87,26 @@ def step(pair: Pair, data, fresh_ids, round_no: int) -> None:
         demand, task_class, classes = array_inputs(tasks, pair.twin.resources)
         named = data.draw(st.booleans())
         pair.call("schedule_arrays", demand, task_class, classes, task_ids=ids if named else None)
+    elif op == "schedule_gangs":
+        ids = [next(fresh_ids) for _ in range(data.draw(st.integers(1, 10)))]
+        pair.call("schedule", data.draw(gen.gang_tasks(ids)), preempt=data.draw(st.booleans()))
+    elif op == "arrays_gangs":
+        ids = [next(fresh_ids) for _ in range(data.draw(st.integers(1, 10)))]
+        tasks = data.draw(gen.gang_tasks(ids))
+        demand, task_class, _ = array_inputs(tasks, pair.twin.resources)
+        classes = [gen.gang_class_of(t, data.draw(st.booleans())) for t in tasks]
+        # rows of one class share it: a gang class covers several rows
+        task_class = np.array([data.draw(st.integers(0, i)) for i in range(len(tasks))], dtype=np.int32)
+        named = data.draw(st.booleans())
+        pair.call("schedule_arrays", demand, task_class, classes, task_ids=ids if named else None,
+                  explain=data.draw(st.booleans()), preempt=data.draw(st.booleans()))
+    elif op == "set_eviction_quota":
+        pair.call("set_eviction_quota", data.draw(st.sampled_from(gen.JOBS[1:])),
+                  data.draw(st.sampled_from([None, 0, 1, 2, 5])))
     elif op == "release" and held_ids(pair.twin):
         pair.call("release", data.draw(st.sampled_from(held_ids(pair.twin))))
     elif op == "add_running" and live:
-        task = data.draw(gen.tasks([next(fresh_ids)]))[0]
+        task = data.draw(gen.gang_tasks([next(fresh_ids)]))[0]
         host = data.draw(st.sampled_from(live))
         ports = None
         if task.ports and data.draw(st.booleans()):

@@ -91,6 +91,14 @@ class CapacityGroups:
         """Remove a group; False if it was not there."""
         return self.groups.pop(name, None) is not None
 
+    def preempts(self, name: str) -> bool:
+        """Whether the group's tasks may preempt Flex-tier tasks: a Critical group unless its
+        spec says ``"preemption": false`` (docs/preemption.md)."""
+        group = self.get(name)
+        if group.tier != "Critical":
+            return False
+        return group.spec is None or group.spec.preemption is not False
+
     def tier_rank(self, name: str) -> int:
         """0 for Critical, 1 for Flex."""
         tier = self.get(name).tier

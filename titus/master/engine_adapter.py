@@ -86,7 +86,13 @@ class EngineAdapter:
         hard, soft, d = cached
         return Task(task.id, cpus=d["cpus"], memory_mb=d["memory_mb"], disk_mb=d["disk_mb"],
                     network_mbps=d["network_mbps"], scalars={"gpu": d["gpu"]} if d["gpu"] else {},
-                    job=job.id, group=job.group, hard=hard, soft=soft)
+                    job=job.id, group=job.group, hard=hard, soft=soft, priority=self.priority_of(job))
+
+    def priority_of(self, job) -> int:
+        """The engine priority of a job's tasks: 1 for a Critical-tier group that preempts
+        (docs/preemption.md), else 0. Only Flex jobs are ever given an eviction quota, so only
+        their tasks can be victims."""
+        return 1 if self.state.capacity.preempts(job.group) else 0
 
     def spreads(self, job) -> bool:
         """Whether the job's tasks spread over hosts and zones: a service job unless its
@@ -116,9 +122,10 @@ class EngineAdapter:
             out.append(c)
         return out
 
-    def place(self, records: list[TaskRecord], zones: int) -> Placement:
-        """Offer waiting tasks (in order) to the engine in one batch; it holds what it places."""
-        return place(self, records, zones)
+    def place(self, records: list[TaskRecord], zones: int, quotas=None) -> Placement:
+        """Offer waiting tasks (in order) to the engine in one batch; it holds what it places.
+        ``quotas`` ({Flex job id: tasks it may lose}) lets Critical tasks preempt."""
+        return place(self, records, zones, quotas)
 
     def hold(self, task: TaskRecord) -> None:
         """Hold a running task on its host again (after a restart); ValueError/KeyError if it

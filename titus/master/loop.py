@@ -38,8 +38,9 @@ class Scheduling:
     """Scheduling rounds: the queue's next batch through the engine, committed."""
 
     def __init__(self, state: ClusterState, ledger: Ledger, engine: EngineAdapter,
-                 settings: MasterSettings, clock: Callable[[], float]):
+                 settings: MasterSettings, clock: Callable[[], float], lifecycle=None):
         self.state = state
+        self.lifecycle = lifecycle  # kills the tasks a Critical task preempts
         self.ledger = ledger
         self.engine = engine
         self.settings = settings
@@ -85,7 +86,8 @@ class Scheduling:
                 self.ledger.commit(work)
                 return 0
             started = time.perf_counter()
-            result = self.engine.place([tasks[tid] for tid in order], st.zone_count())
+            result = self.engine.place([tasks[tid] for tid in order], st.zone_count(),
+                                       self._preemption_quotas(order, now))
             elapsed = time.perf_counter() - started
             for observe in self.observers:
                 observe(elapsed, len(order), len(result.assignments))
@@ -101,24 +103,72 @@ class Scheduling:
                                                        st.epoch))
             for task_id, message in result.failures.items():
                 work.note(tasks[task_id], scheduling_failure=message, capacity_limited=False)
+            victims = self._preempt(work, result.preemptions, now)
             try:
                 self.ledger.commit(work)
             except StoreUnavailable:  # the loop backs off; the next round places them again
-                self._give_back(result.assignments)
+                self._give_back(result.assignments, victims)
                 raise
             except Exception:
                 log.exception("could not store a scheduling round; giving its resources back")
-                self._give_back(result.assignments)
+                self._give_back(result.assignments, victims)
                 return 0
             if result.assignments:
                 st.sched_dirty = True  # more may fit, and the queue may hold more
             return len(result.assignments)
 
-    def _give_back(self, assignments) -> None:
-        """An uncommitted round: the engine releases what it placed; the tasks stay queued."""
+    def _give_back(self, assignments, victims=()) -> None:
+        """An uncommitted round: the engine releases what it placed and holds again what it
+        preempted (they were not killed); the tasks stay queued."""
         for task_id in assignments:
             self.engine.release(task_id)
+        for task in victims:
+            try:
+                self.engine.hold(task)
+            except (ValueError, KeyError):
+                log.warning("could not hold preempted task %s again", task.id)
         self.state.sched_dirty = True
+
+    def _preemption_quotas(self, order, now: float):
+        """{Flex job id: tasks it may lose now} by the job's disruption budget, when a task of
+        the batch belongs to a preempting Critical group (docs/preemption.md); else None."""
+        st = self.state
+        if self.lifecycle is None:
+            return None
+        groups = {st.jobs[st.tasks[tid].job_id].group for tid in order}
+        if not any(st.capacity.preempts(g) for g in groups):
+            return None
+        from titus.master.eviction import job_quota  # eviction plans kills: imported on use
+
+        quotas = {}
+        for job in st.jobs.values():
+            if st.capacity.get(job.group).tier != "Flex":
+                continue
+            if any(t.state in states.ON_HOST for t in job.tasks.values()):
+                count = job_quota(st, job, now).count
+                if count > 0:
+                    quotas[job.id] = count
+        return quotas
+
+    def _preempt(self, work: Work, preemptions: dict, now: float) -> list:
+        """Plan killing the tasks the engine preempted (reason ``preempted``, recorded as a
+        disruption of their job); returns them."""
+        from titus.master.moves import Disruption
+
+        st = self.state
+        victims = []
+        for preemptor, ids in preemptions.items():
+            for vid in ids:
+                task = st.tasks.get(vid)
+                if task is None:
+                    continue
+                job = st.jobs[task.job_id]
+                self.lifecycle.kill(work, task, states.PREEMPTED)
+                work.disruptions.append(Disruption(task.id, job.id, task.idx, states.PREEMPTED, now,
+                                                   "scheduler"))
+                work.log.append(("taskPreempted", job.id, {"taskId": task.id, "by": preemptor}))
+                victims.append(task)
+        return victims
 
     def _explain_no_hosts(self) -> Work:
         """With no host at all, waiting tasks say so (the engine is not asked)."""

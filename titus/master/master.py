@@ -66,7 +66,8 @@ class Master:
         if lag is None:  # the process's own lag counts on its real clock only (tests fake it)
             lag = (lambda: METER.total) if clock is time.time else (lambda: 0.0)
         self.agents = Agents(self.state, self.ledger, self.lifecycle, settings, clock, lag)
-        self.scheduling = Scheduling(self.state, self.ledger, self.engine, settings, clock)
+        self.scheduling = Scheduling(self.state, self.ledger, self.engine, settings, clock,
+                                     lifecycle=self.lifecycle)
         self.relocator = Relocator(self.state, self.lifecycle, clock)
         self.reconciler = Reconciler(self.state, self.ledger, self.lifecycle, self.agents,
                                      settings, clock, self.relocator)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Optional
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer,
+from pydantic import (BaseModel, StrictBool, BeforeValidator, ConfigDict, Field, PlainSerializer,
                       ValidationInfo, field_validator, model_validator)
 
 from titus.boundary import no_bool_for_number
@@ -185,12 +185,18 @@ class RetryPolicy(WireModel):
 
 
 class BatchJobSpec(WireModel):
-    """A batch job: ``size`` tasks that each run to completion."""
+    """A batch job: ``size`` tasks that each run to completion.
+
+    ``gangScheduling`` (our extension beside Titus's fields; ``true`` or ``false`` only): the
+    job's first tasks are placed all together or none (one engine gang, docs/semantics.md
+    "Gangs"); a retry of a failed member is placed on its own.
+    """
 
     size: int = 1
     runtimeLimitSec: Int64 = 0
     retryPolicy: RetryPolicy = Field(default_factory=RetryPolicy)
     retryOnRuntimeLimit: bool = False
+    gangScheduling: Optional[StrictBool] = None  # absent: echoed as absent
 
 
 class Capacity(WireModel):
@@ -339,3 +345,6 @@ class CapacityGroupSpec(WireModel):
     tier: str = "Flex"
     resources: GroupResources = Field(default_factory=GroupResources)
     limit: Optional[GroupResources] = None
+    # Our extension: whether the group's Critical-tier tasks may preempt Flex-tier tasks when
+    # they fit nowhere (absent: yes for Critical; no effect on a Flex group). docs/preemption.md
+    preemption: Optional[StrictBool] = None

@@ -169,6 +169,19 @@ class JobRecord:
         return b if b is not None else default_budget(self.batch)
 
     @property
+    def gang(self) -> bool:
+        """A batch job asking for gang scheduling (``batch.gangScheduling``)."""
+        return self.batch and bool(getattr(self.descriptor.batch, "gangScheduling", False))
+
+    def gang_pending(self) -> bool:
+        """Whether the job's tasks still go as one gang: a gang job none of whose tasks has
+        been launched or retried yet (a retry of a failed member is placed on its own)."""
+        if not self.gang:
+            return False
+        return all(t.launched_at is None and not t.resubmit_of and t.state == states.ACCEPTED
+                   for t in self.tasks.values())
+
+    @property
     def runtime_limit_sec(self) -> float:
         """Batch runtime limit in seconds (0: none)."""
         return float(self.descriptor.batch.runtimeLimitSec) if self.batch else 0.0

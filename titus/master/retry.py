@@ -49,9 +49,10 @@ SYSTEM_REASONS = frozenset({states.LOST, states.TRANSIENT_SYSTEM_ERROR, states.S
 SYSTEM_BACKOFF_MAX_SEC = 30.0
 # Ends someone asked for: they say nothing about whether the task can run.
 ON_PURPOSE = frozenset({states.KILLED, states.SCALED_DOWN})
-# Tasks the platform moved (evicted, or relocated off a drained host): replaced as a system
-# resubmit, the user's retries untouched (Titus's eviction and relocation services).
-MOVED = frozenset({states.EVICTED, states.RELOCATED})
+# Tasks the platform moved (evicted, relocated off a drained host, or preempted by a
+# Critical-tier task): replaced as a system resubmit, the user's retries untouched (Titus's
+# eviction and relocation services).
+MOVED = frozenset({states.EVICTED, states.RELOCATED, states.PREEMPTED})
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,11 @@ class Task:
     ``ports`` is how many ports it needs; ``resource_sets`` maps a set name to the label the task
     wants (``{"eni": "sg-1"}``); ``job`` makes tasks co-tasks for constraints; ``group`` is the
     name used by ``group_limits``; ``hard``/``soft`` are lists of constraints.
+
+    ``gang`` names a gang: the tasks of one ``schedule`` call with the same gang are placed all
+    together or none (each fails with reason ``gang``). ``priority`` (an int in -2**31..2**31-1,
+    higher wins, default 0) matters with ``schedule(..., preempt=True)``: a task that fits
+    nowhere may evict held tasks of strictly lower priority (docs/semantics.md, "Preemption").
     """
 
     id: str
@@ -51,11 +56,15 @@ class Task:
     hard: Sequence = ()
     soft: Sequence = ()
     resource_sets: Mapping[str, str] = field(default_factory=dict)
+    gang: str | None = None
+    priority: int = 0
 
 
 @dataclass(frozen=True)
 class TaskClass:
-    """What the rows of ``schedule_arrays`` share: job, group, constraints, ports, resource sets."""
+    """What the rows of ``schedule_arrays`` share: job, group, constraints, ports, resource sets,
+    priority. ``gang=True``: all rows of this class in one call form one gang (placed all
+    together or none)."""
 
     job: str | None = None
     group: str | None = None
@@ -63,6 +72,8 @@ class TaskClass:
     soft: Sequence = ()
     ports: int = 0
     resource_sets: Mapping[str, str] = field(default_factory=dict)
+    gang: bool = False
+    priority: int = 0
 
 
 @dataclass(frozen=True)
@@ -81,10 +92,13 @@ class Result:
     """The outcome of ``Scheduler.schedule``.
 
     ``assignments`` task id -> host id; ``ports`` task id -> ports given (tasks that asked);
-    ``resource_sets`` task id -> {set name: set index}; ``failures`` task id -> Failure.
+    ``resource_sets`` task id -> {set name: set index}; ``failures`` task id -> Failure;
+    ``preemptions`` preemptor id -> ids of the held tasks it evicted, oldest held first (only
+    with ``preempt=True``; a victim held without an id, an unnamed array row, shows as None).
     """
 
     assignments: dict[str, str] = field(default_factory=dict)
     ports: dict[str, list[int]] = field(default_factory=dict)
     resource_sets: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: dict[str, Failure] = field(default_factory=dict)
+    preemptions: dict[str, list] = field(default_factory=dict)

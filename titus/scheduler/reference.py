@@ -14,6 +14,7 @@ import numpy as np
 from titus._engine import CONSTRAINT_REASON_PREFIX, FIXED_REASONS, PORTS_REASON, SET_REASON_PREFIX
 from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
 from titus.resources import BASE_RESOURCES
+from titus.scheduler import gangs
 from titus.scheduler import task_order as order
 from titus.scheduler import validation as v
 from titus.scheduler.failures import constraint_labels, group_limit_failure, make_failure
@@ -67,6 +68,9 @@ class _Held:
     exclusive: bool
     ports: list
     sets: dict
+    labels: dict = field(default_factory=dict)  # set name -> label asked
+    priority: int = 0
+    seq: int = 0  # hold order: lower is older
 
 
 @dataclass
@@ -81,6 +85,7 @@ class _Ask:
     soft: tuple
     ports: int
     sets: dict
+    priority: int = 0
 
 
 class ReferenceScheduler:
@@ -106,6 +111,9 @@ class ReferenceScheduler:
         self._group_used: dict[str, dict[str, float]] = {}
         self._job_hosts: dict[str, dict[int, int]] = {}  # job -> host index -> co-tasks held
         self._anon = 0
+        self._seq = 0    # holds so far (the hold order preemption reads)
+        self._seq0 = 0   # the first seq of the current call
+        self._quota: dict[str, int] = {}
 
     # ----------------------------------------------------------------- views
     @property
@@ -224,6 +232,14 @@ class ReferenceScheduler:
         resource, and no change, if one is bad)."""
         self._limits = v.check_group_limits(limits)
 
+    def set_eviction_quota(self, job, n) -> None:
+        """How many of ``job``'s held tasks one ``preempt=True`` call may evict (None: none)."""
+        job, n = v.check_eviction_quota(job, n)
+        if n is None:
+            self._quota.pop(job, None)
+        else:
+            self._quota[job] = n
+
     def add_running(self, task: Task, host_id, ports=None) -> None:
         """Hold an already-running task on a host, refusing any over-commit (checks in the
         engine's order: task and ports, host, then the fit)."""
@@ -249,18 +265,29 @@ class ReferenceScheduler:
         self._note_scalars(task.scalars)
         self._hold(task.id, h, ask, exclusive, ports)
 
-    def schedule(self, tasks) -> Result:
-        """Place tasks in order, greedily (see docs/semantics.md). The batch is validated
-        whole first: ValueError naming the task's index and field, and nothing placed."""
+    def schedule(self, tasks, preempt=False) -> Result:
+        """Place tasks in order, greedily (see docs/semantics.md), gangs whole or not at all,
+        with preemption when asked. The batch is validated whole first: ValueError naming the
+        task's index and field, and nothing placed."""
         tasks = v.check_tasks(tasks, self._held)
+        preempt = v.check_flag(preempt, "preempt")
         for t in tasks:
             self._note_scalars(t.scalars)
         result = Result()
-        for t in order.placement_order(tasks, self._task_order):
-            ask = self._ask_from_task(t)
-            h, failure = self._place(ask, t.id)
+        tasks = order.placement_order(tasks, self._task_order)
+        rows, gang = gangs.compose(None, gangs.task_gang_keys(tasks))
+        if rows is not None:
+            tasks = [tasks[i] for i in rows.tolist()]
+        items = [(self._ask_from_task(t), t.id) for t in tasks]
+        hosts, failures, culprit, victims = self._loop(items, gang.tolist(), preempt)
+        for pos, key in victims:
+            result.preemptions.setdefault(tasks[pos].id, []).append(key if isinstance(key, str) else None)
+        for pos, t in enumerate(tasks):
+            h = hosts[pos]
             if h is None:
-                result.failures[t.id] = failure
+                k = culprit[pos]
+                result.failures[t.id] = (failures[pos] if k < 0 else
+                                         gangs.gang_failure(t.gang, tasks[k].id, failures[k], len(self)))
                 continue
             held = self._held[t.id]
             result.assignments[t.id] = h.id
@@ -270,31 +297,50 @@ class ReferenceScheduler:
                 result.resource_sets[t.id] = dict(held.sets)
         return result
 
-    def schedule_arrays(self, demand, task_class, classes, task_ids=None, explain=False):
+    def schedule_arrays(self, demand, task_class, classes, task_ids=None, explain=False, preempt=False):
         """Rows of ``demand`` (columns in ``resources`` order) placed like ``schedule`` would.
         The arrays, classes and ids are validated whole first (ValueError, nothing placed).
-        With ``explain=True``: ``(placements, {row: Failure})`` for the unplaced rows."""
+        With ``explain=True``: ``(placements, {row: Failure})`` for the unplaced rows; with
+        ``preempt=True`` the preemptions ``{row: [victim ids]}`` come last."""
         d, tc, classes, task_ids = v.check_arrays(demand, task_class, classes, self._resources,
                                                   task_ids, self._held)
         explain = v.check_flag(explain, "explain")
+        preempt = v.check_flag(preempt, "preempt")
         out = np.full(d.shape[0], -1, dtype=np.int32)
-        failures = {}
         rows = order.row_order(tc, classes, self._task_order)
-        for i in (range(d.shape[0]) if rows is None else rows.tolist()):
+        rows, gang = gangs.compose(rows, gangs.class_gang_keys(tc, classes))
+        order_rows = list(range(d.shape[0])) if rows is None else rows.tolist()
+        items = []
+        for i in order_rows:
             c: TaskClass = classes[tc[i]]
             ask = _Ask(None, {r: float(d[i, j]) for j, r in enumerate(self._resources)}, c.job, c.group,
-                       tuple(c.hard), tuple(c.soft), int(c.ports), dict(c.resource_sets))
+                       tuple(c.hard), tuple(c.soft), int(c.ports), dict(c.resource_sets), int(c.priority))
             if task_ids is not None:
                 key = task_ids[i]
             else:
                 self._anon += 1
                 key = ("anon", self._anon)
-            h, failure = self._place(ask, key)
-            if h is not None:
-                out[i] = h.idx
+            items.append((ask, key))
+        hosts, found, culprit, victims = self._loop(items, gang.tolist(), preempt)
+        failures = {}
+        for pos, i in enumerate(order_rows):
+            if hosts[pos] is not None:
+                out[i] = hosts[pos].idx
+                continue
+            k = culprit[pos]
+            if k < 0:
+                failures[i] = found[pos]
             else:
-                failures[i] = failure
-        return (out, dict(sorted(failures.items()))) if explain else out
+                member = task_ids[order_rows[k]] if task_ids is not None else f"row {order_rows[k]}"
+                failures[i] = gangs.gang_failure(f"classes[{int(tc[i])}]", member, found[k], len(self))
+        preemptions: dict = {}
+        for pos, key in victims:
+            preemptions.setdefault(order_rows[pos], []).append(key if isinstance(key, str) else None)
+        preemptions = dict(sorted(preemptions.items()))
+        failures = dict(sorted(failures.items()))
+        if explain:
+            return (out, failures, preemptions) if preempt else (out, failures)
+        return (out, preemptions) if preempt else out
 
     def largest_free(self, resource: str) -> float:
         """The most of ``resource`` any live, enabled host has free; 0.0 with none."""
@@ -307,12 +353,56 @@ class ReferenceScheduler:
         demand = {r: float(getattr(t, r)) for r in BASE_RESOURCES}
         demand.update({k: float(q) for k, q in t.scalars.items()})
         return _Ask(t.id, demand, t.job, t.group, tuple(t.hard), tuple(t.soft), int(t.ports),
-                    dict(t.resource_sets))
+                    dict(t.resource_sets), int(t.priority))
 
     def _live_hosts(self):
         return [h for h in self._hosts if h is not None]
 
-    def _place(self, ask: _Ask, key):
+    def _loop(self, items, gang, preempt: bool):
+        """Place ``items`` [(ask, key)] in order; a run of equal gang ids >= 0 is one gang.
+        Returns per position: host or None, Failure or None, the culprit position of a failed
+        gang's member (-1 otherwise), and the evictions [(position, victim key)]."""
+        n = len(items)
+        hosts: list = [None] * n
+        failures: list = [None] * n
+        culprit = [-1] * n
+        victims: list = []
+        self._seq0 = self._seq
+        quota = dict(self._quota) if preempt else None
+        i = 0
+        while i < n:
+            g = gang[i]
+            if g < 0:
+                hosts[i], failures[i] = self._place(items[i][0], items[i][1], quota, victims, i)
+                i += 1
+                continue
+            end = i + 1
+            while end < n and gang[end] == g:
+                end += 1
+            log: list = []
+            quota0 = None if quota is None else dict(quota)
+            n_victims = len(victims)
+            k = i
+            while k < end:
+                hosts[k], failures[k] = self._place(items[k][0], items[k][1], quota, victims, k, log)
+                if hosts[k] is None:
+                    break
+                k += 1
+            if k < end:  # member k failed: undo the gang's steps, newest first
+                self._undo(log)
+                if quota is not None:
+                    quota.clear()
+                    quota.update(quota0)
+                del victims[n_victims:]
+                for j in range(i, end):
+                    hosts[j] = None
+                    culprit[j] = k
+            i = end
+        return hosts, failures, culprit, victims
+
+    def _place(self, ask: _Ask, key, quota=None, victims=None, pos=0, log=None):
+        """One task through the pipeline; with ``quota`` (a dict job -> evictions left) a task
+        that fits nowhere may preempt. Returns (host, None) or (None, Failure)."""
         hosts = self._live_hosts()
         if ask.group is not None and ask.group in self._limits:
             used = self._group_used.get(ask.group, {})
@@ -335,11 +425,130 @@ class ReferenceScheduler:
                 if good is None or h.key < good.key:
                     good = h
         chosen = good if good is not None else best
+        if chosen is None and quota is not None:
+            chosen, evict = self._preempt_choose(ask, counts, quota)
+            for held in evict:
+                self._evict(held.key, log)
+                quota[held.job] -= 1
+                victims.append((pos, held.key))
         if chosen is None:
             return None, make_failure(reasons, len(hosts), constraint_labels(ask.hard))
         exclusive = any(isinstance(c, ExclusiveHost) for c in ask.hard)
+        if log is not None:
+            log.append(("hold", key, chosen.idx, dict(chosen.used), ask.group, self._group_copy(ask.group)))
         self._hold(key, chosen, ask, exclusive, None)
         return chosen, None
+
+    # ----------------------------------------------------------------- preemption
+    def _preempt_choose(self, ask: _Ask, counts, quota):
+        """The host the task may take by evicting held tasks of lower priority, and the victims
+        (oldest first): Kubernetes' order (docs/semantics.md, "Preemption"). (None, []) if none."""
+        by_host: dict[int, list] = {}
+        for held in self._held.values():
+            if (held.priority >= ask.priority or held.seq >= self._seq0 or held.job is None
+                    or quota.get(held.job, 0) <= 0):
+                continue
+            by_host.setdefault(held.host, []).append(held)
+        best = None
+        for idx in sorted(by_host):
+            h = self._hosts[idx]
+            eligible = sorted(by_host[idx], key=lambda t: (-t.priority, t.seq))  # most important first
+            chosen = sorted(eligible, key=lambda t: t.seq)
+            if not self._fits_without(ask, h, chosen, counts)[0]:
+                continue
+            for e in eligible:  # spare each one, most important first, while the task still fits
+                trial = [t for t in chosen if t is not e]
+                if self._fits_without(ask, h, trial, counts)[0]:
+                    chosen = trial
+            per_job: dict = {}
+            for t in chosen:
+                per_job[t.job] = per_job.get(t.job, 0) + 1
+            if not chosen or any(n > quota[j] for j, n in per_job.items()):
+                continue
+            score = self._fits_without(ask, h, chosen, counts)[1]
+            cost = (max(t.priority for t in chosen), sum(t.priority + 2**31 for t in chosen), len(chosen),
+                    -score, h.key)
+            if best is None or cost < best[0]:
+                best = (cost, h, chosen)
+        return (None, []) if best is None else (best[1], best[2])
+
+    def _fits_without(self, ask: _Ask, h: _Host, victims, counts):
+        """Whether the task passes feasibility on h once ``victims`` (oldest first) are gone, and
+        its score there: (ok, score)."""
+        if not h.enabled:
+            return False, 0.0
+        excl = h.exclusive - sum(t.exclusive for t in victims)
+        n = len(h.tasks) - len(victims)
+        free_ports = h.free_ports() + sum(len(t.ports) for t in victims)
+        used = {r: h.used.get(r, 0.0) for r in self._resources}
+        for t in victims:
+            for r in self._resources:
+                used[r] -= t.demand.get(r, 0.0)
+        if n == 0:
+            used = {r: 0.0 for r in used}
+        if excl > 0 or (n > 0 and any(isinstance(c, ExclusiveHost) for c in ask.hard)):
+            return False, 0.0
+        for r in self._resources:
+            if v.over(used[r], ask.demand.get(r, 0.0), h.cap.get(r, 0.0)):
+                return False, 0.0
+        if free_ports < ask.ports:
+            return False, 0.0
+        for name in sorted(ask.sets):
+            sets = h.sets.get(name)
+            if not sets:
+                return False, 0.0
+            su = [s[1] for s in sets]
+            for t in victims:
+                if name in t.sets:
+                    su[t.sets[name]] -= 1
+            label = ask.sets[name]
+            if not (any(su[i] > 0 and sets[i][0] == label and su[i] < sets[i][2] for i in range(len(sets)))
+                    or any(x == 0 for x in su)):
+                return False, 0.0
+        for c in ask.hard:
+            if not self._satisfied(c, h, counts, n):
+                return False, 0.0
+        return True, self._score(ask, h, counts, used, n)
+
+    # ----------------------------------------------------------------- gangs
+    def _group_copy(self, group):
+        return None if group is None else dict(self._group_used.get(group, {}))
+
+    def _evict(self, key, log) -> None:
+        held = self._held[key]
+        if log is not None:
+            h = self._hosts[held.host]
+            log.append(("evict", held, held.host, dict(h.used), held.group, self._group_copy(held.group)))
+        self._unhold(key)
+
+    def _undo(self, log) -> None:
+        """Undo a gang's holds and evictions, newest first, restoring usage rows exactly."""
+        for kind, what, idx, used, group, group_used in reversed(log):
+            h = self._hosts[idx]
+            if kind == "hold":
+                self._unhold(what)
+            else:
+                self._rehold(what)
+            h.used.clear()
+            h.used.update(used)
+            if group is not None:
+                self._group_used[group] = dict(group_used)
+        log.clear()
+
+    def _rehold(self, t: _Held) -> None:
+        h = self._hosts[t.host]
+        for r, q in t.demand.items():
+            h.used[r] = h.used.get(r, 0.0) + q
+        h.used_ports.update(t.ports)
+        for name, i in t.sets.items():
+            s = h.sets[name][i]
+            s[0], s[1] = t.labels[name], s[1] + 1
+        if t.job is not None:
+            jh = self._job_hosts.setdefault(t.job, {})
+            jh[t.host] = jh.get(t.host, 0) + 1
+        h.tasks.add(t.key)
+        h.exclusive += t.exclusive
+        self._held[t.key] = t
 
     def _attr_counts(self, ask: _Ask) -> dict:
         """attr -> {value: co-tasks on hosts with that value}, for the attrs the task's constraints name."""
@@ -373,13 +582,13 @@ class ReferenceScheduler:
                 return CONSTRAINT_REASON_PREFIX + type(c).__name__
         return None
 
-    def _satisfied(self, c, h: _Host, counts) -> bool:
+    def _satisfied(self, c, h: _Host, counts, n_tasks=None) -> bool:
         if isinstance(c, HostAttrValue):
             return c.attr in h.attrs and h.attrs[c.attr] in {str(x) for x in c.values}
         if isinstance(c, UniqueHostAttr):
             return c.attr in h.attrs and counts[c.attr].get(h.attrs[c.attr], 0) == 0
         if isinstance(c, ExclusiveHost):
-            return not h.tasks
+            return not h.tasks if n_tasks is None else n_tasks == 0
         if isinstance(c, BalancedHostAttr):
             if c.attr not in h.attrs:
                 return False
@@ -388,7 +597,7 @@ class ReferenceScheduler:
             return cnt.get(h.attrs[c.attr], 0) + 1 <= (n + k) // k
         raise TypeError(c)
 
-    def _soft_score(self, c, h: _Host, counts) -> float:
+    def _soft_score(self, c, h: _Host, counts, n_tasks=None) -> float:
         if isinstance(c, BalancedHostAttr):
             if c.attr not in h.attrs:
                 return 0.0
@@ -396,38 +605,42 @@ class ReferenceScheduler:
             nonzero = [n for n in cnt.values() if n > 0]
             m = min(nonzero) if len(nonzero) >= int(c.expected_values) else 0
             return 1.0 / (1.0 + float(max(0, cnt.get(h.attrs[c.attr], 0) - m)))
-        return 1.0 if self._satisfied(c, h, counts) else 0.0
+        return 1.0 if self._satisfied(c, h, counts, n_tasks) else 0.0
 
-    def _util(self, ask: _Ask, h: _Host, r: str) -> float:
+    def _util(self, ask: _Ask, h: _Host, r: str, used=None) -> float:
         cap = h.cap.get(r, 0.0)
-        return (h.used.get(r, 0.0) + ask.demand.get(r, 0.0)) / cap if cap > 0 else 0.0
+        used = h.used if used is None else used
+        return (used.get(r, 0.0) + ask.demand.get(r, 0.0)) / cap if cap > 0 else 0.0
 
-    def _fit_one(self, name: str, ask: _Ask, h: _Host) -> float:
+    def _fit_one(self, name: str, ask: _Ask, h: _Host, used=None) -> float:
+        u = h.used if used is None else used
         if name == v.FEWEST_HOSTS:
-            if h.used.get("cpus", 0.0) > v.IN_USE_EPS or h.used.get("memory_mb", 0.0) > v.IN_USE_EPS:
-                return 0.5 + 0.5 * ((self._util(ask, h, "cpus") + self._util(ask, h, "memory_mb")) / 2.0)
+            if u.get("cpus", 0.0) > v.IN_USE_EPS or u.get("memory_mb", 0.0) > v.IN_USE_EPS:
+                return 0.5 + 0.5 * ((self._util(ask, h, "cpus", u) + self._util(ask, h, "memory_mb", u)) / 2.0)
             size = h.cap.get("cpus", 0.0) * h.cap.get("memory_mb", 0.0)
             return 0.5 * (size / (1.0 + size))
         spread = name.endswith("_spread")
         rs = v.BINPACKERS[name.replace("_spread", "_binpack")]
         if len(rs) == 1:
-            f = self._util(ask, h, rs[0])
+            f = self._util(ask, h, rs[0], u)
         elif len(rs) == 2:
-            f = (self._util(ask, h, rs[0]) + self._util(ask, h, rs[1])) / 2.0
+            f = (self._util(ask, h, rs[0], u) + self._util(ask, h, rs[1], u)) / 2.0
         else:
-            f = (self._util(ask, h, rs[0]) + self._util(ask, h, rs[1]) + self._util(ask, h, rs[2])) / 3.0
+            f = (self._util(ask, h, rs[0], u) + self._util(ask, h, rs[1], u) + self._util(ask, h, rs[2], u)) / 3.0
         return 1.0 - f if spread else f
 
-    def _score(self, ask: _Ask, h: _Host, counts) -> float:
+    def _score(self, ask: _Ask, h: _Host, counts, used=None, n_tasks=None) -> float:
+        """The score of a feasible host; ``used``/``n_tasks`` stand in for the host's own when
+        preemption weighs it with victims gone."""
         num = den = 0.0
         for name, w in self._fitness:
-            num += w * self._fit_one(name, ask, h)
+            num += w * self._fit_one(name, ask, h, used)
             den += w
         fit = num / den
         if ask.soft:
             total = 0.0
             for c in ask.soft:
-                total += self._soft_score(c, h, counts)
+                total += self._soft_score(c, h, counts, n_tasks)
             soft = total / len(ask.soft)
         else:
             soft = 1.0
@@ -477,7 +690,9 @@ class ReferenceScheduler:
             jh[h.idx] = jh.get(h.idx, 0) + 1
         h.tasks.add(key)
         h.exclusive += exclusive
-        self._held[key] = _Held(key, h.idx, dict(ask.demand), ask.job, ask.group, exclusive, list(ports), sets)
+        self._held[key] = _Held(key, h.idx, dict(ask.demand), ask.job, ask.group, exclusive, list(ports), sets,
+                                dict(ask.sets), ask.priority, self._seq)
+        self._seq += 1
 
     def _unhold(self, key) -> None:
         t = self._held.pop(key)

@@ -18,6 +18,7 @@ from titus import _engine
 from titus._engine import REASON_RESOURCE0, Engine
 from titus.constraints import ExclusiveHost
 from titus.resources import BASE_RESOURCES
+from titus.scheduler import gangs
 from titus.scheduler import task_order as order
 from titus.scheduler import validation as v
 from titus.scheduler.model import Host, Result, Task
@@ -72,6 +73,7 @@ class Scheduler:
         self._host_ids: list = []        # host index -> id, None once removed
         self._task_slot: dict = {}       # named held task -> engine slot
         self._slot_task: dict = {}       # engine slot -> named held task
+        self._quota: dict = {}           # job -> tasks of it one call may evict (preemption)
 
     # ----------------------------------------------------------------- views
     @property
@@ -244,7 +246,8 @@ class Scheduler:
         row = self._codec.encode_classes([self._codec.class_key(task)])[0][0]
         job, group = int(row["job"]), int(row["group"])
         exclusive = any(isinstance(c, ExclusiveHost) for c in task.hard)
-        slot, _, _ = self._engine.hold(idx, demand, job, group, exclusive, int(task.ports), ports, sets)
+        slot, _, _ = self._engine.hold(idx, demand, job, group, exclusive, int(task.ports), ports, sets,
+                                       int(task.priority))
         self._task_slot[task.id] = slot
         self._slot_task[slot] = task.id
 
@@ -269,17 +272,53 @@ class Scheduler:
         group and resource (``group_limits['g1']['cpus']: ...``) and no change if one is bad."""
         self._limits = v.check_group_limits(limits)
 
-    def _run(self, demand, task_class, keys, details: bool, want_slots: bool):
+    def set_eviction_quota(self, job, n) -> None:
+        """How many of ``job``'s held tasks one ``preempt=True`` call may evict (``n`` an int in
+        0..2**31-1; None takes the quota away). A job with no quota set has no task that may be
+        evicted. ValueError naming the argument, and no change, if one is bad."""
+        job, n = v.check_eviction_quota(job, n)
+        if n is None:
+            self._quota.pop(job, None)
+        else:
+            self._quota[job] = n
+
+    def _quota_arrays(self):
+        jobs, counts = [], []
+        for job, n in self._quota.items():
+            jid = self._codec.jobs.get(job)  # a job never seen holds nothing
+            if jid is not None:
+                jobs.append(jid)
+                counts.append(n)
+        return np.array(jobs, dtype=np.int32), np.array(counts, dtype=np.int32)
+
+    _NONE = np.zeros(0, dtype=np.int32)
+
+    def _run(self, demand, task_class, keys, details: bool, want_slots: bool, gang=None, priority=None,
+             preempt=False):
         cls, cons, vals, rs = self._codec.encode_classes(keys)
         groups, limits = self._codec.group_limits(self._limits)
-        return self._engine.schedule(demand, task_class, cls, cons, vals, rs, groups, limits, details, want_slots)
+        qj, qc = self._quota_arrays() if preempt else (self._NONE, self._NONE)
+        return self._engine.schedule(demand, task_class, cls, cons, vals, rs, groups, limits, details, want_slots,
+                                     self._NONE if gang is None else gang,
+                                     self._NONE if priority is None else priority, bool(preempt), qj, qc)
+
+    def _evicted(self, victims) -> list:
+        """(position, victim id or None) of the engine's (row, slot) evictions; the victims'
+        names are forgotten (before this call's placements, which may reuse their slots)."""
+        out = []
+        for row, slot in victims.tolist():
+            tid = self._slot_task.pop(slot, None)
+            if tid is not None:
+                del self._task_slot[tid]
+            out.append((row, tid))
+        return out
 
     def _remember(self, slots, ids) -> None:
         for slot, tid in zip(slots, ids):
             self._task_slot[tid] = slot
             self._slot_task[slot] = tid
 
-    def schedule(self, tasks) -> Result:
+    def schedule(self, tasks, preempt=False) -> Result:
         """Place tasks one at a time in list order, greedily; each placement is seen by the next.
 
         For each task: its group limit, then every host's feasibility (first failing check is the
@@ -291,16 +330,31 @@ class Scheduler:
         The batch is validated whole first: a bad task raises ValueError naming its index and
         field (``tasks[3].cpus: must be finite and >= 0, got nan``), a task id duplicated in the
         batch or already held too, and nothing is placed or noted.
+
+        Gangs (``Task(gang="g1")``): a gang is tried when its first task comes, with all its
+        tasks in list order, and is placed whole or not at all; each task of a gang that could
+        not be placed fails with reason ``gang`` naming the task that did not fit and why.
+        ``preempt=True``: a task that fits no host may evict held tasks of strictly lower
+        priority from one host (at most ``set_eviction_quota`` of a job's tasks per call);
+        ``Result.preemptions`` lists them. See docs/semantics.md, "Gangs" and "Preemption".
         """
         tasks = v.check_tasks(tasks, self._task_slot)
+        preempt = v.check_flag(preempt, "preempt")
         result = Result()
         if not tasks:
             return result
         self._sync_resources(tasks)  # scalars are noted in the caller's order, whatever the order
         tasks = order.placement_order(tasks, self._task_order)
+        rows, gang = gangs.compose(None, gangs.task_gang_keys(tasks))
+        if rows is not None:
+            tasks = [tasks[i] for i in rows.tolist()]
+        prio = [t.priority for t in tasks]
+        priority = np.array(prio, dtype=np.int32) if any(prio) else None
         demand, task_class, keys = self._codec.encode_tasks(tasks)
-        hosts, slots, fail_rows, fail_counts, port_off, ports, set_choice = self._run(
-            demand, task_class, keys, True, True)
+        (hosts, slots, fail_rows, fail_counts, port_off, ports, set_choice, culprit, victims) = self._run(
+            demand, task_class, keys, True, True, gang if gang.max(initial=-1) >= 0 else None, priority, preempt)
+        for row, tid in self._evicted(victims):
+            result.preemptions.setdefault(tasks[row].id, []).append(tid)
         ids = self._host_ids
         host_list, slot_list = hosts.tolist(), slots.tolist()
         port_off, ports = port_off.tolist(), ports.tolist()
@@ -317,11 +371,17 @@ class Scheduler:
             sets = keys[class_list[i]][5]
             if sets:
                 result.resource_sets[t.id] = {name: int(set_choice[i, j]) for j, (name, _) in enumerate(sets)}
-        for row, failure in self._codec.failures(keys, task_class, fail_rows, fail_counts, len(self)):
+        failures = dict(self._codec.failures(keys, task_class, fail_rows, fail_counts, len(self)))
+        culprit = culprit.tolist()
+        for row in sorted(failures):
+            k = culprit[row]
+            failure = failures[row]
+            if k >= 0:
+                failure = gangs.gang_failure(tasks[row].gang, tasks[k].id, failures[k], len(self))
             result.failures[tasks[row].id] = failure
         return result
 
-    def schedule_arrays(self, demand, task_class, classes, task_ids=None, explain=False):
+    def schedule_arrays(self, demand, task_class, classes, task_ids=None, explain=False, preempt=False):
         """The throughput path: row ``i`` of ``demand`` (float64[N, R], columns in ``resources``
         order) is a task of class ``classes[task_class[i]]`` (a ``TaskClass``: job, group,
         constraints, ports, resource sets). Places exactly as ``schedule`` would, with no Python
@@ -332,6 +392,15 @@ class Scheduler:
         from the row index of each unplaced row to the ``Failure`` that ``schedule`` would give
         (decoded from the per-reason host counts the engine computes anyway).
 
+        Gangs: the rows of a class with ``gang=True`` form one gang (tried at its first row, with
+        all its rows in row order; placed whole or not at all; failures name reason ``gang``
+        and the row that did not fit: its task id, or ``row 7``). ``preempt=True`` (a
+        ``TaskClass`` has a ``priority``): a row that fits nowhere may evict held tasks of
+        lower priority, as ``schedule`` does; the call then returns ``(placements,
+        preemptions)`` -- or ``(placements, failures, preemptions)`` with ``explain=True`` --
+        where ``preemptions`` maps the row index of each preempting row (rising) to the ids of
+        the tasks it evicted, oldest held first (None for a victim held without an id).
+
         Validated whole first (vectorised over the rows): a wrong dtype or shape, a NaN,
         infinite or negative demand (``demand[5, 0] (cpus): ...``), a ``task_class`` entry out
         of range, a bad class (``classes[1].ports: ...``) or a bad or duplicate task id
@@ -340,19 +409,37 @@ class Scheduler:
         d, tc, classes, task_ids = v.check_arrays(demand, task_class, classes, self._codec.resources,
                                                   task_ids, self._task_slot)
         explain = v.check_flag(explain, "explain")
+        preempt = v.check_flag(preempt, "preempt")
         keys = [self._codec.class_key(c) for c in classes]
         rows = order.row_order(tc, classes, self._task_order)
+        rows, gang = gangs.compose(rows, gangs.class_gang_keys(tc, classes))
         if rows is not None:
             d, tc = d[rows], tc[rows]
             task_ids = None if task_ids is None else [task_ids[i] for i in rows.tolist()]
-        hosts, slots, fail_rows, fail_counts, _, _, _ = self._run(d, tc, keys, False, task_ids is not None)
+        class_prio = np.array([c.priority for c in classes], dtype=np.int32)
+        priority = class_prio[tc] if class_prio.any() else None
+        hosts, slots, fail_rows, fail_counts, _, _, _, culprit, victims = self._run(
+            d, tc, keys, False, task_ids is not None, gang if gang.max(initial=-1) >= 0 else None, priority, preempt)
+        evicted = self._evicted(victims)
         if task_ids is not None:
             placed = (hosts >= 0).tolist()
             self._remember(compress(slots.tolist(), placed), compress(task_ids, placed))
         placements = order.in_input_order(hosts, rows)
-        if not explain:
-            return placements
         back = None if rows is None else rows.tolist()  # placement position -> caller's row
-        failures = {(row if back is None else back[row]): failure for row, failure in
-                    self._codec.failures(keys, tc, fail_rows, fail_counts, len(self))}
-        return placements, dict(sorted(failures.items()))
+        preemptions: dict = {}
+        for row, tid in evicted:
+            preemptions.setdefault(row if back is None else back[row], []).append(tid)
+        preemptions = dict(sorted(preemptions.items()))
+        if not explain:
+            return (placements, preemptions) if preempt else placements
+        found = dict(self._codec.failures(keys, tc, fail_rows, fail_counts, len(self)))
+        culprit = culprit.tolist()
+        failures = {}
+        for row, failure in found.items():
+            k = culprit[row]
+            if k >= 0:
+                member = task_ids[k] if task_ids is not None else f"row {k if back is None else back[k]}"
+                failure = gangs.gang_failure(f"classes[{int(tc[row])}]", member, found[k], len(self))
+            failures[row if back is None else back[row]] = failure
+        failures = dict(sorted(failures.items()))
+        return (placements, failures, preemptions) if preempt else (placements, failures)

@@ -46,6 +46,7 @@ def over(used: float, demand: float, capacity: float) -> bool:
 
 # The native side stores counts as int32 and port numbers fit in 16 bits.
 MAX_COUNT = 2**31 - 1
+MIN_PRIORITY, MAX_PRIORITY = -2**31, 2**31 - 1  # a priority is kept as an int32
 MAX_PORT = 65535
 # Resource sets per name on one host: each set takes memory, so an absurd count is refused
 # rather than allocated.
@@ -222,6 +223,13 @@ def resource_column(name, resources) -> int:
         return list(resources).index(name)
     except ValueError:
         raise ValueError(f"resource: unknown resource {name!r}; known: {', '.join(resources)}") from None
+
+
+def check_eviction_quota(job, n):
+    """``set_eviction_quota``'s arguments: a job name and a count in 0..2**31-1 (or None to
+    take the job's quota away); ValueError naming the argument."""
+    job = ident(job, "job")
+    return job, (None if n is None else count(n, "n"))
 
 
 def check_seed(seed) -> int:
@@ -416,6 +424,7 @@ def _check_demand_shape(t, where: str) -> None:
     check_constraints(t.hard, f"{where}.hard")
     check_constraints(t.soft, f"{where}.soft")
     count(t.ports, f"{where}.ports")
+    count(t.priority, f"{where}.priority", MIN_PRIORITY, MAX_PRIORITY)
     at = f"{where}.resource_sets"
     for name, label in mapping(t.resource_sets, at, "set name -> label").items():
         ident(name, f"{at} key")
@@ -431,6 +440,8 @@ def check_task(t, where: str) -> None:
         number(getattr(t, r), f"{where}.{r}")
     _check_scalars(t.scalars, where)
     _check_demand_shape(t, where)
+    if t.gang is not None:
+        ident(t.gang, f"{where}.gang")
 
 
 def _plain_name(x) -> bool:
@@ -441,6 +452,7 @@ def _plain_shape(t) -> bool:
     """Job, group, ports and constraints obviously valid, no resource sets (Task or TaskClass)."""
     return (_plain_name(t.job) and _plain_name(t.group)
             and type(t.ports) is int and 0 <= t.ports <= MAX_COUNT and not t.resource_sets
+            and type(t.priority) is int and MIN_PRIORITY <= t.priority <= MAX_PRIORITY
             and _plain_constraints(t.hard) and _plain_constraints(t.soft))
 
 
@@ -449,8 +461,9 @@ def _plain_task(t) -> bool:
     (Inlined, not built from the helpers above: it runs once per task of every call.)"""
     if type(t) is not Task:
         return False
-    tid, job, group, ports = t.id, t.job, t.group, t.ports
+    tid, job, group, ports, prio = t.id, t.job, t.group, t.ports, t.priority
     return (type(tid) is str and tid != "" and tid.isascii()
+            and t.gang is None and type(prio) is int and MIN_PRIORITY <= prio <= MAX_PRIORITY
             and _plain_quantity(t.cpus) and _plain_quantity(t.memory_mb)
             and _plain_quantity(t.disk_mb) and _plain_quantity(t.network_mbps)
             and type(ports) is int and 0 <= ports <= MAX_COUNT
@@ -463,7 +476,22 @@ def _plain_task(t) -> bool:
 def check_tasks(tasks, held_ids) -> list:
     """A batch of tasks: each valid, ids unique in the batch and not already held. Errors
     name the task's index: ``tasks[3].hard[0] BalancedHostAttr.expected_values: ...``."""
-    return _check_batch(tasks, held_ids, _plain_task, check_task, "tasks", "task", "already held")
+    tasks = _check_batch(tasks, held_ids, _plain_task, check_task, "tasks", "task", "already held")
+    check_gang_priorities(tasks)
+    return tasks
+
+
+def check_gang_priorities(tasks) -> None:
+    """The members of a gang share one priority (a gang preempts as a whole, so no member may
+    be the victim of another); else ValueError naming the first member that differs."""
+    first: dict = {}
+    for i, t in enumerate(tasks):
+        if t.gang is None:
+            continue
+        j = first.setdefault(t.gang, i)
+        if tasks[j].priority != t.priority:
+            raise ValueError(f"tasks[{i}].priority: gang {show(t.gang)} members must share one priority, "
+                             f"got {t.priority} (tasks[{j}] has {tasks[j].priority})")
 
 
 def check_running(task, ports, held_ids) -> list[int] | None:
@@ -492,11 +520,13 @@ def check_classes(classes) -> list:
     """The task classes of ``schedule_arrays`` as a list; ValueError naming ``classes[i]``."""
     classes = batch(classes, "classes", "TaskClass objects")
     for i, c in enumerate(classes):
-        if type(c) is TaskClass and _plain_shape(c):
+        if type(c) is TaskClass and type(c.gang) is bool and _plain_shape(c):
             continue
         if not isinstance(c, TaskClass):
             raise InputTypeError(f"classes[{i}]: must be a TaskClass, {_got(c)}")
         _check_demand_shape(c, f"classes[{i}]")
+        if not isinstance(c.gang, (bool, np.bool_)):
+            raise InputTypeError(f"classes[{i}].gang: must be True or False, {_got(c.gang)}")
     return classes
 
 

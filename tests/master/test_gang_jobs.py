@@ -1,0 +1,49 @@
+"""Gang batch jobs (``batch.gangScheduling``) on a master driven by hand: the first launch is
+all or nothing; a retry of a failed member goes on its own."""
+from titus import states as S
+from titus.master.validation import parse_job
+
+from tests.master.test_lifecycle import run, tasks_of
+
+
+def gang_job(size, gang=True, retry=None):
+    spec = {"applicationName": "app", "container": {"image": {"name": "busybox"},
+                                                    "resources": {"cpu": 1, "memoryMB": 128}},
+            "batch": {"size": size, "gangScheduling": gang}}
+    if retry:
+        spec["batch"]["retryPolicy"] = retry
+    return parse_job(spec)
+
+
+def test_gang_job_too_big_starts_nothing_and_says_why(master, agent):
+    job = master.submit_job(gang_job(9))  # the agent's two 4-cpu hosts hold 8
+    assert run(master, agent) == []
+    tasks = tasks_of(master, job.id)
+    assert {t.state for t in tasks} == {S.ACCEPTED}
+    assert all(t.scheduling_failure.startswith(f"gang of job {job.id}: member ") for t in tasks)
+    assert all(master.scheduler.host_usage(h.host_id)["cpus"] == 0 for h in agent.hosts)
+
+
+def test_without_gang_the_same_job_starts_partly(master, agent):
+    master.submit_job(gang_job(9, gang=False))
+    assert len(run(master, agent)) == 8
+
+
+def test_a_retried_member_is_placed_alone(master, agent, clock):
+    job = master.submit_job(gang_job(8, retry={"immediate": {"retries": 1}}))
+    launched = run(master, agent)
+    assert len(launched) == 8
+    blocker = master.submit_job(gang_job(1, gang=False))
+    agent.finish(launched[0], exit_code=1)  # its slot goes to the blocker or the retry
+    clock.advance(10)
+    started = run(master, agent)
+    assert len(started) == 1  # one slot: the retry or the blocker, alone; no gang waits for 8
+    others = [t for t in tasks_of(master, job.id) + tasks_of(master, blocker.id) if t.state == S.ACCEPTED]
+    assert all(not t.scheduling_failure.startswith("gang") for t in others)
+
+
+def test_gang_flag_is_echoed(master):
+    job = master.submit_job(gang_job(2))
+    assert job.descriptor.wire()["batch"]["gangScheduling"] is True
+    plain = master.submit_job(gang_job(2, gang=None))
+    assert "gangScheduling" not in plain.descriptor.wire()["batch"]

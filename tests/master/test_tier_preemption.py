@@ -1,0 +1,72 @@
+"""Tier preemption on a master driven by hand: a Critical task that fits nowhere evicts Flex
+tasks within their jobs' disruption budgets (docs/preemption.md)."""
+from titus import states as S
+from titus.master.capacity import CapacityGroup
+from titus.master.model import CapacityGroupSpec
+from titus.master.validation import parse_job
+
+from tests.master.test_lifecycle import run, tasks_of
+
+
+def job(size, group=None, cpu=1, budget=None):
+    spec = {"applicationName": "app", "container": {"image": {"name": "busybox"},
+                                                    "resources": {"cpu": cpu, "memoryMB": 128}},
+            "batch": {"size": size}}
+    if group:
+        spec["capacityGroup"] = group
+    if budget:
+        spec["disruptionBudget"] = budget
+    return parse_job(spec)
+
+
+def critical(master, name="crit", preemption=None):
+    spec = {"name": name, "tier": "Critical", "resources": {"cpu": 4, "memoryMB": 1024}}
+    if preemption is not None:
+        spec["preemption"] = preemption
+    master.put_capacity_group(CapacityGroup.from_spec(CapacityGroupSpec.model_validate(spec)))
+
+
+def test_critical_task_preempts_flex_tasks(master, agent):
+    flex = master.submit_job(job(8))  # fills both 4-cpu hosts
+    assert len(run(master, agent)) == 8
+    critical(master)
+    crit = master.submit_job(job(1, group="crit", cpu=2))
+    launched = run(master, agent)
+    assert [t.id for t in tasks_of(master, crit.id)] == launched
+    # the scripted agent ends a killed task at once
+    ended = [t for t in tasks_of(master, flex.id) if t.state == S.FINISHED]
+    assert len(ended) == 2 and {t.reason_code for t in ended} == {S.PREEMPTED}
+    assert {t.kill_reason for t in ended} == {S.PREEMPTED}
+    assert {t.host_id for t in ended} == {tasks_of(master, crit.id)[0].host_id}
+    replacements = [t for t in tasks_of(master, flex.id) if t.state == S.ACCEPTED]
+    assert len(replacements) == 2 and all(t.resubmit_of for t in replacements)
+    assert all(t.system_resubmit_number == 1 for t in replacements)  # no user retry spent
+
+
+def test_flex_jobs_budget_caps_the_victims(master, agent):
+    frozen = {"availabilityPercentageLimit": {"percentageOfHealthyContainers": 100.0},
+              "rateUnlimited": {}}
+    flex = master.submit_job(job(8, budget=frozen))
+    assert len(run(master, agent)) == 8
+    critical(master)
+    crit = master.submit_job(job(1, group="crit", cpu=2))
+    assert run(master, agent) == []
+    assert all(t.state == S.STARTED for t in tasks_of(master, flex.id))
+    assert tasks_of(master, crit.id)[0].state == S.ACCEPTED
+
+
+def test_preemption_can_be_switched_off_per_group(master, agent):
+    flex = master.submit_job(job(8))
+    assert len(run(master, agent)) == 8
+    critical(master, preemption=False)
+    master.submit_job(job(1, group="crit", cpu=2))
+    assert run(master, agent) == []
+    assert all(t.state == S.STARTED for t in tasks_of(master, flex.id))
+
+
+def test_flex_never_preempts_flex(master, agent):
+    first = master.submit_job(job(8))
+    assert len(run(master, agent)) == 8
+    master.submit_job(job(1, cpu=2))
+    assert run(master, agent) == []
+    assert all(t.state == S.STARTED for t in tasks_of(master, first.id))
