@@ -133,7 +133,7 @@ void Engine::list_buckets() {
     c.run_buckets.clear();
     for (int32_t b = 0; b < static_cast<int32_t>(groups_.bucket_capacity()); ++b) {
         const HostBucket& hb = groups_.bucket(b);
-        if (!hb.by_free.empty()) c.run_buckets.emplace_back(b, groups_.group(hb.by_free.front().second).rep());
+        if (!hb.empty()) c.run_buckets.emplace_back(b, groups_.group(hb.first_class()).rep());
     }
 }
 
@@ -226,7 +226,6 @@ void Engine::walk_buckets(const TaskView& t, GroupSelector& pick) {
 void Engine::walk_bucket(const TaskView& t, const CallState::BucketBound& bb, int32_t& h_out, double& score_out) {
     const double* d = t.d;
     const HostBucket& hb = groups_.bucket(bb.bucket);
-    const auto& by_free = hb.by_free;
     const size_t w = 2 * static_cast<size_t>(R_);
     ++bucket_walks_;
     // The bucket's own champion: the greatest score, the lowest tiekey among equals.
@@ -236,42 +235,39 @@ void Engine::walk_bucket(const TaskView& t, const CallState::BucketBound& bb, in
     // Classes come by rising free cpus: past the key where the bound of the rest falls below
     // the best score, none of them can win or tie. That key moves only when the best does.
     double key_stop = std::numeric_limits<double>::infinity();
-    hb.mark_stale(R_);
-    const size_t n_entries = by_free.size();
-    size_t j = static_cast<size_t>(
-        std::lower_bound(by_free.begin(), by_free.end(), std::make_pair(d[kCpus], INT32_MIN)) - by_free.begin());
+    const auto [c0, j0] = hb.locate(std::make_pair(d[kCpus], INT32_MIN));
     double score;
-    for (; j < n_entries; ++j) {
-        if (j % HostBucket::kBlock == 0) {
-            // Skip whole blocks where no class fits, or (with a best already) none can reach it.
-            size_t blk = j / HostBucket::kBlock;
-            while (blk * HostBucket::kBlock < n_entries &&
-                   (hb.ensure_block(blk, R_, kEps), !hb.block_may_fit(blk, d, R_) ||
-                    (best.has_best() && ScoreBound::beneath(bound_.block_score(bb.soft, hb.util_of(blk),
-                                                                                hb.util_of(blk) + HostBucket::kUtilCols, d),
-                                                            best.best_score()))))
-                ++blk;
-            j = blk * HostBucket::kBlock;
-            if (j >= n_entries) break;
+    for (size_t c = c0; c < hb.chunks.size(); ++c) {
+        const BucketChunk& ch = hb.chunks[c];
+        if (ch.by_free.front().first > key_stop) break;
+        // Skip a whole chunk where no class fits, or (with a best already) none can reach it.
+        ch.ensure(R_, kEps);
+        if (!ch.may_fit(d, R_)) continue;
+        if (best.has_best() &&
+            ScoreBound::beneath(bound_.block_score(bb.soft, ch.util, ch.util + BucketChunk::kUtilCols, d),
+                                best.best_score()))
+            continue;
+        const size_t n_entries = ch.by_free.size();
+        for (size_t j = c == c0 ? j0 : 0; j < n_entries; ++j) {
+            if (ch.by_free[j].first > key_stop) break;
+            ++walked_;
+            // The fit test on the class's own numbers: a class it fails is infeasible, so
+            // skipping it changes nothing.
+            const double* cap = &ch.state[j * w];
+            if (!fits(cap + R_, cap, d, R_)) continue;
+            const int32_t h = groups_.group(ch.by_free[j].second).rep();
+            if (evaluate(t, h, score) >= 0) continue;
+            const double f = call_.run_cacheable ? fitness_(used_of(h), cap_of(h), d) : 0.0;
+            const int32_t before = best.chosen();
+            const bool rose = best.offer(h, tiekey_[h], score);
+            if (best.chosen() == h) {
+                if (before >= 0) runner_up = std::max(runner_up, best_fit);
+                best_fit = f;
+            } else {
+                runner_up = std::max(runner_up, f);
+            }
+            if (rose) key_stop = bound_.key_limit(bb.soft_part, d[kCpus], best.best_score());
         }
-        if (by_free[j].first > key_stop) break;
-        ++walked_;
-        // The fit test on the class's own numbers: a class it fails is infeasible, so
-        // skipping it changes nothing.
-        const double* cap = &hb.state[j * w];
-        if (!fits(cap + R_, cap, d, R_)) continue;
-        const int32_t h = groups_.group(by_free[j].second).rep();
-        if (evaluate(t, h, score) >= 0) continue;
-        const double f = call_.run_cacheable ? fitness_(used_of(h), cap_of(h), d) : 0.0;
-        const int32_t before = best.chosen();
-        const bool rose = best.offer(h, tiekey_[h], score);
-        if (best.chosen() == h) {
-            if (before >= 0) runner_up = std::max(runner_up, best_fit);
-            best_fit = f;
-        } else {
-            runner_up = std::max(runner_up, f);
-        }
-        if (rose) key_stop = bound_.key_limit(bb.soft_part, d[kCpus], best.best_score());
     }
     h_out = best.chosen();
     if (h_out >= 0) score_out = best.best_score();

@@ -13,6 +13,7 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -37,87 +38,131 @@ struct HostGroup {
     size_t size() const { return heap.size(); }
 };
 
-/// Classes sharing attribute values (and special mark), by free cpus, in flat arrays: the
-/// (free-cpus key, class) pairs sorted, and beside each its capacities then usage (2 * R
-/// doubles, the first bytes of its signature), so a scan can reject a class without a lookup.
-struct HostBucket {
-    std::string key;
+/// The classes of one bucket within a key range: (free-cpus key, class) pairs sorted, beside each
+/// its capacities then usage (2 * R doubles, the first bytes of its signature), so a scan can
+/// reject a class without a lookup; and, per resource, an upper bound of what any of them could
+/// still take (cap + eps - used, plus a rounding allowance) and, for cpus, memory and network,
+/// the greatest used/cap and 1/cap (for ScoreBound::block_score): a walk skips a chunk none of
+/// whose classes fits or can reach the best score. Bounds are rebuilt when a walk reaches a
+/// chunk that changed.
+struct BucketChunk {
+    static constexpr int kUtilCols = 3;
     std::vector<std::pair<double, int32_t>> by_free;
     std::vector<double> state;  // [entry][2R]
+    mutable std::vector<double> room;  // [R]
+    mutable double util[2 * kUtilCols] = {0, 0, 0, 0, 0, 0};
+    mutable bool stale = true;
 
-    // Per block of kBlock entries and per resource, an upper bound of what any class in the
-    // block could still take (cap + eps - used, plus a rounding allowance): a walk skips a block
-    // whose bound is below the task's demand in some resource, as none of its classes fits.
-    // An insert or erase at entry i ages every block from i's on; a walk rebuilds only the
-    // blocks it reaches (mark_stale, then ensure_block per block).
-    static constexpr size_t kBlock = 8;
-    mutable std::vector<double> room;  // [block][R]
-    // Per block, for cpus, memory and network: the greatest used/cap and the greatest 1/cap
-    // (0 where cap is 0), for ScoreBound::block_score.
-    static constexpr int kUtilCols = 3;
-    mutable std::vector<double> util;  // [block][2 * kUtilCols]
-    mutable std::vector<uint8_t> block_stale;
-    mutable size_t stale_from = 0;
-
-    void moved_from(size_t i) { stale_from = std::min(stale_from, i); }
-
-    /// Turn the aged suffix into per-block marks (before a walk; O(blocks), no rebuilding).
-    void mark_stale(int32_t R) const {
-        const size_t n = by_free.size();
-        const size_t blocks = (n + kBlock - 1) / kBlock;
-        if (block_stale.size() < blocks) block_stale.resize(blocks, 1);
-        if (room.size() < blocks * R) room.resize(blocks * R);
-        if (R > kUtilColMax && util.size() < blocks * 2 * kUtilCols) util.resize(blocks * 2 * kUtilCols);
-        if (stale_from >= n) return;
-        std::fill(block_stale.begin() + stale_from / kBlock, block_stale.begin() + blocks, 1);
-        stale_from = n;
-    }
-
-    /// Rebuild block blk's bounds if it aged (mark_stale first).
-    void ensure_block(size_t blk, int32_t R, double eps) const {
-        if (!block_stale[blk]) return;
-        block_stale[blk] = 0;
-        const size_t n = by_free.size();
+    /// Rebuild the bounds if the chunk changed since.
+    void ensure(int32_t R, double eps) const {
+        if (!stale) return;
+        stale = false;
         const size_t w = 2 * static_cast<size_t>(R);
         static constexpr int kCol[kUtilCols] = {0, 1, 3};  // cpus, memory, network (fitness.hpp)
-        double* out = &room[blk * R];
-        std::fill(out, out + R, -std::numeric_limits<double>::infinity());
-        double* u = R > kUtilColMax ? &util[blk * 2 * kUtilCols] : nullptr;
-        if (u) std::fill(u, u + 2 * kUtilCols, 0.0);
-        const size_t end = std::min(n, (blk + 1) * kBlock);
-        for (size_t j = blk * kBlock; j < end; ++j) {
+        room.assign(R, -std::numeric_limits<double>::infinity());
+        std::fill(util, util + 2 * kUtilCols, 0.0);
+        const bool with_util = R > 3;
+        for (size_t j = 0; j < by_free.size(); ++j) {
             const double* cap = &state[j * w];
             const double* used = cap + R;
             for (int32_t r = 0; r < R; ++r) {
                 const double take = cap[r] + eps - used[r] + 1e-12 * (std::fabs(cap[r]) + std::fabs(used[r]) + 1.0);
-                out[r] = std::max(out[r], take);
+                room[r] = std::max(room[r], take);
             }
-            if (!u) continue;
+            if (!with_util) continue;
             for (int c = 0; c < kUtilCols; ++c) {
                 const double cp = cap[kCol[c]];
                 if (!(cp > 0.0)) continue;  // utilisation 0 there
-                u[c] = std::max(u[c], used[kCol[c]] / cp * (1.0 + 1e-15));
-                u[kUtilCols + c] = std::max(u[kUtilCols + c], 1.0 / cp * (1.0 + 1e-15));
+                util[c] = std::max(util[c], used[kCol[c]] / cp * (1.0 + 1e-15));
+                util[kUtilCols + c] = std::max(util[kUtilCols + c], 1.0 / cp * (1.0 + 1e-15));
             }
         }
     }
 
-    /// Make every block's bounds current.
-    void refresh_room(int32_t R, double eps) const {
-        mark_stale(R);
-        for (size_t blk = 0; blk < (by_free.size() + kBlock - 1) / kBlock; ++blk) ensure_block(blk, R, eps);
+    /// Whether some class of the chunk might fit demand `d` (false: none does); ensure() first.
+    bool may_fit(const double* d, int32_t R) const {
+        for (int32_t r = 0; r < R; ++r)
+            if (room[r] < d[r]) return false;
+        return true;
+    }
+};
+
+/// Classes sharing attribute values (and special mark), by free cpus: a sorted list kept in
+/// chunks of at most kChunk entries, so that a class coming or going shifts one chunk, not the
+/// whole bucket, and ages the bounds of that chunk only.
+struct HostBucket {
+    static constexpr size_t kChunk = 16;
+    static constexpr int kUtilCols = BucketChunk::kUtilCols;
+    std::string key;
+    std::vector<BucketChunk> chunks;  // in key order, none empty
+    size_t n = 0;                     // entries in all
+
+    bool empty() const { return n == 0; }
+    /// The class of the first entry (any member tells the bucket's attribute values).
+    int32_t first_class() const { return chunks.front().by_free.front().second; }
+
+    /// (chunk, index) of the first entry not below `e`; (chunks.size(), 0) when none.
+    std::pair<size_t, size_t> locate(const std::pair<double, int32_t>& e) const {
+        auto it = std::lower_bound(chunks.begin(), chunks.end(), e,
+                                   [](const BucketChunk& c, const std::pair<double, int32_t>& x) {
+                                       return c.by_free.back() < x;
+                                   });
+        const size_t c = static_cast<size_t>(it - chunks.begin());
+        if (c == chunks.size()) return {c, 0};
+        const auto& bf = it->by_free;
+        return {c, static_cast<size_t>(std::lower_bound(bf.begin(), bf.end(), e) - bf.begin())};
     }
 
-    /// The block's greatest used/cap and 1/cap of cpus, memory, network (R > 3 only).
-    const double* util_of(size_t blk) const { return &util[blk * 2 * kUtilCols]; }
-    static constexpr int32_t kUtilColMax = 3;  // the network column
+    void insert(const std::pair<double, int32_t>& e, const char* row, size_t w) {
+        if (chunks.empty()) {
+            chunks.emplace_back();
+            chunks.back().by_free.push_back(e);
+            chunks.back().state.resize(w);
+            std::memcpy(chunks.back().state.data(), row, sizeof(double) * w);
+            n = 1;
+            return;
+        }
+        auto [c, i] = locate(e);
+        if (c == chunks.size()) {  // past the last entry: append to the last chunk
+            c = chunks.size() - 1;
+            i = chunks[c].by_free.size();
+        }
+        BucketChunk& ch = chunks[c];
+        ch.by_free.insert(ch.by_free.begin() + static_cast<ptrdiff_t>(i), e);
+        ch.state.insert(ch.state.begin() + static_cast<ptrdiff_t>(i * w), w, 0.0);
+        std::memcpy(&ch.state[i * w], row, sizeof(double) * w);  // may be unaligned there
+        ch.stale = true;
+        ++n;
+        if (ch.by_free.size() > kChunk) split(c, w);
+    }
 
-    /// Whether some class in block `blk` might fit demand `d` (false: none does).
-    bool block_may_fit(size_t blk, const double* d, int32_t R) const {
-        const double* top = &room[blk * R];
-        for (int32_t r = 0; r < R; ++r)
-            if (top[r] < d[r]) return false;
-        return true;
+    void erase(const std::pair<double, int32_t>& e, size_t w) {
+        const auto [c, i] = locate(e);
+        BucketChunk& ch = chunks[c];
+        ch.by_free.erase(ch.by_free.begin() + static_cast<ptrdiff_t>(i));
+        ch.state.erase(ch.state.begin() + static_cast<ptrdiff_t>(i * w),
+                       ch.state.begin() + static_cast<ptrdiff_t>((i + 1) * w));
+        ch.stale = true;
+        --n;
+        if (ch.by_free.empty()) chunks.erase(chunks.begin() + static_cast<ptrdiff_t>(c));
+    }
+
+    /// Make every chunk's bounds current.
+    void refresh_room(int32_t R, double eps) const {
+        for (const auto& c : chunks) c.ensure(R, eps);
+    }
+
+private:
+    void split(size_t c, size_t w) {
+        BucketChunk upper;
+        BucketChunk& lo = chunks[c];
+        const size_t half = lo.by_free.size() / 2;
+        upper.by_free.assign(lo.by_free.begin() + static_cast<ptrdiff_t>(half), lo.by_free.end());
+        upper.state.assign(lo.state.begin() + static_cast<ptrdiff_t>(half * w), lo.state.end());
+        lo.by_free.resize(half);
+        lo.state.resize(half * w);
+        lo.stale = true;
+        chunks.insert(chunks.begin() + static_cast<ptrdiff_t>(c + 1), std::move(upper));
     }
 };
 
@@ -344,15 +389,7 @@ private:
             b = it->second;
         }
         grp.bucket = b;
-        HostBucket& hb = buckets_[b];
-        const auto entry = std::make_pair(grp.free_cpus, g);
-        const auto at = std::lower_bound(hb.by_free.begin(), hb.by_free.end(), entry);
-        const size_t i = static_cast<size_t>(at - hb.by_free.begin());
-        const size_t w = 2 * static_cast<size_t>(n_res_);
-        hb.by_free.insert(at, entry);
-        hb.moved_from(i);
-        hb.state.insert(hb.state.begin() + i * w, w, 0.0);
-        std::memcpy(&hb.state[i * w], grp.signature.data(), sizeof(double) * w);  // may be unaligned there
+        buckets_[b].insert(std::make_pair(grp.free_cpus, g), grp.signature.data(), 2 * static_cast<size_t>(n_res_));
     }
 
     template <typename Key>
@@ -367,13 +404,8 @@ private:
             by_signature_.erase(grp.signature);
             by_free_.erase({grp.free_cpus, g});
             HostBucket& b = buckets_[grp.bucket];
-            const auto at = std::lower_bound(b.by_free.begin(), b.by_free.end(), std::make_pair(grp.free_cpus, g));
-            const size_t i = static_cast<size_t>(at - b.by_free.begin());
-            const size_t w = 2 * static_cast<size_t>(n_res_);
-            b.by_free.erase(at);
-            b.moved_from(i);
-            b.state.erase(b.state.begin() + i * w, b.state.begin() + (i + 1) * w);
-            if (b.by_free.empty()) {
+            b.erase(std::make_pair(grp.free_cpus, g), 2 * static_cast<size_t>(n_res_));
+            if (b.empty()) {
                 bucket_by_key_.erase(b.key);
                 b.key.clear();
                 spare_buckets_.push_back(grp.bucket);

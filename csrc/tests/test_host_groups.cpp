@@ -103,12 +103,48 @@ TEST_CASE("buckets file classes by the part of the signature after capacities an
     CHECK(g.group(g.group_of(1)).bucket == g.group(g.group_of(2)).bucket);
     CHECK(g.group(g.group_of(0)).bucket != g.group(g.group_of(1)).bucket);
     const auto& b = g.bucket(g.group(g.group_of(1)).bucket);
-    REQUIRE(b.by_free.size() == 2);
-    CHECK(b.by_free[0].first < b.by_free[1].first);  // rising free cpus
+    REQUIRE(b.n == 2);
+    REQUIRE(b.chunks.size() == 1);
+    const auto& bf = b.chunks[0].by_free;
+    CHECK(bf[0].first < bf[1].first);  // rising free cpus
     b.refresh_room(1, 1e-9);
     const double small = 4.0, big = 9.0;
-    CHECK(b.block_may_fit(0, &small, 1));
-    CHECK_FALSE(b.block_may_fit(0, &big, 1));
+    CHECK(b.chunks[0].may_fit(&small, 1));
+    CHECK_FALSE(b.chunks[0].may_fit(&big, 1));
+}
+
+TEST_CASE("a bucket keeps its classes sorted across chunks as they come and go") {
+    titus::HostBucket b;
+    const size_t w = 2;  // one resource: capacity, usage
+    std::vector<std::pair<double, int32_t>> want;
+    uint64_t x = 12345;
+    for (int32_t g = 0; g < 1000; ++g) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        const double key = static_cast<double>((x >> 33) % 97);
+        const double row[2] = {key + 1.0, 1.0};
+        b.insert({key, g}, reinterpret_cast<const char*>(row), w);
+        want.emplace_back(key, g);
+        if (g % 3 == 0) {  // and some leave again
+            const auto gone = want[static_cast<size_t>((x >> 20) % want.size())];
+            b.erase(gone, w);
+            want.erase(std::find(want.begin(), want.end(), gone));
+        }
+    }
+    std::sort(want.begin(), want.end());
+    std::vector<std::pair<double, int32_t>> got;
+    for (const auto& c : b.chunks) {
+        CHECK_FALSE(c.by_free.empty());
+        CHECK(c.by_free.size() <= titus::HostBucket::kChunk);
+        for (size_t j = 0; j < c.by_free.size(); ++j) {
+            got.push_back(c.by_free[j]);
+            CHECK(c.state[j * w] == c.by_free[j].first + 1.0);  // each row stays beside its entry
+        }
+    }
+    CHECK(got == want);
+    CHECK(b.n == want.size());
+    const auto at = b.locate({50.0, INT32_MIN});
+    REQUIRE(at.first < b.chunks.size());
+    CHECK(b.chunks[at.first].by_free[at.second].first >= 50.0);
 }
 
 TEST_CASE("a dropped host is gone from its class, and an emptied class from the index") {
