@@ -96,7 +96,7 @@ def main(argv=None) -> int:
         figures["cells"][name] = row
     _print(figures)
     out = Path(args.out)
-    save_json(out / f"{args.name}.json", figures)
+    save_json(args.name, figures, out)
     _plot(figures, out / f"{args.name}.png")
     return 0
 
