@@ -47,3 +47,24 @@ def test_gang_flag_is_echoed(master):
     assert job.descriptor.wire()["batch"]["gangScheduling"] is True
     plain = master.submit_job(gang_job(2, gang=None))
     assert "gangScheduling" not in plain.descriptor.wire()["batch"]
+
+
+def test_a_member_killed_while_the_gang_waits_does_not_break_the_gang(master, agent):
+    # Its replacement (a resubmit) waits with the others: the gang still starts whole or not at all.
+    job = master.submit_job(gang_job(9, retry={"immediate": {"retries": 3}}))
+    assert run(master, agent) == []
+    master.kill_task(tasks_of(master, job.id)[0].id)
+    assert run(master, agent) == []
+    waiting = [t for t in tasks_of(master, job.id) if t.state == S.ACCEPTED]
+    assert len(waiting) == 9 and any(t.resubmit_of for t in waiting)
+    assert all(t.scheduling_failure.startswith(f"gang of job {job.id}: member ") for t in waiting)
+    assert all(master.scheduler.host_usage(h.host_id)["cpus"] == 0 for h in agent.hosts)
+
+
+def test_killing_a_waiting_gang_job_ends_it_with_nothing_held(master, agent):
+    job = master.submit_job(gang_job(9))
+    assert run(master, agent) == []
+    master.kill_job(job.id)
+    assert run(master, agent) == []
+    assert {t.state for t in tasks_of(master, job.id)} == {S.FINISHED}
+    assert all(master.scheduler.host_usage(h.host_id)["cpus"] == 0 for h in agent.hosts)

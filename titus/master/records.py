@@ -175,11 +175,12 @@ class JobRecord:
 
     def gang_pending(self) -> bool:
         """Whether the job's tasks still go as one gang: a gang job none of whose tasks has
-        been launched or retried yet (a retry of a failed member is placed on its own)."""
+        been launched yet. A member killed while the gang waits is replaced inside the gang
+        (its replacement waits with the others); once the gang has started, a retry of a
+        failed member is placed on its own."""
         if not self.gang:
             return False
-        return all(t.launched_at is None and not t.resubmit_of and t.state == states.ACCEPTED
-                   for t in self.tasks.values())
+        return all(t.launched_at is None for t in self.tasks.values())
 
     @property
     def runtime_limit_sec(self) -> float:
