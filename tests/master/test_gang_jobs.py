@@ -68,3 +68,20 @@ def test_killing_a_waiting_gang_job_ends_it_with_nothing_held(master, agent):
     assert run(master, agent) == []
     assert {t.state for t in tasks_of(master, job.id)} == {S.FINISHED}
     assert all(master.scheduler.host_usage(h.host_id)["cpus"] == 0 for h in agent.hosts)
+
+
+def test_a_gang_job_must_fit_one_scheduling_round(settings):
+    # Bigger, it would wait forever for a round holding all its tasks; a plain job may be bigger.
+    import pytest
+
+    from titus.boundary import SpecError
+
+    small = settings.model_copy(update={"max_batch": 5})
+    spec = {"applicationName": "app", "container": {"image": {"name": "busybox"},
+                                                    "resources": {"cpu": 1, "memoryMB": 128}},
+            "batch": {"size": 6, "gangScheduling": True}}
+    with pytest.raises(SpecError) as e:
+        parse_job(spec, small.job_limits())
+    assert [p.field for p in e.value.problems] == ["batch.size"]
+    assert parse_job({**spec, "batch": {"size": 5, "gangScheduling": True}}, small.job_limits())
+    assert parse_job({**spec, "batch": {"size": 6}}, small.job_limits())

@@ -104,6 +104,9 @@ CASES = [
      "batch.gangScheduling"),
     ("gang-surrogate", "POST", "/api/v3/jobs", dumps(job(batch__gangScheduling="\ud800")), 400,
      "batch.gangScheduling"),
+    # a gang starts in one scheduling round (max_batch tasks) or it would wait forever
+    ("gang-bigger-than-a-round", "POST", "/api/v3/jobs",
+     dumps(job(batch__size=10_001, batch__gangScheduling=True)), 400, "batch.size"),
     ("bool-resize", "PUT", "/api/v3/jobs/nope/instances", b'{"desired": true}', 400, "desired"),
     ("bool-group-quantity", "POST", "/api/v3/capacityGroups",
      dumps({**GROUP, "resources": {"cpu": True}}), 400, "resources.cpu"),

@@ -7,7 +7,7 @@ Token lists are comma separated. ``TITUS_TOKEN`` also works for a single user to
 from __future__ import annotations
 
 import os
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Optional
 
 from pydantic import BaseModel, Field
@@ -126,6 +126,11 @@ class MasterSettings(BaseModel):
         host = "127.0.0.1" if self.bind in ("0.0.0.0", "", "::") else self.bind
         host = f"[{host}]" if ":" in host else host
         return f"{'https' if self.tls_cert else 'http'}://{host}:{self.port}"
+
+    def job_limits(self) -> ValidationLimits:
+        """The bounds a submitted job must respect: ``limits``, with a gang job's size at most
+        ``max_batch`` (a gang starts in one scheduling round or never)."""
+        return replace(self.limits, max_gang_size=min(self.limits.max_gang_size, self.max_batch))
 
     @classmethod
     def from_env(cls, env: Optional[dict] = None, **overrides) -> "MasterSettings":

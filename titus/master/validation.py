@@ -32,6 +32,9 @@ class ValidationLimits:
     max_network_mbps: int = 100_000
     max_gpu: int = 16
     max_batch_size: int = 100_000
+    # a gang job starts in one scheduling round, so it may not outgrow one (the master lowers
+    # this to its ``max_batch``, MasterSettings.job_limits)
+    max_gang_size: int = 10_000
     max_service_capacity: int = 100_000
     max_env_bytes: int = 32_768
     max_retries: int = 4_294_967_295  # uint32, as Titus (clients send it for "unlimited")
@@ -182,7 +185,8 @@ def check_job(job: JobDescriptor, limits: ValidationLimits,
         problems.append(Problem("batch", "exactly one of batch or service must be given"))
     if job.batch is not None:
         b = job.batch
-        _bound(problems, "batch.size", b.size, 1, limits.max_batch_size)
+        _bound(problems, "batch.size", b.size, 1,
+               min(limits.max_batch_size, limits.max_gang_size) if b.gangScheduling else limits.max_batch_size)
         _bound(problems, "batch.runtimeLimitSec", b.runtimeLimitSec, 0, limits.max_runtime_limit_sec)
         problems += check_retry(b.retryPolicy, "batch.retryPolicy", limits)
     if job.service is not None:

@@ -39,7 +39,7 @@ async def create_job(request: Request):
     key = parse_key(request.headers.get("idempotency-key"))
     data = await json_body(request, "job descriptor")
     master = master_of(request)
-    descriptor = parse_job(data, master.settings.limits, master.settings.input)
+    descriptor = parse_job(data, master.settings.job_limits(), master.settings.input)
     check_role(descriptor, who.name, master.settings)  # 403 naming a role outside its list
     remembered = None
     if key is not None:
