@@ -85,3 +85,13 @@ def test_a_gang_job_must_fit_one_scheduling_round(settings):
     assert [p.field for p in e.value.problems] == ["batch.size"]
     assert parse_job({**spec, "batch": {"size": 5, "gangScheduling": True}}, small.job_limits())
     assert parse_job({**spec, "batch": {"size": 6}}, small.job_limits())
+
+
+def test_gang_scheduling_on_a_service_job_is_kept_but_has_no_effect(master, agent):
+    spec = {"applicationName": "app", "container": {"image": {"name": "busybox"},
+                                                    "resources": {"cpu": 1, "memoryMB": 128}},
+            "service": {"capacity": {"min": 0, "desired": 9, "max": 9}, "gangScheduling": True}}
+    job = master.submit_job(parse_job(spec))
+    assert job.descriptor.wire()["service"]["gangScheduling"] is True
+    assert not job.gang
+    assert len(run(master, agent)) == 8  # two 4-cpu hosts: placed task by task

@@ -70,3 +70,27 @@ def test_flex_never_preempts_flex(master, agent):
     master.submit_job(job(1, cpu=2))
     assert run(master, agent) == []
     assert all(t.state == S.STARTED for t in tasks_of(master, first.id))
+
+
+def test_a_critical_gang_preempts_whole_or_not_at_all(master, agent):
+    # The Flex job's budget lets 2 of its 8 tasks go; a gang needing 4 evictions takes none.
+    budget = {"availabilityPercentageLimit": {"percentageOfHealthyContainers": 75.0},
+              "rateUnlimited": {}}
+    flex = master.submit_job(job(8, budget=budget))
+    assert len(run(master, agent)) == 8
+    critical(master)
+    spec = job(2, group="crit", cpu=2).wire()
+    spec["batch"]["gangScheduling"] = True
+    big = master.submit_job(parse_job(spec))
+    assert run(master, agent) == []
+    assert all(t.state == S.STARTED for t in tasks_of(master, flex.id))
+    assert all(t.state == S.ACCEPTED and t.scheduling_failure.startswith(f"gang of job {big.id}")
+               for t in tasks_of(master, big.id))
+    master.kill_job(big.id)
+    run(master, agent)
+    spec = job(2, group="crit", cpu=1).wire()
+    spec["batch"]["gangScheduling"] = True
+    small = master.submit_job(parse_job(spec))
+    assert sorted(run(master, agent)) == sorted(t.id for t in tasks_of(master, small.id))
+    ended = [t for t in tasks_of(master, flex.id) if t.state == S.FINISHED]
+    assert len(ended) == 2 and {t.reason_code for t in ended} == {S.PREEMPTED}
