@@ -94,3 +94,27 @@ def test_a_critical_gang_preempts_whole_or_not_at_all(master, agent):
     assert sorted(run(master, agent)) == sorted(t.id for t in tasks_of(master, small.id))
     ended = [t for t in tasks_of(master, flex.id) if t.state == S.FINISHED]
     assert len(ended) == 2 and {t.reason_code for t in ended} == {S.PREEMPTED}
+
+
+def test_a_victim_already_being_killed_keeps_its_kill_and_is_no_disruption(master, agent):
+    # The two newest tasks on each host are being killed by their user when a Critical task
+    # comes: the engine may free their room (they are ending), but they are not "preempted".
+    budget = {"availabilityPercentageLimit": {"percentageOfHealthyContainers": 25.0},
+              "rateUnlimited": {}}
+    flex = master.submit_job(job(8, budget=budget))
+    assert len(run(master, agent)) == 8
+    critical(master)
+    by_host: dict = {}
+    for t in tasks_of(master, flex.id):
+        by_host.setdefault(t.host_id, []).append(t)
+    dying = {t.id for ts in by_host.values() for t in ts[-2:]}
+    for tid in dying:
+        master.kill_task(tid)
+    crit = master.submit_job(job(1, group="crit", cpu=2))
+    master.scheduling.run_round(force=True)
+    assert tasks_of(master, crit.id)[0].state == S.LAUNCHED
+    tasks = {t.id: t for t in tasks_of(master, flex.id)}
+    assert all(tasks[tid].kill_reason == S.KILLED for tid in dying)
+    assert all(d.task_id not in dying for d in master.state.disruptions.get(flex.id, ()))
+    preempted = [t for t in tasks.values() if t.kill_reason == S.PREEMPTED]
+    assert len(master.state.disruptions.get(flex.id, ())) == len(preempted)

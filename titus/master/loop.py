@@ -152,7 +152,8 @@ class Scheduling:
 
     def _preempt(self, work: Work, preemptions: dict, now: float) -> list:
         """Plan killing the tasks the engine preempted (reason ``preempted``, recorded as a
-        disruption of their job); returns them."""
+        disruption of their job); returns them. A victim already being killed keeps its own
+        kill (reason and all) and is no disruption: the engine only freed its room early."""
         from titus.master.moves import Disruption
 
         st = self.state
@@ -162,12 +163,14 @@ class Scheduling:
                 task = st.tasks.get(vid)
                 if task is None:
                     continue
+                victims.append(task)
+                if work.get(task, "state") == states.KILL_INITIATED:
+                    continue  # already ending for its own reason: freed early, not a disruption
                 job = st.jobs[task.job_id]
                 self.lifecycle.kill(work, task, states.PREEMPTED)
                 work.disruptions.append(Disruption(task.id, job.id, task.idx, states.PREEMPTED, now,
                                                    "scheduler"))
                 work.log.append(("taskPreempted", job.id, {"taskId": task.id, "by": preemptor}))
-                victims.append(task)
         return victims
 
     def _explain_no_hosts(self) -> Work:
