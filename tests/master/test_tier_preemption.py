@@ -118,3 +118,23 @@ def test_a_victim_already_being_killed_keeps_its_kill_and_is_no_disruption(maste
     assert all(d.task_id not in dying for d in master.state.disruptions.get(flex.id, ()))
     preempted = [t for t in tasks.values() if t.kill_reason == S.PREEMPTED]
     assert len(master.state.disruptions.get(flex.id, ())) == len(preempted)
+
+
+def test_preemption_respects_a_relocation_limit(master, agent):
+    # relocationLimit 1: an index preempted once is not preempted again (the engine cannot tell
+    # a job's tasks apart, so a job with a task at its limit gives no victim at all).
+    flex = master.submit_job(job(8, budget={"relocationLimit": {"limit": 1}, "rateUnlimited": {}}))
+    assert len(run(master, agent)) == 8
+    critical(master)
+    first = master.submit_job(job(1, group="crit", cpu=1))
+    assert len(run(master, agent)) == 1
+    master.kill_job(first.id)
+    run(master, agent)  # the Critical task ends
+    run(master, agent)  # the preempted index runs again in the freed room
+    assert len([t for t in tasks_of(master, flex.id) if t.state == S.STARTED]) == 8
+    master.submit_job(job(1, group="crit", cpu=1))
+    run(master, agent)
+    moved: dict = {}
+    for d in master.state.disruptions.get(flex.id, ()):
+        moved[d.idx] = moved.get(d.idx, 0) + 1
+    assert moved and max(moved.values()) <= 1, moved

@@ -79,6 +79,21 @@ def job_quota(state: ClusterState, job: JobRecord, now: float,
                  in_flight=len(leaving) if relocation else None)
 
 
+def preemption_quota(state: ClusterState, job: JobRecord, now: float) -> int:
+    """How many of ``job``'s tasks one scheduling round may preempt (docs/preemption.md): its
+    eviction quota, but none while a task of it on a host has used up the budget's
+    ``relocationLimit``: the engine picks victims by job, not by index, so it could pick that
+    very task."""
+    count = job_quota(state, job, now).count
+    limit = job.budget.relocationLimit
+    if count > 0 and limit is not None:
+        moved = Counter(d.idx for d in state.disruptions.get(job.id, ()))
+        if any(moved[t.idx] >= limit.limit for t in job.tasks.values()
+               if t.state in states.ON_HOST and t.state != states.KILL_INITIATED):
+            return 0
+    return count
+
+
 def evict(state: ClusterState, lifecycle: Lifecycle, work: Work, task: TaskRecord,
           job: JobRecord, now: float, by: str) -> Outcome:
     """Plan evicting ``task`` if its job's quota allows it; the outcome either way. A task

@@ -138,14 +138,14 @@ class Scheduling:
         groups = {st.jobs[st.tasks[tid].job_id].group for tid in order}
         if not any(st.capacity.preempts(g) for g in groups):
             return None
-        from titus.master.eviction import job_quota  # eviction plans kills: imported on use
+        from titus.master.eviction import preemption_quota  # plans kills: imported on use
 
         quotas = {}
         for job in st.jobs.values():
             if st.capacity.get(job.group).tier != "Flex":
                 continue
             if any(t.state in states.ON_HOST for t in job.tasks.values()):
-                count = job_quota(st, job, now).count
+                count = preemption_quota(st, job, now)
                 if count > 0:
                     quotas[job.id] = count
         return quotas
