@@ -28,3 +28,19 @@ def test_a_gang_waits_until_all_its_tasks_fit(platform):
     assert {state(t) for t in platform.tasks(job_id)} == {"Accepted"}
     platform.kill_job(blocker)
     platform.wait_for(lambda: len(platform.running(job_id)) == 8, 30, "all 8 started once a slot freed")
+
+
+def test_a_member_killed_while_waiting_is_replaced_inside_the_gang(platform):
+    platform.start_agent("a1", hosts=4, cpus=1)
+    blocker = platform.submit(batch_job(1, duration=600, name="blocker"))
+    platform.wait_for(lambda: len(platform.running(blocker)) == 1, 30, "the blocker started")
+    job_id = platform.submit(gang_job(4, duration=600, retries=2, name="gang"))
+    platform.wait_for(lambda: len(platform.tasks(job_id)) == 4, 30, "the gang's tasks")
+    victim = platform.tasks(job_id)[0]["id"]
+    response = platform.api.delete(f"/api/v3/tasks/{victim}")
+    assert response.status_code in (200, 202, 204), response.text
+    platform.wait_for(lambda: len(platform.tasks(job_id)) == 5, 30, "the killed member replaced")
+    time.sleep(1.0)
+    assert platform.running(job_id) == []  # 3 of 4 fit: none starts
+    platform.kill_job(blocker)
+    platform.wait_for(lambda: len(platform.running(job_id)) == 4, 30, "all 4 started once a slot freed")
