@@ -289,6 +289,7 @@ private:
     /// Bring bucket b up to date (the hosts waiting in it), leaving the others' for later.
     void refresh_bucket(int32_t b);
     std::vector<uint8_t> special_mark_;
+    bool marks_moved_ = false;  // a mark changed since the last whole refresh (refresh_bucket)
     std::vector<int32_t> special_;
     int64_t marks_class_ = -1;               // the task class the marks are for, or -1
 

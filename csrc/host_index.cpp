@@ -41,6 +41,7 @@ void Engine::mark_special(const ReadyClass& rc) {
             special_mark_[h] = 1;
             special_.push_back(h);
             groups_.touch(h);  // special hosts form classes of their own
+            marks_moved_ = true;
         }
     };
     for (const CoCount* cc : rc.host_counts)
@@ -53,17 +54,21 @@ void Engine::unmark_special() {
     for (int32_t h : special_) {
         special_mark_[h] = 0;
         if (live_[h]) groups_.touch(h);
+        marks_moved_ = true;
     }
     special_.clear();
 }
 
 void Engine::refresh_bucket(int32_t b) {
-    if (!groups_.valid()) return refresh_groups();
+    // A special mark set or cleared moves its host to another bucket: only a whole refresh
+    // finds it there.
+    if (!groups_.valid() || marks_moved_) return refresh_groups();
     groups_.refresh_bucket(b, [this](int32_t h, std::string& o) { return signature(h, o); },
                            [this](int32_t h) { return tiekey_[h]; });
 }
 
 void Engine::refresh_groups() {
+    marks_moved_ = false;
     groups_.refresh(order_, n_hosts(), R_, [this](int32_t h, std::string& o) { return signature(h, o); },
                     [this](int32_t h) { return tiekey_[h]; });
 }
@@ -75,6 +80,7 @@ void Engine::mark_if_special(const ReadyClass& rc, int32_t h) {
             special_mark_[h] = 1;
             special_.push_back(h);
             groups_.touch(h);  // its class changes at the next refresh
+            marks_moved_ = true;
             return;
         }
 }
