@@ -158,7 +158,7 @@ bool Engine::champion_holds(const TaskView& t, const CallState::BucketBound& bb,
     const double f = fitness_(used_of(h), cap_of(h), t.d);
     if (!(f >= c.fit)) return false;
     if (bb.soft != c.soft && !(f - c.runner_up > kFitGap)) return false;
-    score = score_on(t, h);
+    score = score_with(t, h, f);
     c.checked_tasks = ntasks_[h];
     c.checked_soft = bb.soft;
     c.checked_score = score;
@@ -256,8 +256,10 @@ void Engine::walk_bucket(const TaskView& t, const CallState::BucketBound& bb, in
             const double* cap = &ch.state[j * w];
             if (!fits(cap + R_, cap, d, R_)) continue;
             const int32_t h = groups_.group(ch.by_free[j].second).rep();
-            if (evaluate(t, h, score) >= 0) continue;
-            const double f = call_.run_cacheable ? fitness_(used_of(h), cap_of(h), d) : 0.0;
+            ++evaluated_;  // feasibility then score, as evaluate() does, keeping the fitness
+            if (reject_reason(t, h) >= 0) continue;
+            const double f = fitness_(used_of(h), cap_of(h), d);
+            score = score_with(t, h, f);
             const int32_t before = best.chosen();
             const bool rose = best.offer(h, tiekey_[h], score);
             if (best.chosen() == h) {

@@ -324,6 +324,8 @@ private:
     inline int32_t reject_reason(const TaskView& t, int32_t h) const;
     /// score.hpp: the score of a feasible host h for the task.
     inline double score_on(const TaskView& t, int32_t h) const;
+    /// score.hpp: the same score from a fitness already computed (`fit`, fitness_ on h).
+    inline double score_with(const TaskView& t, int32_t h, double fit) const;
     /// score.hpp: feasibility then score: the reason slot, or -1 with `score` set.
     inline int32_t evaluate(const TaskView& t, int32_t h, double& score);
 

@@ -92,7 +92,6 @@ struct BucketChunk {
 /// whole bucket, and ages the bounds of that chunk only.
 struct HostBucket {
     static constexpr size_t kChunk = 16;
-    static constexpr int kUtilCols = BucketChunk::kUtilCols;
     std::string key;
     std::vector<BucketChunk> chunks;  // in key order, none empty
     size_t n = 0;                     // entries in all
@@ -145,11 +144,6 @@ struct HostBucket {
         ch.stale = true;
         --n;
         if (ch.by_free.empty()) chunks.erase(chunks.begin() + static_cast<ptrdiff_t>(c));
-    }
-
-    /// Make every chunk's bounds current.
-    void refresh_room(int32_t R, double eps) const {
-        for (const auto& c : chunks) c.ensure(R, eps);
     }
 
 private:

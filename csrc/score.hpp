@@ -17,10 +17,13 @@ inline double soft_mean(const std::vector<ReadyConstraint>& soft, int32_t h, int
     return total / static_cast<double>(soft.size());
 }
 
-inline double Engine::score_on(const TaskView& t, int32_t h) const {
-    const double fit = fitness_(used_of(h), cap_of(h), t.d);
+inline double Engine::score_with(const TaskView& t, int32_t h, double fit) const {
     const double soft = soft_mean(t.rc.soft, h, ntasks_[h]);
     return (soft_w_ * soft + fit_w_ * fit) / call_.score_den;
+}
+
+inline double Engine::score_on(const TaskView& t, int32_t h) const {
+    return score_with(t, h, fitness_(used_of(h), cap_of(h), t.d));
 }
 
 inline int32_t Engine::evaluate(const TaskView& t, int32_t h, double& score) {

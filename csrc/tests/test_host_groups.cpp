@@ -107,7 +107,7 @@ TEST_CASE("buckets file classes by the part of the signature after capacities an
     REQUIRE(b.chunks.size() == 1);
     const auto& bf = b.chunks[0].by_free;
     CHECK(bf[0].first < bf[1].first);  // rising free cpus
-    b.refresh_room(1, 1e-9);
+    b.chunks[0].ensure(1, 1e-9);
     const double small = 4.0, big = 9.0;
     CHECK(b.chunks[0].may_fit(&small, 1));
     CHECK_FALSE(b.chunks[0].may_fit(&big, 1));
