@@ -12,3 +12,16 @@ def wait_until(predicate, timeout: float = 15.0, what: str = "the condition") ->
             return
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def read_until(stream, marker: str, timeout: float) -> str:
+    """Lines of a child's text ``stream`` up to and including the one holding ``marker`` (or
+    all it wrote before it ended or ``timeout`` s passed): the caller asserts on what it got."""
+    out = ""
+    deadline = time.monotonic() + timeout
+    while marker not in out and time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            break
+        out += line
+    return out

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.docker.helpers import TEST_IMAGE
+from tests.waiting import read_until
 from titus.cli.local_cluster import titus_command
 
 pytestmark = pytest.mark.docker
@@ -45,12 +46,7 @@ def test_local_docker_runs_tasks_as_containers_and_removes_them_at_exit(docker_c
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     out, agent = "", ""
     try:
-        deadline = time.monotonic() + 90
-        while "running; press Ctrl-C" not in out and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            out += line
+        out = read_until(proc.stdout, "running; press Ctrl-C", 90)
         assert "running; press Ctrl-C" in out, out
         assert "Docker agent(s) on this machine" in out
         url = next(w for w in out.split() if w.startswith("http://127.0.0.1:"))

@@ -3,11 +3,11 @@ plain words with the next commands to try, everything stops."""
 import os
 import signal
 import subprocess
-import time
 
 import httpx
 
 from titus.cli.local_cluster import titus_command
+from tests.waiting import read_until
 
 
 def test_local_sample_runs_batch_jobs_to_the_end_and_cleans_up(tmp_path):
@@ -38,12 +38,7 @@ def test_local_sample_keep_stays_up_to_explore_and_says_how(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     out = ""
     try:
-        deadline = time.monotonic() + 120
-        while "running; press Ctrl-C" not in out and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            out += line
+        out = read_until(proc.stdout, "running; press Ctrl-C", 120)
         assert "running; press Ctrl-C" in out, out
         assert "removed when this command ends" in out
         export = next(line for line in out.splitlines()
