@@ -22,14 +22,11 @@ int32_t Engine::hold(int32_t h, const double* d, int32_t job, int32_t group, boo
         t_excl_.push_back(0);
         t_prio_.push_back(0);
         t_seq_.push_back(0);
-        t_demand_.resize(t_demand_.size() + R_, 0.0);
+        t_row_.push_back(-1);
     }
     double* used = &used_[static_cast<size_t>(h) * R_];
-    double* td = &t_demand_[static_cast<size_t>(slot) * R_];
-    for (int32_t r = 0; r < R_; ++r) {
-        used[r] += d[r];
-        td[r] = d[r];
-    }
+    for (int32_t r = 0; r < R_; ++r) used[r] += d[r];
+    t_row_[slot] = demands_.take(d, R_);
     t_host_[slot] = h;
     t_job_[slot] = job;
     t_group_[slot] = group;
@@ -79,7 +76,7 @@ void Engine::release(int32_t slot) {
     const int32_t h = t_host_[slot];
     count_task(slot, -1);
     double* used = &used_[static_cast<size_t>(h) * R_];
-    const double* td = &t_demand_[static_cast<size_t>(slot) * R_];
+    const double* td = demand_of(slot);
     for (int32_t r = 0; r < R_; ++r) used[r] -= td[r];
     auto pit = t_ports_.find(slot);
     if (pit != t_ports_.end()) {
@@ -101,6 +98,8 @@ void Engine::release(int32_t slot) {
     // An empty host holds exactly nothing: no rounding residue of the subtractions above.
     if (ntasks_[h] == 0) std::fill(used, used + R_, 0.0);
     nexcl_[h] -= t_excl_[slot];
+    demands_.drop(t_row_[slot]);
+    t_row_[slot] = -1;
     t_host_[slot] = -1;
     free_slots_.push_back(slot);
     groups_.touch(h);

@@ -34,7 +34,7 @@ static void widen(std::vector<double>& m, int32_t R) {
 void Engine::add_resource() {
     widen(cap_, R_);
     widen(used_, R_);
-    widen(t_demand_, R_);
+    demands_.widen(R_);
     widen(group_used_, R_);
     ++R_;
     groups_.invalidate();
@@ -202,7 +202,8 @@ size_t Engine::host_bytes() const {
 }
 
 size_t Engine::task_bytes() const {
-    return 4 * sizeof(int32_t) + 1 + sizeof(int64_t) + sizeof(double) * R_;
+    // host, job, group, priority, demand row; exclusive; hold order (a row is shared by a run)
+    return 5 * sizeof(int32_t) + 1 + sizeof(int64_t);
 }
 
 }  // namespace titus

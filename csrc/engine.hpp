@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "constraints.hpp"
+#include "demand_rows.hpp"
 #include "fitness.hpp"
 #include "host_groups.hpp"
 #include "layout.hpp"
@@ -177,6 +178,8 @@ public:
     int32_t n_live() const { return static_cast<int32_t>(order_.size()); }
     const double* used_of(int32_t h) const { return &used_[static_cast<size_t>(h) * R_]; }
     const double* cap_of(int32_t h) const { return &cap_[static_cast<size_t>(h) * R_]; }
+    /// The demand a held task added to its host (R values).
+    const double* demand_of(int32_t slot) const { return demands_.row(t_row_[slot], R_); }
     int32_t tasks_on(int32_t h) const { return ntasks_[h]; }
 
     /// Place tasks one at a time in order (the heart of it; runs without the GIL).
@@ -241,7 +244,8 @@ private:
     std::vector<int32_t> t_prio_;  // priority (preemption: only strictly lower ones are evicted)
     std::vector<int64_t> t_seq_;   // hold order, a total order shared with the twin (oldest first)
     int64_t next_seq_ = 0;
-    std::vector<double> t_demand_;  // [slot][R]
+    std::vector<int32_t> t_row_;    // slot -> its demand row in demands_
+    DemandRows demands_;
     std::unordered_map<int32_t, std::vector<int32_t>> t_ports_;
     std::unordered_map<int32_t, std::vector<int32_t>> t_sets_;  // (group, set) pairs
     std::vector<int32_t> free_slots_;

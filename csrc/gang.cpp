@@ -36,7 +36,7 @@ void Engine::evict(int32_t slot, std::vector<UndoStep>* log) {
         s.priority = t_prio_[slot];
         s.exclusive = t_excl_[slot];
         s.seq = t_seq_[slot];
-        const double* td = &t_demand_[static_cast<size_t>(slot) * R_];
+        const double* td = demand_of(slot);
         s.demand.assign(td, td + R_);
         auto pit = t_ports_.find(slot);
         if (pit != t_ports_.end()) s.ports = pit->second;
@@ -58,7 +58,7 @@ void Engine::rehold(const UndoStep& s) {
     auto it = std::find(free_slots_.begin(), free_slots_.end(), s.slot);
     if (it != free_slots_.end()) free_slots_.erase(it);
     const int32_t h = s.host, slot = s.slot;
-    std::copy(s.demand.begin(), s.demand.end(), t_demand_.begin() + static_cast<size_t>(slot) * R_);
+    t_row_[slot] = demands_.take(s.demand.data(), R_);
     t_host_[slot] = h;
     t_job_[slot] = s.job;
     t_group_[slot] = s.group;

@@ -21,7 +21,7 @@ bool Engine::fits_without(const TaskView& t, int32_t h, const std::vector<int32_
     used.assign(used_of(h), used_of(h) + R_);
     // Subtracted oldest first, as release would (an emptied host holds exactly nothing).
     for (const int32_t v : victims) {
-        const double* td = &t_demand_[static_cast<size_t>(v) * R_];
+        const double* td = demand_of(v);
         for (int32_t r = 0; r < R_; ++r) used[r] -= td[r];
         excl -= t_excl_[v];
         n -= 1;
