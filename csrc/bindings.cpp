@@ -190,6 +190,8 @@ PYBIND11_MODULE(_engine, m) {
              py::arg("caps"), py::arg("fnv"), py::arg("attrs"), py::arg("ports"), py::arg("sets"),
              "Add hosts: capacities [n, R], FNV-1a of their ids, (row, attr, value) attributes, "
              "(row, lo, hi) port ranges and (row, name, sets, slots) resource sets. Returns the first index.")
+        .def("reserve_hosts", &Engine::reserve_hosts, py::arg("n"),
+             "Room for n hosts in all (adding them in parts then copies no array).")
         .def("ensure_attrs", &Engine::ensure_attrs, "Make room for n attribute ids.")
         .def("remove_host",
              [](Engine& e, int32_t h) {

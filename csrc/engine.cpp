@@ -58,6 +58,22 @@ void Engine::insert_order(std::vector<int32_t> fresh) {
     std::inplace_merge(order_.begin(), order_.begin() + mid, order_.end(), less);
 }
 
+void Engine::reserve_hosts(int64_t n) {
+    if (n <= n_hosts()) return;
+    const size_t H = static_cast<size_t>(n);
+    cap_.reserve(H * R_);
+    used_.reserve(H * R_);
+    tiekey_.reserve(H);
+    live_.reserve(H);
+    enabled_.reserve(H);
+    ntasks_.reserve(H);
+    nexcl_.reserve(H);
+    port_id_.reserve(H);
+    set_id_.reserve(H);
+    order_.reserve(H);
+    for (auto& col : columns_) col.reserve(H);
+}
+
 int32_t Engine::add_hosts(const double* caps, int64_t n, const uint64_t* fnv, const int32_t* attrs, int64_t n_attrs,
                           const int32_t* port_ranges, int64_t n_ports, const int32_t* sets, int64_t n_sets) {
     const int32_t first = n_hosts();
@@ -72,6 +88,8 @@ int32_t Engine::add_hosts(const double* caps, int64_t n, const uint64_t* fnv, co
     set_id_.resize(H, -1);
     for (auto& col : columns_) col.resize(H, -1);
     std::vector<int32_t> fresh;
+    fresh.reserve(static_cast<size_t>(n));
+    tiekey_.reserve(H);
     for (int64_t i = 0; i < n; ++i) {
         const int32_t h = first + static_cast<int32_t>(i);
         tiekey_.push_back(tiekey_from_fnv(fnv[i], seed_));

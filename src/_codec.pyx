@@ -64,12 +64,110 @@ cdef inline int32_t intern(dict table, object key):
     return <int32_t>found
 
 
+cdef int32_t _EMPTY = -1, _GONE = -2
+
+
+cdef class HostIndex:
+    """Live host id -> engine index, and index -> id (``ids``: ``None`` where removed).
+
+    A dict would keep, per host, an entry and an int object for the index (some 67 bytes at
+    100k hosts); this open-addressing table keeps one int32 slot per host at load <= 3/4 and
+    compares against ``ids`` (a str caches its hash), some 16 bytes a host with ``ids``.
+    Supports ``in``, ``[]``, ``get``, ``del`` and ``len`` like the dict it replaces.
+    """
+
+    cdef public list ids
+    cdef cnp.ndarray _slots      # int32: an index into ids, _EMPTY or _GONE
+    cdef Py_ssize_t _live, _used  # live ids; slots not empty (live + gone)
+
+    def __init__(self):
+        self.ids = []
+        self._slots = np.full(8, _EMPTY, dtype=np.int32)
+        self._live = 0
+        self._used = 0
+
+    def __len__(self):
+        return self._live
+
+    cdef Py_ssize_t _find(self, object key) except -2:
+        """The slot holding ``key``, or -1."""
+        cdef int32_t[::1] slots = self._slots
+        cdef size_t mask = <size_t>slots.shape[0] - 1
+        cdef size_t i = (<size_t>hash(key)) & mask
+        cdef int32_t x
+        while True:
+            x = slots[i]
+            if x == _EMPTY:
+                return -1
+            if x >= 0 and self.ids[x] == key:
+                return <Py_ssize_t>i
+            i = (i + 1) & mask
+
+    cdef void _put(self, int32_t[::1] slots, object key, int32_t index):
+        cdef size_t mask = <size_t>slots.shape[0] - 1
+        cdef size_t i = (<size_t>hash(key)) & mask
+        while slots[i] != _EMPTY:
+            i = (i + 1) & mask
+        slots[i] = index
+
+    cdef void _rebuild(self, Py_ssize_t room):
+        cdef Py_ssize_t size = 8, i
+        while size * 3 < room * 4 + 4:
+            size *= 2
+        fresh = np.full(size, _EMPTY, dtype=np.int32)
+        cdef int32_t[::1] slots = fresh
+        for i in range(len(self.ids)):
+            if self.ids[i] is not None:
+                self._put(slots, self.ids[i], <int32_t>i)
+        self._slots = fresh
+        self._used = self._live
+
+    def add(self, list ids):
+        """Append hosts under the next indices, in order (their ids are not in the index)."""
+        need = self._used + len(ids)
+        first = len(self.ids)
+        self.ids.extend(ids)
+        self._live += len(ids)
+        if need * 4 > self._slots.shape[0] * 3:
+            self._rebuild(self._live + self._live // 2)  # doubling: growth stays amortised
+            return
+        cdef int32_t[::1] slots = self._slots
+        cdef Py_ssize_t i
+        for i in range(len(ids)):
+            self._put(slots, ids[i], <int32_t>(first + i))
+        self._used = need
+
+    def __contains__(self, key):
+        return self._find(key) >= 0
+
+    def get(self, key, default=None):
+        cdef Py_ssize_t i = self._find(key)
+        return default if i < 0 else int(self._slots[i])
+
+    def __getitem__(self, key):
+        cdef Py_ssize_t i = self._find(key)
+        if i < 0:
+            raise KeyError(key)
+        return int(self._slots[i])
+
+    def __delitem__(self, key):
+        cdef Py_ssize_t i = self._find(key)
+        if i < 0:
+            raise KeyError(key)
+        cdef int32_t[::1] slots = self._slots
+        self.ids[slots[i]] = None
+        slots[i] = _GONE
+        self._live -= 1
+        if self._used > 2 * self._live + 8:  # mostly removed slots: probes would lengthen
+            self._rebuild(self._live)
+
+
 cdef class Codec:
     """Interning tables and the encoders/decoders of one scheduler."""
 
     cdef public list resources          # resource names, in demand column order
     cdef public dict resource_col       # name -> column
-    cdef public dict host_index         # live host id -> index
+    cdef public HostIndex host_index    # live host id <-> index
     cdef public dict attrs              # attribute name -> id (hostname is 0)
     cdef public list attr_values        # per attribute id: {str value: local id}
     cdef public dict jobs, groups, set_names, labels
@@ -77,7 +175,7 @@ cdef class Codec:
     def __init__(self):
         self.resources = list(BASE_RESOURCES)
         self.resource_col = {r: i for i, r in enumerate(BASE_RESOURCES)}
-        self.host_index = {}
+        self.host_index = HostIndex()
         self.attrs = {HOSTNAME: 0}
         self.attr_values = [None]  # hostname values are host indices
         self.jobs = {}
@@ -152,10 +250,12 @@ cdef class Codec:
         return (caps, fnv, attrs[:k], _rows(ports, 3), _rows(sets, 4))
 
     def register_hosts(self, list ids, int first_index):
-        """Know hosts by id once the engine holds them: ``ids[i]`` has index ``first_index + i``."""
-        cdef Py_ssize_t i
-        for i in range(len(ids)):
-            self.host_index[ids[i]] = first_index + i
+        """Know hosts by id once the engine holds them: ``ids[i]`` has index ``first_index + i``
+        (the next indices: ``first_index`` must be the number of hosts ever added)."""
+        if first_index != len(self.host_index.ids):
+            raise ValueError(f"register_hosts: first_index {first_index} is not the next index "
+                             f"{len(self.host_index.ids)}")
+        self.host_index.add(ids)
 
     # ------------------------------------------------------------------ tasks and classes
     def encode_tasks(self, list tasks):

@@ -25,6 +25,8 @@ from titus.scheduler.model import Host, Result, Task
 
 # Engine codes of the named fitness functions (csrc/fitness.hpp).
 FITNESS_CODES = {name: code for name, (code, _) in _engine.FITNESS_KINDS.items()}
+# Hosts encoded and added per engine call (Scheduler.add_hosts).
+_ADD_PART = 8192
 
 
 class Scheduler:
@@ -70,7 +72,7 @@ class Scheduler:
             len(self._codec.resources), self._seed,
             [FITNESS_CODES[name] for name, _ in self._fitness], [w for _, w in self._fitness],
             self._ws, self._wf, math.nan if self._good_enough is None else self._good_enough, bool(index))
-        self._host_ids: list = []        # host index -> id, None once removed
+        self._host_ids: list = self._codec.host_index.ids  # host index -> id, None once removed
         self._task_slot: dict = {}       # named held task -> engine slot
         self._slot_task: dict = {}       # engine slot -> named held task
         self._quota: dict = {}           # job -> tasks of it one call may evict (preemption)
@@ -146,11 +148,15 @@ class Scheduler:
         if not hosts:
             return
         self._sync_resources(hosts)
-        first = len(self._host_ids)
-        self._engine.add_hosts(*self._codec.encode_hosts(hosts))
-        # The ids are known only once the engine holds the hosts.
-        self._codec.register_hosts([h.id for h in hosts], first)
-        self._host_ids.extend(h.id for h in hosts)
+        # Encoded and handed over in parts: the encoded arrays of a huge batch would otherwise
+        # add to its memory for a moment. Validated whole above, so no part can be refused.
+        self._engine.reserve_hosts(len(self._host_ids) + len(hosts))
+        for start in range(0, len(hosts), _ADD_PART):
+            part = hosts[start:start + _ADD_PART]
+            first = len(self._host_ids)
+            self._engine.add_hosts(*self._codec.encode_hosts(part))
+            # The ids are known only once the engine holds the hosts.
+            self._codec.register_hosts([h.id for h in part], first)  # also extends _host_ids
 
     def add_host(self, host: Host) -> None:
         """Add one host (as ``add_hosts([host])``)."""
@@ -166,8 +172,7 @@ class Scheduler:
             if tid is not None:
                 del self._task_slot[tid]
                 dropped.append(tid)
-        self._host_ids[idx] = None
-        del self._codec.host_index[host_id]
+        del self._codec.host_index[host_id]  # also sets _host_ids[idx] = None
         return sorted(dropped)
 
     def remove_hosts(self, host_ids) -> list:
