@@ -237,7 +237,12 @@ void Engine::walk_bucket(const TaskView& t, const CallState::BucketBound& bb, in
     double key_stop = std::numeric_limits<double>::infinity();
     const auto [c0, j0] = hb.locate(std::make_pair(d[kCpus], INT32_MIN));
     double score;
-    for (size_t c = c0; c < hb.chunks.size(); ++c) {
+    const size_t n_chunks = hb.chunks.size();
+    for (size_t c = c0; c < n_chunks; ++c) {
+        if (c % HostBucket::kGroup == 0 && !hb.group_may_fit(c / HostBucket::kGroup, d, R_, kEps)) {
+            c += HostBucket::kGroup - 1;  // no class of the next kGroup chunks fits
+            continue;
+        }
         const BucketChunk& ch = hb.chunks[c];
         if (ch.by_free.front().first > key_stop) break;
         // Skip a whole chunk where no class fits, or (with a best already) none can reach it.

@@ -23,6 +23,8 @@
 #include <utility>
 #include <vector>
 
+#include "layout.hpp"
+
 namespace titus {
 
 struct HostGroup {
@@ -53,31 +55,39 @@ struct BucketChunk {
     mutable double util[2 * kUtilCols] = {0, 0, 0, 0, 0, 0};
     mutable bool stale = true;
 
-    /// Rebuild the bounds if the chunk changed since.
+    /// Rebuild the bounds if a class left since (a class coming in is folded in at once; one
+    /// leaving would leave them loose, and a loose room lets walks into chunks none fits).
     void ensure(int32_t R, double eps) const {
         if (!stale) return;
         stale = false;
         const size_t w = 2 * static_cast<size_t>(R);
-        static constexpr int kCol[kUtilCols] = {0, 1, 3};  // cpus, memory, network (fitness.hpp)
         room.assign(R, -std::numeric_limits<double>::infinity());
         std::fill(util, util + 2 * kUtilCols, 0.0);
-        const bool with_util = R > 3;
-        for (size_t j = 0; j < by_free.size(); ++j) {
-            const double* cap = &state[j * w];
-            const double* used = cap + R;
-            for (int32_t r = 0; r < R; ++r) {
-                const double take = cap[r] + eps - used[r] + 1e-12 * (std::fabs(cap[r]) + std::fabs(used[r]) + 1.0);
-                room[r] = std::max(room[r], take);
-            }
-            if (!with_util) continue;
-            for (int c = 0; c < kUtilCols; ++c) {
-                const double cp = cap[kCol[c]];
-                if (!(cp > 0.0)) continue;  // utilisation 0 there
-                util[c] = std::max(util[c], used[kCol[c]] / cp * (1.0 + 1e-15));
-                util[kUtilCols + c] = std::max(util[kUtilCols + c], 1.0 / cp * (1.0 + 1e-15));
-            }
+        for (size_t j = 0; j < by_free.size(); ++j) fold(&state[j * w], R, eps);
+    }
+
+    /// Take one class's capacities then usage (2R values) into the bounds.
+    void fold(const double* cap, int32_t R, double eps) const {
+        static constexpr int kCol[kUtilCols] = {0, 1, 3};  // cpus, memory, network (fitness.hpp)
+        const double* used = cap + R;
+        for (int32_t r = 0; r < R; ++r) {
+            const double take = cap[r] + eps - used[r] + 1e-12 * (std::fabs(cap[r]) + std::fabs(used[r]) + 1.0);
+            room[r] = std::max(room[r], take);
+        }
+        if (R <= 3) return;
+        for (int c = 0; c < kUtilCols; ++c) {
+            const double cp = cap[kCol[c]];
+            if (!(cp > 0.0)) continue;  // utilisation 0 there
+            util[c] = std::max(util[c], used[kCol[c]] / cp * (1.0 + 1e-15));
+            util[kUtilCols + c] = std::max(util[kUtilCols + c], 1.0 / cp * (1.0 + 1e-15));
         }
     }
+
+    /// A class came in (its row at entry i): folded into the bounds. One left: rebuilt later.
+    void entered(size_t i, int32_t R, double eps) const {
+        if (!stale) fold(&state[i * 2 * static_cast<size_t>(R)], R, eps);
+    }
+    void left() const { stale = true; }
 
     /// Whether some class of the chunk might fit demand `d` (false: none does); ensure() first.
     bool may_fit(const double* d, int32_t R) const {
@@ -89,12 +99,33 @@ struct BucketChunk {
 
 /// Classes sharing attribute values (and special mark), by free cpus: a sorted list kept in
 /// chunks of at most kChunk entries, so that a class coming or going shifts one chunk, not the
-/// whole bucket, and ages the bounds of that chunk only.
+/// whole bucket, and ages the bounds of that chunk only. Every kGroup chunks in a row also share
+/// a room bound (the greatest of theirs), so a walk passes a run of chunks none of whose classes
+/// fits in one test: most of a bucket, for a task whose second resource is scarce there.
 struct HostBucket {
     static constexpr size_t kChunk = 16;
+    static constexpr size_t kGroup = 8;
     std::string key;
     std::vector<BucketChunk> chunks;  // in key order, none empty
     size_t n = 0;                     // entries in all
+
+    /// Whether some class of chunks [k * kGroup, (k + 1) * kGroup) might fit demand `d` (false:
+    /// none does). Rebuilds the group's bound, and its chunks', where they changed.
+    bool group_may_fit(size_t k, const double* d, int32_t R, double eps) const {
+        GroupRoom& g = groups_[k];
+        if (!g.fresh) {
+            g.room.assign(R, -std::numeric_limits<double>::infinity());
+            const size_t end = std::min(chunks.size(), (k + 1) * kGroup);
+            for (size_t c = k * kGroup; c < end; ++c) {
+                chunks[c].ensure(R, eps);
+                for (int32_t r = 0; r < R; ++r) g.room[r] = std::max(g.room[r], chunks[c].room[r]);
+            }
+            g.fresh = true;
+        }
+        for (int32_t r = 0; r < R; ++r)
+            if (g.room[r] < d[r]) return false;
+        return true;
+    }
 
     bool empty() const { return n == 0; }
     /// The class of the first entry (any member tells the bucket's attribute values).
@@ -119,6 +150,7 @@ struct HostBucket {
             chunks.back().state.resize(w);
             std::memcpy(chunks.back().state.data(), row, sizeof(double) * w);
             n = 1;
+            shifted_from(0);
             return;
         }
         auto [c, i] = locate(e);
@@ -130,8 +162,9 @@ struct HostBucket {
         ch.by_free.insert(ch.by_free.begin() + static_cast<ptrdiff_t>(i), e);
         ch.state.insert(ch.state.begin() + static_cast<ptrdiff_t>(i * w), w, 0.0);
         std::memcpy(&ch.state[i * w], row, sizeof(double) * w);  // may be unaligned there
-        ch.stale = true;
+        ch.entered(i, static_cast<int32_t>(w / 2), kEps);
         ++n;
+        aged(c);
         if (ch.by_free.size() > kChunk) split(c, w);
     }
 
@@ -141,12 +174,30 @@ struct HostBucket {
         ch.by_free.erase(ch.by_free.begin() + static_cast<ptrdiff_t>(i));
         ch.state.erase(ch.state.begin() + static_cast<ptrdiff_t>(i * w),
                        ch.state.begin() + static_cast<ptrdiff_t>((i + 1) * w));
-        ch.stale = true;
+        ch.left();
         --n;
-        if (ch.by_free.empty()) chunks.erase(chunks.begin() + static_cast<ptrdiff_t>(c));
+        aged(c);
+        if (ch.by_free.empty()) {
+            chunks.erase(chunks.begin() + static_cast<ptrdiff_t>(c));
+            shifted_from(c);
+        }
     }
 
 private:
+    struct GroupRoom {
+        std::vector<double> room;  // [R]
+        bool fresh = false;
+    };
+    mutable std::vector<GroupRoom> groups_;  // one per kGroup chunks
+
+    /// Chunk c changed: its group's bound is rebuilt when next asked.
+    void aged(size_t c) { groups_[c / kGroup].fresh = false; }
+    /// Chunks from c on moved (one came or went): their groups' bounds are rebuilt.
+    void shifted_from(size_t c) {
+        groups_.resize((chunks.size() + kGroup - 1) / kGroup);
+        for (size_t k = c / kGroup; k < groups_.size(); ++k) groups_[k].fresh = false;
+    }
+
     void split(size_t c, size_t w) {
         BucketChunk upper;
         BucketChunk& lo = chunks[c];
@@ -155,8 +206,10 @@ private:
         upper.state.assign(lo.state.begin() + static_cast<ptrdiff_t>(half * w), lo.state.end());
         lo.by_free.resize(half);
         lo.state.resize(half * w);
-        lo.stale = true;
+        lo.left();
+        upper.left();
         chunks.insert(chunks.begin() + static_cast<ptrdiff_t>(c + 1), std::move(upper));
+        shifted_from(c);
     }
 };
 

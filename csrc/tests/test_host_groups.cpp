@@ -147,6 +147,57 @@ TEST_CASE("a bucket keeps its classes sorted across chunks as they come and go")
     CHECK(b.chunks[at.first].by_free[at.second].first >= 50.0);
 }
 
+TEST_CASE("chunk and group room bounds never miss a class that fits, as classes come and go") {
+    // Two resources: cpus and memory; memory is what is scarce. Each step checks, for several
+    // demands, that every chunk and every group whose classes include one that fits says so
+    // (a bound may be loose, never short), and that a group none of whose classes fits is
+    // passed once its bounds are rebuilt.
+    titus::HostBucket b;
+    const int32_t R = 2;
+    const size_t w = 2 * R;
+    std::vector<std::pair<std::pair<double, int32_t>, std::vector<double>>> live;
+    uint64_t x = 99;
+    auto rnd = [&x](uint64_t m) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        return static_cast<double>((x >> 33) % m);
+    };
+    for (int32_t g = 0; g < 600; ++g) {
+        const double cpu_free = rnd(64), mem_free = rnd(8) < 1 ? 50.0 + rnd(50) : rnd(10);
+        std::vector<double> row = {64.0, 100.0, 64.0 - cpu_free, 100.0 - mem_free};
+        const std::pair<double, int32_t> e{cpu_free, g};
+        b.insert(e, reinterpret_cast<const char*>(row.data()), w);
+        live.push_back({e, row});
+        if (g % 4 == 1) {
+            const size_t k = static_cast<size_t>(rnd(live.size()));
+            b.erase(live[k].first, w);
+            live.erase(live.begin() + static_cast<ptrdiff_t>(k));
+        }
+        if (g % 50 != 49) continue;
+        for (const double mem : {5.0, 40.0, 95.0}) {
+            const double d[2] = {1.0, mem};
+            for (size_t c = 0; c < b.chunks.size(); ++c) {
+                const auto& ch = b.chunks[c];
+                bool any = false;
+                for (size_t j = 0; j < ch.by_free.size(); ++j) {
+                    const double* cap = &ch.state[j * w];
+                    any = any || (cap[2] + d[0] <= cap[0] + titus::kEps && cap[3] + d[1] <= cap[1] + titus::kEps);
+                }
+                ch.ensure(R, titus::kEps);
+                if (any) CHECK(ch.may_fit(d, R));
+                if (any) CHECK(b.group_may_fit(c / titus::HostBucket::kGroup, d, R, titus::kEps));
+            }
+            for (size_t k = 0; k * titus::HostBucket::kGroup < b.chunks.size(); ++k) {
+                bool any = false;
+                for (size_t c = k * titus::HostBucket::kGroup;
+                     c < std::min(b.chunks.size(), (k + 1) * titus::HostBucket::kGroup); ++c)
+                    any = any || b.chunks[c].may_fit(d, R);
+                // Rebuilt from its chunks' rooms; with cpus never binding here, exactly theirs.
+                CHECK(b.group_may_fit(k, d, R, titus::kEps) == any);
+            }
+        }
+    }
+}
+
 TEST_CASE("a dropped host is gone from its class, and an emptied class from the index") {
     Toy t;
     HostGroups g;
