@@ -64,6 +64,75 @@ cdef inline int32_t intern(dict table, object key):
     return <int32_t>found
 
 
+cdef inline bint _plain_name(object x):
+    return x is None or (type(x) is str and len(<str>x) > 0 and (<str>x).isascii())
+
+
+def plain_classes(list classes, object task_class, object max_count, object min_priority,
+                  object max_priority, object plain_constraints):
+    """Whether every class is obviously valid: a ``task_class`` instance with a bool ``gang``, a
+    plain (None or non-empty ASCII str) job and group, int ports in ``[0, max_count]``, no
+    resource sets, an int priority in ``[min_priority, max_priority]``, and hard and soft
+    tuples or lists that ``plain_constraints`` accepts. The validator's fast path: a class
+    failing it takes the full check, which names what is wrong."""
+    cdef object hard, soft, ports, prio
+    for c in classes:
+        if type(c) is not task_class or type(c.gang) is not bool:
+            return False
+        if not _plain_name(c.job) or not _plain_name(c.group):
+            return False
+        ports, prio = c.ports, c.priority
+        if type(ports) is not int or not (0 <= ports <= max_count):
+            return False
+        if type(prio) is not int or not (min_priority <= prio <= max_priority):
+            return False
+        if c.resource_sets:
+            return False
+        hard, soft = c.hard, c.soft
+        if (type(hard) is not tuple and type(hard) is not list) or (type(soft) is not tuple and type(soft) is not list):
+            return False
+        if (hard and not plain_constraints(hard)) or (soft and not plain_constraints(soft)):
+            return False
+    return True
+
+
+cdef object _constraint_key(object c, object host_attr_value, object balanced):
+    """The key a constraint's verdict is kept under: equal constraints whose values are equal
+    but of other types (1 == 1.0 == True) must not share one."""
+    if type(c) is host_attr_value:
+        attr, vals = c.attr, c.values
+        if type(attr) is str and type(vals) is tuple:
+            for x in vals:
+                if type(x) is not str:
+                    break
+            else:  # strings only: equal keys are equal constraints (hashed and compared in C)
+                return (host_attr_value, attr, vals)
+        return (type(c), c, tuple(map(type, c.values)))
+    if type(c) is balanced:
+        attr, k = c.attr, c.expected_values
+        if type(attr) is str and type(k) is int:
+            return (balanced, attr, k)
+    return (type(c), c, type(getattr(c, "expected_values", None)))
+
+
+def plain_constraints(object cs, dict known, object check_one, object host_attr_value, object balanced):
+    """Whether ``cs`` is a list or tuple of valid constraints, each checked (``check_one(c,
+    where)`` raising) once and its verdict kept in ``known`` (at most 100,000 of them)."""
+    if type(cs) is not list and type(cs) is not tuple:
+        return False
+    for c in cs:
+        try:
+            key = _constraint_key(c, host_attr_value, balanced)
+            if key in known:
+                continue
+            check_one(c, "constraint")
+        except (TypeError, ValueError, AttributeError):
+            return False
+        if len(known) < 100_000:
+            known[key] = True
+    return True
+
+
 cdef int32_t _EMPTY = -1, _GONE = -2
 
 
@@ -288,6 +357,27 @@ cdef class Codec:
         """The class key of a ``TaskClass`` (or a ``Task``)."""
         return (c.job, c.group, tuple(c.hard), tuple(c.soft), int(c.ports),
                 tuple(sorted(c.resource_sets.items())))
+
+    def class_keys(self, list classes):
+        """One pass over validated ``TaskClass`` objects (a trace's calls carry one per job: tens
+        of thousands): ``([class_key(c) ...], gang bool[K], priority int32[K])``."""
+        cdef Py_ssize_t n = len(classes), k
+        cdef list keys = [None] * n
+        gang = np.zeros(n, dtype=np.bool_)
+        prio = np.zeros(n, dtype=np.int32)
+        cdef cnp.uint8_t[::1] gv = gang.view(np.uint8)
+        cdef int32_t[::1] pv = prio
+        cdef object c, hard, soft, sets, ports
+        for k in range(n):
+            c = classes[k]
+            hard, soft, sets, ports = c.hard, c.soft, c.resource_sets, c.ports
+            keys[k] = (c.job, c.group, hard if type(hard) is tuple else tuple(hard),
+                       soft if type(soft) is tuple else tuple(soft),
+                       ports if type(ports) is int else int(ports),
+                       tuple(sorted(sets.items())) if sets else ())
+            gv[k] = 1 if c.gang else 0
+            pv[k] = c.priority
+        return keys, gang, prio
 
     def encode_classes(self, list keys):
         """Pack class keys for ``Engine.schedule``: (cls, cons, vals, rs)."""

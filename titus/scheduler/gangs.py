@@ -38,7 +38,11 @@ def task_gang_keys(tasks) -> np.ndarray:
 
 def class_gang_keys(task_class: np.ndarray, classes) -> np.ndarray:
     """Gang ids of array rows: the class index for a class with ``gang=True``, else -1."""
-    is_gang = np.array([bool(c.gang) for c in classes], dtype=bool)
+    return gang_keys(task_class, np.array([bool(c.gang) for c in classes], dtype=bool))
+
+
+def gang_keys(task_class: np.ndarray, is_gang: np.ndarray) -> np.ndarray:
+    """Gang ids of array rows from each class's gang flag (bool[K]): as ``class_gang_keys``."""
     if not is_gang.any():
         return np.full(task_class.shape[0], -1, dtype=np.int32)
     return np.where(is_gang[task_class], task_class, -1).astype(np.int32)

@@ -415,13 +415,12 @@ class Scheduler:
                                                   task_ids, self._task_slot)
         explain = v.check_flag(explain, "explain")
         preempt = v.check_flag(preempt, "preempt")
-        keys = [self._codec.class_key(c) for c in classes]
+        keys, is_gang, class_prio = self._codec.class_keys(classes)
         rows = order.row_order(tc, classes, self._task_order)
-        rows, gang = gangs.compose(rows, gangs.class_gang_keys(tc, classes))
+        rows, gang = gangs.compose(rows, gangs.gang_keys(tc, is_gang))
         if rows is not None:
             d, tc = d[rows], tc[rows]
             task_ids = None if task_ids is None else [task_ids[i] for i in rows.tolist()]
-        class_prio = np.array([c.priority for c in classes], dtype=np.int32)
         priority = class_prio[tc] if class_prio.any() else None
         hosts, slots, fail_rows, fail_counts, _, _, _, culprit, victims = self._run(
             d, tc, keys, False, task_ids is not None, gang if gang.max(initial=-1) >= 0 else None, priority, preempt)

@@ -20,6 +20,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from titus import _engine
+from titus._codec import plain_classes, plain_constraints
 from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
 from titus.resources import BASE_RESOURCES
 from titus.scheduler.model import Host, Task, TaskClass
@@ -288,20 +289,8 @@ _VALID_CONSTRAINTS: dict = {}
 
 
 def _plain_constraints(cs) -> bool:
-    if type(cs) is not list and type(cs) is not tuple:
-        return False
-    for c in cs:
-        try:
-            # Equal values of other types (1 == 1.0 == True) must not share a verdict.
-            key = (type(c), c, tuple(map(type, c.values)) if type(c) is HostAttrValue
-                   else type(getattr(c, "expected_values", None)))
-            if key not in _VALID_CONSTRAINTS:
-                check_constraint(c, "constraint")
-                if len(_VALID_CONSTRAINTS) < 100_000:
-                    _VALID_CONSTRAINTS[key] = True
-        except (TypeError, ValueError, AttributeError):
-            return False
-    return True
+    """A list or tuple of constraints each known valid (checked once, its verdict kept)."""
+    return plain_constraints(cs, _VALID_CONSTRAINTS, check_constraint, HostAttrValue, BalancedHostAttr)
 
 
 # ----------------------------------------------------------------------------- hosts
@@ -519,6 +508,8 @@ def check_running(task, ports, held_ids) -> list[int] | None:
 def check_classes(classes) -> list:
     """The task classes of ``schedule_arrays`` as a list; ValueError naming ``classes[i]``."""
     classes = batch(classes, "classes", "TaskClass objects")
+    if plain_classes(classes, TaskClass, MAX_COUNT, MIN_PRIORITY, MAX_PRIORITY, _plain_constraints):
+        return classes  # the common case, in one compiled loop
     for i, c in enumerate(classes):
         if type(c) is TaskClass and type(c.gang) is bool and _plain_shape(c):
             continue
