@@ -89,11 +89,11 @@ int32_t Engine::scan_all(const TaskView& t, std::vector<int32_t>& reasons) {
 
 void Engine::walk_classes(const TaskView& t, GroupSelector& pick, bool skip_special) {
     double score;
-    for (auto it = groups_.from(t.d[kCpus]); it != groups_.end(); ++it) {
-        const int32_t h = groups_.group(it->second).rep();
-        if (skip_special && special_mark_[h]) continue;
+    groups_.for_each_from(t.d[kCpus], [&](double, int32_t g) {
+        const int32_t h = groups_.group(g).rep();
+        if (skip_special && special_mark_[h]) return;
         if (evaluate(t, h, score) < 0) pick.offer(h, tiekey_[h], score);
-    }
+    });
 }
 
 void Engine::run_ended() { call_.run_cls = -1; }
@@ -290,12 +290,12 @@ void Engine::count_reasons(const TaskView& t, std::vector<int32_t>& reasons, boo
     double score;
     if (specials_apart)
         for (const int32_t h : special_) ++reasons[evaluate(t, h, score)];  // infeasible, or chosen
-    for (auto it = groups_.from(-std::numeric_limits<double>::infinity()); it != groups_.end(); ++it) {
-        const HostGroup& grp = groups_.group(it->second);
+    groups_.for_each_from(-std::numeric_limits<double>::infinity(), [&](double, int32_t g) {
+        const HostGroup& grp = groups_.group(g);
         const int32_t h = grp.rep();
-        if (specials_apart && special_mark_[h]) continue;
+        if (specials_apart && special_mark_[h]) return;
         reasons[evaluate(t, h, score)] += static_cast<int32_t>(grp.size());
-    }
+    });
 }
 
 }  // namespace titus

@@ -17,7 +17,6 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -292,16 +291,24 @@ public:
         }
     }
 
-    /// Classes whose free-cpus key is >= `need`, lowest first. The key is an upper bound of the
-    /// cpus a task may ask and still fit (see Engine::signature), so no class skipped could fit.
-    std::set<std::pair<double, int32_t>>::const_iterator from(double need) const {
-        return by_free_.lower_bound({need, INT32_MIN});
+    /// `fn(key, class)` for every class whose free-cpus key is >= `need`, bucket by bucket (each
+    /// by rising key). The key is an upper bound of the cpus a task may ask and still fit (see
+    /// Engine::signature), so no class skipped could fit.
+    template <typename Fn>
+    void for_each_from(double need, Fn fn) const {
+        for (const HostBucket& b : buckets_) {
+            if (b.empty()) continue;
+            auto [c, j] = b.locate({need, INT32_MIN});
+            for (; c < b.chunks.size(); ++c, j = 0) {
+                const auto& bf = b.chunks[c].by_free;
+                for (; j < bf.size(); ++j) fn(bf[j].first, bf[j].second);
+            }
+        }
     }
-    std::set<std::pair<double, int32_t>>::const_iterator end() const { return by_free_.end(); }
     const HostGroup& group(int32_t g) const { return groups_[g]; }
     int32_t group_of(int32_t h) const { return static_cast<size_t>(h) < group_of_.size() ? group_of_[h] : -1; }
     size_t capacity() const { return groups_.size(); }
-    size_t size() const { return by_free_.size(); }
+    size_t size() const { return n_classes_; }
     /// Buckets in use (ids below bucket_capacity(); an unused one has no classes).
     size_t bucket_capacity() const { return buckets_.size(); }
     size_t n_buckets() const { return buckets_.size() - spare_buckets_.size(); }
@@ -313,12 +320,12 @@ private:
     std::vector<HostGroup> groups_;
     std::vector<int32_t> spare_;  // unused group ids
     std::unordered_map<std::string, int32_t> by_signature_;
-    std::set<std::pair<double, int32_t>> by_free_;
+    size_t n_classes_ = 0;
     std::vector<int32_t> group_of_;
     std::vector<int32_t> heap_pos_;  // host -> its position in its class's heap, or -1
     std::vector<int32_t> dirty_;
     std::vector<uint8_t> dirty_flag_;
-    std::string scratch_;
+    std::string scratch_, bucket_scratch_;
     size_t bucket_from_ = 0;
     int32_t n_res_ = 0;
     std::vector<HostBucket> buckets_;
@@ -333,7 +340,7 @@ private:
         groups_.clear();
         spare_.clear();
         by_signature_.clear();
-        by_free_.clear();
+        n_classes_ = 0;
         dirty_.clear();
     }
 
@@ -354,7 +361,7 @@ private:
             groups_[g].signature = scratch_;
             groups_[g].free_cpus = free_cpus;
             by_signature_.emplace(scratch_, g);
-            by_free_.insert({free_cpus, g});
+            ++n_classes_;
             file_in_bucket(g);
         } else {
             g = it->second;
@@ -418,7 +425,9 @@ private:
 
     void file_in_bucket(int32_t g) {
         HostGroup& grp = groups_[g];
-        const std::string k = grp.signature.size() > bucket_from_ ? grp.signature.substr(bucket_from_) : std::string();
+        std::string& k = bucket_scratch_;  // reused: a class made per placement, no allocation
+        if (grp.signature.size() > bucket_from_) k.assign(grp.signature, bucket_from_, std::string::npos);
+        else k.clear();
         auto it = bucket_by_key_.find(k);
         int32_t b;
         if (it == bucket_by_key_.end()) {
@@ -449,7 +458,7 @@ private:
         if (grp.heap.empty()) {
             std::vector<int32_t>().swap(grp.heap);  // a big class emptied gives its memory back
             by_signature_.erase(grp.signature);
-            by_free_.erase({grp.free_cpus, g});
+            --n_classes_;
             HostBucket& b = buckets_[grp.bucket];
             b.erase(std::make_pair(grp.free_cpus, g), 2 * static_cast<size_t>(n_res_));
             if (b.empty()) {

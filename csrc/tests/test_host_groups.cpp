@@ -61,14 +61,18 @@ TEST_CASE("alike hosts share one class; the lowest tiekey represents it") {
     CHECK(g.group_of(3) != g.group_of(0));
 }
 
-TEST_CASE("classes come by rising free cpus from the asked amount on") {
+TEST_CASE("classes are offered from the asked free cpus on, each bucket by rising free cpus") {
     Toy t;
     HostGroups g;
     for (int i = 0; i < 6; ++i) t.add(2.0 * (i + 1), 0, 100 - i);
+    for (int i = 0; i < 4; ++i) t.add(3.0 * (i + 1), 1, 200 - i);  // another zone: another bucket
     t.refresh(g);
-    std::vector<double> seen;
-    for (auto it = g.from(5.0); it != g.end(); ++it) seen.push_back(it->first);
-    CHECK(seen == std::vector<double>{6, 8, 10, 12});
+    std::map<int32_t, std::vector<double>> seen;  // bucket -> keys in the order offered
+    g.for_each_from(5.0, [&](double key, int32_t c) { seen[g.group(c).bucket].push_back(key); });
+    REQUIRE(seen.size() == 2);
+    CHECK(seen[g.group(g.group_of(0)).bucket] == std::vector<double>{6, 8, 10, 12});
+    CHECK(seen[g.group(g.group_of(6)).bucket] == std::vector<double>{6, 9, 12});
+    CHECK(g.size() == 10);
 }
 
 TEST_CASE("a touched host leaves its class and the next member represents it") {
