@@ -64,6 +64,9 @@ cdef inline int32_t intern(dict table, object key):
     return <int32_t>found
 
 
+cdef double _MAX_FLOAT = 1.7976931348623157e308
+
+
 cdef inline bint _plain_name(object x):
     return x is None or (type(x) is str and len(<str>x) > 0 and (<str>x).isascii())
 
@@ -94,6 +97,70 @@ def plain_classes(list classes, object task_class, object max_count, object min_
         if (hard and not plain_constraints(hard)) or (soft and not plain_constraints(soft)):
             return False
     return True
+
+
+cdef inline bint _plain_quantity(object x):
+    # NaN fails both comparisons; +inf is above the largest float
+    return (type(x) is float or type(x) is int) and 0 <= x <= _MAX_FLOAT
+
+
+cdef inline bint _plain_id(object x):
+    return type(x) is str and len(<str>x) > 0 and (<str>x).isascii()
+
+
+def plain_task_prefix(list tasks, object task_type, object max_count, object min_priority,
+                      object max_priority, object plain_constraints):
+    """How many leading tasks are obviously valid (validation's fast path for ``Task``
+    objects: plain id, quantities, ports, priority, job, group and constraints; no gang,
+    scalars or resource sets). The rest take the per-task checks, which name what is wrong."""
+    cdef Py_ssize_t i, n = len(tasks)
+    cdef object t, ports, prio, hard, soft
+    for i in range(n):
+        t = tasks[i]
+        if type(t) is not task_type or not _plain_id(t.id) or t.gang is not None:
+            return i
+        prio, ports = t.priority, t.ports
+        if type(prio) is not int or not (min_priority <= prio <= max_priority):
+            return i
+        if not (_plain_quantity(t.cpus) and _plain_quantity(t.memory_mb)
+                and _plain_quantity(t.disk_mb) and _plain_quantity(t.network_mbps)):
+            return i
+        if type(ports) is not int or not (0 <= ports <= max_count) or t.scalars or t.resource_sets:
+            return i
+        if not _plain_name(t.job) or not _plain_name(t.group):
+            return i
+        hard, soft = t.hard, t.soft
+        if not plain_constraints(hard) or not plain_constraints(soft):
+            return i
+    return n
+
+
+def plain_host_prefix(list hosts, object host_type, object max_port):
+    """How many leading hosts are obviously valid (validation's fast path for ``Host`` objects:
+    plain id and quantities, (lo, hi) int port ranges within [0, max_port], str attributes; no
+    scalars or resource sets). The rest take the per-host checks, which name what is wrong."""
+    cdef Py_ssize_t i, n = len(hosts)
+    cdef object h, ports, attrs, r, k, x
+    for i in range(n):
+        h = hosts[i]
+        if type(h) is not host_type or not _plain_id(h.id):
+            return i
+        if not (_plain_quantity(h.cpus) and _plain_quantity(h.memory_mb)
+                and _plain_quantity(h.disk_mb) and _plain_quantity(h.network_mbps)):
+            return i
+        ports, attrs = h.ports, h.attributes
+        if h.scalars or h.resource_sets or (type(ports) is not list and type(ports) is not tuple):
+            return i
+        if type(attrs) is not dict:
+            return i
+        for r in ports:
+            if not (type(r) is tuple and len(r) == 2 and type(r[0]) is int and type(r[1]) is int
+                    and 0 <= r[0] <= r[1] <= max_port):
+                return i
+        for k, x in (<dict>attrs).items():
+            if not (_plain_id(k) and type(x) is str and (<str>x).isascii()):
+                return i
+    return n
 
 
 cdef object _constraint_key(object c, object host_attr_value, object balanced):

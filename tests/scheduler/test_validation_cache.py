@@ -63,3 +63,69 @@ def test_a_bool_ports_or_priority_takes_the_full_check():
     for bad in (TaskClass(job="j", ports=True), TaskClass(job="j", priority=True)):
         with pytest.raises((ValueError, TypeError)):
             v.check_classes([bad])
+
+
+class _Str(str):
+    pass
+
+
+_ODD = [0, 1, 2.5, -1, -0.0, float("nan"), float("inf"), 1e308, 1e309, True, False, None, "1",
+        _Str("a"), 2**31, 2**63, -2**31 - 1]
+_NAMES = [None, "", "j", "j\ud800", "é", _Str("j"), 1, "x" * 10_000, "a\x00"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.builds(dict, cpus=st.sampled_from(_ODD), memory_mb=st.sampled_from(_ODD),
+                 ports=st.sampled_from(_ODD), priority=st.sampled_from(_ODD),
+                 job=st.sampled_from(_NAMES), group=st.sampled_from(_NAMES),
+                 tid=st.sampled_from(["t", "", _Str("t"), "t\ud800", 7])))
+def test_the_compiled_task_fast_path_passes_only_what_the_full_check_accepts(f):
+    from titus._codec import plain_task_prefix
+    from titus.scheduler.model import Task
+
+    try:
+        t = Task(f["tid"], cpus=f["cpus"], memory_mb=f["memory_mb"], ports=f["ports"],
+                 priority=f["priority"], job=f["job"], group=f["group"])
+    except (TypeError, ValueError):
+        return
+    fast = plain_task_prefix([t], Task, v.MAX_COUNT, v.MIN_PRIORITY, v.MAX_PRIORITY, v._plain_constraints)
+    try:
+        v.check_task(t, "t")
+        ok = True
+    except (TypeError, ValueError):
+        ok = False
+    assert not fast or ok, t
+    assert fast == v._plain_task(t), t  # the same verdict as the Python fast path
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_ODD), st.sampled_from(_ODD),
+       st.sampled_from([[], [(1, 2)], [(2, 1)], [(0, 65536)], [(True, 2)], [[1, 2]], [(1, 2, 3)], ((5, 5),)]),
+       st.sampled_from([{}, {"zone": "a"}, {"": "a"}, {"zone": 1}, {"zone": "é"}, {_Str("z"): "a"}]),
+       st.sampled_from(["h", "", _Str("h"), "h\ud800", 3]))
+def test_the_compiled_host_fast_path_passes_only_what_the_full_check_accepts(cpus, mem, ports, attrs, hid):
+    from titus._codec import plain_host_prefix
+    from titus.scheduler.model import Host
+
+    try:
+        h = Host(hid, cpus=cpus, memory_mb=mem, ports=ports, attributes=attrs)
+    except (TypeError, ValueError):
+        return
+    fast = plain_host_prefix([h], Host, v.MAX_PORT)
+    try:
+        v.check_host(h, "h")
+        ok = True
+    except (TypeError, ValueError):
+        ok = False
+    assert not fast or ok, h
+    assert fast == v._plain_host(h), h
+
+
+def test_a_bad_task_after_many_good_ones_is_named_and_nothing_is_placed(make_scheduler):
+    from titus.scheduler.model import Host, Task
+
+    s = make_scheduler([Host("h", cpus=1000)])
+    tasks = [Task(f"t{i}", cpus=1) for i in range(500)] + [Task("bad", cpus=float("nan"))]
+    with pytest.raises(ValueError, match=r"tasks\[500\]\.cpus"):
+        s.schedule(tasks)
+    assert s.host_usage("h")["cpus"] == 0.0

@@ -12,6 +12,7 @@ Every refused input raises ``ValueError``: :class:`InputTypeError` (a wrong type
 """
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,7 +21,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from titus import _engine
-from titus._codec import plain_classes, plain_constraints
+from titus._codec import plain_classes, plain_constraints, plain_host_prefix, plain_task_prefix
 from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
 from titus.resources import BASE_RESOURCES
 from titus.scheduler.model import Host, Task, TaskClass
@@ -288,9 +289,10 @@ def check_constraints(constraints, where: str) -> None:
 _VALID_CONSTRAINTS: dict = {}
 
 
-def _plain_constraints(cs) -> bool:
-    """A list or tuple of constraints each known valid (checked once, its verdict kept)."""
-    return plain_constraints(cs, _VALID_CONSTRAINTS, check_constraint, HostAttrValue, BalancedHostAttr)
+# _plain_constraints(cs): a list or tuple of constraints each known valid (checked once, its
+# verdict kept). A partial of the compiled check: it runs twice per task of every call.
+_plain_constraints = functools.partial(plain_constraints, known=_VALID_CONSTRAINTS, check_one=check_constraint,
+                                       host_attr_value=HostAttrValue, balanced=BalancedHostAttr)
 
 
 # ----------------------------------------------------------------------------- hosts
@@ -366,13 +368,17 @@ def _plain_host(h) -> bool:
     return True
 
 
-def _check_batch(items, known_ids, plain, check_one, arg: str, kind: str, known: str) -> list:
+def _check_batch(items, known_ids, plain, check_one, arg: str, kind: str, known: str,
+                 plain_prefix=None) -> list:
     """``arg``'s items each valid (``plain`` first, the full ``check_one`` only when it says
-    no), ids unique in the batch and not in ``known_ids``. Raises at the first bad item."""
+    no), ids unique in the batch and not in ``known_ids``. Raises at the first bad item.
+    ``plain_prefix(items)``, when given, tells how many leading items are plain in one
+    compiled pass."""
     items = batch(items, arg, f"{kind.capitalize()} objects")
+    n_plain = plain_prefix(items) if plain_prefix is not None else 0
     seen: set = set()
     for i, x in enumerate(items):
-        if not plain(x):
+        if i >= n_plain and not plain(x):
             check_one(x, f"{arg}[{i}]")
         xid = x.id
         if xid in seen:
@@ -387,7 +393,8 @@ def _check_batch(items, known_ids, plain, check_one, arg: str, kind: str, known:
 def check_hosts(hosts, known_ids) -> list:
     """A batch of hosts: each valid, ids unique in the batch and not already known. Errors
     name the host's index: ``hosts[1].cpus: must be finite and >= 0, got nan``."""
-    return _check_batch(hosts, known_ids, _plain_host, check_host, "hosts", "host", "already added")
+    return _check_batch(hosts, known_ids, _plain_host, check_host, "hosts", "host", "already added",
+                        lambda xs: plain_host_prefix(xs, Host, MAX_PORT))
 
 
 def check_host_ids(host_ids, known_ids) -> list:
@@ -465,7 +472,9 @@ def _plain_task(t) -> bool:
 def check_tasks(tasks, held_ids) -> list:
     """A batch of tasks: each valid, ids unique in the batch and not already held. Errors
     name the task's index: ``tasks[3].hard[0] BalancedHostAttr.expected_values: ...``."""
-    tasks = _check_batch(tasks, held_ids, _plain_task, check_task, "tasks", "task", "already held")
+    tasks = _check_batch(tasks, held_ids, _plain_task, check_task, "tasks", "task", "already held",
+                         lambda xs: plain_task_prefix(xs, Task, MAX_COUNT, MIN_PRIORITY, MAX_PRIORITY,
+                                                      _plain_constraints))
     check_gang_priorities(tasks)
     return tasks
 
