@@ -143,25 +143,34 @@ bool Engine::champion_holds(const TaskView& t, const CallState::BucketBound& bb,
     if (c.run != call_.run || c.epoch != groups_.layout_epoch()) return false;
     h = c.host;
     if (h < 0) return true;  // its hosts are as they were: none admits the task still
-    if (ntasks_[h] == c.checked_tasks && bb.soft == c.checked_soft) {  // nothing moved since
-        score = c.checked_score;
-        return true;
-    }
     // Since the walk, only placements on the champion itself changed the bucket, so every other
     // host scores as it did then. The champion still wins if it still fits and its fitness did
     // not fall; if the bucket's soft score moved (the same shift for every host of the bucket),
     // also if its fitness leads the rest by far more than rounding (kFitGap), so that no tie
     // broken the other way by rounding can appear. Hosts the walk pruned scored below the
     // champion by the bound's margin, far above kFitGap.
-    ++evaluated_;
-    if (reject_reason(t, h) >= 0) return false;
-    const double f = fitness_(used_of(h), cap_of(h), t.d);
-    if (!(f >= c.fit)) return false;
+    double f;
+    if (ntasks_[h] == c.checked_tasks) {
+        // The host is as at the last check (within a run only placements change a host, each
+        // adding a task): it still admits the task -- the bucket passed the attribute checks
+        // just now -- with the same fitness.
+        if (bb.soft == c.checked_soft) {
+            score = c.checked_score;
+            return true;
+        }
+        f = c.checked_fit;
+    } else {
+        ++evaluated_;
+        if (reject_reason(t, h) >= 0) return false;
+        f = fitness_(used_of(h), cap_of(h), t.d);
+        if (!(f >= c.fit)) return false;
+    }
     if (bb.soft != c.soft && !(f - c.runner_up > kFitGap)) return false;
     score = score_with(t, h, f);
     c.checked_tasks = ntasks_[h];
     c.checked_soft = bb.soft;
     c.checked_score = score;
+    c.checked_fit = f;
     return true;
 }
 
@@ -281,7 +290,7 @@ void Engine::walk_bucket(const TaskView& t, const CallState::BucketBound& bb, in
     if (!call_.run_cacheable) return;
     if (static_cast<size_t>(bb.bucket) >= call_.champions.size()) call_.champions.resize(bb.bucket + 1);
     call_.champions[bb.bucket] = {call_.run,  groups_.layout_epoch(), h_out, bb.soft, best_fit, runner_up,
-                                  h_out >= 0 ? ntasks_[h_out] : -1, bb.soft, h_out >= 0 ? score_out : 0.0};
+                                  h_out >= 0 ? ntasks_[h_out] : -1, bb.soft, h_out >= 0 ? score_out : 0.0, best_fit};
 }
 
 void Engine::count_reasons(const TaskView& t, std::vector<int32_t>& reasons, bool specials_apart) {

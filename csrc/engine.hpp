@@ -136,7 +136,7 @@ struct CallState {
         // The last check: the champion's task count (within a run only placements change a
         // host, each adding one), the bucket's soft score, and the score found.
         int32_t checked_tasks = -1;
-        double checked_soft = 0.0, checked_score = 0.0;
+        double checked_soft = 0.0, checked_score = 0.0, checked_fit = 0.0;
     };
     std::vector<Champion> champions;  // by bucket id
     int64_t run = 0;
