@@ -4,6 +4,7 @@ constraint never borrows the verdict of an equal one whose values are of another
 them hold for a batch added in parts: a refusal leaves nothing behind."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from titus.constraints import BalancedHostAttr, HostAttrValue
 from titus.scheduler import validation as v
@@ -91,3 +92,47 @@ def test_a_balanced_subclass_does_not_borrow_a_verdict_across_types():
     assert v._plain_constraints([Spread("zone", 1)])
     assert not v._plain_constraints([Spread("zone", True)])
     assert not v._plain_constraints([Spread("zone", 1.0)])
+
+
+# Hostile field values: a fast path must say "valid" only where the full check does.
+_NAMES = [None, "j", "", "\u00e9", "\ud800", Name("j"), 1, b"j", np.str_("j"), " ", "\x00"]
+_INTS = [0, 1, -1, True, np.int64(1), 1.0, 2**31, -2**31 - 1, None, "1", np.bool_(True)]
+_MAPS = [{}, None, [], "", 0, {"eni": "x"}, {"eni": 1}, {"gpu": 1}, {"gpu": True}, {"cpus": 1}]
+_CONS = [(), [], None, "", [HostAttrValue("zone", "a")], (HostAttrValue("zone", 1),), [HostAttrValue("zone", True)],
+         [ZoneIs("zone", 1)], [ZoneIs("zone", True)], [ZoneIs("zone", 1.0)], [BalancedHostAttr("zone", 2)],
+         [BalancedHostAttr("zone", True)], [BalancedHostAttr("zone", 0)], {HostAttrValue("zone", "a")},
+         [HostAttrValue("zone", values=[["a"]])], [HostAttrValue("zone", "\ud800")], [1]]
+_GANGS = [True, False, np.bool_(True), 1, None, "g", Name("g"), ""]
+_QUANTITIES = [0, 0.5, True, np.float32(1), float("nan"), float("inf"), -1, 10**400, "1", None]
+
+
+def _verdict(check) -> str:
+    try:
+        check()
+    except ValueError as exc:  # every refusal is a ValueError (InputTypeError too)
+        return type(exc).__name__
+    return "ok"
+
+
+def _full_class(c) -> None:
+    v._check_demand_shape(c, "c")
+    if not isinstance(c.gang, (bool, np.bool_)):
+        raise v.InputTypeError("gang")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_NAMES), st.sampled_from(_NAMES), st.sampled_from(_CONS), st.sampled_from(_CONS),
+       st.sampled_from(_INTS), st.sampled_from(_MAPS), st.sampled_from(_GANGS), st.sampled_from(_INTS),
+       st.sampled_from(_MAPS), st.sampled_from(_QUANTITIES), st.booleans())
+def test_fast_paths_agree_with_the_full_checks(job, group, hard, soft, ports, sets, gang, priority, scalars, cpus,
+                                               forget):
+    if forget:
+        v._VALID_CONSTRAINTS.clear()
+    c = TaskClass(job=job, group=group, hard=hard, soft=soft, ports=ports, resource_sets=sets,
+                  gang=gang if not isinstance(gang, str) else False, priority=priority)
+    assert _verdict(lambda: v.check_classes([c])) == _verdict(lambda: _full_class(c))
+    t = Task("t", cpus=cpus, job=job, group=group, hard=hard, soft=soft, ports=ports, resource_sets=sets,
+             scalars=scalars, gang=gang if not isinstance(gang, (bool, np.bool_)) else None, priority=priority)
+    assert _verdict(lambda: v.check_tasks([t], set())) == _verdict(lambda: v.check_task(t, "t"))
+    h = Host(job if isinstance(job, str) else "h", cpus=cpus, scalars=scalars, resource_sets={} if sets == {} else sets)
+    assert _verdict(lambda: v.check_hosts([h], set())) == _verdict(lambda: v.check_host(h, "h"))
