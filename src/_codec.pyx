@@ -44,9 +44,11 @@ cdef Py_ssize_t _SOFT_OFF = _COL["soft_off"], _SOFT_CNT = _COL["soft_cnt"]
 cdef Py_ssize_t _RS_OFF = _COL["rs_off"], _RS_CNT = _COL["rs_cnt"]
 
 
-cpdef uint64_t fnv1a64(str text):
-    """64-bit FNV-1a of the UTF-8 bytes of ``text``."""
-    cdef bytes data = text.encode("utf-8")
+cpdef uint64_t fnv1a64(object text):
+    """64-bit FNV-1a of the UTF-8 bytes of ``text`` (a str, or a subclass: its text counts)."""
+    if not isinstance(text, str):
+        raise TypeError(f"fnv1a64: expected a str, got {type(text).__name__}")
+    cdef bytes data = str.encode(text, "utf-8")
     cdef const unsigned char[:] view = data
     cdef uint64_t h = 0xCBF29CE484222325ULL
     cdef Py_ssize_t i
@@ -78,7 +80,7 @@ def plain_classes(list classes, object task_class, object max_count, object min_
     resource sets, an int priority in ``[min_priority, max_priority]``, and hard and soft
     tuples or lists that ``plain_constraints`` accepts. The validator's fast path: a class
     failing it takes the full check, which names what is wrong."""
-    cdef object hard, soft, ports, prio
+    cdef object hard, soft, ports, prio, sets
     for c in classes:
         if type(c) is not task_class or type(c.gang) is not bool:
             return False
@@ -89,7 +91,8 @@ def plain_classes(list classes, object task_class, object max_count, object min_
             return False
         if type(prio) is not int or not (min_priority <= prio <= max_priority):
             return False
-        if c.resource_sets:
+        sets = c.resource_sets
+        if type(sets) is not dict or sets:  # a non-dict "empty" (None, []) is no mapping
             return False
         hard, soft = c.hard, c.soft
         if (type(hard) is not tuple and type(hard) is not list) or (type(soft) is not tuple and type(soft) is not list):
@@ -174,12 +177,15 @@ cdef object _constraint_key(object c, object host_attr_value, object balanced):
                     break
             else:  # strings only: equal keys are equal constraints (hashed and compared in C)
                 return (host_attr_value, attr, vals)
-        return (type(c), c, tuple(map(type, c.values)))
     if type(c) is balanced:
         attr, k = c.attr, c.expected_values
         if type(attr) is str and type(k) is int:
             return (balanced, attr, k)
-    return (type(c), c, type(getattr(c, "expected_values", None)))
+    # Any other, a subclass too (equal to one whose values are of other types): the types of
+    # every field the check reads are part of the key.
+    if isinstance(c, host_attr_value):
+        return (type(c), c, type(c.attr), tuple(map(type, c.values)))
+    return (type(c), c, type(getattr(c, "attr", None)), type(getattr(c, "expected_values", None)))
 
 
 def plain_constraints(object cs, dict known, object check_one, object host_attr_value, object balanced):

@@ -20,4 +20,4 @@ def fnv1a64(data: bytes) -> int:
 
 def tiekey(host_id: str, seed: int) -> int:
     """The key that orders hosts of equal score (lowest first) for a given seed."""
-    return splitmix64(fnv1a64(host_id.encode("utf-8")) ^ splitmix64(seed & MASK))
+    return splitmix64(fnv1a64(str.encode(host_id, "utf-8")) ^ splitmix64(seed & MASK))  # the text, a subclass too

@@ -346,6 +346,12 @@ def _plain_quantity(x) -> bool:
     return (type(x) is float or type(x) is int) and 0 <= x <= _MAX_FLOAT
 
 
+def _empty_dict(x) -> bool:
+    """An empty dict: the fast paths' "none" (any other empty value, None, [] or "", is no
+    mapping, and only the full check refuses it by name)."""
+    return type(x) is dict and not x
+
+
 def _plain_host(h) -> bool:
     """A host that is obviously valid: only a host failing this takes the full check.
     (Inlined: it runs once per host of every call.)"""
@@ -355,7 +361,7 @@ def _plain_host(h) -> bool:
     if not (type(hid) is str and hid != "" and hid.isascii()
             and _plain_quantity(h.cpus) and _plain_quantity(h.memory_mb)
             and _plain_quantity(h.disk_mb) and _plain_quantity(h.network_mbps)
-            and not h.scalars and not h.resource_sets
+            and _empty_dict(h.scalars) and _empty_dict(h.resource_sets)
             and (type(ports) is list or type(ports) is tuple) and type(attrs) is dict):
         return False
     for r in ports:
@@ -447,7 +453,7 @@ def _plain_name(x) -> bool:
 def _plain_shape(t) -> bool:
     """Job, group, ports and constraints obviously valid, no resource sets (Task or TaskClass)."""
     return (_plain_name(t.job) and _plain_name(t.group)
-            and type(t.ports) is int and 0 <= t.ports <= MAX_COUNT and not t.resource_sets
+            and type(t.ports) is int and 0 <= t.ports <= MAX_COUNT and _empty_dict(t.resource_sets)
             and type(t.priority) is int and MIN_PRIORITY <= t.priority <= MAX_PRIORITY
             and _plain_constraints(t.hard) and _plain_constraints(t.soft))
 
@@ -463,7 +469,7 @@ def _plain_task(t) -> bool:
             and _plain_quantity(t.cpus) and _plain_quantity(t.memory_mb)
             and _plain_quantity(t.disk_mb) and _plain_quantity(t.network_mbps)
             and type(ports) is int and 0 <= ports <= MAX_COUNT
-            and not t.scalars and not t.resource_sets
+            and _empty_dict(t.scalars) and _empty_dict(t.resource_sets)
             and (job is None or (type(job) is str and job != "" and job.isascii()))
             and (group is None or (type(group) is str and group != "" and group.isascii()))
             and _plain_constraints(t.hard) and _plain_constraints(t.soft))

@@ -1,0 +1,138 @@
+"""A field the fast path reads as "empty" is refused when it is no mapping, exactly as the full
+check refuses it; a str subclass is accepted wherever a string is; and a subclass of a
+constraint never borrows the verdict of an equal one whose values are of another type. All of
+them hold for a batch added in parts: a refusal leaves nothing behind."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from titus.constraints import BalancedHostAttr, HostAttrValue
+from titus.scheduler import validation as v
+from titus.scheduler.model import Host, Task, TaskClass
+
+NOT_MAPPINGS = [None, [], (), "", 0]
+
+
+class Name(str):
+    """A str subclass, as a caller's own id type might be."""
+
+
+class ZoneIs(HostAttrValue):
+    """A caller's own subclass of a constraint."""
+
+
+@pytest.mark.parametrize("field", ["scalars", "resource_sets"])
+@pytest.mark.parametrize("value", NOT_MAPPINGS, ids=repr)
+def test_a_host_with_an_empty_non_mapping_is_refused_and_a_large_batch_adds_nothing(make_scheduler, field, value):
+    s = make_scheduler()
+    hosts = [Host(f"h{i}", cpus=1) for i in range(9000)] + [Host("bad", cpus=1, **{field: value})]
+    with pytest.raises(v.InputTypeError, match=rf"hosts\[9000\]\.{field}: must be a mapping"):
+        s.add_hosts(hosts)
+    assert len(s) == 0 and s.host_ids == []
+    s.add_hosts(hosts[:9000])  # nothing of the refused call stayed behind
+    assert len(s) == 9000
+
+
+@pytest.mark.parametrize("field", ["scalars", "resource_sets"])
+@pytest.mark.parametrize("value", NOT_MAPPINGS, ids=repr)
+def test_a_task_with_an_empty_non_mapping_is_refused(make_scheduler, field, value):
+    s = make_scheduler([Host("h", cpus=4, memory_mb=100)])
+    with pytest.raises(v.InputTypeError, match=rf"tasks\[1\]\.{field}: must be a mapping"):
+        s.schedule([Task("ok", cpus=1), Task("bad", cpus=1, **{field: value})])
+    assert s.held_tasks() == {} and s.host_usage("h")["cpus"] == 0.0
+    with pytest.raises(v.InputTypeError, match=rf"add_running: task\.{field}: must be a mapping"):
+        s.add_running(Task("bad", cpus=1, **{field: value}), "h")
+    assert s.held_tasks() == {}
+
+
+@pytest.mark.parametrize("value", NOT_MAPPINGS, ids=repr)
+def test_a_class_with_empty_non_mapping_sets_is_refused(make_scheduler, value):
+    s = make_scheduler([Host("h", cpus=4, memory_mb=100)])
+    with pytest.raises(v.InputTypeError, match=r"classes\[0\]\.resource_sets: must be a mapping"):
+        s.schedule_arrays(np.ones((1, 4)) * [1, 1, 0, 0], np.zeros(1, np.int32), [TaskClass(resource_sets=value)])
+    assert s.host_usage("h")["cpus"] == 0.0
+
+
+def test_hosts_with_str_subclass_ids_are_added_found_and_placed_on(make_scheduler):
+    s = make_scheduler()
+    hosts = [Host(f"h{i}", cpus=1) for i in range(9000)] + [Host(Name("mine"), cpus=8, memory_mb=100)]
+    s.add_hosts(hosts)
+    assert len(s) == 9001 and s.host_ids[-1] == "mine"
+    assert s.schedule([Task("t", cpus=4)]).assignments == {"t": "mine"}
+    assert s.host_usage("mine")["cpus"] == 4.0 and s.host_usage(Name("mine"))["cpus"] == 4.0
+    assert s.remove_host(Name("mine")) == ["t"] and len(s) == 9000
+
+
+def test_equal_ids_hash_the_same_whatever_their_str_type(scheduler_cls):
+    # The tie key comes from the id's text: a subclass must not move a host in the order.
+    a, b = scheduler_cls(seed=3), scheduler_cls(seed=3)
+    a.add_hosts([Host(f"h{i}", cpus=2) for i in range(40)])
+    b.add_hosts([Host(Name(f"h{i}"), cpus=2) for i in range(40)])
+    tasks = [Task(f"t{i}", cpus=1) for i in range(30)]
+    assert a.schedule(tasks).assignments == b.schedule(tasks).assignments
+
+
+@pytest.mark.parametrize("bad", [True, 1.0, np.float64(1.0)], ids=repr)
+def test_a_constraint_subclass_does_not_borrow_a_verdict_across_value_types(make_scheduler, bad):
+    s = make_scheduler([Host("h", cpus=4, memory_mb=100, attributes={"zone": "1"})])
+    assert s.schedule([Task("good", cpus=1, hard=[ZoneIs("zone", 1)])]).assignments == {"good": "h"}
+    assert ZoneIs("zone", bad) == ZoneIs("zone", 1)  # equal, and hashed alike: one cache entry
+    with pytest.raises(v.InputTypeError, match=r"tasks\[0\]\.hard\[0\] ZoneIs\.values\[0\]"):
+        s.schedule([Task("bad", cpus=1, hard=[ZoneIs("zone", bad)])])
+    with pytest.raises(v.InputTypeError, match=r"classes\[0\]\.soft\[0\] ZoneIs\.values\[0\]"):
+        s.schedule_arrays(np.ones((1, 4)) * [1, 1, 0, 0], np.zeros(1, np.int32), [TaskClass(soft=[ZoneIs("zone", bad)])])
+    assert list(s.held_tasks()) == ["good"]
+
+
+def test_a_balanced_subclass_does_not_borrow_a_verdict_across_types():
+    class Spread(BalancedHostAttr):
+        pass
+
+    v._VALID_CONSTRAINTS.clear()
+    assert v._plain_constraints([Spread("zone", 1)])
+    assert not v._plain_constraints([Spread("zone", True)])
+    assert not v._plain_constraints([Spread("zone", 1.0)])
+
+
+# Hostile field values: a fast path must say "valid" only where the full check does.
+_NAMES = [None, "j", "", "\u00e9", "\ud800", Name("j"), 1, b"j", np.str_("j"), " ", "\x00"]
+_INTS = [0, 1, -1, True, np.int64(1), 1.0, 2**31, -2**31 - 1, None, "1", np.bool_(True)]
+_MAPS = [{}, None, [], "", 0, {"eni": "x"}, {"eni": 1}, {"gpu": 1}, {"gpu": True}, {"cpus": 1}]
+_CONS = [(), [], None, "", [HostAttrValue("zone", "a")], (HostAttrValue("zone", 1),), [HostAttrValue("zone", True)],
+         [ZoneIs("zone", 1)], [ZoneIs("zone", True)], [ZoneIs("zone", 1.0)], [BalancedHostAttr("zone", 2)],
+         [BalancedHostAttr("zone", True)], [BalancedHostAttr("zone", 0)], {HostAttrValue("zone", "a")},
+         [HostAttrValue("zone", values=[["a"]])], [HostAttrValue("zone", "\ud800")], [1]]
+_GANGS = [True, False, np.bool_(True), 1, None, "g", Name("g"), ""]
+_QUANTITIES = [0, 0.5, True, np.float32(1), float("nan"), float("inf"), -1, 10**400, "1", None]
+
+
+def _verdict(check) -> str:
+    try:
+        check()
+    except ValueError as exc:  # every refusal is a ValueError (InputTypeError too)
+        return type(exc).__name__
+    return "ok"
+
+
+def _full_class(c) -> None:
+    v._check_demand_shape(c, "c")
+    if not isinstance(c.gang, (bool, np.bool_)):
+        raise v.InputTypeError("gang")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_NAMES), st.sampled_from(_NAMES), st.sampled_from(_CONS), st.sampled_from(_CONS),
+       st.sampled_from(_INTS), st.sampled_from(_MAPS), st.sampled_from(_GANGS), st.sampled_from(_INTS),
+       st.sampled_from(_MAPS), st.sampled_from(_QUANTITIES), st.booleans())
+def test_fast_paths_agree_with_the_full_checks(job, group, hard, soft, ports, sets, gang, priority, scalars, cpus,
+                                               forget):
+    if forget:
+        v._VALID_CONSTRAINTS.clear()
+    c = TaskClass(job=job, group=group, hard=hard, soft=soft, ports=ports, resource_sets=sets,
+                  gang=gang if not isinstance(gang, str) else False, priority=priority)
+    assert _verdict(lambda: v.check_classes([c])) == _verdict(lambda: _full_class(c))
+    t = Task("t", cpus=cpus, job=job, group=group, hard=hard, soft=soft, ports=ports, resource_sets=sets,
+             scalars=scalars, gang=gang if not isinstance(gang, (bool, np.bool_)) else None, priority=priority)
+    assert _verdict(lambda: v.check_tasks([t], set())) == _verdict(lambda: v.check_task(t, "t"))
+    h = Host(job if isinstance(job, str) else "h", cpus=cpus, scalars=scalars, resource_sets={} if sets == {} else sets)
+    assert _verdict(lambda: v.check_hosts([h], set())) == _verdict(lambda: v.check_host(h, "h"))
