@@ -102,6 +102,11 @@ def plain_classes(list classes, object task_class, object max_count, object min_
     return True
 
 
+cdef inline bint _empty_dict(object x):
+    # the fast paths' "none": any other empty value (None, [], "") is no mapping, refused by name
+    return type(x) is dict and not x
+
+
 cdef inline bint _plain_quantity(object x):
     # NaN fails both comparisons; +inf is above the largest float
     return (type(x) is float or type(x) is int) and 0 <= x <= _MAX_FLOAT
@@ -128,7 +133,8 @@ def plain_task_prefix(list tasks, object task_type, object max_count, object min
         if not (_plain_quantity(t.cpus) and _plain_quantity(t.memory_mb)
                 and _plain_quantity(t.disk_mb) and _plain_quantity(t.network_mbps)):
             return i
-        if type(ports) is not int or not (0 <= ports <= max_count) or t.scalars or t.resource_sets:
+        if type(ports) is not int or not (0 <= ports <= max_count) or not _empty_dict(t.scalars) \
+                or not _empty_dict(t.resource_sets):
             return i
         if not _plain_name(t.job) or not _plain_name(t.group):
             return i
@@ -152,7 +158,8 @@ def plain_host_prefix(list hosts, object host_type, object max_port):
                 and _plain_quantity(h.disk_mb) and _plain_quantity(h.network_mbps)):
             return i
         ports, attrs = h.ports, h.attributes
-        if h.scalars or h.resource_sets or (type(ports) is not list and type(ports) is not tuple):
+        if not _empty_dict(h.scalars) or not _empty_dict(h.resource_sets) \
+                or (type(ports) is not list and type(ports) is not tuple):
             return i
         if type(attrs) is not dict:
             return i
