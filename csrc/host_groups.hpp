@@ -320,6 +320,7 @@ private:
     std::vector<HostGroup> groups_;
     std::vector<int32_t> spare_;  // unused group ids
     std::unordered_map<std::string, int32_t> by_signature_;
+    std::unordered_map<std::string, int32_t>::node_type spare_node_;  // kept for the next class
     size_t n_classes_ = 0;
     std::vector<int32_t> group_of_;
     std::vector<int32_t> heap_pos_;  // host -> its position in its class's heap, or -1
@@ -360,7 +361,13 @@ private:
             }
             groups_[g].signature = scratch_;
             groups_[g].free_cpus = free_cpus;
-            by_signature_.emplace(scratch_, g);
+            if (spare_node_.empty()) {
+                by_signature_.emplace(scratch_, g);
+            } else {  // the node (and key storage) of a class gone: no allocation per placement
+                spare_node_.key() = scratch_;
+                spare_node_.mapped() = g;
+                by_signature_.insert(std::move(spare_node_));
+            }
             ++n_classes_;
             file_in_bucket(g);
         } else {
@@ -456,8 +463,9 @@ private:
         HostGroup& grp = groups_[g];
         heap_erase(grp.heap, h, key);
         if (grp.heap.empty()) {
-            std::vector<int32_t>().swap(grp.heap);  // a big class emptied gives its memory back
-            by_signature_.erase(grp.signature);
+            if (grp.heap.capacity() > 64) std::vector<int32_t>().swap(grp.heap);  // a big class gives its memory back
+            auto node = by_signature_.extract(grp.signature);
+            if (spare_node_.empty()) spare_node_ = std::move(node);
             --n_classes_;
             HostBucket& b = buckets_[grp.bucket];
             b.erase(std::make_pair(grp.free_cpus, g), 2 * static_cast<size_t>(n_res_));
