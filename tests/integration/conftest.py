@@ -2,8 +2,10 @@
 agent processes, all talking HTTP on free local ports.
 
 Stores: every test using ``store_url`` runs on SQLite (a temp file) and on PostgreSQL at
-``TITUS_TEST_POSTGRES_URL`` (default below). Without a reachable PostgreSQL the PostgreSQL
-variant is skipped with a how-to, unless ``TITUS_REQUIRE_POSTGRES=1``: then it fails.
+``TITUS_TEST_POSTGRES_URL`` (default ``postgresql+psycopg://titus:titus@127.0.0.1:5432/
+titus_test``; under pytest-xdist a database of each worker's own, see ``tests/postgres_db.py``).
+Without a reachable PostgreSQL the PostgreSQL variant is skipped with a how-to, unless
+``TITUS_REQUIRE_POSTGRES=1``: then it fails.
 """
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ import uuid
 
 import pytest
 
+from tests import postgres_db
 from tests.integration.platform import Platform
 
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://titus:titus@127.0.0.1:5432/titus_test"
 POSTGRES_HOWTO = (
     "PostgreSQL not reachable at {url} ({error}). To run these tests: `sudo sh .ci/postgres.sh` "
     "(starts PostgreSQL 15, creates role titus/titus and database titus_test), or point "
@@ -29,6 +31,10 @@ FAST_MASTER_ENV = {
     "TITUS_SCHEDULE_INTERVAL_SEC": "0.05",
     "TITUS_RECONCILE_INTERVAL_SEC": "0.2",
     "TITUS_SUBMIT_RATE_PER_SEC": "0",  # tests submit in bursts; the limit has its own test
+    # a failing index restarts after 0.2 s, 0.4 s ... (not 1 s, 2 s ...): the back-off itself
+    # is tested in tests/master/test_crash_backoff.py
+    "TITUS_CRASH_BACKOFF_BASE_SEC": "0.2",
+    "TITUS_CRASH_BACKOFF_MAX_SEC": "1",
 }
 
 
@@ -36,11 +42,12 @@ FAST_MASTER_ENV = {
 def _postgres_schema():
     """A URL whose search_path is a new, empty schema, dropped afterwards (so tests and
     other users of the database never see each other's tables)."""
-    url = os.environ.get("TITUS_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    url = postgres_db.database_url()
     schema = f"titus_it_{uuid.uuid4().hex[:12]}"
     try:
         import sqlalchemy
 
+        postgres_db.ensure(url)
         engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 3})
         with engine.begin() as conn:
             conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))

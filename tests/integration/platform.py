@@ -119,7 +119,7 @@ class Platform(LocalCluster):
             last = check()
             if last:
                 return last
-            time.sleep(0.2)
+            time.sleep(0.1)
         raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
     def wait_job_finished(self, job_id: str, timeout: float = 60) -> dict:

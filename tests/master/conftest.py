@@ -2,9 +2,10 @@
 a REST client, and a scripted agent that speaks the agent protocol in-process.
 
 PostgreSQL: ``TITUS_TEST_POSTGRES_URL`` (default
-``postgresql+psycopg://titus:titus@127.0.0.1:5432/titus_test``); provision it with
-``.ci/postgres.sh``. Tests needing it skip when it is unreachable, unless
-``TITUS_REQUIRE_POSTGRES=1`` makes that a failure.
+``postgresql+psycopg://titus:titus@127.0.0.1:5432/titus_test``; under pytest-xdist a database
+of each worker's own, see ``tests/postgres_db.py``); provision it with ``.ci/postgres.sh``.
+Tests needing it skip when it is unreachable, unless ``TITUS_REQUIRE_POSTGRES=1`` makes that
+a failure.
 """
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ import os
 
 import pytest
 
+from tests import postgres_db
 from titus.protocol import HostInfo, RegisterRequest, TaskStatusMsg
 from titus.master.config import MasterSettings
 from titus.master.master import Master
 from titus.master.store import Store
 
-POSTGRES_URL = os.environ.get("TITUS_TEST_POSTGRES_URL",
-                              "postgresql+psycopg://titus:titus@127.0.0.1:5432/titus_test")
+POSTGRES_URL = postgres_db.database_url()
 
 
 def postgres_engine():
@@ -26,6 +27,7 @@ def postgres_engine():
     from titus.master.store import make_engine
 
     try:
+        postgres_db.ensure(POSTGRES_URL)
         engine = make_engine(POSTGRES_URL)
         with engine.connect():
             pass

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from tests.master.conftest import ScriptedAgent
 from tests.master.live import LiveMaster
+from tests.waiting import wait_until
 from titus.cli import main
 from titus.master.config import MasterSettings
 
@@ -134,11 +135,16 @@ def test_events_print_the_log_and_filter_by_job(live, placed):
 def test_events_follow_prints_live_changes(live, placed):
     """--follow over the observe stream: a new job's acceptance and its kill arrive."""
     url = str(live.http.base_url)
+    assert not live.master.events.active  # so the next subscriber is the command's
     proc = subprocess.Popen([sys.executable, "-c", "from titus.cli import main; main()",
                              "events", "--limit", "0", "--follow", "--url", url],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(2.0)  # the stream is open (its snapshot skipped)
+        # the stream is open (its snapshot skipped): changes from now on reach the command
+        # (a fixed wait lost both changes when the command took longer to start)
+        wait_until(lambda: live.master.events.active or proc.poll() is not None, 60,
+                   "the command to open the observe stream")
+        assert proc.poll() is None, proc.stderr.read()
         job = submit(live, dict(JOB, applicationName="followed"))
         live.http.delete(f"/api/v3/jobs/{job}")
         deadline, seen = time.monotonic() + 20, ""

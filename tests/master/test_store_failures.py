@@ -463,8 +463,7 @@ def task_state(client, job_id):
 # ------------------------------------------------------------------------------ PostgreSQL
 def _postgres_url() -> str:
     """The test database, only when named: it may be shared, so it is never guessed."""
-    url = os.environ.get("TITUS_TEST_POSTGRES_URL")
-    if not url:
+    if not os.environ.get("TITUS_TEST_POSTGRES_URL"):
         if os.environ.get("TITUS_REQUIRE_POSTGRES") == "1":
             pytest.fail("TITUS_REQUIRE_POSTGRES=1 but TITUS_TEST_POSTGRES_URL is not set")
         pytest.skip("TITUS_TEST_POSTGRES_URL is not set")
