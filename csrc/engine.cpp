@@ -58,20 +58,27 @@ void Engine::insert_order(std::vector<int32_t> fresh) {
     std::inplace_merge(order_.begin(), order_.begin() + mid, order_.end(), less);
 }
 
+// Room for `n` items, growing at least twofold: a reserve of exactly what one more small add
+// needs would copy the whole array on every add (hosts added one at a time).
+template <typename T>
+static void grow(std::vector<T>& v, size_t n) {
+    if (n > v.capacity()) v.reserve(std::max(n, 2 * v.capacity()));
+}
+
 void Engine::reserve_hosts(int64_t n) {
     if (n <= n_hosts()) return;
     const size_t H = static_cast<size_t>(n);
-    cap_.reserve(H * R_);
-    used_.reserve(H * R_);
-    tiekey_.reserve(H);
-    live_.reserve(H);
-    enabled_.reserve(H);
-    ntasks_.reserve(H);
-    nexcl_.reserve(H);
-    port_id_.reserve(H);
-    set_id_.reserve(H);
-    order_.reserve(H);
-    for (auto& col : columns_) col.reserve(H);
+    grow(cap_, H * R_);
+    grow(used_, H * R_);
+    grow(tiekey_, H);
+    grow(live_, H);
+    grow(enabled_, H);
+    grow(ntasks_, H);
+    grow(nexcl_, H);
+    grow(port_id_, H);
+    grow(set_id_, H);
+    grow(order_, H);
+    for (auto& col : columns_) grow(col, H);
 }
 
 int32_t Engine::add_hosts(const double* caps, int64_t n, const uint64_t* fnv, const int32_t* attrs, int64_t n_attrs,
@@ -89,7 +96,7 @@ int32_t Engine::add_hosts(const double* caps, int64_t n, const uint64_t* fnv, co
     for (auto& col : columns_) col.resize(H, -1);
     std::vector<int32_t> fresh;
     fresh.reserve(static_cast<size_t>(n));
-    tiekey_.reserve(H);
+    grow(tiekey_, H);
     for (int64_t i = 0; i < n; ++i) {
         const int32_t h = first + static_cast<int32_t>(i);
         tiekey_.push_back(tiekey_from_fnv(fnv[i], seed_));
