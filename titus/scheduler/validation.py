@@ -341,50 +341,25 @@ def check_host(h, where: str) -> None:
         attr_value(x, f"{where}.attributes[{k!r}]")
 
 
-def _plain_quantity(x) -> bool:
-    """True for a plain int/float that is finite and >= 0 (the common case, checked cheaply)."""
-    return (type(x) is float or type(x) is int) and 0 <= x <= _MAX_FLOAT
-
-
-def _empty_dict(x) -> bool:
-    """An empty dict: the fast paths' "none" (any other empty value, None, [] or "", is no
-    mapping, and only the full check refuses it by name)."""
-    return type(x) is dict and not x
+def _plain_hosts(hosts) -> int:
+    """How many leading hosts are obviously valid (the compiled fast path, plain_host_prefix);
+    only a host failing it takes the full check."""
+    return plain_host_prefix(hosts, Host, MAX_PORT)
 
 
 def _plain_host(h) -> bool:
-    """A host that is obviously valid: only a host failing this takes the full check.
-    (Inlined: it runs once per host of every call.)"""
-    if type(h) is not Host:
-        return False
-    hid, ports, attrs = h.id, h.ports, h.attributes
-    if not (type(hid) is str and hid != "" and hid.isascii()
-            and _plain_quantity(h.cpus) and _plain_quantity(h.memory_mb)
-            and _plain_quantity(h.disk_mb) and _plain_quantity(h.network_mbps)
-            and _empty_dict(h.scalars) and _empty_dict(h.resource_sets)
-            and (type(ports) is list or type(ports) is tuple) and type(attrs) is dict):
-        return False
-    for r in ports:
-        if not (type(r) is tuple and len(r) == 2 and type(r[0]) is int and type(r[1]) is int
-                and 0 <= r[0] <= r[1] <= MAX_PORT):
-            return False
-    for k, x in attrs.items():
-        if not (type(k) is str and type(x) is str and k != "" and k.isascii() and x.isascii()):
-            return False
-    return True
+    return _plain_hosts([h]) == 1
 
 
-def _check_batch(items, known_ids, plain, check_one, arg: str, kind: str, known: str,
-                 plain_prefix=None) -> list:
-    """``arg``'s items each valid (``plain`` first, the full ``check_one`` only when it says
-    no), ids unique in the batch and not in ``known_ids``. Raises at the first bad item.
-    ``plain_prefix(items)``, when given, tells how many leading items are plain in one
-    compiled pass."""
+def _check_batch(items, known_ids, plain_prefix, check_one, arg: str, kind: str, known: str) -> list:
+    """``arg``'s items each valid (``plain_prefix``, the compiled fast path, first; the full
+    ``check_one`` only for an item it does not pass), ids unique in the batch and not in
+    ``known_ids``. Raises at the first bad item."""
     items = batch(items, arg, f"{kind.capitalize()} objects")
-    n_plain = plain_prefix(items) if plain_prefix is not None else 0
+    n_plain = plain_prefix(items)  # the leading items it passes, in one pass
     seen: set = set()
     for i, x in enumerate(items):
-        if i >= n_plain and not plain(x):
+        if i >= n_plain and plain_prefix([x]) != 1:
             check_one(x, f"{arg}[{i}]")
         xid = x.id
         if xid in seen:
@@ -399,8 +374,7 @@ def _check_batch(items, known_ids, plain, check_one, arg: str, kind: str, known:
 def check_hosts(hosts, known_ids) -> list:
     """A batch of hosts: each valid, ids unique in the batch and not already known. Errors
     name the host's index: ``hosts[1].cpus: must be finite and >= 0, got nan``."""
-    return _check_batch(hosts, known_ids, _plain_host, check_host, "hosts", "host", "already added",
-                        lambda xs: plain_host_prefix(xs, Host, MAX_PORT))
+    return _check_batch(hosts, known_ids, _plain_hosts, check_host, "hosts", "host", "already added")
 
 
 def check_host_ids(host_ids, known_ids) -> list:
@@ -446,41 +420,20 @@ def check_task(t, where: str) -> None:
         ident(t.gang, f"{where}.gang")
 
 
-def _plain_name(x) -> bool:
-    return x is None or (type(x) is str and x != "" and x.isascii())
-
-
-def _plain_shape(t) -> bool:
-    """Job, group, ports and constraints obviously valid, no resource sets (Task or TaskClass)."""
-    return (_plain_name(t.job) and _plain_name(t.group)
-            and type(t.ports) is int and 0 <= t.ports <= MAX_COUNT and _empty_dict(t.resource_sets)
-            and type(t.priority) is int and MIN_PRIORITY <= t.priority <= MAX_PRIORITY
-            and _plain_constraints(t.hard) and _plain_constraints(t.soft))
+def _plain_tasks(tasks) -> int:
+    """How many leading tasks are obviously valid (the compiled fast path, plain_task_prefix);
+    only a task failing it takes the full check."""
+    return plain_task_prefix(tasks, Task, MAX_COUNT, MIN_PRIORITY, MAX_PRIORITY, _plain_constraints)
 
 
 def _plain_task(t) -> bool:
-    """A task that is obviously valid: only a task failing this takes the full check.
-    (Inlined, not built from the helpers above: it runs once per task of every call.)"""
-    if type(t) is not Task:
-        return False
-    tid, job, group, ports, prio = t.id, t.job, t.group, t.ports, t.priority
-    return (type(tid) is str and tid != "" and tid.isascii()
-            and t.gang is None and type(prio) is int and MIN_PRIORITY <= prio <= MAX_PRIORITY
-            and _plain_quantity(t.cpus) and _plain_quantity(t.memory_mb)
-            and _plain_quantity(t.disk_mb) and _plain_quantity(t.network_mbps)
-            and type(ports) is int and 0 <= ports <= MAX_COUNT
-            and _empty_dict(t.scalars) and _empty_dict(t.resource_sets)
-            and (job is None or (type(job) is str and job != "" and job.isascii()))
-            and (group is None or (type(group) is str and group != "" and group.isascii()))
-            and _plain_constraints(t.hard) and _plain_constraints(t.soft))
+    return _plain_tasks([t]) == 1
 
 
 def check_tasks(tasks, held_ids) -> list:
     """A batch of tasks: each valid, ids unique in the batch and not already held. Errors
     name the task's index: ``tasks[3].hard[0] BalancedHostAttr.expected_values: ...``."""
-    tasks = _check_batch(tasks, held_ids, _plain_task, check_task, "tasks", "task", "already held",
-                         lambda xs: plain_task_prefix(xs, Task, MAX_COUNT, MIN_PRIORITY, MAX_PRIORITY,
-                                                      _plain_constraints))
+    tasks = _check_batch(tasks, held_ids, _plain_tasks, check_task, "tasks", "task", "already held")
     check_gang_priorities(tasks)
     return tasks
 
@@ -520,13 +473,18 @@ def check_running(task, ports, held_ids) -> list[int] | None:
 
 
 # ----------------------------------------------------------------------------- arrays
+def _plain_classes(classes) -> bool:
+    """Whether every class is obviously valid (the compiled fast path, plain_classes)."""
+    return plain_classes(classes, TaskClass, MAX_COUNT, MIN_PRIORITY, MAX_PRIORITY, _plain_constraints)
+
+
 def check_classes(classes) -> list:
     """The task classes of ``schedule_arrays`` as a list; ValueError naming ``classes[i]``."""
     classes = batch(classes, "classes", "TaskClass objects")
-    if plain_classes(classes, TaskClass, MAX_COUNT, MIN_PRIORITY, MAX_PRIORITY, _plain_constraints):
+    if _plain_classes(classes):
         return classes  # the common case, in one compiled loop
     for i, c in enumerate(classes):
-        if type(c) is TaskClass and type(c.gang) is bool and _plain_shape(c):
+        if _plain_classes([c]):
             continue
         if not isinstance(c, TaskClass):
             raise InputTypeError(f"classes[{i}]: must be a TaskClass, {_got(c)}")
