@@ -148,3 +148,81 @@ def test_postgres_a_restarted_master_takes_its_predecessors_lease_at_once():
     assert same_url.try_acquire().holder == "old"  # the address not proven free
     view = same_url.try_acquire(predecessor_gone=True)
     assert (view.holder, view.epoch) == ("new", 2)
+
+
+@pytest.mark.postgres
+def test_postgres_a_stalled_leaders_busy_session_does_not_block_the_takeover_for_ever():
+    """A leader stopped while its session is busy (a statement running, a result it does not
+    read, a pipeline it never finished) is not "idle in transaction", so PostgreSQL's own
+    timeout never ends it and its fence lock holds the lease row. Once the lease has run out
+    for longer than that timeout, a standby ends the old holder's sessions and takes over."""
+    url = postgres_empty()
+    store_a, store_b = fenced_store(url, "a"), fenced_store(url, "b")
+    store_a.name_sessions("a")
+    store_b.name_sessions("b")
+    a = Lease(store_a, "a", "http://a", lease_sec=0.5)
+    b = Lease(store_b, "b", "http://b", lease_sec=5)
+    store_a.fence.epoch = a.try_acquire().epoch
+    inside, outcome = threading.Event(), {}
+
+    def stuck_write():
+        try:
+            with store_a.transaction() as tx:  # past the fence: the lease row is share-locked
+                inside.set()
+                tx.conn.exec_driver_sql("SELECT pg_sleep(60)")  # busy, never idle
+                tx.probe(444.0)
+        except StoreUnavailable as exc:
+            outcome["error"] = exc
+
+    writer = threading.Thread(target=stuck_write)
+    writer.start()
+    assert inside.wait(10)
+    started = time.monotonic()
+    view = None
+    while time.monotonic() - started < 20:
+        try:
+            view = b.try_acquire()
+        except StoreUnavailable:
+            view = None
+        if b.epoch:
+            break
+        time.sleep(0.2)
+    took = time.monotonic() - started
+    writer.join(10)
+    assert b.epoch == 2 and view.holder == "b", "the standby never took the lease"
+    assert took < 12  # lease 0.5 s + the 5 s idle bound + lock waits, not the 60 s statement
+    assert "error" in outcome  # the stalled write was ended, not committed
+    assert store_b.meta_get("ready_probe") is None
+    with pytest.raises(NotLeader):  # a's later writes are fenced
+        with store_a.transaction() as tx:
+            tx.probe(555.0)
+    assert epochs(store_b) == [(1, "a"), (2, "b")]
+
+
+@pytest.mark.postgres
+def test_postgres_a_live_leaders_long_write_is_left_alone():
+    """Ending sessions is for a lease that ran out: while the lease is valid a standby waits
+    however long the leader's write takes."""
+    url = postgres_empty()
+    store_a, store_b = fenced_store(url, "a"), fenced_store(url, "b")
+    store_a.name_sessions("a")
+    a = Lease(store_a, "a", "http://a", lease_sec=30)
+    b = Lease(store_b, "b", "http://b", lease_sec=5)
+    store_a.fence.epoch = a.try_acquire().epoch
+    inside = threading.Event()
+
+    def long_write():
+        with store_a.transaction() as tx:
+            inside.set()
+            tx.conn.exec_driver_sql("SELECT pg_sleep(3)")
+            tx.probe(666.0)
+
+    writer = threading.Thread(target=long_write)
+    writer.start()
+    assert inside.wait(10)
+    for _ in range(2):
+        with pytest.raises(StoreUnavailable):
+            b.try_acquire()
+    writer.join(10)
+    assert store_a.meta_get("ready_probe") == "666.0"
+    assert b.try_acquire().holder == "a" and b.epoch == 0

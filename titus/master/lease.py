@@ -16,7 +16,13 @@ transaction unless the row still names this master and its epoch. A takeover has
 that row, so it waits for every write already past the check to commit, and every later write
 sees the new epoch: a write of epoch N never lands after epoch N+1 began. A session left
 idle in a transaction (its master stopped mid-write) is ended by PostgreSQL after
-``IDLE_IN_TRANSACTION_SEC``, which releases its lock for the takeover.
+``IDLE_IN_TRANSACTION_SEC``, which releases its lock for the takeover. A session stopped while
+*busy* (a statement running, a result its master does not read, a pipeline it never finished)
+is not idle and no timeout of PostgreSQL's ends it: once the lease has run out for longer than
+``STALLED_HOLDER_SEC``, a standby that still cannot lock the lease row ends the old holder's
+sessions itself (``pg_terminate_backend``, found by the application name every master's
+sessions carry, :func:`session_name`). That holder's epoch is over, so nothing it may still
+write is lost: its open transaction rolls back and was never acknowledged.
 
 SQLite allows one master per file (the file lock, :mod:`titus.master.store`); the same lease
 and fence run there, so an embedded master reports its role and epoch like any other.
@@ -41,6 +47,17 @@ LEASE_NAME = "master"
 IDLE_IN_TRANSACTION_SEC = 5
 # A standby waits this long for the lease row's lock before trying again later.
 LOCK_TIMEOUT_SEC = 1
+# A lease run out this long whose row stays locked: its holder's sessions are stalled while
+# busy (PostgreSQL has ended any idle one by then), and a standby ends them.
+STALLED_HOLDER_SEC = IDLE_IN_TRANSACTION_SEC + 1
+# SQLSTATE of lock_not_available (a lock_timeout ran out).
+_LOCK_NOT_AVAILABLE = "55P03"
+
+
+def session_name(holder: str) -> str:
+    """The PostgreSQL ``application_name`` of every session of the master ``holder``: how a
+    standby finds a stalled leader's sessions (at most 63 bytes are kept)."""
+    return f"titus-master:{holder}"[:63]
 
 
 class NotLeader(StoreUnavailable):
@@ -98,7 +115,20 @@ class Lease:
         """Renew the lease if this master holds it, take it if it has run out (a new epoch),
         else leave it; returns the lease as it stands afterwards. ``predecessor_gone``: a
         lease held under this master's own URL is taken at once (a restarted master that
-        could bind its predecessor's address; fencing stops that one's writes anyway)."""
+        could bind its predecessor's address; fencing stops that one's writes anyway).
+
+        On PostgreSQL a lease row locked for longer than ``LOCK_TIMEOUT_SEC`` raises
+        :class:`StoreUnavailable` (try again later); if its lease ran out more than
+        ``STALLED_HOLDER_SEC`` ago, its holder's sessions are ended first, so the next try
+        gets the row."""
+        try:
+            return self._try_acquire(predecessor_gone)
+        except StoreUnavailable as exc:
+            if _lock_timed_out(exc):
+                self._end_stalled_holder()
+            raise
+
+    def _try_acquire(self, predecessor_gone: bool) -> LeaseView:
         with self.store.unfenced() as conn:
             postgres = conn.dialect.name == "postgresql"
             if postgres:
@@ -157,6 +187,29 @@ class Lease:
         except StoreUnavailable:  # it runs out on its own
             pass
 
+    def _end_stalled_holder(self) -> None:
+        """End the sessions of a holder whose lease ran out ``STALLED_HOLDER_SEC`` ago but
+        whose lock on the lease row stays (see the module's docstring). Never raises: a
+        store that cannot be reached, or a role that may not end them, is logged."""
+        try:
+            with self.store.unfenced() as conn:
+                row = conn.execute(text("SELECT holder, epoch, expires_at FROM leader_lease "
+                                        "WHERE name = :n"), {"n": LEASE_NAME}).first()
+                if row is None or row[0] in ("", self.holder):
+                    return
+                overdue = db_now(conn) - row[2]
+                if overdue < STALLED_HOLDER_SEC:
+                    return
+                ended = conn.execute(text(
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
+                    "FROM pg_stat_activity WHERE application_name = :a "
+                    "AND pid <> pg_backend_pid()"), {"a": session_name(row[0])}).scalar()
+        except Exception as exc:  # noqa: BLE001 - the next try logs an outage itself
+            log.error("could not end the stalled sessions of the lease's holder: %s", exc)
+            return
+        log.warning("the lease of %s (epoch %s) ran out %.1f s ago and its sessions still "
+                    "held the lease row: ended %d of them", row[0], row[1], overdue, ended)
+
     def _locked_row(self, conn: Connection, postgres: bool):
         lock = " FOR UPDATE" if postgres else ""
         return conn.execute(text("SELECT holder, url, epoch, expires_at FROM leader_lease "
@@ -167,6 +220,16 @@ class Lease:
                           "expires_at = :x WHERE name = :n"),
                      {"h": self.holder, "u": self.url, "e": epoch, "x": now + self.lease_sec,
                       "n": LEASE_NAME})
+
+
+def _lock_timed_out(exc: BaseException) -> bool:
+    """Whether ``exc`` came from PostgreSQL's ``lock_timeout`` running out."""
+    while exc is not None:
+        if getattr(exc, "sqlstate", None) == _LOCK_NOT_AVAILABLE or \
+                getattr(exc, "pgcode", None) == _LOCK_NOT_AVAILABLE:
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__
+    return False
 
 
 class Fence:

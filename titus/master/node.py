@@ -52,6 +52,7 @@ class Node:
         self.settings, self.clock = settings, clock
         self.store = store or Store(settings.store_url)
         self.instance = uuid.uuid4().hex
+        self.store.name_sessions(self.instance)
         self.url = settings.own_url
         self.events = EventBus()  # observers keep listening across roles
         self.fence = Fence(self.instance, on_fenced=self._fenced)

@@ -42,7 +42,7 @@ from sqlalchemy.pool import StaticPool
 from titus.master import migrations
 from titus.master import store_schema as S
 from titus.master.errors import StoreUnavailable
-from titus.master.lease import IDLE_IN_TRANSACTION_SEC, Fence
+from titus.master.lease import IDLE_IN_TRANSACTION_SEC, Fence, session_name
 from titus.master.migrations import StoreSchemaError  # noqa: F401  (raised by Store())
 from titus.master.store_health import StoreFileGone, StoreHealth, is_outage
 
@@ -362,6 +362,22 @@ class Store:
         self._file_id = _file_id(self.file)
         self.health = StoreHealth()
         event.listen(self.engine, "before_cursor_execute", _note_write)
+        self._session_name: Optional[str] = None  # PostgreSQL application_name (name_sessions)
+        if self.dialect == "postgresql":
+            event.listen(self.engine, "do_connect", self._name_session)
+
+    def name_sessions(self, holder: str) -> None:
+        """Give every PostgreSQL session of this store the application name of the master
+        ``holder`` (:func:`titus.master.lease.session_name`), so that a standby can end them
+        should this master stall while holding the lease row. Sessions already open are closed
+        (the pool opens named ones). Does nothing on SQLite."""
+        if self.dialect == "postgresql":
+            self._session_name = session_name(holder)
+            self.engine.dispose()
+
+    def _name_session(self, dialect, conn_rec, cargs, cparams) -> None:
+        if self._session_name is not None:
+            cparams["application_name"] = self._session_name
 
     @property
     def dialect(self) -> str:
