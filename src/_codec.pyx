@@ -74,7 +74,7 @@ cdef inline bint _plain_name(object x):
 
 
 def plain_classes(list classes, object task_class, object max_count, object min_priority,
-                  object max_priority, object plain_constraints):
+                  object max_priority, ConstraintVerdicts plain_constraints):
     """Whether every class is obviously valid: a ``task_class`` instance with a bool ``gang``, a
     plain (None or non-empty ASCII str) job and group, int ports in ``[0, max_count]``, no
     resource sets, an int priority in ``[min_priority, max_priority]``, and hard and soft
@@ -97,7 +97,7 @@ def plain_classes(list classes, object task_class, object max_count, object min_
         hard, soft = c.hard, c.soft
         if (type(hard) is not tuple and type(hard) is not list) or (type(soft) is not tuple and type(soft) is not list):
             return False
-        if (hard and not plain_constraints(hard)) or (soft and not plain_constraints(soft)):
+        if not plain_constraints.plain(hard) or not plain_constraints.plain(soft):
             return False
     return True
 
@@ -109,7 +109,18 @@ cdef inline bint _empty_dict(object x):
 
 cdef inline bint _plain_quantity(object x):
     # NaN fails both comparisons; +inf is above the largest float
-    return (type(x) is float or type(x) is int) and 0 <= x <= _MAX_FLOAT
+    cdef double f
+    if type(x) is float:
+        f = <double>x
+        return 0.0 <= f <= _MAX_FLOAT
+    return type(x) is int and 0 <= x <= _MAX_FLOAT
+
+
+cdef inline dict _fields(object x):
+    """The instance dict of ``x`` (None if it has none): a fast path reads the fields of an
+    object of an exact, known dataclass type there (its class defines no descriptor for them)."""
+    cdef object d = getattr(x, "__dict__", None)
+    return d if type(d) is dict else None
 
 
 cdef inline bint _plain_id(object x):
@@ -117,31 +128,51 @@ cdef inline bint _plain_id(object x):
 
 
 def plain_task_prefix(list tasks, object task_type, object max_count, object min_priority,
-                      object max_priority, object plain_constraints):
+                      object max_priority, ConstraintVerdicts plain_constraints):
     """How many leading tasks are obviously valid (validation's fast path for ``Task``
     objects: plain id, quantities, ports, priority, job, group and constraints; no gang,
     scalars or resource sets). The rest take the per-task checks, which name what is wrong."""
     cdef Py_ssize_t i, n = len(tasks)
     cdef object t, ports, prio, hard, soft
+    cdef dict f
+    # Constraint tuples this call found valid, by id: the tasks of a job often share them, and
+    # ``tasks`` holds each one (with its frozen constraints) until the call returns.
+    cdef set ok = set()
     for i in range(n):
         t = tasks[i]
-        if type(t) is not task_type or not _plain_id(t.id) or t.gang is not None:
+        if type(t) is not task_type:
             return i
-        prio, ports = t.priority, t.ports
+        # The exact type has no descriptor for its fields: they are its instance dict's items
+        # (one attribute lookup instead of fourteen). A field missing there is no fast path.
+        f = _fields(t)
+        if f is None or not _plain_id(f.get("id")) or f.get("gang", 0) is not None:
+            return i
+        prio, ports = f.get("priority"), f.get("ports")
         if type(prio) is not int or not (min_priority <= prio <= max_priority):
             return i
-        if not (_plain_quantity(t.cpus) and _plain_quantity(t.memory_mb)
-                and _plain_quantity(t.disk_mb) and _plain_quantity(t.network_mbps)):
+        if not (_plain_quantity(f.get("cpus")) and _plain_quantity(f.get("memory_mb"))
+                and _plain_quantity(f.get("disk_mb")) and _plain_quantity(f.get("network_mbps"))):
             return i
-        if type(ports) is not int or not (0 <= ports <= max_count) or not _empty_dict(t.scalars) \
-                or not _empty_dict(t.resource_sets):
+        if type(ports) is not int or not (0 <= ports <= max_count) or not _empty_dict(f.get("scalars")) \
+                or not _empty_dict(f.get("resource_sets")):
             return i
-        if not _plain_name(t.job) or not _plain_name(t.group):
+        if not _plain_name(f.get("job", 0)) or not _plain_name(f.get("group", 0)):
             return i
-        hard, soft = t.hard, t.soft
-        if not plain_constraints(hard) or not plain_constraints(soft):
+        hard, soft = f.get("hard"), f.get("soft")
+        if not _plain_in_call(plain_constraints, hard, ok) or not _plain_in_call(plain_constraints, soft, ok):
             return i
     return n
+
+
+cdef inline bint _plain_in_call(ConstraintVerdicts verdicts, object cs, set ok) except -1:
+    if type(cs) is tuple:
+        if not cs or id(cs) in ok:
+            return True
+        if verdicts.plain(cs):
+            ok.add(id(cs))
+            return True
+        return False
+    return verdicts.plain(cs)
 
 
 def plain_host_prefix(list hosts, object host_type, object max_port):
@@ -176,16 +207,19 @@ def plain_host_prefix(list hosts, object host_type, object max_port):
 cdef object _constraint_key(object c, object host_attr_value, object balanced):
     """The key a constraint's verdict is kept under: equal constraints whose values are equal
     but of other types (1 == 1.0 == True) must not share one."""
+    cdef dict f
     if type(c) is host_attr_value:
-        attr, vals = c.attr, c.values
+        f = _fields(c)
+        attr, vals = (f.get("attr"), f.get("values")) if f is not None else (None, None)
         if type(attr) is str and type(vals) is tuple:
             for x in vals:
                 if type(x) is not str:
                     break
             else:  # strings only: equal keys are equal constraints (hashed and compared in C)
                 return (host_attr_value, attr, vals)
-    if type(c) is balanced:
-        attr, k = c.attr, c.expected_values
+    elif type(c) is balanced:
+        f = _fields(c)
+        attr, k = (f.get("attr"), f.get("expected_values")) if f is not None else (None, None)
         if type(attr) is str and type(k) is int:
             return (balanced, attr, k)
     # Any other, a subclass too (equal to one whose values are of other types): the types of
@@ -195,22 +229,42 @@ cdef object _constraint_key(object c, object host_attr_value, object balanced):
     return (type(c), c, type(getattr(c, "attr", None)), type(getattr(c, "expected_values", None)))
 
 
-def plain_constraints(object cs, dict known, object check_one, object host_attr_value, object balanced):
-    """Whether ``cs`` is a list or tuple of valid constraints, each checked (``check_one(c,
-    where)`` raising) once and its verdict kept in ``known`` (at most 100,000 of them)."""
-    if type(cs) is not list and type(cs) is not tuple:
-        return False
-    for c in cs:
-        try:
-            key = _constraint_key(c, host_attr_value, balanced)
-            if key in known:
-                continue
-            check_one(c, "constraint")
-        except (TypeError, ValueError, AttributeError):
+cdef class ConstraintVerdicts:
+    """Constraints already found valid: each is checked once (``check_one(c, where)``, which
+    raises TypeError, ValueError or AttributeError on a bad one) and its verdict kept in
+    ``known`` under a key that tells apart equal constraints of other value types (at most
+    ``limit`` of them). Calling it with a list or tuple of constraints says whether every one
+    is valid; anything else is not. Constraints are frozen values, so a verdict holds for ever.
+    """
+    cdef readonly dict known
+    cdef object check_one, host_attr_value, balanced
+    cdef Py_ssize_t limit
+
+    def __init__(self, dict known, object check_one, object host_attr_value, object balanced,
+                 Py_ssize_t limit=100_000):
+        self.known, self.check_one, self.limit = known, check_one, limit
+        self.host_attr_value, self.balanced = host_attr_value, balanced
+
+    def __call__(self, object cs):
+        return self.plain(cs)
+
+    cdef bint plain(self, object cs):
+        if type(cs) is tuple:
+            if not cs:  # most tasks: no constraint of a kind
+                return True
+        elif type(cs) is not list:
             return False
-        if len(known) < 100_000:
-            known[key] = True
-    return True
+        for c in cs:
+            try:
+                key = _constraint_key(c, self.host_attr_value, self.balanced)
+                if key in self.known:
+                    continue
+                self.check_one(c, "constraint")
+            except (TypeError, ValueError, AttributeError):
+                return False
+            if len(self.known) < self.limit:
+                self.known[key] = True
+        return True
 
 
 cdef int32_t _EMPTY = -1, _GONE = -2
@@ -419,17 +473,35 @@ cdef class Codec:
         cdef double[:, ::1] dv = demand
         cdef int32_t[::1] tv = task_class
         cdef dict index = {}
+        # (job, group, id(hard), id(soft), ports) -> class, for tasks without resource sets whose
+        # constraint tuples are objects seen before in this call (the tasks of a job share them
+        # when built from one spec): a constraint's hash is Python code, a tuple's id is not.
+        # The ids stay valid: ``tasks`` holds every task, and a task its tuples.
+        cdef dict seen = {}
+        cdef object t, hard, soft, sets, ports, quick, key, k
         keys = []
         for i in range(n):
             t = tasks[i]
             self._fill_row(dv, i, t)
-            key = (t.job, t.group, tuple(t.hard), tuple(t.soft), int(t.ports),
-                   tuple(sorted(t.resource_sets.items())))
+            hard, soft, sets, ports = t.hard, t.soft, t.resource_sets, t.ports
+            ports = ports if type(ports) is int else int(ports)
+            quick = None
+            if type(hard) is tuple and type(soft) is tuple and not sets:
+                quick = (t.job, t.group, id(hard), id(soft), ports)
+                k = seen.get(quick)
+                if k is not None:
+                    tv[i] = k
+                    continue
+            key = (t.job, t.group, hard if type(hard) is tuple else tuple(hard),
+                   soft if type(soft) is tuple else tuple(soft), ports,
+                   tuple(sorted(sets.items())) if sets else ())
             k = index.get(key)
             if k is None:
                 k = len(keys)
                 index[key] = k
                 keys.append(key)
+            if quick is not None:
+                seen[quick] = k
             tv[i] = k
         return demand, task_class, keys
 
@@ -600,3 +672,32 @@ def _rows(list rows, int width):
     if not rows:
         return np.zeros((0, width), dtype=np.int32)
     return np.ascontiguousarray(np.asarray(rows, dtype=np.int64).astype(np.int32))
+
+
+def record_placements(list tasks, const int32_t[::1] hosts, const int32_t[::1] slots,
+                      const int32_t[::1] port_off, const int32_t[::1] ports,
+                      const int32_t[:, ::1] set_choice, const int32_t[::1] task_class, list keys,
+                      list host_ids, dict task_slot, dict slot_task, dict assignments,
+                      dict ports_out, dict sets_out):
+    """The bookkeeping of ``Scheduler.schedule`` for each placed row ``i`` of ``tasks``: its
+    host id (``host_ids[hosts[i]]``) into ``assignments``, its slot into ``task_slot`` and
+    ``slot_task``, its ports (``ports[port_off[i]:port_off[i + 1]]``) into ``ports_out`` and
+    its resource-set choices (``set_choice[i]``, named by its class key) into ``sets_out``,
+    each keyed by task id. Unplaced rows (host -1) are skipped."""
+    cdef Py_ssize_t i, j, n = len(tasks)
+    cdef int32_t h, slot
+    cdef object tid, sets
+    for i in range(n):
+        h = hosts[i]
+        if h < 0:
+            continue
+        tid = tasks[i].id
+        slot = slots[i]
+        assignments[tid] = host_ids[h]
+        task_slot[tid] = slot
+        slot_task[slot] = tid
+        if port_off[i + 1] > port_off[i]:
+            ports_out[tid] = [ports[j] for j in range(port_off[i], port_off[i + 1])]
+        sets = keys[task_class[i]][5]
+        if sets:
+            sets_out[tid] = {name: set_choice[i, j] for j, (name, _) in enumerate(sets)}

@@ -136,3 +136,62 @@ def test_fast_paths_agree_with_the_full_checks(job, group, hard, soft, ports, se
     assert _verdict(lambda: v.check_tasks([t], set())) == _verdict(lambda: v.check_task(t, "t"))
     h = Host(job if isinstance(job, str) else "h", cpus=cpus, scalars=scalars, resource_sets={} if sets == {} else sets)
     assert _verdict(lambda: v.check_hosts([h], set())) == _verdict(lambda: v.check_host(h, "h"))
+
+
+def test_a_task_missing_an_instance_field_takes_the_full_check():
+    """The fast path reads an exact Task's fields from its instance dict: a field deleted from
+    there (the class default shows through) is no fast path, and the full check decides."""
+    t = Task("t", cpus=1.0)
+    object.__delattr__(t, "gang")  # t.gang is the class default, None, again
+    assert v._plain_tasks([t]) == 0
+    v.check_tasks([t], {})  # valid all the same
+    bad = Task("b", cpus=1.0)
+    object.__delattr__(bad, "cpus")
+    assert v._plain_tasks([bad]) == 0
+
+
+def test_a_shared_constraint_tuple_is_judged_once_per_call_and_a_bad_one_everywhere(make_scheduler):
+    """Tasks sharing one constraint tuple: a bad constraint in it is named at its first task,
+    and one good tuple shared by many tasks places them all."""
+    s = make_scheduler([Host("h", cpus=64, memory_mb=1000, attributes={"zone": "a"})])
+    bad = (HostAttrValue("zone", float("nan")),)
+    with pytest.raises(ValueError, match=r"tasks\[1\]\.hard\[0\]"):
+        s.schedule([Task("t0", cpus=1), Task("t1", cpus=1, hard=bad), Task("t2", cpus=1, hard=bad)])
+    assert s.held_tasks() == {}
+    good = (HostAttrValue("zone", "a"),)
+    r = s.schedule([Task(f"t{i}", cpus=1, hard=good, job="j") for i in range(40)])
+    assert len(r.assignments) == 40
+
+
+def test_tasks_sharing_constraint_tuples_share_a_class_only_when_every_key_field_is_equal():
+    """The codec's class of a task (the native engine's) does not depend on which objects hold
+    its constraints: a tuple seen before short-cuts only an identical key."""
+    from titus.scheduler.scheduler import Scheduler
+    s = Scheduler(fitness="cpu_mem_binpack")
+    hard = (HostAttrValue("zone", "a"),)
+    soft = (BalancedHostAttr("zone", 2),)
+    tasks = [Task("a", hard=hard, soft=soft, job="j"), Task("b", hard=hard, soft=soft, job="j"),
+             Task("c", hard=hard, soft=soft, job="k"), Task("d", hard=hard, soft=soft, job="j", ports=1),
+             Task("e", hard=(HostAttrValue("zone", "a"),), soft=(BalancedHostAttr("zone", 2),), job="j"),
+             Task("f", hard=hard, soft=soft, job="j", group="g"),
+             Task("g", hard=list(hard), soft=soft, job="j")]
+    _, task_class, keys = s._codec.encode_tasks(tasks)
+    tc = task_class.tolist()
+    assert tc[0] == tc[1] == tc[4] == tc[6]  # equal values: one class, whatever the objects
+    assert len({tc[0], tc[2], tc[3], tc[5]}) == 4  # another job, ports or group: another class
+    assert len(keys) == 4
+
+
+@pytest.mark.parametrize("second", ["x", Name("x")], ids=["str", "str-subclass"])
+def test_a_duplicate_id_among_plain_items_is_named_with_both_places(make_scheduler, second):
+    s = make_scheduler([Host("h", cpus=64, memory_mb=1000)])
+    with pytest.raises(ValueError, match=r"tasks\[2\]\.id: duplicate task id 'x' \(tasks\[0\] has it\)"):
+        s.schedule([Task("x", cpus=1), Task("y", cpus=1), Task(second, cpus=1)])
+    assert s.held_tasks() == {}
+    s.schedule([Task("x", cpus=1)])
+    with pytest.raises(ValueError, match=r"tasks\[1\]\.id: duplicate task id 'x' \(already held\)"):
+        s.schedule([Task("z", cpus=1), Task(second, cpus=1)])
+    assert set(s.held_tasks()) == {"x"}
+    with pytest.raises(ValueError, match=r"hosts\[1\]\.id: duplicate host id 'h' \(already added\)"):
+        s.add_hosts([Host("h2", cpus=1), Host(Name("h") if isinstance(second, Name) else "h", cpus=1)])
+    assert s.host_ids == ["h"]

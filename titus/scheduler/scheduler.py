@@ -13,7 +13,7 @@ from itertools import compress
 
 import numpy as np
 
-from titus._codec import Codec
+from titus._codec import Codec, record_placements
 from titus import _engine
 from titus._engine import REASON_RESOURCE0, Engine
 from titus.constraints import ExclusiveHost
@@ -360,22 +360,9 @@ class Scheduler:
             demand, task_class, keys, True, True, gang if gang.max(initial=-1) >= 0 else None, priority, preempt)
         for row, tid in self._evicted(victims):
             result.preemptions.setdefault(tasks[row].id, []).append(tid)
-        ids = self._host_ids
-        host_list, slot_list = hosts.tolist(), slots.tolist()
-        port_off, ports = port_off.tolist(), ports.tolist()
-        class_list = task_class.tolist()
-        for i, t in enumerate(tasks):
-            h = host_list[i]
-            if h < 0:
-                continue
-            result.assignments[t.id] = ids[h]
-            self._task_slot[t.id] = slot_list[i]
-            self._slot_task[slot_list[i]] = t.id
-            if port_off[i + 1] > port_off[i]:
-                result.ports[t.id] = ports[port_off[i]:port_off[i + 1]]
-            sets = keys[class_list[i]][5]
-            if sets:
-                result.resource_sets[t.id] = {name: int(set_choice[i, j]) for j, (name, _) in enumerate(sets)}
+        record_placements(tasks, hosts, slots, port_off, ports, set_choice, task_class, keys, self._host_ids,
+                          self._task_slot, self._slot_task, result.assignments, result.ports,
+                          result.resource_sets)
         failures = dict(self._codec.failures(keys, task_class, fail_rows, fail_counts, len(self)))
         culprit = culprit.tolist()
         for row in sorted(failures):

@@ -12,7 +12,6 @@ Every refused input raises ``ValueError``: :class:`InputTypeError` (a wrong type
 """
 from __future__ import annotations
 
-import functools
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,7 +20,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from titus import _engine
-from titus._codec import plain_classes, plain_constraints, plain_host_prefix, plain_task_prefix
+from titus._codec import ConstraintVerdicts, plain_classes, plain_host_prefix, plain_task_prefix
 from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
 from titus.resources import BASE_RESOURCES
 from titus.scheduler.model import Host, Task, TaskClass
@@ -290,9 +289,8 @@ _VALID_CONSTRAINTS: dict = {}
 
 
 # _plain_constraints(cs): a list or tuple of constraints each known valid (checked once, its
-# verdict kept). A partial of the compiled check: it runs twice per task of every call.
-_plain_constraints = functools.partial(plain_constraints, known=_VALID_CONSTRAINTS, check_one=check_constraint,
-                                       host_attr_value=HostAttrValue, balanced=BalancedHostAttr)
+# verdict kept). Compiled: the fast paths call it twice per task or class of every call.
+_plain_constraints = ConstraintVerdicts(_VALID_CONSTRAINTS, check_constraint, HostAttrValue, BalancedHostAttr)
 
 
 # ----------------------------------------------------------------------------- hosts
@@ -357,6 +355,10 @@ def _check_batch(items, known_ids, plain_prefix, check_one, arg: str, kind: str,
     ``known_ids``. Raises at the first bad item."""
     items = batch(items, arg, f"{kind.capitalize()} objects")
     n_plain = plain_prefix(items)  # the leading items it passes, in one pass
+    if n_plain == len(items):  # all plain (str ids): unique and new, decided without a Python loop
+        ids = [x.id for x in items]
+        if len(set(ids)) == len(ids) and not any(map(known_ids.__contains__, ids)):
+            return items
     seen: set = set()
     for i, x in enumerate(items):
         if i >= n_plain and plain_prefix([x]) != 1:
@@ -441,6 +443,9 @@ def check_tasks(tasks, held_ids) -> list:
 def check_gang_priorities(tasks) -> None:
     """The members of a gang share one priority (a gang preempts as a whole, so no member may
     be the victim of another); else ValueError naming the first member that differs."""
+    names = [t.gang for t in tasks]
+    if names.count(None) == len(names):  # no gang: the common case, without a Python loop
+        return
     first: dict = {}
     for i, t in enumerate(tasks):
         if t.gang is None:
