@@ -114,8 +114,12 @@ void Engine::follow_run(const TaskView& t) {
     c.run_hard.clear();
     c.run_soft.clear();
     c.run_soft_other = 0;
+    c.run_static_order = t.rc.soft.empty();
     for (const auto& k : t.rc.hard)
-        if (reads_attrs_only(k)) c.run_hard.push_back(&k);
+        if (reads_attrs_only(k)) {
+            c.run_hard.push_back(&k);
+            if (k.kind != kHostAttrValue) c.run_static_order = false;  // reads co-task counts
+        }
     for (const auto& k : t.rc.soft) {
         if (reads_attrs_only(k)) {
             c.run_soft.push_back(&k);
@@ -174,43 +178,51 @@ bool Engine::champion_holds(const TaskView& t, const CallState::BucketBound& bb,
     return true;
 }
 
-void Engine::walk_buckets(const TaskView& t, GroupSelector& pick) {
+void Engine::rank_buckets(const TaskView& t) {
+    // Buckets share attribute values: the same hard-attribute verdict and the same soft score
+    // for every class in them. Best soft bound first.
     const ReadyClass& rc = t.rc;
     const double* d = t.d;
+    list_buckets();
+    auto& order = call_.bucket_order;
+    order.clear();
+    const double n_soft = static_cast<double>(rc.soft.size());
+    for (const auto& [b, member] : call_.run_buckets) {
+        // Any member tells the bucket's attribute values, also one waiting to be re-homed.
+        bool ok = true;
+        for (const ReadyConstraint* c : call_.run_hard)
+            if (!c->satisfied(member, 0)) {
+                ok = false;  // every class of the bucket fails it
+                break;
+            }
+        if (!ok) continue;
+        double soft = 1.0;
+        if (!rc.soft.empty()) {
+            // Summed in constraint order, as score.hpp does (the others count 1 here).
+            double total = 0.0;
+            if (call_.run_soft_other == 0) {
+                for (const ReadyConstraint* c : call_.run_soft) total += c->soft_score(member, 0);
+            } else {
+                for (const auto& c : rc.soft) total += reads_attrs_only(c) ? c.soft_score(member, 0) : 1.0;
+            }
+            soft = total / n_soft;
+        }
+        const double sp = bound_.soft_part(soft);
+        order.push_back({bound_.at_with(sp, d[kCpus], d[kCpus]), sp, soft, b});
+    }
+    std::sort(order.begin(), order.end(),
+              [](const CallState::BucketBound& a, const CallState::BucketBound& b) { return a.top > b.top; });
+    call_.order_run = call_.run_static_order ? call_.run : -1;
+    call_.order_epoch = groups_.layout_epoch();
+}
+
+void Engine::walk_buckets(const TaskView& t, GroupSelector& pick) {
     follow_run(t);
     for (;;) {
-        // Buckets share attribute values: the same hard-attribute verdict and the same soft
-        // score for every class in them. Best soft bound first.
         const uint64_t epoch = groups_.layout_epoch();
-        list_buckets();
         auto& order = call_.bucket_order;
-        order.clear();
-        const double n_soft = static_cast<double>(rc.soft.size());
-        for (const auto& [b, member] : call_.run_buckets) {
-            // Any member tells the bucket's attribute values, also one waiting to be re-homed.
-            bool ok = true;
-            for (const ReadyConstraint* c : call_.run_hard)
-                if (!c->satisfied(member, 0)) {
-                    ok = false;  // every class of the bucket fails it
-                    break;
-                }
-            if (!ok) continue;
-            double soft = 1.0;
-            if (!rc.soft.empty()) {
-                // Summed in constraint order, as score.hpp does (the others count 1 here).
-                double total = 0.0;
-                if (call_.run_soft_other == 0) {
-                    for (const ReadyConstraint* c : call_.run_soft) total += c->soft_score(member, 0);
-                } else {
-                    for (const auto& c : rc.soft) total += reads_attrs_only(c) ? c.soft_score(member, 0) : 1.0;
-                }
-                soft = total / n_soft;
-            }
-            const double sp = bound_.soft_part(soft);
-            order.push_back({bound_.at_with(sp, d[kCpus], d[kCpus]), sp, soft, b});
-        }
-        std::sort(order.begin(), order.end(),
-                  [](const CallState::BucketBound& a, const CallState::BucketBound& b) { return a.top > b.top; });
+        if (!(call_.run_static_order && call_.order_run == call_.run && call_.order_epoch == epoch))
+            rank_buckets(t);
         bool refiled = false;
         for (const CallState::BucketBound& bb : order) {
             if (pick.has_best() && ScoreBound::beneath(bb.top, pick.best_score())) break;

@@ -150,6 +150,12 @@ struct CallState {
     std::vector<std::pair<int32_t, int32_t>> run_buckets;  // (bucket, member)
     std::vector<const ReadyConstraint*> run_hard, run_soft;
     int32_t run_soft_other = 0;  // soft constraints that read more than attributes
+    // No soft constraint and only HostAttrValue hard ones: the buckets' verdicts, scores and so
+    // their order stay as they are for the whole run while the layout does (bucket_order is
+    // that order when order_run is the run and order_epoch the layout's epoch).
+    bool run_static_order = false;
+    int64_t order_run = -1;
+    uint64_t order_epoch = 0;
 };
 
 class Engine {
@@ -317,6 +323,8 @@ private:
     void run_ended();
     /// The run's list of non-empty buckets, current with the layout.
     void list_buckets();
+    /// call_.bucket_order for task t: the buckets that pass its attribute checks, best bound first.
+    void rank_buckets(const TaskView& t);
     /// The run the task belongs to (a new one when its class or demand differs from the last).
     void follow_run(const TaskView& t);
     /// Whether bucket bb's kept champion still wins it for task t; sets h (-1: none admits t)
