@@ -80,24 +80,29 @@ def plain_classes(list classes, object task_class, object max_count, object min_
     resource sets, an int priority in ``[min_priority, max_priority]``, and hard and soft
     tuples or lists that ``plain_constraints`` accepts. The validator's fast path: a class
     failing it takes the full check, which names what is wrong."""
-    cdef object hard, soft, ports, prio, sets
+    cdef object c, hard, soft, ports, prio, sets
+    cdef dict f
+    cdef set ok = set()  # constraint tuples found valid in this call, by id (see plain_task_prefix)
     for c in classes:
-        if type(c) is not task_class or type(c.gang) is not bool:
+        if type(c) is not task_class:
             return False
-        if not _plain_name(c.job) or not _plain_name(c.group):
+        f = _fields(c)  # the exact type: its fields are its instance dict's items
+        if f is None or type(f.get("gang")) is not bool:
             return False
-        ports, prio = c.ports, c.priority
+        if not _plain_name(f.get("job", 0)) or not _plain_name(f.get("group", 0)):
+            return False
+        ports, prio = f.get("ports"), f.get("priority")
         if type(ports) is not int or not (0 <= ports <= max_count):
             return False
         if type(prio) is not int or not (min_priority <= prio <= max_priority):
             return False
-        sets = c.resource_sets
+        sets = f.get("resource_sets")
         if type(sets) is not dict or sets:  # a non-dict "empty" (None, []) is no mapping
             return False
-        hard, soft = c.hard, c.soft
+        hard, soft = f.get("hard"), f.get("soft")
         if (type(hard) is not tuple and type(hard) is not list) or (type(soft) is not tuple and type(soft) is not list):
             return False
-        if not plain_constraints.plain(hard) or not plain_constraints.plain(soft):
+        if not _plain_in_call(plain_constraints, hard, ok) or not _plain_in_call(plain_constraints, soft, ok):
             return False
     return True
 

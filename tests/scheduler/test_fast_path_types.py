@@ -195,3 +195,17 @@ def test_a_duplicate_id_among_plain_items_is_named_with_both_places(make_schedul
     with pytest.raises(ValueError, match=r"hosts\[1\]\.id: duplicate host id 'h' \(already added\)"):
         s.add_hosts([Host("h2", cpus=1), Host(Name("h") if isinstance(second, Name) else "h", cpus=1)])
     assert s.host_ids == ["h"]
+
+
+def test_a_class_missing_an_instance_field_takes_the_full_check():
+    """As for tasks: the class fast path reads an exact TaskClass's instance dict, and a field
+    deleted from there (the class default shows through) is left to the full check."""
+    c = TaskClass(job="j")
+    object.__delattr__(c, "group")
+    assert not v._plain_classes([c])
+    v.check_classes([c])  # valid all the same: group is the default, None
+    shared = (HostAttrValue("zone", "a"),)
+    assert v._plain_classes([TaskClass(job=f"j{i}", hard=shared) for i in range(50)])
+    bad = (HostAttrValue("zone", 1.5),)
+    with pytest.raises((TypeError, ValueError), match=r"classes\[2\]\.hard\[0\]"):
+        v.check_classes([TaskClass(hard=shared), TaskClass(hard=shared), TaskClass(hard=bad), TaskClass(hard=bad)])
