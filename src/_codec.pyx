@@ -473,10 +473,12 @@ cdef class Codec:
         cdef double[:, ::1] dv = demand
         cdef int32_t[::1] tv = task_class
         cdef dict index = {}
-        # (job, group, id(hard), id(soft), ports) -> class, for tasks without resource sets whose
-        # constraint tuples are objects seen before in this call (the tasks of a job share them
-        # when built from one spec): a constraint's hash is Python code, a tuple's id is not.
-        # The ids stay valid: ``tasks`` holds every task, and a task its tuples.
+        # (job, group, id(hard), id(soft), ports) -> (class, hard, soft), for tasks without
+        # resource sets whose constraint tuples are objects seen before in this call (the tasks
+        # of a job share them when built from one spec): a constraint's hash is Python code, a
+        # tuple's id is not. The entry holds its tuples: an id is an object's only while it
+        # lives, and a task need not hold the tuple it hands out (a subclass may build one per
+        # read), so a freed tuple's id could otherwise name a new tuple of other constraints.
         cdef dict seen = {}
         cdef object t, hard, soft, sets, ports, quick, key, k
         keys = []
@@ -490,7 +492,7 @@ cdef class Codec:
                 quick = (t.job, t.group, id(hard), id(soft), ports)
                 k = seen.get(quick)
                 if k is not None:
-                    tv[i] = k
+                    tv[i] = (<tuple>k)[0]
                     continue
             key = (t.job, t.group, hard if type(hard) is tuple else tuple(hard),
                    soft if type(soft) is tuple else tuple(soft), ports,
@@ -501,7 +503,7 @@ cdef class Codec:
                 index[key] = k
                 keys.append(key)
             if quick is not None:
-                seen[quick] = k
+                seen[quick] = (k, hard, soft)
             tv[i] = k
         return demand, task_class, keys
 

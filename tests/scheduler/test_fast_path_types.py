@@ -195,3 +195,26 @@ def test_a_duplicate_id_among_plain_items_is_named_with_both_places(make_schedul
     with pytest.raises(ValueError, match=r"hosts\[1\]\.id: duplicate host id 'h' \(already added\)"):
         s.add_hosts([Host("h2", cpus=1), Host(Name("h") if isinstance(second, Name) else "h", cpus=1)])
     assert s.host_ids == ["h"]
+
+
+class FreshTuples(Task):
+    """A Task subclass that hands out a new (equal) constraint tuple on every read."""
+
+    def __getattribute__(self, name):
+        value = object.__getattribute__(self, name)
+        return tuple(list(value)) if name in ("hard", "soft") else value
+
+
+def test_a_constraint_tuple_freed_in_the_call_does_not_lend_its_class_to_a_new_one(scheduler_cls):
+    """The codec keys a class by its tuples' identity: a tuple read, classed and dropped must
+    not pass its class on to a later tuple that happens to get its address."""
+    s = scheduler_cls(seed=0)
+    s.add_hosts([Host("ha", cpus=8, memory_mb=100, attributes={"zone": "a"}),
+                 Host("hb", cpus=8, memory_mb=100, attributes={"zone": "b"})])
+    zone = {z: (HostAttrValue("zone", z),) for z in "ab"}
+    tasks = [FreshTuples("t0", cpus=1, hard=zone["a"]), FreshTuples("t1", cpus=1, hard=zone["a"])]
+    tasks += [FreshTuples(f"u{i}", cpus=1, hard=zone["ab"[i % 2]]) for i in range(10)]
+    r = s.schedule(tasks)
+    assert r.failures == {}
+    for t in tasks:
+        assert r.assignments[t.id] == {"a": "ha", "b": "hb"}[t.hard[0].values[0]], t.id
