@@ -81,20 +81,25 @@ def plain_classes(list classes, object task_class, object max_count, object min_
     tuples or lists that ``plain_constraints`` accepts. The validator's fast path: a class
     failing it takes the full check, which names what is wrong."""
     cdef object hard, soft, ports, prio, sets
+    cdef dict f
     for c in classes:
-        if type(c) is not task_class or type(c.gang) is not bool:
+        if type(c) is not task_class:
             return False
-        if not _plain_name(c.job) or not _plain_name(c.group):
+        # Read from the instance dict, as for tasks: a field deleted there is no fast path.
+        f = _fields(c)
+        if f is None or type(f.get("gang")) is not bool:
             return False
-        ports, prio = c.ports, c.priority
+        if not _plain_name(f.get("job", 0)) or not _plain_name(f.get("group", 0)):
+            return False
+        ports, prio = f.get("ports"), f.get("priority")
         if type(ports) is not int or not (0 <= ports <= max_count):
             return False
         if type(prio) is not int or not (min_priority <= prio <= max_priority):
             return False
-        sets = c.resource_sets
+        sets = f.get("resource_sets")
         if type(sets) is not dict or sets:  # a non-dict "empty" (None, []) is no mapping
             return False
-        hard, soft = c.hard, c.soft
+        hard, soft = f.get("hard"), f.get("soft")
         if (type(hard) is not tuple and type(hard) is not list) or (type(soft) is not tuple and type(soft) is not list):
             return False
         if not plain_constraints.plain(hard) or not plain_constraints.plain(soft):
@@ -181,15 +186,20 @@ def plain_host_prefix(list hosts, object host_type, object max_port):
     scalars or resource sets). The rest take the per-host checks, which name what is wrong."""
     cdef Py_ssize_t i, n = len(hosts)
     cdef object h, ports, attrs, r, k, x
+    cdef dict f
     for i in range(n):
         h = hosts[i]
-        if type(h) is not host_type or not _plain_id(h.id):
+        if type(h) is not host_type:
             return i
-        if not (_plain_quantity(h.cpus) and _plain_quantity(h.memory_mb)
-                and _plain_quantity(h.disk_mb) and _plain_quantity(h.network_mbps)):
+        # Read from the instance dict, as for tasks: a field deleted there is no fast path.
+        f = _fields(h)
+        if f is None or not _plain_id(f.get("id")):
             return i
-        ports, attrs = h.ports, h.attributes
-        if not _empty_dict(h.scalars) or not _empty_dict(h.resource_sets) \
+        if not (_plain_quantity(f.get("cpus")) and _plain_quantity(f.get("memory_mb"))
+                and _plain_quantity(f.get("disk_mb")) and _plain_quantity(f.get("network_mbps"))):
+            return i
+        ports, attrs = f.get("ports"), f.get("attributes")
+        if not _empty_dict(f.get("scalars")) or not _empty_dict(f.get("resource_sets")) \
                 or (type(ports) is not list and type(ports) is not tuple):
             return i
         if type(attrs) is not dict:
