@@ -186,15 +186,20 @@ def plain_host_prefix(list hosts, object host_type, object max_port):
     scalars or resource sets). The rest take the per-host checks, which name what is wrong."""
     cdef Py_ssize_t i, n = len(hosts)
     cdef object h, ports, attrs, r, k, x
+    cdef dict f
     for i in range(n):
         h = hosts[i]
-        if type(h) is not host_type or not _plain_id(h.id):
+        if type(h) is not host_type:
             return i
-        if not (_plain_quantity(h.cpus) and _plain_quantity(h.memory_mb)
-                and _plain_quantity(h.disk_mb) and _plain_quantity(h.network_mbps)):
+        # Read from the instance dict, as for tasks: a field deleted there is no fast path.
+        f = _fields(h)
+        if f is None or not _plain_id(f.get("id")):
             return i
-        ports, attrs = h.ports, h.attributes
-        if not _empty_dict(h.scalars) or not _empty_dict(h.resource_sets) \
+        if not (_plain_quantity(f.get("cpus")) and _plain_quantity(f.get("memory_mb"))
+                and _plain_quantity(f.get("disk_mb")) and _plain_quantity(f.get("network_mbps"))):
+            return i
+        ports, attrs = f.get("ports"), f.get("attributes")
+        if not _empty_dict(f.get("scalars")) or not _empty_dict(f.get("resource_sets")) \
                 or (type(ports) is not list and type(ports) is not tuple):
             return i
         if type(attrs) is not dict:
@@ -478,10 +483,12 @@ cdef class Codec:
         cdef double[:, ::1] dv = demand
         cdef int32_t[::1] tv = task_class
         cdef dict index = {}
-        # (job, group, id(hard), id(soft), ports) -> class, for tasks without resource sets whose
-        # constraint tuples are objects seen before in this call (the tasks of a job share them
-        # when built from one spec): a constraint's hash is Python code, a tuple's id is not.
-        # The ids stay valid: ``tasks`` holds every task, and a task its tuples.
+        # (job, group, id(hard), id(soft), ports) -> (class, hard, soft), for tasks without
+        # resource sets whose constraint tuples are objects seen before in this call (the tasks
+        # of a job share them when built from one spec): a constraint's hash is Python code, a
+        # tuple's id is not. The entry holds its tuples: an id is an object's only while it
+        # lives, and a task need not hold the tuple it hands out (a subclass may build one per
+        # read), so a freed tuple's id could otherwise name a new tuple of other constraints.
         cdef dict seen = {}
         cdef object t, hard, soft, sets, ports, quick, key, k
         keys = []
@@ -495,7 +502,7 @@ cdef class Codec:
                 quick = (t.job, t.group, id(hard), id(soft), ports)
                 k = seen.get(quick)
                 if k is not None:
-                    tv[i] = k
+                    tv[i] = (<tuple>k)[0]
                     continue
             key = (t.job, t.group, hard if type(hard) is tuple else tuple(hard),
                    soft if type(soft) is tuple else tuple(soft), ports,
@@ -506,7 +513,7 @@ cdef class Codec:
                 index[key] = k
                 keys.append(key)
             if quick is not None:
-                seen[quick] = k
+                seen[quick] = (k, hard, soft)
             tv[i] = k
         return demand, task_class, keys
 

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from tests.master.conftest import postgres_empty
 from titus.master.errors import StoreUnavailable
-from titus.master.lease import Fence, Fenced, Lease, NotLeader
+from titus.master.lease import Fence, Fenced, Lease, NotLeader, session_name
 from titus.master.store import Store
 
 
@@ -226,3 +228,102 @@ def test_postgres_a_live_leaders_long_write_is_left_alone():
     writer.join(10)
     assert store_a.meta_get("ready_probe") == "666.0"
     assert b.try_acquire().holder == "a" and b.epoch == 0
+
+
+def _run_out_long_ago(store: Store) -> None:
+    """Move the lease's end far into the past, as if its holder had stalled long ago."""
+    with store.unfenced() as conn:
+        conn.execute(text("UPDATE leader_lease SET expires_at = expires_at - 600"))
+
+
+def _named_sessions(store: Store, holder: str) -> int:
+    with store.unfenced() as conn:
+        return conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :a"),
+                            {"a": session_name(holder)}).scalar()
+
+
+def _other_database_url(url: str) -> str:
+    return make_url(url).set(database="postgres").render_as_string(hide_password=False)
+
+
+@pytest.mark.parametrize("holder", ["\u00e9", "a" * 70, "x y'\\\"?", "\ud800"], ids=["non-ascii", "long", "odd", "surrogate"])
+def test_session_names_are_printable_ascii_bounded_and_told_apart(holder):
+    """PostgreSQL keeps 63 bytes of an application name and turns every other byte than
+    printable ASCII into '?': the name a standby looks for must be the name PostgreSQL shows,
+    and two holders must never share one (ending one's sessions would end the other's)."""
+    name = session_name(holder)
+    assert name.isascii() and name.isprintable() and len(name) <= 63
+    assert session_name(holder) == name  # stable
+    others = ["?", "??", "\u00fc", "a" * 69, "a" * 71, "a" * 50 + "b" * 20, "x y'\\\"!"]
+    assert name not in {session_name(o) for o in others if o != holder}
+    assert session_name("0123456789abcdef0123456789abcdef") == "titus-master:0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("prefix", ["plain", "\u00e9t\u00e9", "x" * 50], ids=["plain", "non-ascii", "long"])
+def test_postgres_a_stalled_holders_sessions_are_found_whatever_its_id(prefix):
+    """The standby ends the run-out holder's sessions by the name PostgreSQL shows for them,
+    for an id with characters PostgreSQL rewrites or longer than it keeps (the holder column
+    takes 64), and no others: not those of a master whose id starts alike."""
+    url = postgres_empty()
+    holder, bystander = f"{prefix}-{uuid.uuid4().hex[:13]}", f"{prefix}-{uuid.uuid4().hex[:13]}"
+    store_a, store_b, store_c = fenced_store(url, holder), fenced_store(url, "b"), fenced_store(url, bystander)
+    store_a.name_sessions(holder)
+    store_c.name_sessions(bystander)
+    Lease(store_a, holder, "http://a", lease_sec=5).try_acquire()
+    _run_out_long_ago(store_b)
+    with store_a.engine.connect() as a_conn, store_c.engine.connect() as c_conn:
+        assert _named_sessions(store_b, holder) == 1 and _named_sessions(store_b, bystander) == 1
+        Lease(store_b, "b", "http://b", lease_sec=5)._end_stalled_holder()
+        assert _named_sessions(store_b, holder) == 0, "the stalled holder's session was not ended"
+        assert _named_sessions(store_b, bystander) == 1
+        c_conn.exec_driver_sql("SELECT 1")
+        with pytest.raises(Exception):
+            a_conn.exec_driver_sql("SELECT 1")
+
+
+@pytest.mark.postgres
+def test_postgres_ending_a_stalled_holder_spares_its_namesakes_in_other_databases():
+    """pg_stat_activity lists the sessions of every database of the server: another
+    deployment (or test run) whose master has the same instance name is no concern of this
+    store's standby."""
+    url = postgres_empty()
+    holder = f"a-{uuid.uuid4().hex}"
+    store_a, store_b = fenced_store(url, holder), fenced_store(url, "b")
+    Lease(store_a, holder, "http://a", lease_sec=5).try_acquire()
+    _run_out_long_ago(store_b)
+    elsewhere = create_engine(_other_database_url(url),
+                              connect_args={"application_name": session_name(holder)})
+    try:
+        with elsewhere.connect() as other:
+            Lease(store_b, "b", "http://b", lease_sec=5)._end_stalled_holder()
+            assert other.exec_driver_sql("SELECT 1").scalar() == 1
+    finally:
+        elsewhere.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_a_holder_that_renewed_meanwhile_is_left_alone(monkeypatch):
+    """The standby read the lease as run out long ago, then its holder woke and renewed it
+    before the sessions were ended: a valid leader's sessions are not ended."""
+    import titus.master.lease as lease_mod
+
+    url = postgres_empty()
+    holder = f"a-{uuid.uuid4().hex}"
+    store_a, store_b = fenced_store(url, holder), fenced_store(url, "b")
+    store_a.name_sessions(holder)
+    a = Lease(store_a, holder, "http://a", lease_sec=30)
+    a.try_acquire()
+    _run_out_long_ago(store_b)
+    real = lease_mod.session_name
+
+    def renew_first(h):  # called between the standby's read of the lease and the ending
+        a.try_acquire()
+        return real(h)
+
+    monkeypatch.setattr(lease_mod, "session_name", renew_first)
+    with store_a.engine.connect() as a_conn:
+        assert _named_sessions(store_b, holder) == 1
+        Lease(store_b, "b", "http://b", lease_sec=5)._end_stalled_holder()
+        assert a.read().held_by(holder)
+        assert a_conn.exec_driver_sql("SELECT 1").scalar() == 1

@@ -209,3 +209,69 @@ def test_a_class_missing_an_instance_field_takes_the_full_check():
     bad = (HostAttrValue("zone", 1.5),)
     with pytest.raises((TypeError, ValueError), match=r"classes\[2\]\.hard\[0\]"):
         v.check_classes([TaskClass(hard=shared), TaskClass(hard=shared), TaskClass(hard=bad), TaskClass(hard=bad)])
+
+
+class FreshTuples(Task):
+    """A Task subclass that hands out a new (equal) constraint tuple on every read."""
+
+    def __getattribute__(self, name):
+        value = object.__getattribute__(self, name)
+        return tuple(list(value)) if name in ("hard", "soft") else value
+
+
+def test_a_constraint_tuple_freed_in_the_call_does_not_lend_its_class_to_a_new_one(scheduler_cls):
+    """The codec keys a class by its tuples' identity: a tuple read, classed and dropped must
+    not pass its class on to a later tuple that happens to get its address."""
+    s = scheduler_cls(seed=0)
+    s.add_hosts([Host("ha", cpus=8, memory_mb=100, attributes={"zone": "a"}),
+                 Host("hb", cpus=8, memory_mb=100, attributes={"zone": "b"})])
+    zone = {z: (HostAttrValue("zone", z),) for z in "ab"}
+    tasks = [FreshTuples("t0", cpus=1, hard=zone["a"]), FreshTuples("t1", cpus=1, hard=zone["a"])]
+    tasks += [FreshTuples(f"u{i}", cpus=1, hard=zone["ab"[i % 2]]) for i in range(10)]
+    r = s.schedule(tasks)
+    assert r.failures == {}
+    for t in tasks:
+        assert r.assignments[t.id] == {"a": "ha", "b": "hb"}[t.hard[0].values[0]], t.id
+
+
+def _without(obj, name):
+    object.__delattr__(obj, name)  # past the frozen dataclass's guard
+    return obj
+
+
+@pytest.mark.parametrize("field", ["id", "scalars", "resource_sets"])
+def test_a_task_missing_a_field_without_default_is_refused_by_name(make_scheduler, field):
+    s = make_scheduler([Host("h", cpus=4, memory_mb=100)])
+    with pytest.raises(v.InputTypeError, match=rf"tasks\[1\]\.{field}: missing"):
+        s.schedule([Task("ok", cpus=1), _without(Task("t", cpus=1), field)])
+    with pytest.raises(v.InputTypeError, match=rf"add_running: task\.{field}: missing"):
+        s.add_running(_without(Task("t", cpus=1), field), "h")
+    assert s.held_tasks() == {} and s.host_usage("h")["cpus"] == 0.0
+
+
+@pytest.mark.parametrize("field", ["id", "scalars", "attributes", "resource_sets"])
+def test_a_host_missing_a_field_without_default_is_refused_by_name(make_scheduler, field):
+    s = make_scheduler()
+    with pytest.raises(v.InputTypeError, match=rf"hosts\[1\]\.{field}: missing"):
+        s.add_hosts([Host("ok", cpus=1), _without(Host("h", cpus=1), field)])
+    assert len(s) == 0
+
+
+@pytest.mark.parametrize("make, field", [(lambda: HostAttrValue("zone", "a"), "attr"),
+                                         (lambda: BalancedHostAttr("zone", 2), "attr"),
+                                         (lambda: BalancedHostAttr("zone", 2), "expected_values")])
+def test_a_constraint_missing_a_field_is_refused_by_name(make_scheduler, make, field):
+    s = make_scheduler([Host("h", cpus=4, memory_mb=100)])
+    kind = type(make()).__name__
+    with pytest.raises(v.InputTypeError, match=rf"tasks\[0\]\.hard\[0\] {kind}\.{field}: missing"):
+        s.schedule([Task("t", cpus=1, hard=[_without(make(), field)])])
+    with pytest.raises(v.InputTypeError, match=rf"classes\[0\]\.soft\[0\] {kind}\.{field}: missing"):
+        s.schedule_arrays(np.ones((1, 4)) * [1, 1, 0, 0], np.zeros(1, np.int32), [TaskClass(soft=[_without(make(), field)])])
+    assert s.held_tasks() == {} and s.host_usage("h")["cpus"] == 0.0
+
+
+def test_a_class_missing_its_resource_sets_is_refused_by_name(make_scheduler):
+    s = make_scheduler([Host("h", cpus=4, memory_mb=100)])
+    with pytest.raises(v.InputTypeError, match=r"classes\[0\]\.resource_sets: missing"):
+        s.schedule_arrays(np.ones((1, 4)) * [1, 1, 0, 0], np.zeros(1, np.int32), [_without(TaskClass(), "resource_sets")])
+    assert s.host_usage("h")["cpus"] == 0.0

@@ -29,7 +29,9 @@ and fence run there, so an embedded master reports its role and epoch like any o
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -54,10 +56,22 @@ STALLED_HOLDER_SEC = IDLE_IN_TRANSACTION_SEC + 1
 _LOCK_NOT_AVAILABLE = "55P03"
 
 
+# A holder id used as it is in its sessions' name: PostgreSQL keeps an application name's
+# first 63 bytes and shows every byte but printable ASCII as '?', so only such ids are both
+# kept whole and told apart.
+_PLAIN_HOLDER = re.compile(r"[A-Za-z0-9._-]{1,48}")
+
+
 def session_name(holder: str) -> str:
     """The PostgreSQL ``application_name`` of every session of the master ``holder``: how a
-    standby finds a stalled leader's sessions (at most 63 bytes are kept)."""
-    return f"titus-master:{holder}"[:63]
+    standby finds a stalled leader's sessions. ``titus-master:<holder>`` for an id of at
+    most 48 letters, digits, '.', '_' or '-' (a master's instance id is 32 hex digits); any
+    other id as ``titus-master:~`` and 48 hex digits of its SHA-256, so the name is exactly
+    what PostgreSQL shows (printable ASCII, under 64 bytes) and no two holders share one."""
+    if _PLAIN_HOLDER.fullmatch(holder):
+        return f"titus-master:{holder}"
+    digest = hashlib.sha256(holder.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"titus-master:~{digest[:48]}"
 
 
 class NotLeader(StoreUnavailable):
@@ -200,10 +214,20 @@ class Lease:
                 overdue = db_now(conn) - row[2]
                 if overdue < STALLED_HOLDER_SEC:
                     return
+                # Only this database's sessions (pg_stat_activity lists the whole server's:
+                # another deployment's master may have the same name), and only while the
+                # lease is still that holder's epoch and still long run out, judged in the
+                # ending statement itself: a holder that woke and renewed since the read
+                # above is a valid leader again.
                 ended = conn.execute(text(
                     "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
                     "FROM pg_stat_activity WHERE application_name = :a "
-                    "AND pid <> pg_backend_pid()"), {"a": session_name(row[0])}).scalar()
+                    "AND datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND EXISTS (SELECT 1 FROM leader_lease WHERE name = :n AND holder = :h "
+                    "AND epoch = :e AND expires_at <= "
+                    "extract(epoch FROM clock_timestamp()) - :stalled)"),
+                    {"a": session_name(row[0]), "n": LEASE_NAME, "h": row[0], "e": row[1],
+                     "stalled": STALLED_HOLDER_SEC}).scalar()
         except Exception as exc:  # noqa: BLE001 - the next try logs an outage itself
             log.error("could not end the stalled sessions of the lease's holder: %s", exc)
             return

@@ -12,6 +12,7 @@ Every refused input raises ``ValueError``: :class:`InputTypeError` (a wrong type
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -164,6 +165,17 @@ def batch(value, where: str, what: str) -> list:
     return list(value)
 
 
+def _present(obj, names, where: str) -> None:
+    """Each field of ``names`` readable on ``obj``: a frozen dataclass's field deleted past its
+    guard (``object.__delattr__``) and without a class default raises InputTypeError naming
+    ``where.field``, not an AttributeError."""
+    for name in names:
+        try:
+            getattr(obj, name)
+        except AttributeError:
+            raise InputTypeError(f"{where}.{name}: missing (the object has no such attribute)") from None
+
+
 def unknown_host(host_id, where: str = "") -> UnknownIdError:
     """The error for a host id not (or no longer) added."""
     return UnknownIdError(f"{where}unknown host id {show(host_id)}")
@@ -260,6 +272,7 @@ def check_constraint(c, where: str) -> None:
     """One constraint object: a known kind, well formed, hashable (it keys the class tables)."""
     kind = type(c).__name__
     if isinstance(c, HostAttrValue):
+        _present(c, ("attr", "values"), f"{where} {kind}")
         ident(c.attr, f"{where} {kind}.attr")
         values = sequence(c.values, f"{where} {kind}.values", "values")
         if not values:
@@ -267,6 +280,7 @@ def check_constraint(c, where: str) -> None:
         for k, x in enumerate(values):
             attr_value(x, f"{where} {kind}.values[{k}]")
     elif isinstance(c, (UniqueHostAttr, BalancedHostAttr)):
+        _present(c, ("attr", "expected_values") if isinstance(c, BalancedHostAttr) else ("attr",), f"{where} {kind}")
         ident(c.attr, f"{where} {kind}.attr")
         if isinstance(c, BalancedHostAttr):
             count(c.expected_values, f"{where} {kind}.expected_values", lo=1)
@@ -294,6 +308,10 @@ _plain_constraints = ConstraintVerdicts(_VALID_CONSTRAINTS, check_constraint, Ho
 
 
 # ----------------------------------------------------------------------------- hosts
+# The fields the checks and the encoders read, in the order a message names the first missing.
+_HOST_FIELDS = tuple(f.name for f in dataclasses.fields(Host))
+_TASK_FIELDS = tuple(f.name for f in dataclasses.fields(Task))
+_CLASS_FIELDS = tuple(f.name for f in dataclasses.fields(TaskClass))
 def _check_scalars(scalars, where: str) -> None:
     for name, q in mapping(scalars, f"{where}.scalars", "name -> quantity").items():
         ident(name, f"{where}.scalars key")
@@ -328,6 +346,7 @@ def check_host(h, where: str) -> None:
     """One host: id, quantities, scalars, port ranges, resource sets, attributes."""
     if not isinstance(h, Host):
         raise InputTypeError(f"{where}: must be a Host, {_got(h)}")
+    _present(h, _HOST_FIELDS, where)
     ident(h.id, f"{where}.id")
     for r in BASE_RESOURCES:
         number(getattr(h, r), f"{where}.{r}")
@@ -413,6 +432,7 @@ def check_task(t, where: str) -> None:
     """One task: id, quantities, scalars, constraints, ports, resource sets."""
     if not isinstance(t, Task):
         raise InputTypeError(f"{where}: must be a Task, {_got(t)}")
+    _present(t, _TASK_FIELDS, where)
     ident(t.id, f"{where}.id")
     for r in BASE_RESOURCES:
         number(getattr(t, r), f"{where}.{r}")
@@ -493,6 +513,7 @@ def check_classes(classes) -> list:
             continue
         if not isinstance(c, TaskClass):
             raise InputTypeError(f"classes[{i}]: must be a TaskClass, {_got(c)}")
+        _present(c, _CLASS_FIELDS, f"classes[{i}]")
         _check_demand_shape(c, f"classes[{i}]")
         if not isinstance(c.gang, (bool, np.bool_)):
             raise InputTypeError(f"classes[{i}].gang: must be True or False, {_got(c.gang)}")
