@@ -112,14 +112,19 @@ void Engine::follow_run(const TaskView& t) {
     c.run_cacheable = fit_w_ > 0.0 && fit_w_ >= kMinFitShare * c.score_den;
     c.run_epoch = ~uint64_t{0};
     c.run_hard.clear();
+    c.run_counted.clear();
     c.run_soft.clear();
     c.run_soft_other = 0;
     c.run_static_order = t.rc.soft.empty();
-    for (const auto& k : t.rc.hard)
-        if (reads_attrs_only(k)) {
+    for (const auto& k : t.rc.hard) {
+        if (!reads_attrs_only(k)) continue;
+        if (k.kind == kHostAttrValue) {
             c.run_hard.push_back(&k);
-            if (k.kind != kHostAttrValue) c.run_static_order = false;  // reads co-task counts
+        } else {
+            c.run_counted.push_back(&k);
+            c.run_static_order = false;  // reads co-task counts
         }
+    }
     for (const auto& k : t.rc.soft) {
         if (reads_attrs_only(k)) {
             c.run_soft.push_back(&k);
@@ -137,7 +142,17 @@ void Engine::list_buckets() {
     c.run_buckets.clear();
     for (int32_t b = 0; b < static_cast<int32_t>(groups_.bucket_capacity()); ++b) {
         const HostBucket& hb = groups_.bucket(b);
-        if (!hb.empty()) c.run_buckets.emplace_back(b, groups_.group(hb.first_class()).rep());
+        if (hb.empty()) continue;
+        // Any member tells the bucket's attribute values, also one waiting to be re-homed; a
+        // bucket failing a verdict that reads attributes only is failed for the whole run.
+        const int32_t member = groups_.group(hb.first_class()).rep();
+        bool ok = true;
+        for (const ReadyConstraint* k : c.run_hard)
+            if (!k->satisfied(member, 0)) {
+                ok = false;
+                break;
+            }
+        if (ok) c.run_buckets.emplace_back(b, member);
     }
 }
 
@@ -188,9 +203,10 @@ void Engine::rank_buckets(const TaskView& t) {
     order.clear();
     const double n_soft = static_cast<double>(rc.soft.size());
     for (const auto& [b, member] : call_.run_buckets) {
-        // Any member tells the bucket's attribute values, also one waiting to be re-homed.
+        // The run's HostAttrValue verdicts were taken by list_buckets; those that read
+        // co-task counts move with every placement.
         bool ok = true;
-        for (const ReadyConstraint* c : call_.run_hard)
+        for (const ReadyConstraint* c : call_.run_counted)
             if (!c->satisfied(member, 0)) {
                 ok = false;  // every class of the bucket fails it
                 break;

@@ -144,11 +144,15 @@ struct CallState {
     std::vector<double> run_demand;
     bool run_cacheable = false;  // the class's soft scores read host attributes only
     // The run's view of the buckets: each non-empty bucket with a member (any tells its
-    // attribute values), taken again when the layout moves; and the run's constraints that read
-    // attributes only (the rest count 1 in a bucket's soft bound).
+    // attribute values) that passes the run's HostAttrValue constraints, taken again when the
+    // layout moves; and the run's constraints that read attributes only (the rest count 1 in a
+    // bucket's soft bound).
     uint64_t run_epoch = ~uint64_t{0};
-    std::vector<std::pair<int32_t, int32_t>> run_buckets;  // (bucket, member)
-    std::vector<const ReadyConstraint*> run_hard, run_soft;
+    std::vector<std::pair<int32_t, int32_t>> run_buckets;  // (bucket, member) passing run_hard
+    // The run's hard constraints that read attributes only (HostAttrValue), those that also read
+    // co-task counts (UniqueHostAttr, BalancedHostAttr on an attribute), and its soft ones that
+    // read attributes (and counts) only.
+    std::vector<const ReadyConstraint*> run_hard, run_counted, run_soft;
     int32_t run_soft_other = 0;  // soft constraints that read more than attributes
     // No soft constraint and only HostAttrValue hard ones: the buckets' verdicts, scores and so
     // their order stay as they are for the whole run while the layout does (bucket_order is
