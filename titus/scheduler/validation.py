@@ -312,6 +312,8 @@ _plain_constraints = ConstraintVerdicts(_VALID_CONSTRAINTS, check_constraint, Ho
 _HOST_FIELDS = tuple(f.name for f in dataclasses.fields(Host))
 _TASK_FIELDS = tuple(f.name for f in dataclasses.fields(Task))
 _CLASS_FIELDS = tuple(f.name for f in dataclasses.fields(TaskClass))
+
+
 def _check_scalars(scalars, where: str) -> None:
     for name, q in mapping(scalars, f"{where}.scalars", "name -> quantity").items():
         ident(name, f"{where}.scalars key")
