@@ -11,10 +11,12 @@ masters already share: no consensus of our own.
 
 A lease alone does not stop a leader that was paused (GC, SIGSTOP, a slow disk) from writing
 after it woke: :class:`Fence` does. Every write transaction of a master starts by reading the
-lease row with a shared row lock (PostgreSQL ``FOR SHARE``) and is refused in that same
-transaction unless the row still names this master and its epoch. A takeover has to update
-that row, so it waits for every write already past the check to commit, and every later write
-sees the new epoch: a write of epoch N never lands after epoch N+1 began. A session left
+lease row with a shared row lock (PostgreSQL ``FOR KEY SHARE``) and is refused in that same
+transaction unless the row still names this master and its epoch. A takeover locks that row
+``FOR UPDATE`` before it writes the new epoch, so it waits for every write already past the
+check to commit, and every later write sees the new epoch: a write of epoch N never lands after
+epoch N+1 began. A renewal takes only ``FOR NO KEY UPDATE``, which the fence's lock does not
+block: a leader's long write never keeps it from renewing its own lease. A session left
 idle in a transaction (its master stopped mid-write) is ended by PostgreSQL after
 ``IDLE_IN_TRANSACTION_SEC``, which releases its lock for the takeover. A session stopped while
 *busy* (a statement running, a result its master does not read, a pipeline it never finished)
@@ -165,6 +167,8 @@ class Lease:
                 if self.epoch:  # ours was taken: never write again under it
                     self.epoch = 0
                 return LeaseView(holder, url, int(epoch), expires_at - now)
+            if postgres:  # a takeover waits for every write already past the fence
+                self._locked_row(conn, postgres, " FOR UPDATE")
             new = int(epoch) + 1
             self._write(conn, new, now)
             conn.execute(text("INSERT INTO leader_epochs (epoch, holder, url, acquired_at) "
@@ -234,10 +238,13 @@ class Lease:
         log.warning("the lease of %s (epoch %s) ran out %.1f s ago and its sessions still "
                     "held the lease row: ended %d of them", row[0], row[1], overdue, ended)
 
-    def _locked_row(self, conn: Connection, postgres: bool):
-        lock = " FOR UPDATE" if postgres else ""
+    def _locked_row(self, conn: Connection, postgres: bool, lock: str = " FOR NO KEY UPDATE"):
+        # FOR NO KEY UPDATE orders the masters' attempts but does not wait for the fence's FOR
+        # KEY SHARE: a leader renews while its own long writes are open. Only a takeover asks
+        # FOR UPDATE, which waits for them.
         return conn.execute(text("SELECT holder, url, epoch, expires_at FROM leader_lease "
-                                 "WHERE name = :n" + lock), {"n": LEASE_NAME}).first()
+                                 "WHERE name = :n" + (lock if postgres else "")),
+                            {"n": LEASE_NAME}).first()
 
     def _write(self, conn: Connection, epoch: int, now: float) -> None:
         conn.execute(text("UPDATE leader_lease SET holder = :h, url = :u, epoch = :e, "
@@ -274,7 +281,7 @@ class Fence:
         epoch = self.epoch
         if not epoch:
             raise NotLeader("this master is a standby; writes go to the leader", self.leader)
-        lock = " FOR SHARE" if conn.dialect.name == "postgresql" else ""
+        lock = " FOR KEY SHARE" if conn.dialect.name == "postgresql" else ""
         row = conn.execute(text("SELECT holder, epoch FROM leader_lease WHERE name = :n" + lock),
                            {"n": LEASE_NAME}).first()
         if row is not None and row[0] == self.holder and int(row[1]) == epoch:
