@@ -10,7 +10,7 @@ import time
 import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from tests.master.conftest import postgres_empty
@@ -359,3 +359,209 @@ def test_postgres_a_leader_renews_its_lease_while_its_own_long_write_is_open():
     writer.join(10)
     assert store_a.meta_get("ready_probe") == "777.0"
     assert epochs(store_b) == [(1, "a")]
+
+
+def _gate_the_fence(url: str, store: Store) -> None:
+    """Hold ``store``'s sessions' reads of the lease row between the statement's snapshot and
+    its row lock while the test holds advisory lock 4242 (a row-level-security policy whose
+    check waits for it): the few microseconds a busy server may take anyway, stretched."""
+    with Store(url).unfenced() as conn:
+        conn.exec_driver_sql(
+            "CREATE OR REPLACE FUNCTION lease_gate() RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$ "
+            "BEGIN IF current_setting('titus_test.gate', true) = 'on' THEN "
+            "PERFORM pg_advisory_xact_lock_shared(4242); END IF; RETURN true; END $$")
+        conn.exec_driver_sql("ALTER TABLE leader_lease ENABLE ROW LEVEL SECURITY")
+        conn.exec_driver_sql("ALTER TABLE leader_lease FORCE ROW LEVEL SECURITY")
+        conn.exec_driver_sql("CREATE POLICY gate ON leader_lease USING (lease_gate())")
+
+    @event.listens_for(store.engine, "connect")
+    def _gated(dbapi_conn, _rec):
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SET titus_test.gate = 'on'")
+        dbapi_conn.commit()
+
+    store.engine.dispose()  # sessions opened from now on are gated
+
+
+def _wait_until_gated(conn) -> None:
+    for _ in range(200):
+        waiting = conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 "
+            "AND NOT granted").scalar()
+        if waiting:
+            return
+        time.sleep(0.02)
+    raise AssertionError("the write never reached the fence")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("how", ["release", "renewal"])
+def test_postgres_a_fence_read_straddling_a_release_or_renewal_sees_a_later_takeover(how):
+    """A write's fence reads the lease row with the snapshot its statement took; if a
+    renewal or a release of the lease commits after that snapshot and a takeover follows
+    before the row is locked, the row it locks is still the one naming the old epoch, and
+    FOR KEY SHARE (which a renewal's or a takeover's no-key update does not conflict with)
+    returns it as it was. The write must be refused all the same: no write of epoch N lands
+    after epoch N+1 began."""
+    url = postgres_empty()
+    store_a, store_b = fenced_store(url, "a"), fenced_store(url, "b")
+    store_w = fenced_store(url, "a")  # a's writes, on sessions of their own
+    a = Lease(store_a, "a", "http://a", lease_sec=0.3 if how == "renewal" else 30)
+    b = Lease(store_b, "b", "http://b", lease_sec=30)
+    store_w.fence.epoch = a.try_acquire().epoch
+    _gate_the_fence(url, store_w)
+    outcome = {}
+
+    def write():
+        try:
+            with store_w.transaction() as tx:
+                tx.probe(888.0)
+            outcome["committed"] = True
+        except Exception as exc:  # noqa: BLE001 - recorded and asserted below
+            outcome["error"] = exc
+
+    with store_b.engine.connect() as gatekeeper:
+        gatekeeper.exec_driver_sql("SELECT pg_advisory_lock(4242)")
+        writer = threading.Thread(target=write)
+        writer.start()
+        _wait_until_gated(gatekeeper)  # the fence's snapshot is taken, its lock not yet
+        if how == "release":
+            a.release()
+        else:
+            a.try_acquire()  # renewed...
+            time.sleep(0.5)  # ...and run out again
+        assert b.try_acquire().epoch == 2  # epoch 2 began
+        gatekeeper.exec_driver_sql("SELECT pg_advisory_unlock(4242)")
+        writer.join(20)
+    with store_b.unfenced() as conn:  # the policy goes with it; the table with the next test
+        conn.exec_driver_sql("DROP FUNCTION lease_gate() CASCADE")
+    assert isinstance(outcome.get("error"), Fenced), outcome
+    assert store_b.meta_get("ready_probe") is None, "a write of epoch 1 landed in epoch 2"
+
+
+def _paused_after_write(lease: Lease):
+    """Make ``lease``'s next write of the lease row stop before its transaction commits
+    (holding whatever locks it took) until the returned event is set; the other event is
+    set once it stopped there."""
+    stopped, resume = threading.Event(), threading.Event()
+    real = lease._write
+
+    def write(conn, epoch, now):
+        real(conn, epoch, now)
+        stopped.set()
+        assert resume.wait(20)
+
+    lease._write = write
+    return stopped, resume
+
+
+def _in_thread(fn):
+    out = {}
+
+    def run():
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - asserted by the caller
+            out["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, out
+
+
+@pytest.mark.postgres
+def test_postgres_a_write_begun_during_a_takeover_waits_for_it_and_is_refused():
+    """A write that reaches the fence after the takeover locked and updated the row but
+    before it committed waits for it (the takeover's FOR UPDATE outlives its own no-key
+    update), then reads the new epoch and is refused."""
+    url = postgres_empty()
+    store_a, store_b = fenced_store(url, "a"), fenced_store(url, "b")
+    a = Lease(store_a, "a", "http://a", lease_sec=0.3)
+    b = Lease(store_b, "b", "http://b", lease_sec=30)
+    store_a.fence.epoch = a.try_acquire().epoch
+    time.sleep(0.4)
+    stopped, resume = _paused_after_write(b)
+    taker, took = _in_thread(b.try_acquire)
+    assert stopped.wait(10)
+    passed, go = threading.Event(), threading.Event()
+
+    def write():
+        with store_a.transaction() as tx:
+            passed.set()
+            go.wait(10)
+            tx.probe(999.0)
+
+    writer, wrote = _in_thread(write)
+    time.sleep(0.5)
+    blocked = not passed.is_set()
+    resume.set()
+    taker.join(10)
+    go.set()
+    writer.join(10)
+    assert took["value"].epoch == 2
+    assert blocked, "a write passed the fence while a takeover held the row"
+    assert isinstance(wrote.get("error"), Fenced), wrote
+    assert store_b.meta_get("ready_probe") is None
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("how", ["release", "renewal"])
+def test_postgres_a_release_or_renewal_keeps_the_takeover_waiting_for_open_writes(how):
+    """A renewal or a release updates the lease row beside the holder's open writes (it does
+    not wait for them); their lock follows the row to its new version, so a takeover after
+    it still waits for them."""
+    url = postgres_empty()
+    store_a, store_b = fenced_store(url, "a"), fenced_store(url, "b")
+    a = Lease(store_a, "a", "http://a", lease_sec=0.3)
+    b = Lease(store_b, "b", "http://b", lease_sec=30)
+    store_a.fence.epoch = a.try_acquire().epoch
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_write():
+        with store_a.transaction() as tx:
+            inside.set()
+            assert release.wait(20)
+            tx.probe(121.0)
+
+    writer, wrote = _in_thread(slow_write)
+    assert inside.wait(10)
+    if how == "release":
+        a.release()
+    else:
+        assert a.try_acquire().held_by("a")
+        time.sleep(0.4)
+    with pytest.raises(StoreUnavailable):
+        b.try_acquire()
+    assert b.epoch == 0
+    release.set()
+    writer.join(10)
+    assert "error" not in wrote
+    assert b.try_acquire().epoch == 2
+    assert store_b.meta_get("ready_probe") == "121.0"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("rival", ["standby", "old holder"])
+def test_postgres_a_lease_attempt_during_a_takeover_waits_and_sees_the_new_epoch(rival):
+    """Two standbys racing, or the old holder renewing while a standby takes over: the
+    attempts are ordered by the row's lock; the later one sees the new epoch, takes nothing
+    and (the old holder) stops leading."""
+    url = postgres_empty()
+    store_a, store_b, store_c = (fenced_store(url, h) for h in "abc")
+    a = Lease(store_a, "a", "http://a", lease_sec=0.3)
+    b = Lease(store_b, "b", "http://b", lease_sec=30)
+    c = Lease(store_c, "c", "http://c", lease_sec=30)
+    a.try_acquire()
+    time.sleep(0.4)
+    stopped, resume = _paused_after_write(b)
+    taker, took = _in_thread(b.try_acquire)
+    assert stopped.wait(10)
+    other = c if rival == "standby" else a
+    late, seen = _in_thread(other.try_acquire)
+    time.sleep(0.3)
+    resume.set()
+    taker.join(10)
+    late.join(10)
+    assert took["value"].epoch == 2
+    assert seen["value"].holder == "b" and seen["value"].epoch == 2 and other.epoch == 0
+    assert epochs(store_a) == [(1, "a"), (2, "b")]
