@@ -32,6 +32,20 @@ def fenced_store(url: str, holder: str) -> Store:
     return store
 
 
+def a_leads(url: str, lease_a: float, lease_b: float, named: str = ""):
+    """Masters "a" and "b" on one store, each with its fence and lease, "a" leading in epoch 1;
+    the stores of the masters in ``named`` carry their sessions' names. Returns (store_a,
+    store_b, lease_a, lease_b)."""
+    store_a, store_b = fenced_store(url, "a"), fenced_store(url, "b")
+    for holder, store in (("a", store_a), ("b", store_b)):
+        if holder in named:
+            store.name_sessions(holder)
+    a = Lease(store_a, "a", "http://a", lease_sec=lease_a)
+    b = Lease(store_b, "b", "http://b", lease_sec=lease_b)
+    store_a.fence.epoch = a.try_acquire().epoch
+    return store_a, store_b, a, b
+
+
 def epochs(store: Store) -> list[tuple]:
     with store.unfenced() as conn:
         return [tuple(r) for r in conn.execute(text(
@@ -75,10 +89,7 @@ def test_a_released_lease_is_taken_at_once_with_the_next_epoch(url):
 @pytest.mark.postgres
 def test_postgres_a_valid_lease_is_not_taken_and_a_run_out_one_is():
     url = postgres_empty()
-    store_a, store_b = fenced_store(url, "a"), fenced_store(url, "b")
-    a = Lease(store_a, "a", "http://a", lease_sec=1.0)
-    b = Lease(store_b, "b", "http://b", lease_sec=1.0)
-    store_a.fence.epoch = a.try_acquire().epoch
+    store_a, store_b, a, b = a_leads(url, 1.0, 1.0)
     seen = b.try_acquire()
     assert (seen.holder, seen.url, seen.epoch, b.epoch) == ("a", "http://a", 1, 0)
     time.sleep(1.2)  # a stops renewing (paused): its lease runs out
@@ -100,10 +111,7 @@ def test_postgres_a_valid_lease_is_not_taken_and_a_run_out_one_is():
 @pytest.mark.postgres
 def test_postgres_a_takeover_waits_for_a_write_already_past_the_fence():
     url = postgres_empty()
-    store_a, store_b = fenced_store(url, "a"), fenced_store(url, "b")
-    a = Lease(store_a, "a", "http://a", lease_sec=0.5)
-    b = Lease(store_b, "b", "http://b", lease_sec=5)
-    store_a.fence.epoch = a.try_acquire().epoch
+    store_a, store_b, a, b = a_leads(url, 0.5, 5)
     inside, release = threading.Event(), threading.Event()
 
     def slow_write():
@@ -159,12 +167,7 @@ def test_postgres_a_stalled_leaders_busy_session_does_not_block_the_takeover_for
     timeout never ends it and its fence lock holds the lease row. Once the lease has run out
     for longer than that timeout, a standby ends the old holder's sessions and takes over."""
     url = postgres_empty()
-    store_a, store_b = fenced_store(url, "a"), fenced_store(url, "b")
-    store_a.name_sessions("a")
-    store_b.name_sessions("b")
-    a = Lease(store_a, "a", "http://a", lease_sec=0.5)
-    b = Lease(store_b, "b", "http://b", lease_sec=5)
-    store_a.fence.epoch = a.try_acquire().epoch
+    store_a, store_b, a, b = a_leads(url, 0.5, 5, named="ab")
     inside, outcome = threading.Event(), {}
 
     def stuck_write():
@@ -206,11 +209,7 @@ def test_postgres_a_live_leaders_long_write_is_left_alone():
     """Ending sessions is for a lease that ran out: while the lease is valid a standby reads
     it (without waiting for the leader's write) and leaves it, however long the write takes."""
     url = postgres_empty()
-    store_a, store_b = fenced_store(url, "a"), fenced_store(url, "b")
-    store_a.name_sessions("a")
-    a = Lease(store_a, "a", "http://a", lease_sec=30)
-    b = Lease(store_b, "b", "http://b", lease_sec=5)
-    store_a.fence.epoch = a.try_acquire().epoch
+    store_a, store_b, a, b = a_leads(url, 30, 5, named="a")
     inside = threading.Event()
 
     def long_write():
@@ -334,12 +333,7 @@ def test_postgres_a_leader_renews_its_lease_while_its_own_long_write_is_open():
     UPDATE): a write longer than the lease neither lets the lease run out nor is ended as a
     stall, and a standby keeps seeing a valid lease until the write commits."""
     url = postgres_empty()
-    store_a, store_b = fenced_store(url, "a"), fenced_store(url, "b")
-    store_a.name_sessions("a")
-    store_b.name_sessions("b")
-    a = Lease(store_a, "a", "http://a", lease_sec=1.0)
-    b = Lease(store_b, "b", "http://b", lease_sec=1.0)
-    store_a.fence.epoch = a.try_acquire().epoch
+    store_a, store_b, a, b = a_leads(url, 1.0, 1.0, named="ab")
     inside, done = threading.Event(), threading.Event()
 
     def long_write():
@@ -475,10 +469,7 @@ def test_postgres_a_write_begun_during_a_takeover_waits_for_it_and_is_refused():
     before it committed waits for it (the takeover's FOR UPDATE outlives its own no-key
     update), then reads the new epoch and is refused."""
     url = postgres_empty()
-    store_a, store_b = fenced_store(url, "a"), fenced_store(url, "b")
-    a = Lease(store_a, "a", "http://a", lease_sec=0.3)
-    b = Lease(store_b, "b", "http://b", lease_sec=30)
-    store_a.fence.epoch = a.try_acquire().epoch
+    store_a, store_b, a, b = a_leads(url, 0.3, 30)
     time.sleep(0.4)
     stopped, resume = _paused_after_write(b)
     taker, took = _in_thread(b.try_acquire)
@@ -511,10 +502,7 @@ def test_postgres_a_release_or_renewal_keeps_the_takeover_waiting_for_open_write
     not wait for them); their lock follows the row to its new version, so a takeover after
     it still waits for them."""
     url = postgres_empty()
-    store_a, store_b = fenced_store(url, "a"), fenced_store(url, "b")
-    a = Lease(store_a, "a", "http://a", lease_sec=0.3)
-    b = Lease(store_b, "b", "http://b", lease_sec=30)
-    store_a.fence.epoch = a.try_acquire().epoch
+    store_a, store_b, a, b = a_leads(url, 0.3, 30)
     inside, release = threading.Event(), threading.Event()
 
     def slow_write():
