@@ -9,12 +9,17 @@ from titus.scheduler import validation as v
 from titus.scheduler.model import TaskClass
 
 
-def _valid(c) -> bool:
+def _accepted(check, x, errors=(TypeError, ValueError)) -> bool:
+    """Whether the full check ``check(x, where)`` accepts ``x`` (raising one of ``errors`` if not)."""
     try:
-        v.check_constraint(c, "c")
+        check(x, "x")
         return True
-    except (TypeError, ValueError, AttributeError):
+    except errors:
         return False
+
+
+def _valid(c) -> bool:
+    return _accepted(v.check_constraint, c, (TypeError, ValueError, AttributeError))
 
 
 CANDIDATES = [
@@ -89,11 +94,7 @@ def test_the_compiled_task_fast_path_passes_only_what_the_full_check_accepts(f):
     except (TypeError, ValueError):
         return
     fast = plain_task_prefix([t], Task, v.MAX_COUNT, v.MIN_PRIORITY, v.MAX_PRIORITY, v._plain_constraints)
-    try:
-        v.check_task(t, "t")
-        ok = True
-    except (TypeError, ValueError):
-        ok = False
+    ok = _accepted(v.check_task, t)
     assert not fast or ok, t
     assert fast == v._plain_task(t), t  # the one-task form gives the batch form's verdict
 
@@ -112,11 +113,7 @@ def test_the_compiled_host_fast_path_passes_only_what_the_full_check_accepts(cpu
     except (TypeError, ValueError):
         return
     fast = plain_host_prefix([h], Host, v.MAX_PORT)
-    try:
-        v.check_host(h, "h")
-        ok = True
-    except (TypeError, ValueError):
-        ok = False
+    ok = _accepted(v.check_host, h)
     assert not fast or ok, h
     assert fast == v._plain_host(h), h  # the one-host form gives the batch form's verdict
 
