@@ -273,7 +273,8 @@ void Engine::walk_bucket(const TaskView& t, const CallState::BucketBound& bb, in
     // the best score, none of them can win or tie. That key moves only when the best does.
     double key_stop = std::numeric_limits<double>::infinity();
     const auto [c0, j0] = hb.locate(std::make_pair(d[kCpus], INT32_MIN));
-    double score;
+    double score = 0.0;
+    const bool attrs_only_soft = call_.run_soft_other == 0;  // walk_buckets serves no hostname constraint
     const size_t n_chunks = hb.chunks.size();
     for (size_t c = c0; c < n_chunks; ++c) {
         if (c % HostBucket::kGroup == 0 && !hb.group_may_fit(c / HostBucket::kGroup, d, R_, kEps)) {
@@ -297,11 +298,25 @@ void Engine::walk_bucket(const TaskView& t, const CallState::BucketBound& bb, in
             // skipping it changes nothing.
             const double* cap = &ch.state[j * w];
             if (!fits(cap + R_, cap, d, R_)) continue;
+            // Its fitness from the same numbers (its members' own) and, where every soft score
+            // reads attributes only, its score from the bucket's soft score (alike for every
+            // host of the bucket, summed as score_with does): a class that cannot win or tie
+            // is passed without looking up its host. It still counts for the runner-up, which
+            // may then only overstate the fitness of the feasible others (a champion is then
+            // re-checked sooner, never kept wrongly).
+            const double f = fitness_(cap + R_, cap, d);
+            if (attrs_only_soft) {
+                score = (soft_w_ * bb.soft + fit_w_ * f) / call_.score_den;
+                if (best.has_best() && score < best.best_score()) {
+                    ++evaluated_;
+                    runner_up = std::max(runner_up, f);
+                    continue;
+                }
+            }
             const int32_t h = groups_.group(ch.by_free[j].second).rep();
-            ++evaluated_;  // feasibility then score, as evaluate() does, keeping the fitness
+            ++evaluated_;  // feasibility then score, as evaluate() does
             if (reject_reason(t, h) >= 0) continue;
-            const double f = fitness_(used_of(h), cap_of(h), d);
-            score = score_with(t, h, f);
+            if (!attrs_only_soft) score = score_with(t, h, f);
             const int32_t before = best.chosen();
             const bool rose = best.offer(h, tiekey_[h], score);
             if (best.chosen() == h) {

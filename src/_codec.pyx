@@ -22,6 +22,9 @@ Array layouts:
 """
 import numpy as np
 cimport numpy as cnp
+from cpython.dict cimport PyDict_GetItem
+from cpython.long cimport PyLong_FromVoidPtr
+from cpython.object cimport PyObject
 from libc.stdint cimport int32_t, uint64_t
 
 from titus._engine import (BASE_RESOURCES, CLASS_DTYPE, CONSTRAINT_DTYPE, CONSTRAINT_KINDS,
@@ -36,12 +39,17 @@ _KINDS = {cls: CONSTRAINT_KINDS[cls.__name__] for cls in CONSTRAINT_TYPES}
 _EXCLUSIVE = CONSTRAINT_KINDS["ExclusiveHost"]
 _HOST_ATTR_VALUE = CONSTRAINT_KINDS["HostAttrValue"]
 _BALANCED = CONSTRAINT_KINDS["BalancedHostAttr"]
+cdef int32_t _K_EXCLUSIVE = _EXCLUSIVE, _K_HOST_ATTR_VALUE = _HOST_ATTR_VALUE, _K_BALANCED = _BALANCED
 # A class row as int32 columns: the column of each field of CLASS_DTYPE.
 _COL = {name: CLASS_DTYPE.fields[name][1] // 4 for name in CLASS_DTYPE.names}
 cdef Py_ssize_t _JOB = _COL["job"], _GROUP = _COL["group"], _PORTS = _COL["ports"]
 cdef Py_ssize_t _HARD_OFF = _COL["hard_off"], _HARD_CNT = _COL["hard_cnt"]
 cdef Py_ssize_t _SOFT_OFF = _COL["soft_off"], _SOFT_CNT = _COL["soft_cnt"]
 cdef Py_ssize_t _RS_OFF = _COL["rs_off"], _RS_CNT = _COL["rs_cnt"]
+# A constraint row likewise (CONSTRAINT_DTYPE: int32 fields only).
+_CCOL = {name: CONSTRAINT_DTYPE.fields[name][1] // 4 for name in CONSTRAINT_DTYPE.names}
+cdef Py_ssize_t _C_KIND = _CCOL["kind"], _C_ATTR = _CCOL["attr"], _C_EXPECTED = _CCOL["expected_values"]
+cdef Py_ssize_t _C_VAL_OFF = _CCOL["val_off"], _C_VAL_CNT = _CCOL["val_cnt"]
 
 
 cpdef uint64_t fnv1a64(object text):
@@ -69,8 +77,22 @@ cdef inline int32_t intern(dict table, object key):
 cdef double _MAX_FLOAT = 1.7976931348623157e308
 
 
+cdef extern from *:
+    """
+    /* Whether a str is all ASCII: the flag CPython keeps on every str (what str.isascii()
+       reads, without the cost of a method call). */
+    static inline int titus_is_ascii(PyObject *s) {
+    #if PY_VERSION_HEX < 0x030C0000
+        if (PyUnicode_READY(s) == -1) return -1;
+    #endif
+        return PyUnicode_IS_ASCII(s) ? 1 : 0;
+    }
+    """
+    int _is_ascii "titus_is_ascii"(str s) except -1
+
+
 cdef inline bint _plain_name(object x):
-    return x is None or (type(x) is str and len(<str>x) > 0 and (<str>x).isascii())
+    return x is None or (type(x) is str and len(<str>x) > 0 and _is_ascii(<str>x))
 
 
 def plain_classes(list classes, object task_class, object max_count, object min_priority,
@@ -80,31 +102,87 @@ def plain_classes(list classes, object task_class, object max_count, object min_
     resource sets, an int priority in ``[min_priority, max_priority]``, and hard and soft
     tuples or lists that ``plain_constraints`` accepts. The validator's fast path: a class
     failing it takes the full check, which names what is wrong."""
-    cdef object c, hard, soft, ports, prio, sets
-    cdef dict f
+    cdef object c
+    cdef bint gang
+    cdef int32_t prio
     cdef set ok = set()  # constraint tuples found valid in this call, by id (see plain_task_prefix)
     for c in classes:
-        if type(c) is not task_class:
-            return False
-        f = _fields(c)  # the exact type: its fields are its instance dict's items
-        if f is None or type(f.get("gang")) is not bool:
-            return False
-        if not _plain_name(f.get("job", 0)) or not _plain_name(f.get("group", 0)):
-            return False
-        ports, prio = f.get("ports"), f.get("priority")
-        if type(ports) is not int or not (0 <= ports <= max_count):
-            return False
-        if type(prio) is not int or not (min_priority <= prio <= max_priority):
-            return False
-        sets = f.get("resource_sets")
-        if type(sets) is not dict or sets:  # a non-dict "empty" (None, []) is no mapping
-            return False
-        hard, soft = f.get("hard"), f.get("soft")
-        if (type(hard) is not tuple and type(hard) is not list) or (type(soft) is not tuple and type(soft) is not list):
-            return False
-        if not _plain_in_call(plain_constraints, hard, ok) or not _plain_in_call(plain_constraints, soft, ok):
+        if _plain_class(c, task_class, max_count, min_priority, max_priority, plain_constraints, ok, &gang,
+                        &prio) is None:
             return False
     return True
+
+
+def plain_class_keys(list classes, object task_class, object max_count, object min_priority,
+                     object max_priority, ConstraintVerdicts plain_constraints):
+    """``plain_classes`` and ``Codec.class_keys`` in one pass over the objects (a trace's call
+    carries one class per job: tens of thousands, each read once): ``(keys, gang bool[K],
+    priority int32[K])`` when every class is obviously valid, else None (the caller takes the
+    full check, then ``class_keys``)."""
+    cdef Py_ssize_t n = len(classes), k
+    cdef list keys = [None] * n
+    gang = np.zeros(n, dtype=np.bool_)
+    prio = np.zeros(n, dtype=np.int32)
+    cdef cnp.uint8_t[::1] gv = gang.view(np.uint8)
+    cdef int32_t[::1] pv = prio
+    cdef set ok = set()
+    cdef bint g
+    cdef int32_t p
+    cdef object key
+    for k in range(n):
+        key = _plain_class(classes[k], task_class, max_count, min_priority, max_priority, plain_constraints, ok, &g, &p)
+        if key is None:
+            return None
+        keys[k] = key
+        gv[k] = g
+        pv[k] = p
+    return keys, gang, prio
+
+
+cdef tuple _plain_class(object c, object task_class, object max_count, object min_priority, object max_priority,
+                        ConstraintVerdicts plain_constraints, set ok, bint* gang_out, int32_t* prio_out):
+    """The class key of ``c`` (as ``Codec.class_keys`` makes it) when ``c`` is obviously valid
+    (see plain_classes), its gang flag and priority in the outs; else None. The key holds the
+    very values checked: a constraint's check runs Python code, which may rebind a field."""
+    if type(c) is not task_class:
+        return None
+    cdef dict f = _fields(c)  # the exact type: its fields are its instance dict's items
+    if f is None:
+        return None
+    cdef object gang = f.get("gang"), job = f.get("job", 0), group = f.get("group", 0)
+    if type(gang) is not bool or not _plain_name(job) or not _plain_name(group):
+        return None
+    cdef object ports = f.get("ports"), prio = f.get("priority")
+    if type(ports) is not int or not (0 <= ports <= max_count):
+        return None
+    if type(prio) is not int or not (min_priority <= prio <= max_priority):
+        return None
+    cdef object sets = f.get("resource_sets")
+    if type(sets) is not dict or sets:  # a non-dict "empty" (None, []) is no mapping
+        return None
+    cdef tuple hard = _checked_tuple(plain_constraints, f.get("hard"), ok)
+    if hard is None:
+        return None
+    cdef tuple soft = _checked_tuple(plain_constraints, f.get("soft"), ok)
+    if soft is None:
+        return None
+    gang_out[0] = gang is True
+    prio_out[0] = <int32_t>prio
+    return (job, group, hard, soft, ports, ())
+
+
+cdef tuple _checked_tuple(ConstraintVerdicts verdicts, object cs, set ok):
+    """``cs`` as a tuple when every constraint in it is obviously valid, else None. A list is
+    copied first and the copy checked, so that what is checked is what is kept (a check runs
+    Python code, which may change a list), and never noted by id in ``ok`` (the copy need not
+    outlive the call: a later tuple could take its id)."""
+    cdef tuple t
+    if type(cs) is tuple:
+        return cs if _plain_in_call(verdicts, cs, ok) else None
+    if type(cs) is list:
+        t = tuple(cs)
+        return t if verdicts.plain(t) else None
+    return None
 
 
 cdef inline bint _empty_dict(object x):
@@ -128,8 +206,19 @@ cdef inline dict _fields(object x):
     return d if type(d) is dict else None
 
 
+cdef inline object _read(dict f, object x, str name):
+    """Field ``name`` of ``x``: from its instance dict ``f`` when one is given and holds it (an
+    object of an exact dataclass type whose class has no descriptor for it), else by getattr."""
+    cdef PyObject* found
+    if f is not None:
+        found = PyDict_GetItem(f, name)
+        if found is not NULL:
+            return <object>found
+    return getattr(x, name)
+
+
 cdef inline bint _plain_id(object x):
-    return type(x) is str and len(<str>x) > 0 and (<str>x).isascii()
+    return type(x) is str and len(<str>x) > 0 and _is_ascii(<str>x)
 
 
 def plain_task_prefix(list tasks, object task_type, object max_count, object min_priority,
@@ -169,12 +258,20 @@ def plain_task_prefix(list tasks, object task_type, object max_count, object min
     return n
 
 
+cdef inline object _identity(object x):
+    # id(x), without calling the builtin through Python's call protocol
+    return PyLong_FromVoidPtr(<void*>x)
+
+
 cdef inline bint _plain_in_call(ConstraintVerdicts verdicts, object cs, set ok) except -1:
     if type(cs) is tuple:
-        if not cs or id(cs) in ok:
+        if not cs:
+            return True
+        key = _identity(cs)
+        if key in ok:
             return True
         if verdicts.plain(cs):
-            ok.add(id(cs))
+            ok.add(key)
             return True
         return False
     return verdicts.plain(cs)
@@ -209,9 +306,35 @@ def plain_host_prefix(list hosts, object host_type, object max_port):
                     and 0 <= r[0] <= r[1] <= max_port):
                 return i
         for k, x in (<dict>attrs).items():
-            if not (_plain_id(k) and type(x) is str and (<str>x).isascii()):
+            if not (_plain_id(k) and type(x) is str and _is_ascii(<str>x)):
                 return i
     return n
+
+
+cdef bint _plain_constraint(object c, object host_attr_value, object balanced, object max_count):
+    """Whether ``c`` is obviously valid: an exact HostAttrValue naming a non-empty ASCII
+    attribute and a non-empty tuple of non-empty ASCII values, or an exact BalancedHostAttr
+    naming one and an int ``expected_values`` in ``1..max_count`` (a subset of what the full
+    check accepts; anything else takes it)."""
+    cdef dict f
+    if type(c) is host_attr_value:
+        f = _fields(c)
+        if f is None or not _plain_id(f.get("attr")):
+            return False
+        vals = f.get("values")
+        if type(vals) is not tuple or not vals:
+            return False
+        for x in <tuple>vals:
+            if not _plain_id(x):
+                return False
+        return True
+    if type(c) is balanced:
+        f = _fields(c)
+        if f is None or not _plain_id(f.get("attr")):
+            return False
+        k = f.get("expected_values")
+        return type(k) is int and 1 <= k <= max_count
+    return False
 
 
 cdef object _constraint_key(object c, object host_attr_value, object balanced):
@@ -247,13 +370,14 @@ cdef class ConstraintVerdicts:
     is valid; anything else is not. Constraints are frozen values, so a verdict holds for ever.
     """
     cdef readonly dict known
-    cdef object check_one, host_attr_value, balanced
+    cdef object check_one, host_attr_value, balanced, max_count
     cdef Py_ssize_t limit
 
     def __init__(self, dict known, object check_one, object host_attr_value, object balanced,
-                 Py_ssize_t limit=100_000):
+                 Py_ssize_t limit=100_000, object max_count=0):
         self.known, self.check_one, self.limit = known, check_one, limit
         self.host_attr_value, self.balanced = host_attr_value, balanced
+        self.max_count = max_count
 
     def __call__(self, object cs):
         return self.plain(cs)
@@ -265,6 +389,8 @@ cdef class ConstraintVerdicts:
         elif type(cs) is not list:
             return False
         for c in cs:
+            if _plain_constraint(c, self.host_attr_value, self.balanced, self.max_count):
+                continue  # a trace's call brings thousands never seen: no Python check for them
             try:
                 key = _constraint_key(c, self.host_attr_value, self.balanced)
                 if key in self.known:
@@ -411,13 +537,16 @@ cdef class Codec:
                     added += 1
         return added
 
-    cdef void _fill_row(self, double[:, ::1] out, Py_ssize_t i, object item):
-        out[i, 0] = float(item.cpus)
-        out[i, 1] = float(item.memory_mb)
-        out[i, 2] = float(item.disk_mb)
-        out[i, 3] = float(item.network_mbps)
-        for name, q in item.scalars.items():
-            out[i, <Py_ssize_t>self.resource_col[name]] = float(q)
+    cdef void _fill_row(self, double[:, ::1] out, Py_ssize_t i, object item, dict f=None) except *:
+        # f: the item's instance dict, when its fields may be read there (see _read)
+        out[i, 0] = float(_read(f, item, "cpus"))
+        out[i, 1] = float(_read(f, item, "memory_mb"))
+        out[i, 2] = float(_read(f, item, "disk_mb"))
+        out[i, 3] = float(_read(f, item, "network_mbps"))
+        scalars = _read(f, item, "scalars")
+        if type(scalars) is not dict or scalars:  # most have none: no items view, no iterator
+            for name, q in scalars.items():
+                out[i, <Py_ssize_t>self.resource_col[name]] = float(q)
 
     def demand_row(self, task):
         """One task's demand as float64[R], in resource order."""
@@ -471,11 +600,13 @@ cdef class Codec:
         self.host_index.add(ids)
 
     # ------------------------------------------------------------------ tasks and classes
-    def encode_tasks(self, list tasks):
+    def encode_tasks(self, list tasks, object plain_type=None):
         """Demand rows and task classes of a task list: (demand f64[N, R], task_class i32[N], keys).
 
         Tasks that share job, group, constraints, ports and resource sets share a class; each
-        class key is ``(job, group, hard, soft, ports, sorted resource_sets items)``.
+        class key is ``(job, group, hard, soft, ports, sorted resource_sets items)``. The fields
+        of a task of exactly ``plain_type`` (a dataclass defining no descriptor for them) are
+        read from its instance dict: a dict lookup where an attribute lookup costs several.
         """
         cdef Py_ssize_t n = len(tasks), i
         demand = np.zeros((n, len(self.resources)), dtype=np.float64)
@@ -490,21 +621,32 @@ cdef class Codec:
         # lives, and a task need not hold the tuple it hands out (a subclass may build one per
         # read), so a freed tuple's id could otherwise name a new tuple of other constraints.
         cdef dict seen = {}
-        cdef object t, hard, soft, sets, ports, quick, key, k
+        cdef object t, hard, soft, sets, ports, quick, key, k, job, group
+        cdef dict f
+        # The last task that took the quick path, by its very objects: the tasks of a job mostly
+        # follow each other, and the same objects are the same class without any hashing.
+        cdef object p_job = None, p_group = None, p_hard = None, p_soft = None, p_ports = None
+        cdef int32_t p_k = -1
         keys = []
         for i in range(n):
             t = tasks[i]
-            self._fill_row(dv, i, t)
-            hard, soft, sets, ports = t.hard, t.soft, t.resource_sets, t.ports
+            f = _fields(t) if type(t) is plain_type else None
+            self._fill_row(dv, i, t, f)
+            hard, soft, sets, ports = _read(f, t, "hard"), _read(f, t, "soft"), _read(f, t, "resource_sets"), _read(f, t, "ports")
+            job, group = _read(f, t, "job"), _read(f, t, "group")
             ports = ports if type(ports) is int else int(ports)
             quick = None
             if type(hard) is tuple and type(soft) is tuple and not sets:
-                quick = (t.job, t.group, id(hard), id(soft), ports)
+                if hard is p_hard and soft is p_soft and job is p_job and group is p_group and ports == p_ports:
+                    tv[i] = p_k
+                    continue
+                quick = (job, group, _identity(hard), _identity(soft), ports)
                 k = seen.get(quick)
                 if k is not None:
-                    tv[i] = (<tuple>k)[0]
+                    tv[i] = p_k = (<tuple>k)[0]
+                    p_job, p_group, p_hard, p_soft, p_ports = job, group, hard, soft, ports
                     continue
-            key = (t.job, t.group, hard if type(hard) is tuple else tuple(hard),
+            key = (job, group, hard if type(hard) is tuple else tuple(hard),
                    soft if type(soft) is tuple else tuple(soft), ports,
                    tuple(sorted(sets.items())) if sets else ())
             k = index.get(key)
@@ -514,6 +656,8 @@ cdef class Codec:
                 keys.append(key)
             if quick is not None:
                 seen[quick] = (k, hard, soft)
+                p_k = k
+                p_job, p_group, p_hard, p_soft, p_ports = job, group, hard, soft, ports
             tv[i] = k
         return demand, task_class, keys
 
@@ -544,47 +688,62 @@ cdef class Codec:
         return keys, gang, prio
 
     def encode_classes(self, list keys):
-        """Pack class keys for ``Engine.schedule``: (cls, cons, vals, rs)."""
-        cdef Py_ssize_t k_n = len(keys), k
+        """Pack class keys for ``Engine.schedule``: (cls, cons, vals, rs).
+
+        The constraint rows are written in place (a trace's call has one class per job, and a
+        list of tuples turned into a record array would cost more than the rest)."""
+        cdef Py_ssize_t k_n = len(keys), k, n_cons = 0, j = 0
+        cdef tuple key
+        for key in keys:
+            n_cons += len(key[2]) + len(key[3])
         cls = np.zeros(k_n, dtype=CLASS_DTYPE)
         cdef int32_t[:, ::1] cv = cls.view(np.int32).reshape(k_n, len(CLASS_DTYPE.names))
-        cons, vals, rs = [], [], []
+        cons = np.zeros(n_cons, dtype=CONSTRAINT_DTYPE)
+        cdef int32_t[:, ::1] kv = cons.view(np.int32).reshape(n_cons, len(CONSTRAINT_DTYPE.names))
+        cdef list vals = [], rs = []
+        cdef dict jobs = self.jobs, groups = self.groups
         for k in range(k_n):
             job, group, hard, soft, n_ports, sets = keys[k]
-            cv[k, _JOB] = -1 if job is None else intern(self.jobs, job)
-            cv[k, _GROUP] = -1 if group is None else intern(self.groups, group)
+            cv[k, _JOB] = -1 if job is None else intern(jobs, job)
+            cv[k, _GROUP] = -1 if group is None else intern(groups, group)
             cv[k, _PORTS] = n_ports
-            cv[k, _HARD_OFF] = len(cons)
+            cv[k, _HARD_OFF] = j
             for c in hard:
-                cons.append(self._constraint(c, vals))
+                self._put_constraint(c, vals, &kv[j, 0])
+                j += 1
             cv[k, _HARD_CNT] = len(hard)
-            cv[k, _SOFT_OFF] = len(cons)
+            cv[k, _SOFT_OFF] = j
             for c in soft:
-                cons.append(self._constraint(c, vals))
+                self._put_constraint(c, vals, &kv[j, 0])
+                j += 1
             cv[k, _SOFT_CNT] = len(soft)
             cv[k, _RS_OFF] = len(rs)
             for name, label in sets:
                 rs.append((intern(self.set_names, name), intern(self.labels, label)))
             cv[k, _RS_CNT] = len(sets)
-        return (cls, _records(cons, CONSTRAINT_DTYPE), np.asarray(vals, dtype=np.int32),
-                _records(rs, SET_REQUEST_DTYPE))
+        return cls, cons, np.asarray(vals, dtype=np.int32), _records(rs, SET_REQUEST_DTYPE)
 
-    cdef tuple _constraint(self, c, list vals):
-        kind = _KINDS.get(type(c))
-        if kind is None:  # a subclass of one of the four kinds
-            kind = next(k for cls, k in _KINDS.items() if isinstance(c, cls))
-        if kind == _EXCLUSIVE:
-            return (kind, -1, 1, len(vals), 0)
-        attr = self.attrs.get(c.attr, -1)
-        if kind == _HOST_ATTR_VALUE:
-            off = len(vals)
-            for x in c.values:
-                vals.append(self._value_id(attr, str(x)))
-            return (kind, attr, 1, off, len(c.values))
-        expected = int(c.expected_values) if kind == _BALANCED else 1
-        return (kind, attr, expected, len(vals), 0)
+    cdef void _put_constraint(self, object c, list vals, int32_t* row) except *:
+        """Constraint ``c`` as one constraint-table row (its values appended to vals)."""
+        found = _KINDS.get(type(c))
+        if found is None:  # a subclass of one of the four kinds
+            found = next(k for cls, k in _KINDS.items() if isinstance(c, cls))
+        cdef int32_t kind = found, attr = -1, expected = 1, n_vals = 0
+        row[_C_VAL_OFF] = len(vals)
+        if kind != _K_EXCLUSIVE:
+            attr = self.attrs.get(c.attr, -1)
+            if kind == _K_HOST_ATTR_VALUE:
+                for x in c.values:
+                    vals.append(self._value_id(attr, x if type(x) is str else str(x)))
+                    n_vals += 1
+            elif kind == _K_BALANCED:
+                expected = int(c.expected_values)
+        row[_C_KIND] = kind
+        row[_C_ATTR] = attr
+        row[_C_EXPECTED] = expected
+        row[_C_VAL_CNT] = n_vals
 
-    cdef int32_t _value_id(self, object attr, str value):
+    cdef int32_t _value_id(self, int32_t attr, str value):
         if attr < 0:
             return -1
         if attr == 0:

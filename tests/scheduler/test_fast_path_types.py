@@ -94,6 +94,13 @@ def test_a_balanced_subclass_does_not_borrow_a_verdict_across_types():
     assert not v._plain_constraints([Spread("zone", 1.0)])
 
 
+def _smuggled(values) -> HostAttrValue:
+    """A HostAttrValue whose values were set past its constructor (which makes a tuple)."""
+    c = HostAttrValue("zone", "a")
+    object.__setattr__(c, "values", values)
+    return c
+
+
 # Hostile field values: a fast path must say "valid" only where the full check does.
 _NAMES = [None, "j", "", "\u00e9", "\ud800", Name("j"), 1, b"j", np.str_("j"), " ", "\x00"]
 _INTS = [0, 1, -1, True, np.int64(1), 1.0, 2**31, -2**31 - 1, None, "1", np.bool_(True)]
@@ -101,7 +108,13 @@ _MAPS = [{}, None, [], "", 0, {"eni": "x"}, {"eni": 1}, {"gpu": 1}, {"gpu": True
 _CONS = [(), [], None, "", [HostAttrValue("zone", "a")], (HostAttrValue("zone", 1),), [HostAttrValue("zone", True)],
          [ZoneIs("zone", 1)], [ZoneIs("zone", True)], [ZoneIs("zone", 1.0)], [BalancedHostAttr("zone", 2)],
          [BalancedHostAttr("zone", True)], [BalancedHostAttr("zone", 0)], {HostAttrValue("zone", "a")},
-         [HostAttrValue("zone", values=[["a"]])], [HostAttrValue("zone", "\ud800")], [1]]
+         [HostAttrValue("zone", values=[["a"]])], [HostAttrValue("zone", "\ud800")], [1],
+         # what the compiled constraint check must leave to the full one
+         [HostAttrValue("", "a")], [HostAttrValue("\ud800", "a")], [HostAttrValue("zone", "")],
+         [HostAttrValue("zone", Name("a"))], [HostAttrValue(Name("zone"), "a")], [HostAttrValue("zone")], [_smuggled(["a"])], [_smuggled(("a", 1))],
+         [BalancedHostAttr("zone", 2**31)], [BalancedHostAttr("zone", v.MAX_COUNT)],
+         [BalancedHostAttr("zone", v.MAX_COUNT + 1)], [BalancedHostAttr("", 2)], [BalancedHostAttr("\ud800", 2)],
+         [BalancedHostAttr(Name("zone"), 2)], [BalancedHostAttr("zone", np.int64(2))], [BalancedHostAttr("zone", -1)]]
 _GANGS = [True, False, np.bool_(True), 1, None, "g", Name("g"), ""]
 _QUANTITIES = [0, 0.5, True, np.float32(1), float("nan"), float("inf"), -1, 10**400, "1", None]
 
@@ -131,6 +144,7 @@ def test_fast_paths_agree_with_the_full_checks(job, group, hard, soft, ports, se
     c = TaskClass(job=job, group=group, hard=hard, soft=soft, ports=ports, resource_sets=sets,
                   gang=gang if not isinstance(gang, str) else False, priority=priority)
     assert _verdict(lambda: v.check_classes([c])) == _verdict(lambda: _full_class(c))
+    assert _verdict(lambda: v.check_keyed_classes([c])) == _verdict(lambda: _full_class(c))
     t = Task("t", cpus=cpus, job=job, group=group, hard=hard, soft=soft, ports=ports, resource_sets=sets,
              scalars=scalars, gang=gang if not isinstance(gang, (bool, np.bool_)) else None, priority=priority)
     assert _verdict(lambda: v.check_tasks([t], set())) == _verdict(lambda: v.check_task(t, "t"))
@@ -275,3 +289,49 @@ def test_a_class_missing_its_resource_sets_is_refused_by_name(make_scheduler):
     with pytest.raises(v.InputTypeError, match=r"classes\[0\]\.resource_sets: missing"):
         s.schedule_arrays(np.ones((1, 4)) * [1, 1, 0, 0], np.zeros(1, np.int32), [_without(TaskClass(), "resource_sets")])
     assert s.host_usage("h")["cpus"] == 0.0
+
+
+def test_keys_read_with_the_fast_check_are_the_codecs_keys(scheduler_cls):
+    """The array path reads each class once (check and keys in one pass): its keys, gang flags
+    and priorities are those ``Codec.class_keys`` gives, for every shape the fast path takes."""
+    classes = [TaskClass(job="j", hard=[HostAttrValue("zone", ["a", "b"])], soft=(BalancedHostAttr("zone", 3),),
+                         ports=2, gang=True, priority=-5),
+               TaskClass(group="g", hard=(HostAttrValue("zone", 1), ZoneIs("zone", "a")), soft=[]),
+               TaskClass(job="j2", priority=2**31 - 1), TaskClass()]
+    codec = getattr(scheduler_cls(), "_codec", None)
+    if codec is None:
+        pytest.skip("the reference scheduler has no codec")
+    checked, keyed = v.check_keyed_classes(classes)
+    assert keyed is not None and checked == classes
+    keys, gang, prio = keyed
+    want_keys, want_gang, want_prio = codec.class_keys(classes)
+    assert keys == want_keys and [type(k[2]) for k in keys] == [tuple] * 4
+    assert gang.tolist() == want_gang.tolist() == [True, False, False, False]
+    assert prio.dtype == want_prio.dtype and prio.tolist() == want_prio.tolist() == [-5, 0, 2**31 - 1, 0]
+
+
+@pytest.mark.parametrize("odd", [TaskClass(resource_sets={"eni": "x"}), TaskClass(gang=np.bool_(True)),
+                                 TaskClass(job=Name("j"))], ids=["sets", "numpy-bool", "str-subclass-job"])
+def test_a_class_off_the_fast_path_is_keyed_by_the_codec_and_placed_alike(make_scheduler, odd):
+    checked, keyed = v.check_keyed_classes([TaskClass(), odd])
+    assert keyed is None and checked == [TaskClass(), odd]  # valid all the same: the codec keys them
+    s = make_scheduler([Host("h", cpus=4, memory_mb=100, attributes={"z": "a"}, resource_sets={"eni": (1, 2)})])
+    out = s.schedule_arrays(np.array([[1.0, 1, 0, 0]] * 2), np.array([0, 1], np.int32), [TaskClass(), odd])
+    assert out.tolist() == [0, 0]
+
+
+def test_a_constraint_list_changed_by_its_own_check_keeps_what_was_checked():
+    """A check runs a constraint's own Python code (its hash), which may change the list being
+    checked: the keys hold the constraints that were checked, not what the list became."""
+    hard: list = []
+
+    class Sneaky(HostAttrValue):
+        def __hash__(self):
+            hard.append(BalancedHostAttr("zone", 0))  # never checked: expected_values must be >= 1
+            return 1
+
+    sneaky = Sneaky("zone", "a")
+    hard.append(sneaky)
+    v._VALID_CONSTRAINTS.clear()  # the check must run
+    _, keyed = v.check_keyed_classes([TaskClass(hard=hard)])
+    assert keyed is not None and keyed[0][0][2] == (sneaky,) and len(hard) > 1

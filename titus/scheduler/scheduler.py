@@ -355,7 +355,7 @@ class Scheduler:
             tasks = [tasks[i] for i in rows.tolist()]
         prio = [t.priority for t in tasks]
         priority = np.array(prio, dtype=np.int32) if any(prio) else None
-        demand, task_class, keys = self._codec.encode_tasks(tasks)
+        demand, task_class, keys = self._codec.encode_tasks(tasks, Task)
         (hosts, slots, fail_rows, fail_counts, port_off, ports, set_choice, culprit, victims) = self._run(
             demand, task_class, keys, True, True, gang if gang.max(initial=-1) >= 0 else None, priority, preempt)
         for row, tid in self._evicted(victims):
@@ -398,11 +398,11 @@ class Scheduler:
         of range, a bad class (``classes[1].ports: ...``) or a bad or duplicate task id
         (``task_ids[7]: ...``) raises ValueError and nothing is placed.
         """
-        d, tc, classes, task_ids = v.check_arrays(demand, task_class, classes, self._codec.resources,
-                                                  task_ids, self._task_slot)
+        d, tc, classes, task_ids, keyed = v.check_arrays(demand, task_class, classes, self._codec.resources,
+                                                         task_ids, self._task_slot, keyed=True)
         explain = v.check_flag(explain, "explain")
         preempt = v.check_flag(preempt, "preempt")
-        keys, is_gang, class_prio = self._codec.class_keys(classes)
+        keys, is_gang, class_prio = keyed if keyed is not None else self._codec.class_keys(classes)
         rows = order.row_order(tc, classes, self._task_order)
         rows, gang = gangs.compose(rows, gangs.gang_keys(tc, is_gang))
         if rows is not None:

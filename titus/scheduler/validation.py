@@ -21,7 +21,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from titus import _engine
-from titus._codec import ConstraintVerdicts, plain_classes, plain_host_prefix, plain_task_prefix
+from titus._codec import ConstraintVerdicts, plain_class_keys, plain_classes, plain_host_prefix, plain_task_prefix
 from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
 from titus.resources import BASE_RESOURCES
 from titus.scheduler.model import Host, Task, TaskClass
@@ -304,7 +304,8 @@ _VALID_CONSTRAINTS: dict = {}
 
 # _plain_constraints(cs): a list or tuple of constraints each known valid (checked once, its
 # verdict kept). Compiled: the fast paths call it twice per task or class of every call.
-_plain_constraints = ConstraintVerdicts(_VALID_CONSTRAINTS, check_constraint, HostAttrValue, BalancedHostAttr)
+_plain_constraints = ConstraintVerdicts(_VALID_CONSTRAINTS, check_constraint, HostAttrValue, BalancedHostAttr,
+                                       max_count=MAX_COUNT)
 
 
 # ----------------------------------------------------------------------------- hosts
@@ -510,6 +511,21 @@ def check_classes(classes) -> list:
     classes = batch(classes, "classes", "TaskClass objects")
     if _plain_classes(classes):
         return classes  # the common case, in one compiled loop
+    return _check_classes_one_by_one(classes)
+
+
+def check_keyed_classes(classes) -> tuple:
+    """``check_classes``, and when every class took the compiled fast path, the codec's keys of
+    the classes read in that same pass: ``(classes, (keys, gang bool[K], priority int32[K]))``,
+    or ``(classes, None)`` when some class needed the full check (``Codec.class_keys`` then)."""
+    classes = batch(classes, "classes", "TaskClass objects")
+    keyed = plain_class_keys(classes, TaskClass, MAX_COUNT, MIN_PRIORITY, MAX_PRIORITY, _plain_constraints)
+    if keyed is not None:
+        return classes, keyed
+    return _check_classes_one_by_one(classes), None
+
+
+def _check_classes_one_by_one(classes: list) -> list:
     for i, c in enumerate(classes):
         if _plain_classes([c]):
             continue
@@ -560,12 +576,17 @@ def _check_task_ids(task_ids, n: int, held_ids) -> list:
     return task_ids
 
 
-def check_arrays(demand, task_class, classes, resources: Sequence[str], task_ids=None, held_ids=()):
+def check_arrays(demand, task_class, classes, resources: Sequence[str], task_ids=None, held_ids=(),
+                 keyed: bool = False):
     """Validate the array API's inputs (vectorised over the rows); returns (demand float64
-    C-contiguous, task_class int32, classes as a list, task_ids as a list or None). ValueError
-    naming the array and cell, class or id: ``demand[5, 0] (cpus): ...``, ``task_class[2]:
-    ...``, ``classes[1].ports: ...``, ``task_ids[7]: ...``."""
-    classes = check_classes(classes)
+    C-contiguous, task_class int32, classes as a list, task_ids as a list or None), and with
+    ``keyed`` a fifth value: the classes' keys as ``check_keyed_classes`` gives them (or None).
+    ValueError naming the array and cell, class or id: ``demand[5, 0] (cpus): ...``,
+    ``task_class[2]: ...``, ``classes[1].ports: ...``, ``task_ids[7]: ...``."""
+    if keyed:
+        classes, keys = check_keyed_classes(classes)
+    else:
+        classes, keys = check_classes(classes), None
     d = _numeric_array(demand, "demand")
     if d.ndim != 2 or d.shape[1] != len(resources):
         raise ValueError(
@@ -582,4 +603,4 @@ def check_arrays(demand, task_class, classes, resources: Sequence[str], task_ids
     tc = np.ascontiguousarray(tc, dtype=np.int32)
     if task_ids is not None:
         task_ids = _check_task_ids(task_ids, d.shape[0], held_ids)
-    return d, tc, classes, task_ids
+    return (d, tc, classes, task_ids, keys) if keyed else (d, tc, classes, task_ids)
