@@ -65,14 +65,17 @@ struct BucketChunk {
         for (size_t j = 0; j < by_free.size(); ++j) fold(&state[j * w], R, eps);
     }
 
+    static constexpr int kCol[kUtilCols] = {0, 1, 3};  // cpus, memory, network (fitness.hpp)
+
+    /// What a class may still take of one resource, with a rounding allowance.
+    static double take_of(double cap, double used, double eps) {
+        return cap + eps - used + 1e-12 * (std::fabs(cap) + std::fabs(used) + 1.0);
+    }
+
     /// Take one class's capacities then usage (2R values) into the bounds.
     void fold(const double* cap, int32_t R, double eps) const {
-        static constexpr int kCol[kUtilCols] = {0, 1, 3};  // cpus, memory, network (fitness.hpp)
         const double* used = cap + R;
-        for (int32_t r = 0; r < R; ++r) {
-            const double take = cap[r] + eps - used[r] + 1e-12 * (std::fabs(cap[r]) + std::fabs(used[r]) + 1.0);
-            room[r] = std::max(room[r], take);
-        }
+        for (int32_t r = 0; r < R; ++r) room[r] = std::max(room[r], take_of(cap[r], used[r], eps));
         if (R <= 3) return;
         for (int c = 0; c < kUtilCols; ++c) {
             const double cp = cap[kCol[c]];
@@ -87,6 +90,46 @@ struct BucketChunk {
         if (!stale) fold(&state[i * 2 * static_cast<size_t>(R)], R, eps);
     }
     void left() const { stale = true; }
+
+    /// Whether the bounds would loosen if entry i left: only if it reaches one of them and no
+    /// other entry does (else the greatest of the rest is the same). A re-homed host leaves its
+    /// class's chunk at each placement; most leave every bound where it was.
+    bool reaches_a_bound(size_t i, int32_t R, double eps) const {
+        if (stale) return true;
+        const size_t w = 2 * static_cast<size_t>(R);
+        const double* cap = &state[i * w];
+        const double* used = cap + R;
+        for (int32_t r = 0; r < R; ++r)
+            if (take_of(cap[r], used[r], eps) >= room[r] && !others_reach_room(i, r, R, eps)) return true;
+        if (R <= 3) return false;
+        for (int c = 0; c < kUtilCols; ++c) {
+            const double cp = cap[kCol[c]];
+            if (!(cp > 0.0)) continue;
+            if (used[kCol[c]] / cp * (1.0 + 1e-15) >= util[c] && !others_reach_util(i, c, false, R)) return true;
+            if (1.0 / cp * (1.0 + 1e-15) >= util[kUtilCols + c] && !others_reach_util(i, c, true, R)) return true;
+        }
+        return false;
+    }
+
+    bool others_reach_room(size_t i, int32_t r, int32_t R, double eps) const {
+        const size_t w = 2 * static_cast<size_t>(R);
+        for (size_t j = 0; j < by_free.size(); ++j)
+            if (j != i && take_of(state[j * w + r], state[j * w + R + r], eps) >= room[r]) return true;
+        return false;
+    }
+    bool others_reach_util(size_t i, int c, bool inverse, int32_t R) const {
+        const size_t w = 2 * static_cast<size_t>(R);
+        const int col = kCol[c];
+        const double bound = util[(inverse ? kUtilCols : 0) + c];
+        for (size_t j = 0; j < by_free.size(); ++j) {
+            if (j == i) continue;
+            const double cp = state[j * w + col];
+            if (!(cp > 0.0)) continue;
+            const double u = (inverse ? 1.0 : state[j * w + R + col]) / cp * (1.0 + 1e-15);
+            if (u >= bound) return true;
+        }
+        return false;
+    }
 
     /// Whether some class of the chunk might fit demand `d` (false: none does); ensure() first.
     bool may_fit(const double* d, int32_t R) const {
@@ -163,19 +206,22 @@ struct HostBucket {
         std::memcpy(&ch.state[i * w], row, sizeof(double) * w);  // may be unaligned there
         ch.entered(i, static_cast<int32_t>(w / 2), kEps);
         ++n;
-        aged(c);
+        widened(c);
         if (ch.by_free.size() > kChunk) split(c, w);
     }
 
     void erase(const std::pair<double, int32_t>& e, size_t w) {
         const auto [c, i] = locate(e);
         BucketChunk& ch = chunks[c];
+        const bool loosens = ch.reaches_a_bound(i, static_cast<int32_t>(w / 2), kEps);
         ch.by_free.erase(ch.by_free.begin() + static_cast<ptrdiff_t>(i));
         ch.state.erase(ch.state.begin() + static_cast<ptrdiff_t>(i * w),
                        ch.state.begin() + static_cast<ptrdiff_t>((i + 1) * w));
-        ch.left();
         --n;
-        aged(c);
+        if (loosens) {  // else the chunk's bounds, and so its group's, stay exactly as they were
+            ch.left();
+            aged(c);
+        }
         if (ch.by_free.empty()) {
             chunks.erase(chunks.begin() + static_cast<ptrdiff_t>(c));
             shifted_from(c);
@@ -191,6 +237,17 @@ private:
 
     /// Chunk c changed: its group's bound is rebuilt when next asked.
     void aged(size_t c) { groups_[c / kGroup].fresh = false; }
+    /// A class came into chunk c: a fresh group bound takes in the chunk's (which only grew).
+    void widened(size_t c) {
+        GroupRoom& g = groups_[c / kGroup];
+        if (!g.fresh) return;
+        const BucketChunk& ch = chunks[c];
+        if (ch.stale) {
+            g.fresh = false;
+            return;
+        }
+        for (size_t r = 0; r < g.room.size(); ++r) g.room[r] = std::max(g.room[r], ch.room[r]);
+    }
     /// Chunks from c on moved (one came or went): their groups' bounds are rebuilt.
     void shifted_from(size_t c) {
         groups_.resize((chunks.size() + kGroup - 1) / kGroup);

@@ -202,6 +202,69 @@ TEST_CASE("chunk and group room bounds never miss a class that fits, as classes 
     }
 }
 
+TEST_CASE("bounds kept through a class leaving are exactly those a rebuild gives") {
+    // Four resources (so the utilisation bounds are kept too), two capacity shapes (so many
+    // classes reach the 1/cap bound at once). A class leaving marks its chunk stale only when it
+    // alone reached a bound; every chunk still fresh must hold what a rebuild from its entries
+    // gives, and every fresh group the greatest of its chunks' rooms.
+    titus::HostBucket b;
+    const int32_t R = 4;
+    const size_t w = 2 * R;
+    std::vector<std::pair<double, int32_t>> live;
+    uint64_t x = 7;
+    auto rnd = [&x](uint64_t m) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        return static_cast<double>((x >> 33) % m);
+    };
+    int32_t kept_fresh = 0;
+    for (int32_t g = 0; g < 2000; ++g) {
+        const bool small = rnd(2) < 1;
+        const double cap_cpu = small ? 16.0 : 36.0, cap_mem = small ? 64.0 : 72.0;
+        const double used_cpu = rnd(static_cast<uint64_t>(cap_cpu)), used_mem = rnd(static_cast<uint64_t>(cap_mem));
+        std::vector<double> row = {cap_cpu, cap_mem, 100.0, 10.0, used_cpu, used_mem, rnd(100), rnd(10)};
+        const std::pair<double, int32_t> e{cap_cpu - used_cpu, g};
+        b.insert(e, reinterpret_cast<const char*>(row.data()), w);
+        live.push_back(e);
+        for (size_t c = 0; c < b.chunks.size(); ++c) b.chunks[c].ensure(R, titus::kEps);  // all fresh
+        for (size_t k = 0; k * titus::HostBucket::kGroup < b.chunks.size(); ++k)
+            b.group_may_fit(k, std::vector<double>(R, 0.0).data(), R, titus::kEps);
+        if (g % 3 != 0) continue;
+        const size_t k = static_cast<size_t>(rnd(live.size()));
+        b.erase(live[k], w);
+        live.erase(live.begin() + static_cast<ptrdiff_t>(k));
+        for (size_t c = 0; c < b.chunks.size(); ++c) {
+            const auto& ch = b.chunks[c];
+            if (ch.stale) continue;
+            ++kept_fresh;
+            titus::BucketChunk copy;
+            copy.by_free = ch.by_free;
+            copy.state = ch.state;
+            copy.ensure(R, titus::kEps);
+            for (int32_t r = 0; r < R; ++r) CHECK(ch.room[r] == copy.room[r]);
+            for (int u = 0; u < 2 * titus::BucketChunk::kUtilCols; ++u) CHECK(ch.util[u] == copy.util[u]);
+        }
+    }
+    CHECK(kept_fresh > 0);  // the case this test is about happened
+    // Every group's room, fresh or rebuilt, is its chunks' greatest.
+    const double none[R] = {0.0, 0.0, 0.0, 0.0};
+    for (size_t k = 0; k * titus::HostBucket::kGroup < b.chunks.size(); ++k) {
+        std::vector<double> want(R, -1e300);
+        for (size_t c = k * titus::HostBucket::kGroup;
+             c < std::min(b.chunks.size(), (k + 1) * titus::HostBucket::kGroup); ++c) {
+            b.chunks[c].ensure(R, titus::kEps);
+            for (int32_t r = 0; r < R; ++r) want[r] = std::max(want[r], b.chunks[c].room[r]);
+        }
+        for (int32_t r = 0; r < R; ++r) {
+            double d[R] = {0.0, 0.0, 0.0, 0.0};
+            d[r] = want[r] + 1e-6;  // just past the greatest room: no class fits
+            CHECK_FALSE(b.group_may_fit(k, d, R, titus::kEps));
+            d[r] = want[r];
+            CHECK(b.group_may_fit(k, d, R, titus::kEps));
+        }
+        CHECK(b.group_may_fit(k, none, R, titus::kEps));
+    }
+}
+
 TEST_CASE("a dropped host is gone from its class, and an emptied class from the index") {
     Toy t;
     HostGroups g;
