@@ -30,7 +30,7 @@ from libc.stdint cimport int32_t, uint64_t
 from titus._engine import (BASE_RESOURCES, CLASS_DTYPE, CONSTRAINT_DTYPE, CONSTRAINT_KINDS,
                            CONSTRAINT_REASON_PREFIX, FIXED_REASONS, PORTS_REASON,
                            REASON_GROUP_LIMIT, SET_REASON_PREFIX, SET_REQUEST_DTYPE)
-from titus.constraints import CONSTRAINT_TYPES
+from titus.constraints import CONSTRAINT_TYPES, value_text
 
 cnp.import_array()
 
@@ -583,7 +583,7 @@ cdef class Codec:
                     self.attr_values.append({})
                 av[k, 0] = i
                 av[k, 1] = a
-                av[k, 2] = intern(self.attr_values[a], str(value))
+                av[k, 2] = intern(self.attr_values[a], value if type(value) is str else value_text(value))
                 k += 1
             for lo, hi in h.ports:
                 ports.append((i, int(lo), int(hi)))
@@ -734,7 +734,7 @@ cdef class Codec:
             attr = self.attrs.get(c.attr, -1)
             if kind == _K_HOST_ATTR_VALUE:
                 for x in c.values:
-                    vals.append(self._value_id(attr, x if type(x) is str else str(x)))
+                    vals.append(self._value_id(attr, x if type(x) is str else value_text(x)))
                     n_vals += 1
             elif kind == _K_BALANCED:
                 expected = int(c.expected_values)

@@ -11,6 +11,19 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 
+def value_text(value) -> str:
+    """The text an attribute value (a host's, or one a ``HostAttrValue`` names) is compared as:
+    a string's own characters and an integer's decimal digits -- for a ``str`` or ``int``
+    subclass too, whatever its ``__str__`` says. Values that compare equal have equal text, so
+    equal constraints (which share a task class) match the same hosts. Raises ValueError for an
+    integer past Python's digit limit (validation refuses those first)."""
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int.__repr__(value)
+    return str(value)  # a numpy integer
+
+
 @dataclass(frozen=True, init=False)
 class HostAttrValue:
     """The host's attribute ``attr`` must equal ``value``, or be one of ``values``.

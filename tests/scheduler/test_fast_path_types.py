@@ -335,3 +335,31 @@ def test_a_constraint_list_changed_by_its_own_check_keeps_what_was_checked():
     v._VALID_CONSTRAINTS.clear()  # the check must run
     _, keyed = v.check_keyed_classes([TaskClass(hard=hard)])
     assert keyed is not None and keyed[0][0][2] == (sneaky,) and len(hard) > 1
+
+
+class Disguised(str):
+    """A str subclass whose ``__str__`` says something else than its characters."""
+
+    def __str__(self):
+        return "b"
+
+
+class DisguisedInt(int):
+    def __str__(self):
+        return "2"
+
+
+@pytest.mark.parametrize("plain, odd", [("a", Disguised("a")), (1, DisguisedInt(1))], ids=["str", "int"])
+def test_equal_values_match_the_same_hosts_whatever_their_str(make_scheduler, plain, odd):
+    """Equal constraints share a task class, so a value is compared as its own text (its
+    characters, its digits), never as what an overridden ``__str__`` says: both tasks go to the
+    host whose attribute equals the value, on both schedulers, and a host attribute given as such
+    a value matches alike."""
+    text = "a" if plain == "a" else "1"
+    other = "b" if plain == "a" else "2"
+    s = make_scheduler([Host("h-plain", cpus=4, memory_mb=100, attributes={"zone": text}),
+                        Host("h-other", cpus=4, memory_mb=100, attributes={"zone": other}),
+                        Host("h-odd", cpus=4, memory_mb=100, attributes={"zone": odd})])
+    r = s.schedule([Task("t1", cpus=4, hard=[HostAttrValue("zone", plain)]),
+                    Task("t2", cpus=4, hard=[HostAttrValue("zone", odd)])])
+    assert set(r.assignments.values()) == {"h-plain", "h-odd"} and not r.failures

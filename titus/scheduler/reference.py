@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from titus._engine import CONSTRAINT_REASON_PREFIX, FIXED_REASONS, PORTS_REASON, SET_REASON_PREFIX
-from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
+from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr, value_text
 from titus.resources import BASE_RESOURCES
 from titus.scheduler import gangs
 from titus.scheduler import task_order as order
@@ -177,7 +177,7 @@ class ReferenceScheduler:
     def _new_host(self, idx: int, h: Host) -> _Host:
         cap = {r: float(getattr(h, r)) for r in BASE_RESOURCES}
         cap.update({k: float(q) for k, q in h.scalars.items()})
-        attrs = {k: str(val) for k, val in h.attributes.items()}
+        attrs = {k: value_text(val) for k, val in h.attributes.items()}
         attrs["hostname"] = h.id
         sets = {n: [[None, 0, int(sl)] for _ in range(int(ns))] for n, (ns, sl) in h.resource_sets.items()}
         return _Host(idx, h.id, cap, {}, merge_ranges(h.ports), sets, attrs, tiekey(h.id, self._seed))
@@ -584,7 +584,7 @@ class ReferenceScheduler:
 
     def _satisfied(self, c, h: _Host, counts, n_tasks=None) -> bool:
         if isinstance(c, HostAttrValue):
-            return c.attr in h.attrs and h.attrs[c.attr] in {str(x) for x in c.values}
+            return c.attr in h.attrs and h.attrs[c.attr] in {value_text(x) for x in c.values}
         if isinstance(c, UniqueHostAttr):
             return c.attr in h.attrs and counts[c.attr].get(h.attrs[c.attr], 0) == 0
         if isinstance(c, ExclusiveHost):

@@ -22,7 +22,7 @@ import numpy as np
 
 from titus import _engine
 from titus._codec import ConstraintVerdicts, plain_class_keys, plain_classes, plain_host_prefix, plain_task_prefix
-from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr
+from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr, value_text
 from titus.resources import BASE_RESOURCES
 from titus.scheduler.model import Host, Task, TaskClass
 
@@ -113,7 +113,7 @@ def attr_value(value, where: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (Integral, np.integer)):
         raise InputTypeError(f"{where}: must be a string or an integer, {_got(value)}")
     try:
-        str(value)  # it is compared as text
+        value_text(value)  # it is compared as text
     except ValueError:
         raise ValueError(f"{where}: integer too long to compare as text") from None
 
