@@ -44,8 +44,9 @@ struct HostGroup {
 /// reject a class without a lookup; and, per resource, an upper bound of what any of them could
 /// still take (cap + eps - used, plus a rounding allowance) and, for cpus, memory and network,
 /// the greatest used/cap and 1/cap (for ScoreBound::block_score): a walk skips a chunk none of
-/// whose classes fits or can reach the best score. Bounds are rebuilt when a walk reaches a
-/// chunk that changed.
+/// whose classes fits or can reach the best score. A class coming in is folded into the bounds;
+/// one leaving that alone reached a bound marks them stale, and they are rebuilt when a walk
+/// next reaches the chunk.
 struct BucketChunk {
     static constexpr int kUtilCols = 3;
     std::vector<std::pair<double, int32_t>> by_free;
@@ -54,8 +55,9 @@ struct BucketChunk {
     mutable double util[2 * kUtilCols] = {0, 0, 0, 0, 0, 0};
     mutable bool stale = true;
 
-    /// Rebuild the bounds if a class left since (a class coming in is folded in at once; one
-    /// leaving would leave them loose, and a loose room lets walks into chunks none fits).
+    /// Rebuild the bounds if a class that alone reached one left since (a class coming in is
+    /// folded in at once; such a leaving one would leave them loose, and a loose room lets walks
+    /// into chunks none fits).
     void ensure(int32_t R, double eps) const {
         if (!stale) return;
         stale = false;
