@@ -10,18 +10,34 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
+import numpy as np
+
 
 def value_text(value) -> str:
     """The text an attribute value (a host's, or one a ``HostAttrValue`` names) is compared as:
-    a string's own characters and an integer's decimal digits -- for a ``str`` or ``int``
-    subclass too, whatever its ``__str__`` says. Values that compare equal have equal text, so
-    equal constraints (which share a task class) match the same hosts. Raises ValueError for an
-    integer past Python's digit limit (validation refuses those first)."""
+    a string's own characters and an integer's decimal digits -- for a subclass of ``str``,
+    ``int`` or a numpy integer type too, whatever its ``__str__`` (or ``__int__``) says. Values
+    that compare equal have equal text, so equal constraints (which share a task class) match
+    the same hosts. Raises ValueError for an integer past Python's digit limit and TypeError for
+    any other type (another ``numbers.Integral`` too: equal ones need not have equal digits);
+    validation refuses both first.
+    """
     if isinstance(value, str):
         return str.__str__(value)
     if isinstance(value, int):
         return int.__repr__(value)
-    return str(value)  # a numpy integer
+    if isinstance(value, np.integer):
+        return int.__repr__(np.generic.item(value))  # its value, not a subclass's __str__ or __int__
+    raise TypeError(f"an attribute value is a string or an integer, got {type(value).__name__}")
+
+
+def _shown(value) -> str:
+    """A value as a constraint's repr (and so a failure message) shows it: its text, the same
+    for equal values of a shared task class; ``str()`` for what is no attribute value."""
+    try:
+        return value_text(value)
+    except TypeError:
+        return str(value)
 
 
 @dataclass(frozen=True, init=False)
@@ -46,14 +62,14 @@ class HostAttrValue:
         object.__setattr__(self, "values", vals)
 
     def __repr__(self) -> str:
-        vals = ",".join(str(v) for v in self.values)
-        return f"HostAttrValue({self.attr}={vals})"
+        vals = ",".join(_shown(v) for v in self.values)
+        return f"HostAttrValue({_shown(self.attr)}={vals})"
 
 
 def _one_or_many(value) -> tuple:
     """A list/tuple as its items, a set as its items sorted by text, anything else as one value."""
     if isinstance(value, (set, frozenset)):
-        return tuple(sorted(value, key=str))
+        return tuple(sorted(value, key=_shown))
     if isinstance(value, (list, tuple)):
         return tuple(value)
     return (value,)
@@ -69,7 +85,7 @@ class UniqueHostAttr:
     attr: str = "hostname"
 
     def __repr__(self) -> str:
-        return f"UniqueHostAttr({self.attr})"
+        return f"UniqueHostAttr({_shown(self.attr)})"
 
 
 @dataclass(frozen=True)
@@ -93,7 +109,7 @@ class BalancedHostAttr:
     expected_values: int
 
     def __repr__(self) -> str:
-        return f"BalancedHostAttr({self.attr},{self.expected_values})"
+        return f"BalancedHostAttr({_shown(self.attr)},{_shown(self.expected_values)})"
 
 
 CONSTRAINT_TYPES = (HostAttrValue, UniqueHostAttr, ExclusiveHost, BalancedHostAttr)

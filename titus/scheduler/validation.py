@@ -110,7 +110,9 @@ def attr_value(value, where: str) -> None:
         if not utf8(value):
             raise ValueError(f"{where}: {show(value)} is not encodable as UTF-8 (lone surrogate)")
         return
-    if isinstance(value, bool) or not isinstance(value, (Integral, np.integer)):
+    # int or a numpy integer only: another Integral type's equal values need not have equal digits
+    # (and an equal constraint already checked is not checked again)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise InputTypeError(f"{where}: must be a string or an integer, {_got(value)}")
     try:
         value_text(value)  # it is compared as text
