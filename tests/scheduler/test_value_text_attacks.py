@@ -11,7 +11,9 @@ import pytest
 
 from titus.constraints import BalancedHostAttr, HostAttrValue, UniqueHostAttr, value_text
 from titus.scheduler.factory import make_scheduler
+from titus import Scheduler
 from titus.scheduler.model import Host, Task, TaskClass
+from titus.scheduler.reference import ReferenceScheduler
 
 from tests.scheduler.helpers import snapshot
 
@@ -177,8 +179,9 @@ def test_a_bad_value_is_refused_by_name_alike(bad, message, where):
 
 
 BIG = 10**4299
-POOL = ["1", 1, np.int64(1), np.uint64(1), np.int8(1), LyingStr("1"), LyingInt(1), LyingNp(1), Name("1"), "2", 2, np.uint64(2**64 - 1), 2**64 - 1, -3, np.int8(-3), "-3", BIG, str(BIG), "b",
-        LyingStr("b"), "é", Name("é")]
+POOL = ["1", 1, np.int64(1), np.uint64(1), np.int8(1), LyingStr("1"), LyingInt(1), LyingNp(1), Name("1"),
+        "2", 2, np.uint64(2**64 - 1), 2**64 - 1, -3, np.int8(-3), "-3", BIG, str(BIG), "b", LyingStr("b"),
+        "é", Name("é")]
 
 
 def _case(rng):
@@ -238,3 +241,88 @@ def test_odd_values_place_and_explain_as_the_twin():
     for seed in range(150):
         calls, tasks = _case(random.Random(seed))
         assert _play("native", calls, tasks) == _play("reference", calls, tasks), seed
+
+
+# --- the class index's bounds (host_groups.hpp): kept through classes leaving and coming ---------
+
+SHAPES = [(16, 65536, 1000, 10000, 0), (4, 8192, 500, 1000, 0), (32, 131072, 2000, 25000, 4)]
+FITNESS = ["cpu_mem_binpack", "cpu_binpack", "memory_binpack", "cpu_mem_spread",
+           {"cpu_binpack": 2, "memory_spread": 1}, "cpu_mem_fewest_hosts"]
+RESOURCES = ("cpus", "memory_mb", "disk_mb", "network_mbps")
+
+
+def _host(i, shape, rack):
+    c, m, d, n, g = shape
+    return Host(f"h{i}", cpus=c, memory_mb=m, disk_mb=d, network_mbps=n, scalars={"gpu": g} if g else {},
+                attributes={"rack": rack} if rack else {})
+
+
+def _task(rng, i):
+    return Task(f"t{i}", cpus=rng.choice([0.5, 1, 2, 3, 4, 7, 8]),
+                memory_mb=rng.choice([0, 256, 1000, 4096, 9000, 30000]), disk_mb=rng.choice([0, 10, 100, 400]),
+                network_mbps=rng.choice([0, 100, 900, 5000]),
+                scalars={"gpu": rng.choice([1, 2])} if rng.random() < 0.1 else {},
+                hard=[HostAttrValue("rack", "r1")] if rng.random() < 0.05 else [])
+
+
+def _stress(seed, n_hosts=300, rounds=8):
+    """Engine and twin side by side through random rounds; returns the engine's class count."""
+    rng = random.Random(seed)
+    fitness = FITNESS[seed % len(FITNESS)]
+    pair = [Scheduler(fitness=fitness, seed=seed), ReferenceScheduler(fitness=fitness, seed=seed)]
+    hosts = [_host(i, rng.choice(SHAPES), f"r{i % 2}" if i % 7 == 0 else None) for i in range(n_hosts)]
+    caps = {h.id: h for h in hosts}
+    for s in pair:
+        s.add_hosts(hosts)
+    n = 0
+    for h in hosts:  # many distinct usages: many classes in one bucket
+        if rng.random() < 0.7:
+            t = Task(f"r{h.id}", cpus=rng.randint(0, int(h.cpus) * 4) / 4,
+                     memory_mb=rng.randint(0, 16) * h.memory_mb / 16, network_mbps=rng.choice([0, h.network_mbps / 2]),
+                     scalars={"gpu": 1} if h.scalars and rng.random() < 0.5 else {})
+            for s in pair:
+                s.add_running(t, h.id)
+    for rd in range(rounds):
+        tasks = [_task(rng, n + i) for i in range(rng.randint(20, 120))]
+        n += len(tasks)
+        got = [s.schedule(tasks) for s in pair]
+        assert got[0].assignments == got[1].assignments, (seed, rd)
+        assert {k: f.message for k, f in got[0].failures.items()} == {k: f.message for k, f in got[1].failures.items()}
+        k = rng.randint(1, 60)
+        cols = len(pair[0].resources)
+        demand = np.array([[rng.choice([0.5, 1, 2, 6]), rng.choice([0, 512, 20000]), rng.choice([0, 50]),
+                            rng.choice([0, 300, 8000])] + [rng.choice([0, 0, 1])] * (cols - 4) for _ in range(k)])
+        ids = [f"a{n + i}" for i in range(k)]
+        n += k
+        placed = [s.schedule_arrays(demand, np.zeros(k, np.int32), [TaskClass()], task_ids=ids).tolist()
+                  for s in pair]
+        assert placed[0] == placed[1], (seed, rd)
+        held = sorted(pair[1].held_tasks())
+        for t in rng.sample(held, rng.randint(0, len(held) // 2)):
+            for s in pair:
+                s.release(t)
+        live = [h for h in pair[0].host_ids if h is not None]
+        for h in rng.sample(live, min(len(live), rng.randint(0, 8))):
+            op = rng.choice(["disable_host", "enable_host", "remove_host"])
+            for s in pair:
+                getattr(s, op)(h)
+        if rng.random() < 0.5:
+            new = [_host(len(caps) + i, rng.choice(SHAPES), None) for i in range(rng.randint(1, 20))]
+            caps.update({h.id: h for h in new})
+            for s in pair:
+                s.add_hosts(new)
+        assert snapshot(pair[0]) == snapshot(pair[1]), (seed, rd)
+        for h in [h for h in pair[0].host_ids if h is not None]:
+            used, host = pair[0].host_usage(h), caps[h]
+            for r, cap in [(r, getattr(host, r)) for r in RESOURCES] + [("gpu", host.scalars.get("gpu", 0))]:
+                assert used.get(r, 0) <= cap + 1e-6, (seed, rd, h, r)
+    return pair[0]._engine.n_host_classes
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_index_bounds_place_as_the_twin_over_many_classes_of_few_shapes(seed):
+    """Hosts of three shapes with many distinct usages (a hundred classes and more in one bucket:
+    several chunks and chunk groups), random demands on cpus, memory, disk, network and a scalar,
+    runs of schedule and schedule_arrays, releases, disables, removals and new hosts: the engine
+    places, explains and holds exactly as the twin, and no host is ever over a capacity."""
+    assert _stress(seed) > 100
