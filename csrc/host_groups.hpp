@@ -74,6 +74,10 @@ struct BucketChunk {
         return cap + eps - used + 1e-12 * (std::fabs(cap) + std::fabs(used) + 1.0);
     }
 
+    /// A utilisation bound's term for a class: `num` (its usage, or 1) over capacity `cp` > 0,
+    /// pushed up against rounding. One formula for folding and for asking who reached a bound.
+    static double util_of(double num, double cp) { return num / cp * (1.0 + 1e-15); }
+
     /// Take one class's capacities then usage (2R values) into the bounds.
     void fold(const double* cap, int32_t R, double eps) const {
         const double* used = cap + R;
@@ -82,8 +86,8 @@ struct BucketChunk {
         for (int c = 0; c < kUtilCols; ++c) {
             const double cp = cap[kCol[c]];
             if (!(cp > 0.0)) continue;  // utilisation 0 there
-            util[c] = std::max(util[c], used[kCol[c]] / cp * (1.0 + 1e-15));
-            util[kUtilCols + c] = std::max(util[kUtilCols + c], 1.0 / cp * (1.0 + 1e-15));
+            util[c] = std::max(util[c], util_of(used[kCol[c]], cp));
+            util[kUtilCols + c] = std::max(util[kUtilCols + c], util_of(1.0, cp));
         }
     }
 
@@ -107,8 +111,8 @@ struct BucketChunk {
         for (int c = 0; c < kUtilCols; ++c) {
             const double cp = cap[kCol[c]];
             if (!(cp > 0.0)) continue;
-            if (used[kCol[c]] / cp * (1.0 + 1e-15) >= util[c] && !others_reach_util(i, c, false, R)) return true;
-            if (1.0 / cp * (1.0 + 1e-15) >= util[kUtilCols + c] && !others_reach_util(i, c, true, R)) return true;
+            if (util_of(used[kCol[c]], cp) >= util[c] && !others_reach_util(i, c, false, R)) return true;
+            if (util_of(1.0, cp) >= util[kUtilCols + c] && !others_reach_util(i, c, true, R)) return true;
         }
         return false;
     }
@@ -127,8 +131,7 @@ struct BucketChunk {
             if (j == i) continue;
             const double cp = state[j * w + col];
             if (!(cp > 0.0)) continue;
-            const double u = (inverse ? 1.0 : state[j * w + R + col]) / cp * (1.0 + 1e-15);
-            if (u >= bound) return true;
+            if (util_of(inverse ? 1.0 : state[j * w + R + col], cp) >= bound) return true;
         }
         return false;
     }

@@ -120,9 +120,7 @@ def plain_class_keys(list classes, object task_class, object max_count, object m
     priority int32[K])`` when every class is obviously valid, else None (the caller takes the
     full check, then ``class_keys``)."""
     cdef Py_ssize_t n = len(classes), k
-    cdef list keys = [None] * n
-    gang = np.zeros(n, dtype=np.bool_)
-    prio = np.zeros(n, dtype=np.int32)
+    keys, gang, prio = _key_table(n)
     cdef cnp.uint8_t[::1] gv = gang.view(np.uint8)
     cdef int32_t[::1] pv = prio
     cdef set ok = set()
@@ -137,6 +135,12 @@ def plain_class_keys(list classes, object task_class, object max_count, object m
         gv[k] = g
         pv[k] = p
     return keys, gang, prio
+
+
+cdef tuple _key_table(Py_ssize_t n):
+    """The class table both ``plain_class_keys`` and ``Codec.class_keys`` fill: ``([None] * n,
+    gang bool[n], priority int32[n])``."""
+    return [None] * n, np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.int32)
 
 
 cdef tuple _plain_class(object c, object task_class, object max_count, object min_priority, object max_priority,
@@ -635,7 +639,7 @@ cdef class Codec:
             hard, soft, sets, ports = _read(f, t, "hard"), _read(f, t, "soft"), _read(f, t, "resource_sets"), _read(f, t, "ports")
             job, group = _read(f, t, "job"), _read(f, t, "group")
             ports = ports if type(ports) is int else int(ports)
-            quick = None
+            quick = k = None
             if type(hard) is tuple and type(soft) is tuple and not sets:
                 if hard is p_hard and soft is p_soft and job is p_job and group is p_group and ports == p_ports:
                     tv[i] = p_k
@@ -643,19 +647,19 @@ cdef class Codec:
                 quick = (job, group, _identity(hard), _identity(soft), ports)
                 k = seen.get(quick)
                 if k is not None:
-                    tv[i] = p_k = (<tuple>k)[0]
-                    p_job, p_group, p_hard, p_soft, p_ports = job, group, hard, soft, ports
-                    continue
-            key = (job, group, hard if type(hard) is tuple else tuple(hard),
-                   soft if type(soft) is tuple else tuple(soft), ports,
-                   tuple(sorted(sets.items())) if sets else ())
-            k = index.get(key)
+                    k = (<tuple>k)[0]
             if k is None:
-                k = len(keys)
-                index[key] = k
-                keys.append(key)
+                key = (job, group, hard if type(hard) is tuple else tuple(hard),
+                       soft if type(soft) is tuple else tuple(soft), ports,
+                       tuple(sorted(sets.items())) if sets else ())
+                k = index.get(key)
+                if k is None:
+                    k = len(keys)
+                    index[key] = k
+                    keys.append(key)
+                if quick is not None:
+                    seen[quick] = (k, hard, soft)
             if quick is not None:
-                seen[quick] = (k, hard, soft)
                 p_k = k
                 p_job, p_group, p_hard, p_soft, p_ports = job, group, hard, soft, ports
             tv[i] = k
@@ -670,9 +674,7 @@ cdef class Codec:
         """One pass over validated ``TaskClass`` objects (a trace's calls carry one per job: tens
         of thousands): ``([class_key(c) ...], gang bool[K], priority int32[K])``."""
         cdef Py_ssize_t n = len(classes), k
-        cdef list keys = [None] * n
-        gang = np.zeros(n, dtype=np.bool_)
-        prio = np.zeros(n, dtype=np.int32)
+        keys, gang, prio = _key_table(n)
         cdef cnp.uint8_t[::1] gv = gang.view(np.uint8)
         cdef int32_t[::1] pv = prio
         cdef object c, hard, soft, sets, ports

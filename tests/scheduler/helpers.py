@@ -10,6 +10,22 @@ from titus.scheduler.model import Host
 MASK64 = (1 << 64) - 1
 
 
+class LyingStr(str):
+    """Equal to its characters, but its ``__str__`` says something else."""
+
+    def __str__(self):
+        return "b"
+
+
+class LyingInt(int):
+    """Equal to its value, but its ``__str__`` (and repr) says something else."""
+
+    def __str__(self):
+        return "2"
+
+    __repr__ = __str__
+
+
 def splitmix64(x: int) -> int:
     """One splitmix64 step, as docs/semantics.md defines it."""
     z = (x + 0x9E3779B97F4A7C15) & MASK64

@@ -11,6 +11,8 @@ from titus.constraints import BalancedHostAttr, HostAttrValue
 from titus.scheduler import validation as v
 from titus.scheduler.model import Host, Task, TaskClass
 
+from tests.scheduler.helpers import LyingInt, LyingStr
+
 NOT_MAPPINGS = [None, [], (), "", 0]
 
 
@@ -336,19 +338,7 @@ def test_a_constraint_list_changed_by_its_own_check_keeps_what_was_checked():
     assert keyed is not None and keyed[0][0][2] == (sneaky,) and len(hard) > 1
 
 
-class Disguised(str):
-    """A str subclass whose ``__str__`` says something else than its characters."""
-
-    def __str__(self):
-        return "b"
-
-
-class DisguisedInt(int):
-    def __str__(self):
-        return "2"
-
-
-@pytest.mark.parametrize("plain, odd", [("a", Disguised("a")), (1, DisguisedInt(1))], ids=["str", "int"])
+@pytest.mark.parametrize("plain, odd", [("a", LyingStr("a")), (1, LyingInt(1))], ids=["str", "int"])
 def test_equal_values_match_the_same_hosts_whatever_their_str(make_scheduler, plain, odd):
     """Equal constraints share a task class, so a value is compared as its own text (its
     characters, its digits), never as what an overridden ``__str__`` says: both tasks go to the

@@ -15,21 +15,7 @@ from titus import Scheduler
 from titus.scheduler.model import Host, Task, TaskClass
 from titus.scheduler.reference import ReferenceScheduler
 
-from tests.scheduler.helpers import snapshot
-
-
-class LyingStr(str):
-    """Equal to its characters, but says something else."""
-
-    def __str__(self):
-        return "b"
-
-
-class LyingInt(int):
-    def __str__(self):
-        return "2"
-
-    __repr__ = __str__
+from tests.scheduler.helpers import LyingInt, LyingStr, snapshot
 
 
 class LyingNp(np.int64):
