@@ -41,10 +41,7 @@ void Engine::add_resource() {
 }
 
 void Engine::ensure_attrs(int32_t n) {
-    if (static_cast<int32_t>(columns_.size()) < n) {
-        groups_.invalidate();
-        count_job_ = -1;  // a counted attribute may have a column now
-    }
+    if (static_cast<int32_t>(columns_.size()) < n) groups_.invalidate();
     while (static_cast<int32_t>(columns_.size()) < n) columns_.emplace_back(live_.size(), -1);
 }
 
@@ -191,10 +188,9 @@ CoCount* Engine::counts_for(int32_t job, int32_t attr) {
     if (it != cocounts_.end()) return &it->second;
     // First use of (job, attr): count the job's held tasks once.
     CoCount& cc = cocounts_[key];
-    job_attrs_[job].push_back(attr);
-    count_job_ = -1;  // the job counts one more attribute
-    const bool holds_any = static_cast<size_t>(job) < job_held_.size() && job_held_[job] > 0;
-    if (holds_any && attr < static_cast<int32_t>(columns_.size())) {
+    if (static_cast<size_t>(job) >= jobs_.size()) jobs_.resize(static_cast<size_t>(job) + 1);
+    jobs_[job].counts.emplace_back(attr, &cc);
+    if (jobs_[job].held > 0 && attr < static_cast<int32_t>(columns_.size())) {
         const std::vector<int32_t>& col = columns_[attr];
         for (size_t s = 0; s < t_host_.size(); ++s)
             if (t_host_[s] >= 0 && t_job_[s] == job) cc.add(col[t_host_[s]], 1);
@@ -205,19 +201,13 @@ CoCount* Engine::counts_for(int32_t job, int32_t attr) {
 void Engine::count_task(int32_t slot, int32_t delta) {
     const int32_t job = t_job_[slot];
     if (job < 0) return;
-    if (static_cast<size_t>(job) >= job_held_.size()) job_held_.resize(static_cast<size_t>(job) + 1, 0);
-    job_held_[job] += delta;
-    if (job != count_job_) {  // the counts of one job, looked up once while its tasks follow
-        count_job_ = job;
-        count_list_.clear();
-        auto it = job_attrs_.find(job);
-        if (it != job_attrs_.end())
-            for (int32_t attr : it->second)
-                if (attr < static_cast<int32_t>(columns_.size()))  // else no host has it (yet)
-                    count_list_.emplace_back(attr, &cocounts_[pair_key(job, attr)]);
-    }
+    if (static_cast<size_t>(job) >= jobs_.size()) jobs_.resize(static_cast<size_t>(job) + 1);
+    JobTally& tally = jobs_[job];
+    tally.held += delta;
     const int32_t h = t_host_[slot];
-    for (const auto& [attr, cc] : count_list_) cc->add(columns_[attr][h], delta);
+    const int32_t n_columns = static_cast<int32_t>(columns_.size());
+    for (const auto& [attr, cc] : tally.counts)
+        if (attr < n_columns) cc->add(columns_[attr][h], delta);  // else no host has it (yet)
 }
 
 size_t Engine::host_bytes() const {

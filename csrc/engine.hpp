@@ -266,12 +266,14 @@ private:
     // groups and co-task counts
     std::vector<double> group_used_;  // [G][R]
     std::unordered_map<uint64_t, CoCount> cocounts_;  // (job << 32 | attr) -> counts
-    std::unordered_map<int32_t, std::vector<int32_t>> job_attrs_;  // job -> attrs counted
-    std::vector<int64_t> job_held_;  // job -> tasks held (a new job's counts start at zero)
-    // count_task's view of the last job it counted: (attribute, its counts); entries of
-    // cocounts_ are never erased, so the pointers stay good.
-    int32_t count_job_ = -1;
-    std::vector<std::pair<int32_t, CoCount*>> count_list_;
+    /// Per job (ids are dense, from the codec): tasks held, and the (attribute, counts) it keeps.
+    /// A flat row, so holding a task reads one place, not two hash tables; entries of cocounts_
+    /// are never erased, so the pointers stay good.
+    struct JobTally {
+        int64_t held = 0;  // a new job's counts start at zero
+        std::vector<std::pair<int32_t, CoCount*>> counts;
+    };
+    std::vector<JobTally> jobs_;
 
     HostGroups groups_;  // the index: equivalence classes of hosts
 

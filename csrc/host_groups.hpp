@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "layout.hpp"
+#include "signature_table.hpp"
 
 namespace titus {
 
@@ -33,6 +34,7 @@ struct HostGroup {
     std::vector<int32_t> heap;
     double free_cpus = 0.0;
     std::string signature;
+    uint64_t hash = 0;  // of signature (SignatureTable)
     int32_t bucket = -1;
 
     int32_t rep() const { return heap.front(); }
@@ -310,8 +312,7 @@ public:
         }
         for (int32_t h : dirty_) {
             dirty_flag_[h] = 0;
-            unplace(h, key);
-            place(h, sig, key);
+            rehome(h, sig, key);
         }
         dirty_.clear();
     }
@@ -327,8 +328,7 @@ public:
             const int32_t g = group_of(h);
             if (g >= 0 && groups_[g].bucket == b) {
                 dirty_flag_[h] = 0;
-                unplace(h, key);
-                place(h, sig, key);
+                rehome(h, sig, key);
             } else {
                 dirty_[k++] = h;
             }
@@ -381,8 +381,7 @@ private:
     uint64_t layout_epoch_ = 0;
     std::vector<HostGroup> groups_;
     std::vector<int32_t> spare_;  // unused group ids
-    std::unordered_map<std::string, int32_t> by_signature_;
-    std::unordered_map<std::string, int32_t>::node_type spare_node_;  // kept for the next class
+    SignatureTable by_signature_;
     size_t n_classes_ = 0;
     std::vector<int32_t> group_of_;
     std::vector<int32_t> heap_pos_;  // host -> its position in its class's heap, or -1
@@ -411,9 +410,37 @@ private:
     void place(int32_t h, Sig& sig, Key& key) {
         scratch_.clear();
         const double free_cpus = sig(h, scratch_);
-        auto it = by_signature_.find(scratch_);
-        int32_t g;
-        if (it == by_signature_.end()) {
+        place_as(h, free_cpus, -1, key);
+    }
+
+    /// Move a changed host to the class of its signature now. Most changes are usage only: the
+    /// attribute part is the same, so the bucket is the one it was in (no lookup); a host whose
+    /// signature did not change at all stays where it is.
+    template <typename Sig, typename Key>
+    void rehome(int32_t h, Sig& sig, Key& key) {
+        scratch_.clear();
+        const double free_cpus = sig(h, scratch_);
+        int32_t bucket = -1;
+        const int32_t g0 = group_of(h);
+        if (g0 >= 0) {
+            const std::string& was = groups_[g0].signature;
+            if (was == scratch_) return;
+            if (was.size() == scratch_.size() &&
+                std::memcmp(was.data() + bucket_from_, scratch_.data() + bucket_from_, was.size() - bucket_from_) == 0)
+                bucket = groups_[g0].bucket;
+        }
+        unplace(h, key);
+        if (bucket >= 0 && buckets_[bucket].empty()) bucket = -1;  // h alone held it: freed
+        place_as(h, free_cpus, bucket, key);
+    }
+
+    /// File h under the signature in scratch_ (free cpus `free_cpus`); `bucket` is its bucket
+    /// when known, else -1.
+    template <typename Key>
+    void place_as(int32_t h, double free_cpus, int32_t bucket, Key& key) {
+        const uint64_t hash = hash_bytes64(scratch_.data(), scratch_.size());
+        int32_t g = by_signature_.find(hash, [this](int32_t id) { return groups_[id].signature == scratch_; });
+        if (g < 0) {
             if (!spare_.empty()) {
                 g = spare_.back();
                 spare_.pop_back();
@@ -422,18 +449,11 @@ private:
                 groups_.emplace_back();
             }
             groups_[g].signature = scratch_;
+            groups_[g].hash = hash;
             groups_[g].free_cpus = free_cpus;
-            if (spare_node_.empty()) {
-                by_signature_.emplace(scratch_, g);
-            } else {  // the node (and key storage) of a class gone: no allocation per placement
-                spare_node_.key() = scratch_;
-                spare_node_.mapped() = g;
-                by_signature_.insert(std::move(spare_node_));
-            }
+            by_signature_.insert(hash, g);
             ++n_classes_;
-            file_in_bucket(g);
-        } else {
-            g = it->second;
+            file_in_bucket(g, bucket);
         }
         if (static_cast<size_t>(h) >= group_of_.size()) group_of_.resize(h + 1, -1);
         if (static_cast<size_t>(h) >= heap_pos_.size()) heap_pos_.resize(h + 1, -1);
@@ -492,13 +512,18 @@ private:
         sift_down(heap, static_cast<size_t>(heap_pos_[last]), key);
     }
 
-    void file_in_bucket(int32_t g) {
+    /// File class g in its bucket: `b` when known (-1: found or made from its signature).
+    void file_in_bucket(int32_t g, int32_t b) {
         HostGroup& grp = groups_[g];
+        if (b >= 0) {
+            grp.bucket = b;
+            buckets_[b].insert(std::make_pair(grp.free_cpus, g), grp.signature.data(), 2 * static_cast<size_t>(n_res_));
+            return;
+        }
         std::string& k = bucket_scratch_;  // reused: a class made per placement, no allocation
         if (grp.signature.size() > bucket_from_) k.assign(grp.signature, bucket_from_, std::string::npos);
         else k.clear();
         auto it = bucket_by_key_.find(k);
-        int32_t b;
         if (it == bucket_by_key_.end()) {
             if (!spare_buckets_.empty()) {
                 b = spare_buckets_.back();
@@ -526,8 +551,7 @@ private:
         heap_erase(grp.heap, h, key);
         if (grp.heap.empty()) {
             if (grp.heap.capacity() > 64) std::vector<int32_t>().swap(grp.heap);  // a big class gives its memory back
-            auto node = by_signature_.extract(grp.signature);
-            if (spare_node_.empty()) spare_node_ = std::move(node);
+            by_signature_.erase(grp.hash, g);
             --n_classes_;
             HostBucket& b = buckets_[grp.bucket];
             b.erase(std::make_pair(grp.free_cpus, g), 2 * static_cast<size_t>(n_res_));

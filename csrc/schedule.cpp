@@ -14,6 +14,10 @@ namespace titus {
 std::vector<ReadyClass> Engine::begin_call(const ClassTable& classes, const GroupLimits& limits) {
     std::vector<ReadyClass> ready;
     ready.reserve(classes.n_cls);
+    // Every job of the call has its tally row before the loop: none grows the table mid-call.
+    int32_t max_job = -1;
+    for (int64_t k = 0; k < classes.n_cls; ++k) max_job = std::max(max_job, classes.cls[k].job);
+    if (static_cast<size_t>(max_job + 1) > jobs_.size()) jobs_.resize(static_cast<size_t>(max_job) + 1);
     int32_t max_hard = 0, max_sets = 0;
     for (int64_t k = 0; k < classes.n_cls; ++k) {
         ready.push_back(ready_class(classes, k));
