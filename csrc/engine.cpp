@@ -78,6 +78,18 @@ void Engine::reserve_hosts(int64_t n) {
     for (auto& col : columns_) grow(col, H);
 }
 
+void Engine::reserve_slots(int64_t n) {
+    // Free slots are taken first; only the rest are new.
+    const size_t need = t_host_.size() + static_cast<size_t>(std::max<int64_t>(0, n - static_cast<int64_t>(free_slots_.size())));
+    grow(t_host_, need);
+    grow(t_job_, need);
+    grow(t_group_, need);
+    grow(t_excl_, need);
+    grow(t_prio_, need);
+    grow(t_seq_, need);
+    grow(t_row_, need);
+}
+
 int32_t Engine::add_hosts(const double* caps, int64_t n, const uint64_t* fnv, const int32_t* attrs, int64_t n_attrs,
                           const int32_t* port_ranges, int64_t n_ports, const int32_t* sets, int64_t n_sets) {
     const int32_t first = n_hosts();

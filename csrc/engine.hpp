@@ -175,6 +175,9 @@ public:
 
     /// Room for `n` hosts in all, so that adding them in parts copies no array.
     void reserve_hosts(int64_t n);
+    /// Room for `n` more held tasks, so a call placing many does not copy the task arrays as
+    /// they grow.
+    void reserve_slots(int64_t n);
     /// Add hosts; returns the first new host index.
     int32_t add_hosts(const double* caps, int64_t n, const uint64_t* fnv, const int32_t* attrs, int64_t n_attrs,
                       const int32_t* port_ranges, int64_t n_ports, const int32_t* sets, int64_t n_sets);

@@ -68,6 +68,7 @@ bool Engine::over_group_limit(const TaskView& t, const GroupLimits& limits) cons
 void Engine::schedule(const double* demand, const int32_t* task_class, int64_t n, const ClassTable& classes,
                       const GroupLimits& limits, ScheduleOut& out, const CallExtras& x) {
     std::vector<ReadyClass> ready = begin_call(classes, limits);
+    reserve_slots(n);
     int32_t max_sets = call_.reason_hard0 - call_.reason_sets0;
     out.width = call_.width;
     out.max_sets = max_sets;

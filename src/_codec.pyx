@@ -30,7 +30,7 @@ from libc.stdint cimport int32_t, uint64_t
 from titus._engine import (BASE_RESOURCES, CLASS_DTYPE, CONSTRAINT_DTYPE, CONSTRAINT_KINDS,
                            CONSTRAINT_REASON_PREFIX, FIXED_REASONS, PORTS_REASON,
                            REASON_GROUP_LIMIT, SET_REASON_PREFIX, SET_REQUEST_DTYPE)
-from titus.constraints import CONSTRAINT_TYPES, value_text
+from titus.constraints import CONSTRAINT_TYPES, int_value, value_text
 
 cnp.import_array()
 
@@ -638,7 +638,7 @@ cdef class Codec:
             self._fill_row(dv, i, t, f)
             hard, soft, sets, ports = _read(f, t, "hard"), _read(f, t, "soft"), _read(f, t, "resource_sets"), _read(f, t, "ports")
             job, group = _read(f, t, "job"), _read(f, t, "group")
-            ports = ports if type(ports) is int else int(ports)
+            ports = ports if type(ports) is int else int_value(ports)
             quick = k = None
             if type(hard) is tuple and type(soft) is tuple and not sets:
                 if hard is p_hard and soft is p_soft and job is p_job and group is p_group and ports == p_ports:
@@ -667,7 +667,7 @@ cdef class Codec:
 
     def class_key(self, c):
         """The class key of a ``TaskClass`` (or a ``Task``)."""
-        return (c.job, c.group, tuple(c.hard), tuple(c.soft), int(c.ports),
+        return (c.job, c.group, tuple(c.hard), tuple(c.soft), int_value(c.ports),
                 tuple(sorted(c.resource_sets.items())))
 
     def class_keys(self, list classes):
@@ -683,10 +683,10 @@ cdef class Codec:
             hard, soft, sets, ports = c.hard, c.soft, c.resource_sets, c.ports
             keys[k] = (c.job, c.group, hard if type(hard) is tuple else tuple(hard),
                        soft if type(soft) is tuple else tuple(soft),
-                       ports if type(ports) is int else int(ports),
+                       ports if type(ports) is int else int_value(ports),
                        tuple(sorted(sets.items())) if sets else ())
             gv[k] = 1 if c.gang else 0
-            pv[k] = c.priority
+            pv[k] = int_value(c.priority)
         return keys, gang, prio
 
     def encode_classes(self, list keys):
@@ -739,7 +739,7 @@ cdef class Codec:
                     vals.append(self._value_id(attr, x if type(x) is str else value_text(x)))
                     n_vals += 1
             elif kind == _K_BALANCED:
-                expected = int(c.expected_values)
+                expected = int_value(c.expected_values)
         row[_C_KIND] = kind
         row[_C_ATTR] = attr
         row[_C_EXPECTED] = expected

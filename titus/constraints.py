@@ -31,6 +31,22 @@ def value_text(value) -> str:
     raise TypeError(f"an attribute value is a string or an integer, got {type(value).__name__}")
 
 
+def int_value(value) -> int:
+    """The value an integer field (``expected_values``, a task's ``ports`` or ``priority``) is
+    read as: an ``int``'s own value -- for a subclass too, whatever its ``__int__`` or
+    ``__index__`` says -- or a numpy integer's. Equal values read alike, so tasks of a shared
+    task class (equal fields) are placed alike. Raises TypeError for a bool or any other type;
+    validation refuses those first.
+    """
+    if isinstance(value, bool):
+        raise TypeError("an integer field is an int or a numpy integer, got bool")
+    if isinstance(value, int):
+        return int.__index__(value)
+    if isinstance(value, np.integer):
+        return np.generic.item(value)  # its value, not a subclass's item, __int__ or __index__
+    raise TypeError(f"an integer field is an int or a numpy integer, got {type(value).__name__}")
+
+
 def _shown(value) -> str:
     """A value as a constraint's repr (and so a failure message) shows it: its text, the same
     for equal values of a shared task class; ``str()`` for what is no attribute value."""

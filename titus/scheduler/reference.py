@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from titus._engine import CONSTRAINT_REASON_PREFIX, FIXED_REASONS, PORTS_REASON, SET_REASON_PREFIX
-from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr, value_text
+from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr, int_value, value_text
 from titus.resources import BASE_RESOURCES
 from titus.scheduler import gangs
 from titus.scheduler import task_order as order
@@ -314,7 +314,7 @@ class ReferenceScheduler:
         for i in order_rows:
             c: TaskClass = classes[tc[i]]
             ask = _Ask(None, {r: float(d[i, j]) for j, r in enumerate(self._resources)}, c.job, c.group,
-                       tuple(c.hard), tuple(c.soft), int(c.ports), dict(c.resource_sets), int(c.priority))
+                       tuple(c.hard), tuple(c.soft), int_value(c.ports), dict(c.resource_sets), int_value(c.priority))
             if task_ids is not None:
                 key = task_ids[i]
             else:
@@ -352,8 +352,8 @@ class ReferenceScheduler:
     def _ask_from_task(self, t: Task) -> _Ask:
         demand = {r: float(getattr(t, r)) for r in BASE_RESOURCES}
         demand.update({k: float(q) for k, q in t.scalars.items()})
-        return _Ask(t.id, demand, t.job, t.group, tuple(t.hard), tuple(t.soft), int(t.ports),
-                    dict(t.resource_sets), int(t.priority))
+        return _Ask(t.id, demand, t.job, t.group, tuple(t.hard), tuple(t.soft), int_value(t.ports),
+                    dict(t.resource_sets), int_value(t.priority))
 
     def _live_hosts(self):
         return [h for h in self._hosts if h is not None]
@@ -593,7 +593,7 @@ class ReferenceScheduler:
             if c.attr not in h.attrs:
                 return False
             cnt = counts[c.attr]
-            n, k = sum(cnt.values()), int(c.expected_values)
+            n, k = sum(cnt.values()), int_value(c.expected_values)
             return cnt.get(h.attrs[c.attr], 0) + 1 <= (n + k) // k
         raise TypeError(c)
 
@@ -603,7 +603,7 @@ class ReferenceScheduler:
                 return 0.0
             cnt = counts[c.attr]
             nonzero = [n for n in cnt.values() if n > 0]
-            m = min(nonzero) if len(nonzero) >= int(c.expected_values) else 0
+            m = min(nonzero) if len(nonzero) >= int_value(c.expected_values) else 0
             return 1.0 / (1.0 + float(max(0, cnt.get(h.attrs[c.attr], 0) - m)))
         return 1.0 if self._satisfied(c, h, counts, n_tasks) else 0.0
 

@@ -16,7 +16,7 @@ import numpy as np
 from titus._codec import Codec, record_placements
 from titus import _engine
 from titus._engine import REASON_RESOURCE0, Engine
-from titus.constraints import ExclusiveHost
+from titus.constraints import ExclusiveHost, int_value
 from titus.resources import BASE_RESOURCES
 from titus.scheduler import gangs
 from titus.scheduler import task_order as order
@@ -237,7 +237,7 @@ class Scheduler:
             for p in ports:
                 if not self._engine.port_free(idx, p):
                     raise ValueError(f"add_running: task {task.id!r}: port {p} is not free on host {host_id!r}")
-        elif self._engine.free_ports(idx) < task.ports:
+        elif self._engine.free_ports(idx) < int_value(task.ports):
             raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: ports")
         # Looked up, not interned: a refused task leaves the name tables as they were.
         missing = self._engine.missing_set(idx, self._codec.set_requests(dict(task.resource_sets), False))
@@ -251,8 +251,8 @@ class Scheduler:
         row = self._codec.encode_classes([self._codec.class_key(task)])[0][0]
         job, group = int(row["job"]), int(row["group"])
         exclusive = any(isinstance(c, ExclusiveHost) for c in task.hard)
-        slot, _, _ = self._engine.hold(idx, demand, job, group, exclusive, int(task.ports), ports, sets,
-                                       int(task.priority))
+        slot, _, _ = self._engine.hold(idx, demand, job, group, exclusive, int_value(task.ports), ports, sets,
+                                       int_value(task.priority))
         self._task_slot[task.id] = slot
         self._slot_task[slot] = task.id
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from titus import _engine
 from titus._codec import ConstraintVerdicts, plain_class_keys, plain_classes, plain_host_prefix, plain_task_prefix
-from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr, value_text
+from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr, int_value, value_text
 from titus.resources import BASE_RESOURCES
 from titus.scheduler.model import Host, Task, TaskClass
 
@@ -135,13 +135,16 @@ def number(value, where: str) -> float:
 
 
 def count(value, where: str, lo: int = 0, hi: int = MAX_COUNT) -> int:
-    """``value`` as an int in ``lo..hi``; else ValueError naming ``where`` (InputTypeError
-    if it is no integer)."""
-    if isinstance(value, bool) or not isinstance(value, (Integral, np.integer)):
-        raise InputTypeError(f"{where}: must be an integer, {_got(value)}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{where}: must be an integer in {lo}..{hi}, got {show(value)}")
-    return int(value)
+    """``value`` read as ``titus.constraints.int_value`` reads it (an int's own value, a
+    numpy integer's), in ``lo..hi``; else ValueError naming ``where``, or InputTypeError if it
+    is no int or numpy integer (another ``numbers.Integral`` type too: equal ones need not
+    read alike, and tasks with equal fields share a class)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputTypeError(f"{where}: must be an integer (an int or a numpy integer), {_got(value)}")
+    n = int_value(value)
+    if not lo <= n <= hi:
+        raise ValueError(f"{where}: must be an integer in {lo}..{hi}, got {show(n)}")
+    return n
 
 
 def sequence(value, where: str, what: str) -> Sequence:
