@@ -282,7 +282,7 @@ void Engine::walk_bucket(const TaskView& t, const CallState::BucketBound& bb, in
             continue;
         }
         const BucketChunk& ch = hb.chunks[c];
-        if (ch.by_free.front().first > key_stop) break;
+        if (ch.first.first > key_stop) break;
         // Skip a whole chunk where no class fits, or (with a best already) none can reach it.
         ch.ensure(R_, kEps);
         if (!ch.may_fit(d, R_)) continue;

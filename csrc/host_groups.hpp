@@ -52,6 +52,9 @@ struct HostGroup {
 struct BucketChunk {
     static constexpr int kUtilCols = 3;
     std::vector<std::pair<double, int32_t>> by_free;
+    // by_free's first and last entries, kept beside the bounds: a binary search over the chunks
+    // and a walk's stop test read these without following a pointer per chunk.
+    std::pair<double, int32_t> first{0.0, 0}, last{0.0, 0};
     std::vector<double> state;  // [entry][2R]
     mutable std::vector<double> room;  // [R]
     mutable double util[2 * kUtilCols] = {0, 0, 0, 0, 0, 0};
@@ -91,6 +94,12 @@ struct BucketChunk {
             util[c] = std::max(util[c], util_of(used[kCol[c]], cp));
             util[kUtilCols + c] = std::max(util[kUtilCols + c], util_of(1.0, cp));
         }
+    }
+
+    /// Note by_free's ends after it changed (not empty).
+    void kept_ends() {
+        first = by_free.front();
+        last = by_free.back();
     }
 
     /// A class came in (its row at entry i): folded into the bounds. One left: rebuilt later.
@@ -178,13 +187,13 @@ struct HostBucket {
 
     bool empty() const { return n == 0; }
     /// The class of the first entry (any member tells the bucket's attribute values).
-    int32_t first_class() const { return chunks.front().by_free.front().second; }
+    int32_t first_class() const { return chunks.front().first.second; }
 
     /// (chunk, index) of the first entry not below `e`; (chunks.size(), 0) when none.
     std::pair<size_t, size_t> locate(const std::pair<double, int32_t>& e) const {
         auto it = std::lower_bound(chunks.begin(), chunks.end(), e,
                                    [](const BucketChunk& c, const std::pair<double, int32_t>& x) {
-                                       return c.by_free.back() < x;
+                                       return c.last < x;
                                    });
         const size_t c = static_cast<size_t>(it - chunks.begin());
         if (c == chunks.size()) return {c, 0};
@@ -196,6 +205,7 @@ struct HostBucket {
         if (chunks.empty()) {
             chunks.emplace_back();
             chunks.back().by_free.push_back(e);
+            chunks.back().kept_ends();
             chunks.back().state.resize(w);
             std::memcpy(chunks.back().state.data(), row, sizeof(double) * w);
             n = 1;
@@ -209,6 +219,7 @@ struct HostBucket {
         }
         BucketChunk& ch = chunks[c];
         ch.by_free.insert(ch.by_free.begin() + static_cast<ptrdiff_t>(i), e);
+        ch.kept_ends();
         ch.state.insert(ch.state.begin() + static_cast<ptrdiff_t>(i * w), w, 0.0);
         std::memcpy(&ch.state[i * w], row, sizeof(double) * w);  // may be unaligned there
         ch.entered(i, static_cast<int32_t>(w / 2), kEps);
@@ -222,6 +233,7 @@ struct HostBucket {
         BucketChunk& ch = chunks[c];
         const bool loosens = ch.reaches_a_bound(i, static_cast<int32_t>(w / 2), kEps);
         ch.by_free.erase(ch.by_free.begin() + static_cast<ptrdiff_t>(i));
+        if (!ch.by_free.empty()) ch.kept_ends();
         ch.state.erase(ch.state.begin() + static_cast<ptrdiff_t>(i * w),
                        ch.state.begin() + static_cast<ptrdiff_t>((i + 1) * w));
         --n;
@@ -269,6 +281,8 @@ private:
         upper.state.assign(lo.state.begin() + static_cast<ptrdiff_t>(half * w), lo.state.end());
         lo.by_free.resize(half);
         lo.state.resize(half * w);
+        lo.kept_ends();
+        upper.kept_ends();
         lo.left();
         upper.left();
         chunks.insert(chunks.begin() + static_cast<ptrdiff_t>(c + 1), std::move(upper));

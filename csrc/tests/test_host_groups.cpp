@@ -139,6 +139,8 @@ TEST_CASE("a bucket keeps its classes sorted across chunks as they come and go")
     for (const auto& c : b.chunks) {
         CHECK_FALSE(c.by_free.empty());
         CHECK(c.by_free.size() <= titus::HostBucket::kChunk);
+        CHECK(c.first == c.by_free.front());  // the ends kept beside the bounds are the list's
+        CHECK(c.last == c.by_free.back());
         for (size_t j = 0; j < c.by_free.size(); ++j) {
             got.push_back(c.by_free[j]);
             CHECK(c.state[j * w] == c.by_free[j].first + 1.0);  // each row stays beside its entry
