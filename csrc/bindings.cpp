@@ -38,6 +38,17 @@ void check_cols(const py::array& a, py::ssize_t cols, const char* what) {
         throw py::value_error(std::string(what) + ": expected shape (n, " + std::to_string(cols) + ")");
 }
 
+// Demands and capacities are finite and >= 0 (group limits may be +inf: none). The Python
+// layer checks each field first; this is the engine's own guard, so that no value that reached
+// it some other way (an object whose number changes between reads) can enter a host's usage:
+// a NaN there would break the order of the class index and every fit test after it.
+void check_quantities(const double* p, size_t count, bool inf_ok, const char* what) {
+    for (size_t i = 0; i < count; ++i)
+        if (!(p[i] >= 0.0) || (!inf_ok && !std::isfinite(p[i])))
+            throw py::value_error(std::string(what) + ": every value must be " + (inf_ok ? "" : "finite and ") +
+                                  ">= 0, got " + std::to_string(p[i]));
+}
+
 std::vector<std::pair<int32_t, int32_t>> set_requests(const CArray<int32_t>& rs) {
     if (rs.size() == 0) return {};
     check_cols(rs, 2, "resource set requests");
@@ -62,6 +73,8 @@ py::tuple schedule(Engine& e, const CArray<double>& demand, const CArray<int32_t
     if (cls.ndim() != 1 || cons.ndim() != 1 || rs.ndim() != 1)
         throw py::value_error("cls, cons, rs: expected 1-D arrays of CLASS_DTYPE, CONSTRAINT_DTYPE, SET_REQUEST_DTYPE");
     if (limit_groups.size()) check_cols(limits, e.n_resources(), "group limits");
+    check_quantities(demand.data(), static_cast<size_t>(demand.size()), false, "demand");
+    check_quantities(limits.data(), static_cast<size_t>(limits.size()), true, "group limits");
     const py::ssize_t n_cls = cls.size();
     const int32_t* tc = task_class.data();
     for (py::ssize_t i = 0; i < n; ++i)
@@ -183,6 +196,7 @@ PYBIND11_MODULE(_engine, m) {
                  if (attrs.size()) check_cols(attrs, 3, "attributes");
                  if (ports.size()) check_cols(ports, 3, "port ranges");
                  if (sets.size()) check_cols(sets, 4, "resource sets");
+                 check_quantities(caps.data(), static_cast<size_t>(caps.size()), false, "caps");
                  return e.add_hosts(caps.data(), n, fnv.data(), attrs.data(), attrs.size() ? attrs.shape(0) : 0,
                                     ports.data(), ports.size() ? ports.shape(0) : 0, sets.data(),
                                     sets.size() ? sets.shape(0) : 0);
@@ -253,6 +267,7 @@ PYBIND11_MODULE(_engine, m) {
                 int32_t n_ports, py::object exact_ports, const CArray<int32_t>& rs, int32_t priority) {
                  check_host(e, h);
                  if (d.size() != e.n_resources()) throw py::value_error("demand: expected n_resources values");
+                 check_quantities(d.data(), static_cast<size_t>(d.size()), false, "demand");
                  std::vector<int32_t> exact;
                  const bool has_exact = !exact_ports.is_none();
                  if (has_exact) exact = exact_ports.cast<std::vector<int32_t>>();

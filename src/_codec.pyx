@@ -30,7 +30,8 @@ from libc.stdint cimport int32_t, uint64_t
 from titus._engine import (BASE_RESOURCES, CLASS_DTYPE, CONSTRAINT_DTYPE, CONSTRAINT_KINDS,
                            CONSTRAINT_REASON_PREFIX, FIXED_REASONS, PORTS_REASON,
                            REASON_GROUP_LIMIT, SET_REASON_PREFIX, SET_REQUEST_DTYPE)
-from titus.constraints import CONSTRAINT_TYPES, int_value, value_text
+from titus.constraints import CONSTRAINT_TYPES, plain_constraint, value_text
+from titus.readers import int_value, quantity
 
 cnp.import_array()
 
@@ -172,7 +173,7 @@ cdef tuple _plain_class(object c, object task_class, object max_count, object mi
         return None
     gang_out[0] = gang is True
     prio_out[0] = <int32_t>prio
-    return (job, group, hard, soft, ports, ())
+    return (job, group, _key_constraints(hard), _key_constraints(soft), ports, ())
 
 
 cdef tuple _checked_tuple(ConstraintVerdicts verdicts, object cs, set ok):
@@ -208,6 +209,26 @@ cdef inline dict _fields(object x):
     object of an exact, known dataclass type there (its class defines no descriptor for them)."""
     cdef object d = getattr(x, "__dict__", None)
     return d if type(d) is dict else None
+
+
+cdef tuple _key_constraints(object cs):
+    """A task's constraints as its class key holds them: a tuple, and a caller's own subclass of a
+    kind as that kind (``plain_constraint``), so classes are told apart by their constraints'
+    fields, never by a subclass's ``==`` or ``hash``."""
+    cdef tuple t = cs if type(cs) is tuple else tuple(cs)
+    for c in t:
+        if type(c) not in CONSTRAINT_TYPES:
+            return tuple([plain_constraint(x) for x in t])
+    return t
+
+
+cdef inline double _quantity(object x) except? -1.0:
+    """A quantity as ``titus.readers.quantity`` reads it; an exact float or int without a call."""
+    if type(x) is float:
+        return <double>x
+    if type(x) is int:
+        return float(x)
+    return quantity(x)
 
 
 cdef inline object _read(dict f, object x, str name):
@@ -543,14 +564,15 @@ cdef class Codec:
 
     cdef void _fill_row(self, double[:, ::1] out, Py_ssize_t i, object item, dict f=None) except *:
         # f: the item's instance dict, when its fields may be read there (see _read)
-        out[i, 0] = float(_read(f, item, "cpus"))
-        out[i, 1] = float(_read(f, item, "memory_mb"))
-        out[i, 2] = float(_read(f, item, "disk_mb"))
-        out[i, 3] = float(_read(f, item, "network_mbps"))
+        # read as the check read them (titus.readers.quantity): a subclass by its value
+        out[i, 0] = _quantity(_read(f, item, "cpus"))
+        out[i, 1] = _quantity(_read(f, item, "memory_mb"))
+        out[i, 2] = _quantity(_read(f, item, "disk_mb"))
+        out[i, 3] = _quantity(_read(f, item, "network_mbps"))
         scalars = _read(f, item, "scalars")
         if type(scalars) is not dict or scalars:  # most have none: no items view, no iterator
             for name, q in scalars.items():
-                out[i, <Py_ssize_t>self.resource_col[name]] = float(q)
+                out[i, <Py_ssize_t>self.resource_col[name]] = _quantity(q)
 
     def demand_row(self, task):
         """One task's demand as float64[R], in resource order."""
@@ -590,9 +612,9 @@ cdef class Codec:
                 av[k, 2] = intern(self.attr_values[a], value if type(value) is str else value_text(value))
                 k += 1
             for lo, hi in h.ports:
-                ports.append((i, int(lo), int(hi)))
+                ports.append((i, int_value(lo), int_value(hi)))
             for name, shape in h.resource_sets.items():
-                sets.append((i, intern(self.set_names, name), int(shape[0]), int(shape[1])))
+                sets.append((i, intern(self.set_names, name), int_value(shape[0]), int_value(shape[1])))
         return (caps, fnv, attrs[:k], _rows(ports, 3), _rows(sets, 4))
 
     def register_hosts(self, list ids, int first_index):
@@ -649,8 +671,7 @@ cdef class Codec:
                 if k is not None:
                     k = (<tuple>k)[0]
             if k is None:
-                key = (job, group, hard if type(hard) is tuple else tuple(hard),
-                       soft if type(soft) is tuple else tuple(soft), ports,
+                key = (job, group, _key_constraints(hard), _key_constraints(soft), ports,
                        tuple(sorted(sets.items())) if sets else ())
                 k = index.get(key)
                 if k is None:
@@ -667,7 +688,7 @@ cdef class Codec:
 
     def class_key(self, c):
         """The class key of a ``TaskClass`` (or a ``Task``)."""
-        return (c.job, c.group, tuple(c.hard), tuple(c.soft), int_value(c.ports),
+        return (c.job, c.group, _key_constraints(c.hard), _key_constraints(c.soft), int_value(c.ports),
                 tuple(sorted(c.resource_sets.items())))
 
     def class_keys(self, list classes):
@@ -681,8 +702,7 @@ cdef class Codec:
         for k in range(n):
             c = classes[k]
             hard, soft, sets, ports = c.hard, c.soft, c.resource_sets, c.ports
-            keys[k] = (c.job, c.group, hard if type(hard) is tuple else tuple(hard),
-                       soft if type(soft) is tuple else tuple(soft),
+            keys[k] = (c.job, c.group, _key_constraints(hard), _key_constraints(soft),
                        ports if type(ports) is int else int_value(ports),
                        tuple(sorted(sets.items())) if sets else ())
             gv[k] = 1 if c.gang else 0

@@ -12,6 +12,8 @@ from typing import Iterable
 
 import numpy as np
 
+from titus.readers import int_value
+
 
 def value_text(value) -> str:
     """The text an attribute value (a host's, or one a ``HostAttrValue`` names) is compared as:
@@ -29,22 +31,6 @@ def value_text(value) -> str:
     if isinstance(value, np.integer):
         return int.__repr__(np.generic.item(value))  # its value, not a subclass's __str__ or __int__
     raise TypeError(f"an attribute value is a string or an integer, got {type(value).__name__}")
-
-
-def int_value(value) -> int:
-    """The value an integer field (``expected_values``, a task's ``ports`` or ``priority``) is
-    read as: an ``int``'s own value -- for a subclass too, whatever its ``__int__`` or
-    ``__index__`` says -- or a numpy integer's. Equal values read alike, so tasks of a shared
-    task class (equal fields) are placed alike. Raises TypeError for a bool or any other type;
-    validation refuses those first.
-    """
-    if isinstance(value, bool):
-        raise TypeError("an integer field is an int or a numpy integer, got bool")
-    if isinstance(value, int):
-        return int.__index__(value)
-    if isinstance(value, np.integer):
-        return np.generic.item(value)  # its value, not a subclass's item, __int__ or __index__
-    raise TypeError(f"an integer field is an int or a numpy integer, got {type(value).__name__}")
 
 
 def _shown(value) -> str:
@@ -130,4 +116,27 @@ class BalancedHostAttr:
 
 CONSTRAINT_TYPES = (HostAttrValue, UniqueHostAttr, ExclusiveHost, BalancedHostAttr)
 
-__all__ = ["HostAttrValue", "UniqueHostAttr", "ExclusiveHost", "BalancedHostAttr", "CONSTRAINT_TYPES"]
+
+def plain_constraint(c):
+    """``c`` as one of the four kinds exactly, its fields read once by value: the attribute as a
+    str, the values as their text (``value_text``: they match hosts as text anyway), a count
+    as an int (``titus.readers.int_value``). A constraint of exactly one of the four kinds is
+    returned as it is. A caller's own subclass keeps its meaning but not its ``==`` or ``hash``:
+    tasks with equal constraints share a task class, so equal must mean equal fields.
+    Raises TypeError (or AttributeError) for what validation refuses.
+    """
+    t = type(c)
+    if t in CONSTRAINT_TYPES:
+        return c
+    if isinstance(c, HostAttrValue):
+        return HostAttrValue(str.__str__(c.attr), tuple(value_text(x) for x in c.values))
+    if isinstance(c, BalancedHostAttr):
+        return BalancedHostAttr(str.__str__(c.attr), int_value(c.expected_values))
+    if isinstance(c, UniqueHostAttr):
+        return UniqueHostAttr(str.__str__(c.attr))
+    if isinstance(c, ExclusiveHost):
+        return ExclusiveHost()
+    raise TypeError(f"not a constraint: {t.__name__}")
+
+__all__ = ["HostAttrValue", "UniqueHostAttr", "ExclusiveHost", "BalancedHostAttr", "CONSTRAINT_TYPES",
+           "plain_constraint", "value_text"]

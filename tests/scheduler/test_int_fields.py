@@ -12,7 +12,7 @@ import pytest
 
 from titus import Host, Task, TaskClass
 from titus.constraints import BalancedHostAttr
-from titus.constraints import int_value
+from titus.readers import int_value
 from titus.scheduler.validation import InputTypeError
 from titus.workloads.runner import make_scheduler
 

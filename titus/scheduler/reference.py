@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from titus._engine import CONSTRAINT_REASON_PREFIX, FIXED_REASONS, PORTS_REASON, SET_REASON_PREFIX
-from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr, int_value, value_text
+from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr, plain_constraint, value_text
+from titus.readers import int_value, quantity
 from titus.resources import BASE_RESOURCES
 from titus.scheduler import gangs
 from titus.scheduler import task_order as order
@@ -24,6 +25,11 @@ from titus.scheduler.tiekey import tiekey
 EPS = v.EPS
 # Reason names as the engine reports them (csrc/layout.hpp).
 _, _DISABLED, _EXCLUSIVE = FIXED_REASONS
+
+
+def _plain(constraints) -> tuple:
+    """A task's constraints read as the engine's class key reads them (``plain_constraint``)."""
+    return tuple(plain_constraint(c) for c in constraints)
 
 
 def merge_ranges(ranges) -> list[tuple[int, int]]:
@@ -175,8 +181,8 @@ class ReferenceScheduler:
             self._by_id[host.id] = host.idx
 
     def _new_host(self, idx: int, h: Host) -> _Host:
-        cap = {r: float(getattr(h, r)) for r in BASE_RESOURCES}
-        cap.update({k: float(q) for k, q in h.scalars.items()})
+        cap = {r: quantity(getattr(h, r)) for r in BASE_RESOURCES}
+        cap.update({k: quantity(q) for k, q in h.scalars.items()})
         attrs = {k: value_text(val) for k, val in h.attributes.items()}
         attrs["hostname"] = h.id
         sets = {n: [[None, 0, int(sl)] for _ in range(int(ns))] for n, (ns, sl) in h.resource_sets.items()}
@@ -314,7 +320,7 @@ class ReferenceScheduler:
         for i in order_rows:
             c: TaskClass = classes[tc[i]]
             ask = _Ask(None, {r: float(d[i, j]) for j, r in enumerate(self._resources)}, c.job, c.group,
-                       tuple(c.hard), tuple(c.soft), int_value(c.ports), dict(c.resource_sets), int_value(c.priority))
+                       _plain(c.hard), _plain(c.soft), int_value(c.ports), dict(c.resource_sets), int_value(c.priority))
             if task_ids is not None:
                 key = task_ids[i]
             else:
@@ -350,9 +356,9 @@ class ReferenceScheduler:
 
     # ----------------------------------------------------------------- internals
     def _ask_from_task(self, t: Task) -> _Ask:
-        demand = {r: float(getattr(t, r)) for r in BASE_RESOURCES}
-        demand.update({k: float(q) for k, q in t.scalars.items()})
-        return _Ask(t.id, demand, t.job, t.group, tuple(t.hard), tuple(t.soft), int_value(t.ports),
+        demand = {r: quantity(getattr(t, r)) for r in BASE_RESOURCES}
+        demand.update({k: quantity(q) for k, q in t.scalars.items()})
+        return _Ask(t.id, demand, t.job, t.group, _plain(t.hard), _plain(t.soft), int_value(t.ports),
                     dict(t.resource_sets), int_value(t.priority))
 
     def _live_hosts(self):

@@ -16,7 +16,8 @@ import numpy as np
 from titus._codec import Codec, record_placements
 from titus import _engine
 from titus._engine import REASON_RESOURCE0, Engine
-from titus.constraints import ExclusiveHost, int_value
+from titus.constraints import ExclusiveHost
+from titus.readers import int_value, quantity
 from titus.resources import BASE_RESOURCES
 from titus.scheduler import gangs
 from titus.scheduler import task_order as order
@@ -231,7 +232,7 @@ class Scheduler:
             raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: "
                              f"{self._codec.resources[reason - REASON_RESOURCE0]}")
         for name in unknown:
-            if float(task.scalars[name]) > v.EPS:
+            if quantity(task.scalars[name]) > v.EPS:
                 raise ValueError(f"add_running: task {task.id!r} does not fit on host {host_id!r}: {name}")
         if ports is not None:
             for p in ports:
@@ -261,12 +262,12 @@ class Scheduler:
         resources = self._codec.resources
         row = np.zeros(len(resources), dtype=np.float64)
         for col, name in enumerate(BASE_RESOURCES):
-            row[col] = float(getattr(task, name))
+            row[col] = quantity(getattr(task, name))
         col_of = {name: col for col, name in enumerate(resources)}
         unknown = []
         for name, q in task.scalars.items():
             if name in col_of:
-                row[col_of[name]] = float(q)
+                row[col_of[name]] = quantity(q)
             else:
                 unknown.append(name)
         return row, unknown
@@ -353,7 +354,8 @@ class Scheduler:
         rows, gang = gangs.compose(None, gangs.task_gang_keys(tasks))
         if rows is not None:
             tasks = [tasks[i] for i in rows.tolist()]
-        prio = [t.priority for t in tasks]
+        # read by value, as the check and the twin read it (not through a subclass's __int__ or __bool__)
+        prio = [p if type(p) is int else int_value(p) for p in (t.priority for t in tasks)]
         priority = np.array(prio, dtype=np.int32) if any(prio) else None
         demand, task_class, keys = self._codec.encode_tasks(tasks, Task)
         (hosts, slots, fail_rows, fail_counts, port_off, ports, set_choice, culprit, victims) = self._run(

@@ -16,13 +16,14 @@ import dataclasses
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 
 from titus import _engine
 from titus._codec import ConstraintVerdicts, plain_class_keys, plain_classes, plain_host_prefix, plain_task_prefix
-from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr, int_value, value_text
+from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr, value_text
+from titus.readers import int_value, quantity
 from titus.resources import BASE_RESOURCES
 from titus.scheduler.model import Host, Task, TaskClass
 
@@ -91,11 +92,35 @@ def utf8(text: str) -> bool:
     return True
 
 
+def _base_of(t: type) -> type:
+    """The builtin or numpy type a value's type derives from (itself when it is one)."""
+    for b in t.__mro__:
+        if b.__module__ in ("builtins", "numpy"):
+            return b
+    return object
+
+
+def plain_equality(value, where: str) -> None:
+    """A subclass of ``str``, ``int`` or a numpy number may stand for a value, but not one that
+    redefines ``==``, ``!=`` or ``hash``: ids, names and values key tables on both schedulers
+    and tasks with equal fields share a task class, so equal must mean the same value
+    everywhere. InputTypeError naming ``where`` otherwise."""
+    t = type(value)
+    base = _base_of(t)
+    if t is base:
+        return
+    if t.__eq__ is not base.__eq__ or t.__ne__ is not base.__ne__ or t.__hash__ is not base.__hash__:
+        raise InputTypeError(f"{where}: a {base.__name__} subclass that redefines ==, != or hash "
+                             f"cannot stand for a value, got {t.__name__}")
+
+
 def ident(value, where: str) -> str:
     """``value`` if it is a non-empty string UTF-8 can encode (an id or a name); else
-    ValueError naming ``where`` (InputTypeError if it is no string)."""
+    ValueError naming ``where`` (InputTypeError if it is no string, or a subclass redefining
+    equality: ``plain_equality``)."""
     if not isinstance(value, str):
         raise InputTypeError(f"{where}: must be a non-empty string, {_got(value)}")
+    plain_equality(value, where)
     if not value:
         raise ValueError(f"{where}: must be a non-empty string, got ''")
     if not utf8(value):
@@ -107,6 +132,7 @@ def attr_value(value, where: str) -> None:
     """An attribute value (of a host, or one a HostAttrValue names) is a string UTF-8 can
     encode or an integer; else ValueError naming ``where`` (InputTypeError for another type)."""
     if isinstance(value, str):
+        plain_equality(value, where)
         if not utf8(value):
             raise ValueError(f"{where}: {show(value)} is not encodable as UTF-8 (lone surrogate)")
         return
@@ -114,6 +140,7 @@ def attr_value(value, where: str) -> None:
     # (and an equal constraint already checked is not checked again)
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise InputTypeError(f"{where}: must be a string or an integer, {_got(value)}")
+    plain_equality(value, where)
     try:
         value_text(value)  # it is compared as text
     except ValueError:
@@ -123,24 +150,22 @@ def attr_value(value, where: str) -> None:
 def number(value, where: str) -> float:
     """``value`` as a float that is finite and >= 0; else ValueError naming ``where``
     (InputTypeError if it is no number)."""
-    if isinstance(value, bool) or not isinstance(value, (Real, np.integer, np.floating)):
-        raise InputTypeError(f"{where}: must be a number, {_got(value)}")
-    try:
-        f = float(value)
-    except OverflowError:  # an int beyond float range
-        f = math.inf
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputTypeError(f"{where}: must be a number (a float, an int or a numpy number), {_got(value)}")
+    f = quantity(value)  # as the engine and the twin read it: a subclass by its value
     if not math.isfinite(f) or f < 0:
         raise ValueError(f"{where}: must be finite and >= 0, got {show(value)}")
     return f
 
 
 def count(value, where: str, lo: int = 0, hi: int = MAX_COUNT) -> int:
-    """``value`` read as ``titus.constraints.int_value`` reads it (an int's own value, a
+    """``value`` read as ``titus.readers.int_value`` reads it (an int's own value, a
     numpy integer's), in ``lo..hi``; else ValueError naming ``where``, or InputTypeError if it
     is no int or numpy integer (another ``numbers.Integral`` type too: equal ones need not
     read alike, and tasks with equal fields share a class)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise InputTypeError(f"{where}: must be an integer (an int or a numpy integer), {_got(value)}")
+    plain_equality(value, where)
     n = int_value(value)
     if not lo <= n <= hi:
         raise ValueError(f"{where}: must be an integer in {lo}..{hi}, got {show(n)}")
@@ -479,9 +504,10 @@ def check_gang_priorities(tasks) -> None:
         if t.gang is None:
             continue
         j = first.setdefault(t.gang, i)
-        if tasks[j].priority != t.priority:
+        mine, theirs = int_value(t.priority), int_value(tasks[j].priority)  # as the engine reads them
+        if mine != theirs:
             raise ValueError(f"tasks[{i}].priority: gang {show(t.gang)} members must share one priority, "
-                             f"got {t.priority} (tasks[{j}] has {tasks[j].priority})")
+                             f"got {mine} (tasks[{j}] has {theirs})")
 
 
 def check_running(task, ports, held_ids) -> list[int] | None:

@@ -1,0 +1,51 @@
+"""How the numbers of an input are read: once, by their value, alike on the engine and the twin.
+
+A field is checked, then encoded for the engine or read by the twin: three reads. An object
+whose ``__float__``, ``__int__``, ``__index__`` or ``item`` says something else than its value
+-- or something else at each call -- must not pass the check as one number and be placed as
+another. So a subclass of ``float``, ``int`` or a numpy number is read by the value it holds, not
+through its overrides, and any other type is refused at the check.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def int_value(value) -> int:
+    """The value an integer field (``expected_values``, a task's ``ports`` or ``priority``, a
+    count) is read as: an ``int``'s own value -- for a subclass too, whatever its ``__int__`` or
+    ``__index__`` says -- or a numpy integer's. Equal values read alike, so tasks of a shared
+    task class (equal fields) are placed alike. Raises TypeError for a bool or any other type;
+    validation refuses those first.
+    """
+    if isinstance(value, bool):
+        raise TypeError("an integer field is an int or a numpy integer, got bool")
+    if isinstance(value, int):
+        return int.__index__(value)
+    if isinstance(value, np.integer):
+        return np.generic.item(value)  # its value, not a subclass's item, __int__ or __index__
+    raise TypeError(f"an integer field is an int or a numpy integer, got {type(value).__name__}")
+
+
+def quantity(value) -> float:
+    """The float a quantity (cpus, memory_mb, disk_mb, network_mbps, a scalar, a group limit) is
+    read as: a ``float``'s own value, an ``int``'s (beyond float range: inf), a numpy number's --
+    for a subclass too, whatever its ``__float__``, ``__index__`` or ``item`` says. Raises
+    TypeError for a bool or any other type; validation refuses those first (and a value that is
+    not finite and >= 0).
+    """
+    if type(value) is float:
+        return value
+    if isinstance(value, bool):
+        raise TypeError("a quantity is a float, an int or a numpy number, got bool")
+    if isinstance(value, float):
+        return float.__float__(value)  # the double it holds, not its __float__
+    if isinstance(value, int):
+        n = int.__index__(value)
+        try:
+            return float(n)
+        except OverflowError:  # an int beyond float range
+            return float("inf") if n > 0 else float("-inf")
+    if isinstance(value, (np.floating, np.integer)):
+        return quantity(np.generic.item(value))  # a Python float or int: its value
+    raise TypeError(f"a quantity is a float, an int or a numpy number, got {type(value).__name__}")
