@@ -38,6 +38,7 @@ void Engine::add_resource() {
     widen(group_used_, R_);
     ++R_;
     groups_.invalidate();
+    cap_extremes_fresh_ = false;
 }
 
 void Engine::ensure_attrs(int32_t n) {
@@ -50,6 +51,7 @@ void Engine::insert_order(std::vector<int32_t> fresh) {
         return tiekey_[a] != tiekey_[b] ? tiekey_[a] < tiekey_[b] : a < b;
     };
     std::sort(fresh.begin(), fresh.end(), less);
+    cap_extremes_fresh_ = false;  // live hosts came
     const size_t mid = order_.size();
     order_.insert(order_.end(), fresh.begin(), fresh.end());
     std::inplace_merge(order_.begin(), order_.begin() + mid, order_.end(), less);
@@ -157,6 +159,7 @@ std::vector<int32_t> Engine::remove_host(int32_t h) {
     groups_.drop(h, [this](int32_t x) { return tiekey_[x]; });
     live_[h] = 0;
     order_.erase(std::find(order_.begin(), order_.end(), h));
+    cap_extremes_fresh_ = false;
     if (port_id_[h] >= 0) ports_[port_id_[h]] = HostPorts();
     if (set_id_[h] >= 0) sets_[set_id_[h]] = HostSets();
     return dropped;

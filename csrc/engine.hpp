@@ -320,6 +320,8 @@ private:
     // ---- the pipeline stages (one file each; schedule.cpp runs them)
     CallState call_;
     ScoreBound bound_;
+    CapExtremes cap_extremes_;         // of the live hosts, kept while no host comes or goes
+    bool cap_extremes_fresh_ = false;
     /// Ready the classes and the per-call state of one schedule call.
     std::vector<ReadyClass> begin_call(const ClassTable& classes, const GroupLimits& limits);
     /// group_limit (before any host): whether the task would take its group over a limit.

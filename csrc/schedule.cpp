@@ -46,7 +46,13 @@ std::vector<ReadyClass> Engine::begin_call(const ClassTable& classes, const Grou
     // Branch and bound over host classes: exact, so only where good_enough leaves the
     // greatest score in charge of the choice.
     bound_ = ScoreBound();
-    if (use_index_ && !call_.use_good_enough) bound_.prepare(fitness_, soft_w_, fit_w_, cap_.data(), R_, order_, kEps);
+    if (use_index_ && !call_.use_good_enough) {
+        if (!cap_extremes_fresh_) {
+            cap_extremes_ = CapExtremes::of(cap_.data(), R_, order_);
+            cap_extremes_fresh_ = true;
+        }
+        bound_.prepare(fitness_, soft_w_, fit_w_, cap_extremes_, R_, kEps);
+    }
     evaluated_ = 0;
     walked_ = 0;
     bucket_walks_ = 0;

@@ -37,7 +37,7 @@ void check_mix(const std::vector<int32_t>& kinds, const std::vector<double>& wei
     FitnessMix mix;
     mix.set(kinds, weights);
     ScoreBound bound;
-    REQUIRE(bound.prepare(mix, 0.5, 0.35, cap.data(), R, live, kEps));
+    REQUIRE(bound.prepare(mix, 0.5, 0.35, titus::CapExtremes::of(cap.data(), R, live), R, kEps));
     for (int trial = 0; trial < 200; ++trial) {
         const double d[R] = {u(rng) * 4, u(rng) * 8192, u(rng) * 10, u(rng) * 5};
         const double soft = u(rng);
@@ -81,11 +81,11 @@ TEST_CASE("no bound without a cpu binpacker or with a negative weight") {
     FitnessMix mix;
     ScoreBound bound;
     mix.set({kSpreadOffset + kCpuBinpack}, {1.0});
-    CHECK_FALSE(bound.prepare(mix, 0.5, 0.35, cap.data(), 4, live, kEps));
+    CHECK_FALSE(bound.prepare(mix, 0.5, 0.35, titus::CapExtremes::of(cap.data(), 4, live), 4, kEps));
     mix.set({kCpuBinpack}, {-1.0});
-    CHECK_FALSE(bound.prepare(mix, 0.5, 0.35, cap.data(), 4, live, kEps));
+    CHECK_FALSE(bound.prepare(mix, 0.5, 0.35, titus::CapExtremes::of(cap.data(), 4, live), 4, kEps));
     mix.set({kCpuBinpack}, {1.0});
-    CHECK(bound.prepare(mix, 0.5, 0.35, cap.data(), 4, live, kEps));
+    CHECK(bound.prepare(mix, 0.5, 0.35, titus::CapExtremes::of(cap.data(), 4, live), 4, kEps));
 }
 
 TEST_CASE("beneath keeps a margin so rounding never hides a tie") {

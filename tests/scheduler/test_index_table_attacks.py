@@ -414,3 +414,26 @@ def test_constraint_subclasses_with_a_lying_eq_keep_their_classes_apart():
 
     engine, twin = _both(run)
     assert engine == twin
+
+
+@pytest.mark.parametrize("change", ["add", "remove"])
+def test_score_bound_follows_hosts_coming_and_going(change):
+    """The bound's capacity extremes are kept between calls and renewed when hosts come or go:
+    with the largest cpu capacity of an earlier call, a walk would stop before a big host that is
+    the fullest by cpu utilisation."""
+    def run(s):
+        small = [Host(id=f"s{i}", cpus=4, memory_mb=1000) for i in range(4)]
+        s.add_hosts(small + ([Host(id="gone", cpus=2, memory_mb=1000)] if change == "remove" else []))
+        first = s.schedule([Task(id="a", cpus=1, memory_mb=1)])
+        if change == "remove":
+            s.remove_host("gone")  # the least cpu capacity changes
+        s.add_hosts([Host(id="big", cpus=64, memory_mb=1000)])
+        s.add_running(Task(id="filler", cpus=44, memory_mb=1), "big")
+        second = s.schedule([Task(id="b", cpus=1, memory_mb=1), Task(id="c", cpus=3, memory_mb=1)])
+        return summary(first), summary(second)
+
+    outcomes = []
+    for kind in ("native", "reference"):
+        outcomes.append(run(make_scheduler(kind, fitness="cpu_binpack", seed=0)))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][1]["assignments"]["b"] == "big"  # 45/64 of its cpus used beats 2/4

@@ -354,8 +354,9 @@ class Scheduler:
         rows, gang = gangs.compose(None, gangs.task_gang_keys(tasks))
         if rows is not None:
             tasks = [tasks[i] for i in rows.tolist()]
-        # read by value, as the check and the twin read it (not through a subclass's __int__ or __bool__)
-        prio = [p if type(p) is int else int_value(p) for p in (t.priority for t in tasks)]
+        prio = [t.priority for t in tasks]
+        if set(map(type, prio)) - {int}:  # a subclass: read by value, as the check and the twin read it
+            prio = [int_value(p) for p in prio]
         priority = np.array(prio, dtype=np.int32) if any(prio) else None
         demand, task_class, keys = self._codec.encode_tasks(tasks, Task)
         (hosts, slots, fail_rows, fail_counts, port_off, ports, set_choice, culprit, victims) = self._run(
