@@ -380,7 +380,11 @@ cdef object _constraint_key(object c, object host_attr_value, object balanced):
         attr, k = (f.get("attr"), f.get("expected_values")) if f is not None else (None, None)
         if type(attr) is str and type(k) is int:
             return (balanced, attr, k)
-    # Any other, a subclass too (equal to one whose values are of other types): the types of
+    # A caller's own subclass is checked every time (None: no key): its == and hash are its own,
+    # and may call a constraint of other values equal to one already checked.
+    if type(c) not in CONSTRAINT_TYPES:
+        return None
+    # Any other of the four kinds (equal to one whose values are of other types): the types of
     # every field the check reads are part of the key.
     if isinstance(c, host_attr_value):
         return (type(c), c, type(c.attr), tuple(map(type, c.values)))
@@ -418,12 +422,12 @@ cdef class ConstraintVerdicts:
                 continue  # a trace's call brings thousands never seen: no Python check for them
             try:
                 key = _constraint_key(c, self.host_attr_value, self.balanced)
-                if key in self.known:
+                if key is not None and key in self.known:
                     continue
                 self.check_one(c, "constraint")
             except (TypeError, ValueError, AttributeError):
                 return False
-            if len(self.known) < self.limit:
+            if key is not None and len(self.known) < self.limit:
                 self.known[key] = True
         return True
 

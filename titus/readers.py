@@ -18,8 +18,8 @@ def int_value(value) -> int:
     task class (equal fields) are placed alike. Raises TypeError for a bool or any other type;
     validation refuses those first.
     """
-    if isinstance(value, bool):
-        raise TypeError("an integer field is an int or a numpy integer, got bool")
+    if isinstance(value, (bool, np.timedelta64)):
+        raise TypeError(f"an integer field is an int or a numpy integer, got {type(value).__name__}")
     if isinstance(value, int):
         return int.__index__(value)
     if isinstance(value, np.integer):
@@ -36,8 +36,8 @@ def quantity(value) -> float:
     """
     if type(value) is float:
         return value
-    if isinstance(value, bool):
-        raise TypeError("a quantity is a float, an int or a numpy number, got bool")
+    if isinstance(value, (bool, np.timedelta64)):
+        raise TypeError(f"a quantity is a float, an int or a numpy number, got {type(value).__name__}")
     if isinstance(value, float):
         return float.__float__(value)  # the double it holds, not its __float__
     if isinstance(value, int):
@@ -47,5 +47,8 @@ def quantity(value) -> float:
         except OverflowError:  # an int beyond float range
             return float("inf") if n > 0 else float("-inf")
     if isinstance(value, (np.floating, np.integer)):
-        return quantity(np.generic.item(value))  # a Python float or int: its value
+        held = np.generic.item(value)  # its value, as a Python float or int ...
+        if type(held) is not float and type(held) is not int:  # ... or numpy's own (longdouble)
+            held = float(held)  # numpy's base type here, not the caller's subclass
+        return quantity(held)
     raise TypeError(f"a quantity is a float, an int or a numpy number, got {type(value).__name__}")

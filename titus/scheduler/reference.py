@@ -35,7 +35,7 @@ def _plain(constraints) -> tuple:
 def merge_ranges(ranges) -> list[tuple[int, int]]:
     """Sorted, non-overlapping inclusive port ranges."""
     out: list[list[int]] = []
-    for lo, hi in sorted((int(a), int(b)) for a, b in ranges):
+    for lo, hi in sorted((int_value(a), int_value(b)) for a, b in ranges):
         if out and lo <= out[-1][1] + 1:
             out[-1][1] = max(out[-1][1], hi)
         else:
@@ -185,7 +185,7 @@ class ReferenceScheduler:
         cap.update({k: quantity(q) for k, q in h.scalars.items()})
         attrs = {k: value_text(val) for k, val in h.attributes.items()}
         attrs["hostname"] = h.id
-        sets = {n: [[None, 0, int(sl)] for _ in range(int(ns))] for n, (ns, sl) in h.resource_sets.items()}
+        sets = {n: [[None, 0, int_value(sl)] for _ in range(int_value(ns))] for n, (ns, sl) in h.resource_sets.items()}
         return _Host(idx, h.id, cap, {}, merge_ranges(h.ports), sets, attrs, tiekey(h.id, self._seed))
 
     def add_host(self, host: Host) -> None:

@@ -138,7 +138,7 @@ def attr_value(value, where: str) -> None:
         return
     # int or a numpy integer only: another Integral type's equal values need not have equal digits
     # (and an equal constraint already checked is not checked again)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not _integer_type(value):
         raise InputTypeError(f"{where}: must be a string or an integer, {_got(value)}")
     plain_equality(value, where)
     try:
@@ -150,7 +150,7 @@ def attr_value(value, where: str) -> None:
 def number(value, where: str) -> float:
     """``value`` as a float that is finite and >= 0; else ValueError naming ``where``
     (InputTypeError if it is no number)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if isinstance(value, (bool, np.timedelta64)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise InputTypeError(f"{where}: must be a number (a float, an int or a numpy number), {_got(value)}")
     f = quantity(value)  # as the engine and the twin read it: a subclass by its value
     if not math.isfinite(f) or f < 0:
@@ -158,12 +158,18 @@ def number(value, where: str) -> float:
     return f
 
 
+def _integer_type(value) -> bool:
+    """An int or a numpy integer (a subclass too), not a bool nor a timedelta64 (which numpy
+    counts as an integer but reads as a duration)."""
+    return (isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.timedelta64)))
+
+
 def count(value, where: str, lo: int = 0, hi: int = MAX_COUNT) -> int:
     """``value`` read as ``titus.readers.int_value`` reads it (an int's own value, a
     numpy integer's), in ``lo..hi``; else ValueError naming ``where``, or InputTypeError if it
     is no int or numpy integer (another ``numbers.Integral`` type too: equal ones need not
     read alike, and tasks with equal fields share a class)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not _integer_type(value):
         raise InputTypeError(f"{where}: must be an integer (an int or a numpy integer), {_got(value)}")
     plain_equality(value, where)
     n = int_value(value)
@@ -356,13 +362,16 @@ def _check_scalars(scalars, where: str) -> None:
 def _check_port_ranges(ranges, where: str) -> None:
     for j, rng in enumerate(sequence(ranges, where, "(lo, hi) port ranges")):
         if (not isinstance(rng, Sequence) or isinstance(rng, (str, bytes)) or len(rng) != 2
-                or not all(isinstance(p, (Integral, np.integer)) and not isinstance(p, bool) for p in rng)):
+                or not all(_integer_type(p) for p in rng)):
             raise InputTypeError(f"{where}[{j}]: must be a (lo, hi) pair of integers, {_got(rng)}")
         for p in rng:
+            plain_equality(p, f"{where}[{j}]")
+        lo, hi = (int_value(p) for p in rng)  # compared by value, not by their own operators
+        for p in (lo, hi):
             if not 0 <= p <= MAX_PORT:
                 raise ValueError(f"{where}[{j}]: port {p} is outside 0..{MAX_PORT} (range {show(rng)})")
-        if rng[0] > rng[1]:
-            raise ValueError(f"{where}[{j}]: port range must have 0 <= lo <= hi <= {MAX_PORT}, got {show(rng)}")
+        if lo > hi:
+            raise ValueError(f"{where}[{j}]: port range must have 0 <= lo <= hi <= {MAX_PORT}, got ({lo}, {hi})")
 
 
 def _check_host_sets(sets, where: str) -> None:
