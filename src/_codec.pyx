@@ -211,13 +211,28 @@ cdef inline dict _fields(object x):
     return d if type(d) is dict else None
 
 
+cdef object _HAV = CONSTRAINT_TYPES[0], _UNIQUE = CONSTRAINT_TYPES[1], _EXCL = CONSTRAINT_TYPES[2]
+cdef object _BAL = CONSTRAINT_TYPES[3]
+
+
+cdef inline bint _exact_kind(object c):
+    """Whether ``c`` is exactly one of the four kinds (no caller's subclass)."""
+    cdef object t = type(c)
+    return t is _HAV or t is _BAL or t is _UNIQUE or t is _EXCL
+
+
+cdef inline object _int(object x):
+    """An integer field as ``titus.readers.int_value`` reads it; an exact int without a call."""
+    return x if type(x) is int else int_value(x)
+
+
 cdef tuple _key_constraints(object cs):
     """A task's constraints as its class key holds them: a tuple, and a caller's own subclass of a
     kind as that kind (``plain_constraint``), so classes are told apart by their constraints'
     fields, never by a subclass's ``==`` or ``hash``."""
     cdef tuple t = cs if type(cs) is tuple else tuple(cs)
     for c in t:
-        if type(c) not in CONSTRAINT_TYPES:
+        if not _exact_kind(c):
             return tuple([plain_constraint(x) for x in t])
     return t
 
@@ -382,7 +397,7 @@ cdef object _constraint_key(object c, object host_attr_value, object balanced):
             return (balanced, attr, k)
     # A caller's own subclass is checked every time (None: no key): its == and hash are its own,
     # and may call a constraint of other values equal to one already checked.
-    if type(c) not in CONSTRAINT_TYPES:
+    if not _exact_kind(c):
         return None
     # Any other of the four kinds (equal to one whose values are of other types): the types of
     # every field the check reads are part of the key.
@@ -616,9 +631,9 @@ cdef class Codec:
                 av[k, 2] = intern(self.attr_values[a], value if type(value) is str else value_text(value))
                 k += 1
             for lo, hi in h.ports:
-                ports.append((i, int_value(lo), int_value(hi)))
+                ports.append((i, _int(lo), _int(hi)))
             for name, shape in h.resource_sets.items():
-                sets.append((i, intern(self.set_names, name), int_value(shape[0]), int_value(shape[1])))
+                sets.append((i, intern(self.set_names, name), _int(shape[0]), _int(shape[1])))
         return (caps, fnv, attrs[:k], _rows(ports, 3), _rows(sets, 4))
 
     def register_hosts(self, list ids, int first_index):
@@ -664,7 +679,7 @@ cdef class Codec:
             self._fill_row(dv, i, t, f)
             hard, soft, sets, ports = _read(f, t, "hard"), _read(f, t, "soft"), _read(f, t, "resource_sets"), _read(f, t, "ports")
             job, group = _read(f, t, "job"), _read(f, t, "group")
-            ports = ports if type(ports) is int else int_value(ports)
+            ports = _int(ports)
             quick = k = None
             if type(hard) is tuple and type(soft) is tuple and not sets:
                 if hard is p_hard and soft is p_soft and job is p_job and group is p_group and ports == p_ports:
@@ -692,7 +707,7 @@ cdef class Codec:
 
     def class_key(self, c):
         """The class key of a ``TaskClass`` (or a ``Task``)."""
-        return (c.job, c.group, _key_constraints(c.hard), _key_constraints(c.soft), int_value(c.ports),
+        return (c.job, c.group, _key_constraints(c.hard), _key_constraints(c.soft), _int(c.ports),
                 tuple(sorted(c.resource_sets.items())))
 
     def class_keys(self, list classes):
@@ -707,10 +722,10 @@ cdef class Codec:
             c = classes[k]
             hard, soft, sets, ports = c.hard, c.soft, c.resource_sets, c.ports
             keys[k] = (c.job, c.group, _key_constraints(hard), _key_constraints(soft),
-                       ports if type(ports) is int else int_value(ports),
+                       _int(ports),
                        tuple(sorted(sets.items())) if sets else ())
             gv[k] = 1 if c.gang else 0
-            pv[k] = int_value(c.priority)
+            pv[k] = _int(c.priority)
         return keys, gang, prio
 
     def encode_classes(self, list keys):
@@ -763,7 +778,7 @@ cdef class Codec:
                     vals.append(self._value_id(attr, x if type(x) is str else value_text(x)))
                     n_vals += 1
             elif kind == _K_BALANCED:
-                expected = int_value(c.expected_values)
+                expected = _int(c.expected_values)
         row[_C_KIND] = kind
         row[_C_ATTR] = attr
         row[_C_EXPECTED] = expected
