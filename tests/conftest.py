@@ -117,7 +117,7 @@ def pytest_sessionfinish(session, exitstatus):
         import docker
 
         client = docker.from_env(timeout=10)
-        left = client.containers.list(
+        left = client.containers.list(ignore_removed=True,
             all=True, filters={"label": f"{SESSION_LABEL}={SESSION_ID}"})
     except Exception:  # no engine here: nothing can be left on it
         return

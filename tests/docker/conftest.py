@@ -47,7 +47,7 @@ def agent_id(docker_client):
     """A fresh agent id; every container labelled with it is removed after the test."""
     ident = f"test-{uuid.uuid4().hex[:10]}"
     yield ident
-    for container in docker_client.containers.list(
+    for container in docker_client.containers.list(ignore_removed=True,
             all=True, sparse=True, filters={"label": f"titus.agent_id={ident}"}):
         try:
             container.remove(force=True)

@@ -84,7 +84,7 @@ def test_created_container_of_an_unknown_task_is_removed_on_kill(docker_client, 
         rt.kill("unknown", 0)  # the master does not know the task
         done = seen.wait_for("unknown", "Finished", timeout=15)
         assert (done.reason, done.message) == ("killed", "killed before start")
-        assert not docker_client.containers.list(all=True, filters={"id": created.id})
+        assert not docker_client.containers.list(ignore_removed=True, all=True, filters={"id": created.id})
     finally:
         _stop_watching(rt)
 
@@ -102,7 +102,7 @@ def test_repeated_launch_order_reuses_the_container(runtime, statuses, docker_cl
         other.launch(spec("twice", ["sleep", "30"]))
         assert seen.wait_for("twice", "Started", timeout=15)
         assert not [s for s in seen.of("twice") if s.state == "Finished"]
-        assert len(docker_client.containers.list(
+        assert len(docker_client.containers.list(ignore_removed=True,
             all=True, filters={"label": "titus.task_id=twice"})) == 1
     finally:
         _stop_watching(other)
@@ -116,7 +116,7 @@ def test_orphan_container_is_listed_and_reaped(runtime, docker_client, agent_id)
                                  "titus.agent_id": agent_id}))
     assert "orphan-1" in {s.task_id for s in runtime.list()}
     runtime.remove("orphan-1")
-    assert not docker_client.containers.list(all=True, filters={"id": orphan.id})
+    assert not docker_client.containers.list(ignore_removed=True, all=True, filters={"id": orphan.id})
     assert "orphan-1" not in {s.task_id for s in runtime.list()}
 
 

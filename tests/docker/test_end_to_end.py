@@ -81,7 +81,7 @@ def platform(master, agent_id):
 
 
 def _containers(docker_client, agent_id, **filters):
-    return docker_client.containers.list(
+    return docker_client.containers.list(ignore_removed=True,
         all=True, filters={"label": f"titus.agent_id={agent_id}", **filters})
 
 
@@ -137,7 +137,7 @@ def test_orphan_container_is_reaped(platform, docker_client, agent_id):
     platform.start_docker_agent(agent_id)  # registers the orphan; the master has no such task
 
     def gone():
-        return not docker_client.containers.list(all=True, filters={"id": orphan.id})
+        return not docker_client.containers.list(ignore_removed=True, all=True, filters={"id": orphan.id})
 
     platform.wait_for(gone, 60, "the orphan container to be removed")
 

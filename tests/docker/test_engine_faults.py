@@ -30,7 +30,7 @@ def test_launch_while_the_engine_is_unreachable_runs_once_it_is_back(
     assert len(_finished(statuses, "echo-1")) == 1
     assert proxied_runtime.stats["launch_retries"] >= 2
     assert b"hello" in b"".join(proxied_runtime.logs("echo-1"))
-    assert len(docker_client.containers.list(
+    assert len(docker_client.containers.list(ignore_removed=True,
         all=True, filters={"name": container_name("echo-1")})) == 1
 
 
@@ -65,7 +65,7 @@ def test_an_outage_in_the_middle_of_a_launch_leaves_one_container(
         engine_proxy.reopen()
     for task_id in tasks:
         assert statuses.wait_for(task_id, "Finished", timeout=40).reason == "normal"
-        assert len(docker_client.containers.list(
+        assert len(docker_client.containers.list(ignore_removed=True,
             all=True, filters={"name": container_name(task_id)})) == 1
 
 
@@ -87,7 +87,7 @@ def test_user_errors_end_the_task_at_once_and_leave_no_container(
     done = statuses.wait_for("no-binary", "Finished", timeout=15)
     assert done.reason == "failed" and "no such file" in done.message
     assert proxied_runtime.stats["launch_retries"] == 0
-    assert not docker_client.containers.list(
+    assert not docker_client.containers.list(ignore_removed=True,
         all=True, filters={"label": "titus.task_id=no-binary"})
 
 

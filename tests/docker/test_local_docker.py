@@ -62,10 +62,10 @@ def test_local_docker_runs_tasks_as_containers_and_removes_them_at_exit(docker_c
         assert wait_state(http, ok, "Finished")["status"]["reasonCode"] == "normal"
         long = http.post("/api/v3/jobs", json=job("long", "sleep 600")).json()["id"]
         wait_state(http, long, "Started")
-        assert docker_client.containers.list(filters={"label": f"titus.agent_id={agent}"})
+        assert docker_client.containers.list(ignore_removed=True, filters={"label": f"titus.agent_id={agent}"})
     finally:
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=90)
     assert "stopped; store and logs kept" in rest, rest
-    assert not docker_client.containers.list(all=True,
+    assert not docker_client.containers.list(ignore_removed=True, all=True,
                                              filters={"label": f"titus.agent_id={agent}"})
