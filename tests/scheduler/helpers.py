@@ -1,6 +1,7 @@
 """Small helpers shared by the scheduler tests: tie keys, state snapshots, result summaries."""
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 
 import numpy as np
@@ -24,6 +25,62 @@ class LyingInt(int):
         return "2"
 
     __repr__ = __str__
+
+
+class IntSaysFive(int):
+    """Its value for ``int.__index__``, but ``int()`` and ``operator.index()`` say 5."""
+
+    def __int__(self):
+        return 5
+
+    def __index__(self):
+        return 5
+
+
+class NpSaysFive(np.int64):
+    """A numpy integer whose ``int()``, ``index()`` and ``item()`` say 5."""
+
+    def __int__(self):
+        return 5
+
+    def __index__(self):
+        return 5
+
+    def item(self, *args):
+        return 5
+
+
+class OtherIntegral:
+    """A ``numbers.Integral`` that is no int nor numpy integer, ordered and equal by its value."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __int__(self):
+        return self.n
+
+    __index__ = __int__
+
+    def __le__(self, other):
+        return self.n <= other
+
+    def __ge__(self, other):
+        return self.n >= other
+
+    def __lt__(self, other):
+        return self.n < other
+
+    def __gt__(self, other):
+        return self.n > other
+
+    def __eq__(self, other):
+        return self.n == other
+
+    def __hash__(self):
+        return hash(self.n)
+
+
+numbers.Integral.register(OtherIntegral)
 
 
 def splitmix64(x: int) -> int:

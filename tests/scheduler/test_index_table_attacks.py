@@ -24,7 +24,7 @@ from titus.scheduler.validation import InputTypeError
 from titus.scheduler.reference import ReferenceScheduler
 from titus.workloads.runner import make_scheduler
 
-from tests.scheduler.helpers import snapshot, summary
+from tests.scheduler.helpers import IntSaysFive, NpSaysFive, snapshot, summary
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -304,29 +304,6 @@ def test_hosts_alone_in_their_bucket(seed):
 
 
 # ---------------------------------------------------------------- integer fields
-
-
-class IntSaysFive(int):
-    """Its value for ``int.__index__``, but ``int()`` and ``operator.index()`` say 5."""
-
-    def __int__(self):
-        return 5
-
-    def __index__(self):
-        return 5
-
-
-class NpSaysFive(np.int64):
-    """A numpy integer whose ``int()``, ``index()`` and ``item()`` say 5."""
-
-    def __int__(self):
-        return 5
-
-    def __index__(self):
-        return 5
-
-    def item(self, *args):
-        return 5
 
 
 class Falsy(int):

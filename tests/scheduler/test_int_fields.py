@@ -5,8 +5,6 @@ field read through such an override would place a task by its class-mate's numbe
 and by its own on the other. Any other ``numbers.Integral`` type is refused, naming the field."""
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import pytest
 
@@ -16,61 +14,7 @@ from titus.readers import int_value
 from titus.scheduler.validation import InputTypeError
 from titus.workloads.runner import make_scheduler
 
-
-class IntSaysFive(int):
-    """Equal to its value, but int() and operator.index() say 5."""
-
-    def __int__(self):
-        return 5
-
-    def __index__(self):
-        return 5
-
-
-class NpSaysFive(np.int64):
-    """A numpy integer whose int(), index() and item() say 5."""
-
-    def __int__(self):
-        return 5
-
-    def __index__(self):
-        return 5
-
-    def item(self, *args):
-        return 5
-
-
-class OtherIntegral(numbers.Integral):
-    """An Integral that is neither an int nor a numpy integer (abstract methods left out)."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def __int__(self):
-        return self.n
-
-    __index__ = __int__
-
-    def __le__(self, other):
-        return self.n <= other
-
-    def __ge__(self, other):
-        return self.n >= other
-
-    def __lt__(self, other):
-        return self.n < other
-
-    def __gt__(self, other):
-        return self.n > other
-
-    def __eq__(self, other):
-        return self.n == other
-
-    def __hash__(self):
-        return hash(self.n)
-
-
-OtherIntegral.__abstractmethods__ = frozenset()  # instantiable without the arithmetic
+from tests.scheduler.helpers import IntSaysFive, NpSaysFive, OtherIntegral
 
 LIARS = [IntSaysFive, NpSaysFive]
 

@@ -10,7 +10,6 @@ in its docstring): they pass once the fault is fixed, and the mark must then go.
 """
 from __future__ import annotations
 
-import numbers
 import random
 import re
 from collections.abc import Mapping
@@ -22,6 +21,8 @@ from titus import Host, Task, TaskClass
 from titus.constraints import BalancedHostAttr, HostAttrValue
 from titus.scheduler.validation import InputTypeError
 from titus.workloads.runner import make_scheduler
+
+from tests.scheduler.helpers import OtherIntegral
 
 ENGINES = ("native", "reference")
 
@@ -289,42 +290,15 @@ def test_port_range_check_reads_values(engine):
         s.add_hosts([Host("h", cpus=4, ports=[(_LyingOrder(-5), _LyingOrder(70000))])])
 
 
-class _OtherIntegral:
-    """A numbers.Integral that is no int or numpy integer."""
-
-    def __init__(self, v):
-        self.v = v
-
-    def __le__(self, o):
-        return self.v <= o
-
-    def __ge__(self, o):
-        return self.v >= o
-
-    def __lt__(self, o):
-        return self.v < o
-
-    def __gt__(self, o):
-        return self.v > o
-
-    def __index__(self):
-        return self.v
-
-    __int__ = __index__
-
-
-numbers.Integral.register(_OtherIntegral)
-
-
 def test_port_range_of_another_integral_is_refused_alike():
-    """s.add_hosts([Host("h", cpus=1, scalars={"gpu": 1}, ports=[(_OtherIntegral(1), _OtherIntegral(5))])])
+    """s.add_hosts([Host("h", cpus=1, scalars={"gpu": 1}, ports=[(OtherIntegral(1), OtherIntegral(5))])])
     expected: InputTypeError naming hosts[0].ports[0] on both, nothing changed;
     got: native TypeError "an integer field is an int or a numpy integer" with 'gpu' left in
     resources; reference: the host added."""
     out = {}
     for e, s in _both().items():
         r = _outcome(lambda: s.add_hosts([Host("h", cpus=1, scalars={"gpu": 1},
-                                               ports=[(_OtherIntegral(1), _OtherIntegral(5))])]))
+                                               ports=[(OtherIntegral(1), OtherIntegral(5))])]))
         out[e] = (r[0], _state(s))
     assert out["native"] == out["reference"]
     assert out["native"][0] == "InputTypeError"
