@@ -14,16 +14,15 @@ namespace titus {
 std::vector<ReadyClass> Engine::begin_call(const ClassTable& classes, const GroupLimits& limits) {
     std::vector<ReadyClass> ready;
     ready.reserve(classes.n_cls);
-    // Every job of the call has its tally row before the loop: none grows the table mid-call.
-    int32_t max_job = -1;
-    for (int64_t k = 0; k < classes.n_cls; ++k) max_job = std::max(max_job, classes.cls[k].job);
-    if (static_cast<size_t>(max_job + 1) > jobs_.size()) jobs_.resize(static_cast<size_t>(max_job) + 1);
-    int32_t max_hard = 0, max_sets = 0;
+    int32_t max_hard = 0, max_sets = 0, max_job = -1;
     for (int64_t k = 0; k < classes.n_cls; ++k) {
         ready.push_back(ready_class(classes, k));
         max_hard = std::max<int32_t>(max_hard, static_cast<int32_t>(ready.back().hard.size()));
         max_sets = std::max<int32_t>(max_sets, static_cast<int32_t>(ready.back().sets.size()));
+        max_job = std::max(max_job, ready.back().job);
     }
+    // Every job of the call has its tally row before the loop: none grows the table mid-call.
+    if (static_cast<size_t>(max_job + 1) > jobs_.size()) jobs_.resize(static_cast<size_t>(max_job) + 1);
     call_.limit_row.clear();
     for (int64_t i = 0; i < limits.n; ++i) {
         const int32_t g = limits.groups[i];

@@ -11,6 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 
+def is_integer(value) -> bool:
+    """Whether ``value`` is an integer field's type: an ``int`` or a numpy integer (a subclass
+    too), not a bool nor a numpy ``timedelta64`` (which numpy counts an integer but reads as a
+    duration)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.timedelta64))
+
+
 def int_value(value) -> int:
     """The value an integer field (``expected_values``, a task's ``ports`` or ``priority``, a
     count) is read as: an ``int``'s own value -- for a subclass too, whatever its ``__int__`` or
@@ -18,13 +25,11 @@ def int_value(value) -> int:
     task class (equal fields) are placed alike. Raises TypeError for a bool or any other type;
     validation refuses those first.
     """
-    if isinstance(value, (bool, np.timedelta64)):
+    if not is_integer(value):
         raise TypeError(f"an integer field is an int or a numpy integer, got {type(value).__name__}")
     if isinstance(value, int):
         return int.__index__(value)
-    if isinstance(value, np.integer):
-        return np.generic.item(value)  # its value, not a subclass's item, __int__ or __index__
-    raise TypeError(f"an integer field is an int or a numpy integer, got {type(value).__name__}")
+    return np.generic.item(value)  # its value, not a subclass's item, __int__ or __index__
 
 
 def quantity(value) -> float:

@@ -23,7 +23,7 @@ import numpy as np
 from titus import _engine
 from titus._codec import ConstraintVerdicts, plain_class_keys, plain_classes, plain_host_prefix, plain_task_prefix
 from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr, value_text
-from titus.readers import int_value, quantity
+from titus.readers import int_value, is_integer, quantity
 from titus.resources import BASE_RESOURCES
 from titus.scheduler.model import Host, Task, TaskClass
 
@@ -138,7 +138,7 @@ def attr_value(value, where: str) -> None:
         return
     # int or a numpy integer only: another Integral type's equal values need not have equal digits
     # (and an equal constraint already checked is not checked again)
-    if not _integer_type(value):
+    if not is_integer(value):
         raise InputTypeError(f"{where}: must be a string or an integer, {_got(value)}")
     plain_equality(value, where)
     try:
@@ -150,18 +150,13 @@ def attr_value(value, where: str) -> None:
 def number(value, where: str) -> float:
     """``value`` as a float that is finite and >= 0; else ValueError naming ``where``
     (InputTypeError if it is no number)."""
-    if isinstance(value, (bool, np.timedelta64)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InputTypeError(f"{where}: must be a number (a float, an int or a numpy number), {_got(value)}")
-    f = quantity(value)  # as the engine and the twin read it: a subclass by its value
+    try:
+        f = quantity(value)  # as the engine and the twin read it: a subclass by its value
+    except TypeError:  # no float, int or numpy number (or a bool, a timedelta64)
+        raise InputTypeError(f"{where}: must be a number (a float, an int or a numpy number), {_got(value)}") from None
     if not math.isfinite(f) or f < 0:
         raise ValueError(f"{where}: must be finite and >= 0, got {show(value)}")
     return f
-
-
-def _integer_type(value) -> bool:
-    """An int or a numpy integer (a subclass too), not a bool nor a timedelta64 (which numpy
-    counts as an integer but reads as a duration)."""
-    return (isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.timedelta64)))
 
 
 def count(value, where: str, lo: int = 0, hi: int = MAX_COUNT) -> int:
@@ -169,7 +164,7 @@ def count(value, where: str, lo: int = 0, hi: int = MAX_COUNT) -> int:
     numpy integer's), in ``lo..hi``; else ValueError naming ``where``, or InputTypeError if it
     is no int or numpy integer (another ``numbers.Integral`` type too: equal ones need not
     read alike, and tasks with equal fields share a class)."""
-    if not _integer_type(value):
+    if not is_integer(value):
         raise InputTypeError(f"{where}: must be an integer (an int or a numpy integer), {_got(value)}")
     plain_equality(value, where)
     n = int_value(value)
@@ -362,7 +357,7 @@ def _check_scalars(scalars, where: str) -> None:
 def _check_port_ranges(ranges, where: str) -> None:
     for j, rng in enumerate(sequence(ranges, where, "(lo, hi) port ranges")):
         if (not isinstance(rng, Sequence) or isinstance(rng, (str, bytes)) or len(rng) != 2
-                or not all(_integer_type(p) for p in rng)):
+                or not all(is_integer(p) for p in rng)):
             raise InputTypeError(f"{where}[{j}]: must be a (lo, hi) pair of integers, {_got(rng)}")
         for p in rng:
             plain_equality(p, f"{where}[{j}]")
