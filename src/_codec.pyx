@@ -395,9 +395,7 @@ cdef object _constraint_key(object c, object host_attr_value, object balanced):
         attr, k = (f.get("attr"), f.get("expected_values")) if f is not None else (None, None)
         if type(attr) is str and type(k) is int:
             return (balanced, attr, k)
-    # A caller's own subclass is checked every time (None: no key): its == and hash are its own,
-    # and may call a constraint of other values equal to one already checked.
-    if not _exact_kind(c):
+    if not _exact_kind(c):  # no fast path takes a caller's subclass (ConstraintVerdicts.plain)
         return None
     # Any other of the four kinds (equal to one whose values are of other types): the types of
     # every field the check reads are part of the key.
@@ -411,7 +409,8 @@ cdef class ConstraintVerdicts:
     raises TypeError, ValueError or AttributeError on a bad one) and its verdict kept in
     ``known`` under a key that tells apart equal constraints of other value types (at most
     ``limit`` of them). Calling it with a list or tuple of constraints says whether every one
-    is valid; anything else is not. Constraints are frozen values, so a verdict holds for ever.
+    is valid; anything else is not, nor is a caller's subclass of a kind (the full check reads
+    it once). Constraints are frozen values, so a verdict holds for ever.
     """
     cdef readonly dict known
     cdef object check_one, host_attr_value, balanced, max_count
@@ -435,6 +434,11 @@ cdef class ConstraintVerdicts:
         for c in cs:
             if _plain_constraint(c, self.host_attr_value, self.balanced, self.max_count):
                 continue  # a trace's call brings thousands never seen: no Python check for them
+            if not _exact_kind(c):
+                # A caller's subclass: its fields may answer differently at each read, so the
+                # full check reads them once into a copy (titus.scheduler.read_once) and that
+                # copy is what is encoded; not a fast path.
+                return False
             try:
                 key = _constraint_key(c, self.host_attr_value, self.balanced)
                 if key is not None and key in self.known:

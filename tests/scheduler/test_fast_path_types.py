@@ -2,12 +2,14 @@
 check refuses it; a str subclass is accepted wherever a string is; and a subclass of a
 constraint never borrows the verdict of an equal one whose values are of another type. All of
 them hold for a batch added in parts: a refusal leaves nothing behind."""
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from titus._codec import Codec
-from titus.constraints import BalancedHostAttr, HostAttrValue, plain_constraint
+from titus.constraints import BalancedHostAttr, HostAttrValue, UniqueHostAttr, plain_constraint
 from titus.scheduler import validation as v
 from titus.scheduler.model import Host, Task, TaskClass
 
@@ -92,9 +94,12 @@ def test_a_balanced_subclass_does_not_borrow_a_verdict_across_types():
         pass
 
     v._VALID_CONSTRAINTS.clear()
-    assert v._plain_constraints([Spread("zone", 1)])
-    assert not v._plain_constraints([Spread("zone", True)])
-    assert not v._plain_constraints([Spread("zone", 1.0)])
+    # a caller's subclass never takes the fast path (its fields are read once by the full check)
+    assert not any(v._plain_constraints([Spread("zone", k)]) for k in (1, True, 1.0))
+    assert type(v.check_tasks([Task("t", soft=[Spread("zone", 1)])], set())[0].soft[0]) is BalancedHostAttr
+    for bad in (True, 1.0):
+        with pytest.raises(v.InputTypeError, match=r"tasks\[0\]\.soft\[0\] Spread\.expected_values"):
+            v.check_tasks([Task("t", soft=[Spread("zone", bad)])], set())
 
 
 def _smuggled(values) -> HostAttrValue:
@@ -299,7 +304,7 @@ def test_keys_read_with_the_fast_check_are_the_codecs_keys():
     and priorities are those ``Codec.class_keys`` gives, for every shape the fast path takes."""
     classes = [TaskClass(job="j", hard=[HostAttrValue("zone", ["a", "b"])], soft=(BalancedHostAttr("zone", 3),),
                          ports=2, gang=True, priority=-5),
-               TaskClass(group="g", hard=(HostAttrValue("zone", 1), ZoneIs("zone", "a")), soft=[]),
+               TaskClass(group="g", hard=(HostAttrValue("zone", 1), UniqueHostAttr("zone")), soft=[]),
                TaskClass(job="j2", priority=2**31 - 1), TaskClass()]
     codec = Codec()  # the native scheduler's (the twin has none)
     checked, keyed = v.check_keyed_classes(classes)
@@ -312,31 +317,40 @@ def test_keys_read_with_the_fast_check_are_the_codecs_keys():
 
 
 @pytest.mark.parametrize("odd", [TaskClass(resource_sets={"eni": "x"}), TaskClass(gang=np.bool_(True)),
-                                 TaskClass(job=Name("j"))], ids=["sets", "numpy-bool", "str-subclass-job"])
+                                 TaskClass(job=Name("j")), TaskClass(hard=[ZoneIs("z", "a")])],
+                         ids=["sets", "numpy-bool", "str-subclass-job", "constraint-subclass"])
 def test_a_class_off_the_fast_path_is_keyed_by_the_codec_and_placed_alike(make_scheduler, odd):
     checked, keyed = v.check_keyed_classes([TaskClass(), odd])
-    assert keyed is None and checked == [TaskClass(), odd]  # valid all the same: the codec keys them
+    assert keyed is None and checked[0] == TaskClass()  # valid all the same: the codec keys them
+    assert type(checked[1]) is TaskClass and checked[1] is not odd  # the copy read once ...
+    plain = dataclasses.replace(odd, hard=type(odd.hard)(plain_constraint(c) for c in odd.hard))
+    assert checked[1] == plain  # ... holding the same values (a constraint as its kind)
     s = make_scheduler([Host("h", cpus=4, memory_mb=100, attributes={"z": "a"}, resource_sets={"eni": (1, 2)})])
     out = s.schedule_arrays(np.array([[1.0, 1, 0, 0]] * 2), np.array([0, 1], np.int32), [TaskClass(), odd])
     assert out.tolist() == [0, 0]
 
 
 def test_a_constraint_list_changed_by_its_own_check_keeps_what_was_checked():
-    """A check runs a constraint's own Python code (its hash), which may change the list being
-    checked: the keys hold the constraints that were checked, not what the list became."""
+    """A check runs a constraint's own Python code (reading its fields), which may change the
+    list being checked: the keys hold the constraints that were checked, not what the list
+    became."""
     hard: list = []
 
     class Sneaky(HostAttrValue):
-        def __hash__(self):
-            hard.append(BalancedHostAttr("zone", 0))  # never checked: expected_values must be >= 1
-            return 1
+        def __getattribute__(self, name):
+            if name == "attr":
+                hard.append(BalancedHostAttr("zone", 0))  # never checked: expected_values must be >= 1
+            return object.__getattribute__(self, name)
 
     sneaky = Sneaky("zone", "a")
     hard.append(sneaky)
     v._VALID_CONSTRAINTS.clear()  # the check must run
-    _, keyed = v.check_keyed_classes([TaskClass(hard=hard)])
-    # the key holds the checked constraint (as its kind: a subclass's == and hash are not the key's)
-    assert keyed is not None and keyed[0][0][2] == (plain_constraint(sneaky),) and len(hard) > 1
+    checked, keyed = v.check_keyed_classes([TaskClass(hard=hard)])
+    # off the fast path (a subclass); the class as checked holds the constraint as checked, as
+    # its kind (a subclass's == and hash are not the key's), and so does its key
+    assert keyed is None and len(hard) > 1
+    assert checked[0].hard == [plain_constraint(sneaky)] and type(checked[0].hard[0]) is HostAttrValue
+    assert Codec().class_keys(checked)[0][0][2] == (plain_constraint(sneaky),)
 
 
 @pytest.mark.parametrize("plain, odd", [("a", LyingStr("a")), (1, LyingInt(1))], ids=["str", "int"])

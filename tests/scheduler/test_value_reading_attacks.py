@@ -1,12 +1,10 @@
 """Attacks on how the schedulers read the values of their input: quantities and integer fields
 read by the value they hold (``titus.readers``), equality-redefining subclasses refused, a
-constraint subclass keyed as its plain kind, and the score bound's capacity extremes renewed as
-hosts come and go. Each test runs the compiled engine and the pure-Python twin and asks that
-they agree, that nothing over-commits, that a refused call names its field with a ValueError
-and changes nothing.
-
-Tests marked ``xfail(strict=True)`` pin faults found this way (each has a minimal reproducer
-in its docstring): they pass once the fault is fixed, and the mark must then go.
+constraint subclass keyed as its plain kind, each input object read once, and the score bound's
+capacity extremes renewed as hosts come and go. Each test runs the compiled engine and the
+pure-Python twin and asks that they agree, that nothing over-commits, that a refused call names
+its field with a ValueError and changes nothing. A test whose docstring says "once" names the
+fault it was written against.
 """
 from __future__ import annotations
 
@@ -358,15 +356,10 @@ class _Shifting(Mapping):
         return self._d().items()
 
 
-@pytest.mark.xfail(strict=True, reason="a field is read by the check and again by the encoder and the twin; "
-                                       "a mapping whose items change between reads gives the twin a NaN "
-                                       "capacity and leaves the engine's refused call a new resource")
 def test_scalars_read_once():
-    """make_scheduler(e).add_hosts([Host("h", cpus=1, scalars=_Shifting())])
-    expected: both add the host with gpu 1 (read once), or both refuse it naming
-    hosts[0].scalars['gpu'] and change nothing; got: native ValueError "caps: every value must
-    be finite and >= 0, got nan" with 'gpu' left in resources, reference adds a host whose gpu
-    capacity is NaN (host_free: gpu nan)."""
+    """make_scheduler(e).add_hosts([Host("h", cpus=1, scalars=_Shifting())]): both add the host
+    with gpu 1 (the mapping read once). Once the engine refused with "caps: every value must be
+    finite and >= 0, got nan", leaving 'gpu' in resources, and the twin added a NaN capacity."""
     out = {}
     for e, s in _both().items():
         r = _outcome(lambda: s.add_hosts([Host("h", cpus=1, scalars=_Shifting())]))
@@ -392,17 +385,12 @@ def _task_reading(field, first, later, n_first):
     return Reading
 
 
-@pytest.mark.xfail(strict=True, reason="a task's cpus read NaN after the check: the twin holds a NaN usage "
-                                       "and then over-commits its host; the engine refuses unnamed "
-                                       "('demand: ...') after noting the task's scalars")
 def test_task_fields_read_once():
-    """T = a Task subclass whose cpus reads 1.0 twice (the checks) then NaN.
+    """T = a Task subclass whose cpus reads 1.0 twice, then NaN.
     s.add_hosts([Host("h0", cpus=4)]); s.schedule([T("t", cpus=1.0, scalars={"gpu": 0})]);
-    s.schedule([Task(f"x{i}", cpus=2) for i in range(4)])
-    expected: both place t by one reading (or both refuse naming tasks[0].cpus, nothing
-    changed), and never more than 4 cpus on h0; got: reference holds t with usage cpus NaN and
-    then places all four 2-cpu tasks on h0 (8 cpus on 4); native raises "demand: every value
-    must be finite and >= 0, got nan" and keeps the new resource 'gpu'."""
+    s.schedule([Task(f"x{i}", cpus=2) for i in range(4)]): both place t by one reading, and
+    never more than 4 cpus on h0. Once the twin held t with a NaN usage and then placed all four
+    2-cpu tasks on h0 (8 cpus on 4), and the engine refused unnamed, keeping the name 'gpu'."""
     out = {}
     for e, s in _both().items():
         T = _task_reading("cpus", 1.0, float("nan"), 2)
@@ -414,13 +402,10 @@ def test_task_fields_read_once():
     assert out["native"] == out["reference"]
 
 
-@pytest.mark.xfail(strict=True, reason="a host's id read again after the check: the engine registers the "
-                                       "host under an int id, the twin raises a bare TypeError")
 def test_host_id_read_once():
     """H = a Host subclass whose id reads "h1" four times, then 5.
-    s.add_hosts([H("h1", cpus=1)]) expected: both add "h1" (or both refuse naming hosts[0].id);
-    got: native adds it with host_ids ['h0', 5]; reference TypeError "descriptor 'encode' for
-    'str' objects doesn't apply to a 'int' object"."""
+    s.add_hosts([H("h1", cpus=1)]): both add "h1". Once the engine registered the host as 5
+    and the twin raised a bare TypeError."""
 
     def host_reading(n_first):
         class Reading(Host):

@@ -249,7 +249,7 @@ class ReferenceScheduler:
     def add_running(self, task: Task, host_id, ports=None) -> None:
         """Hold an already-running task on a host, refusing any over-commit (checks in the
         engine's order: task and ports, host, then the fit)."""
-        ports = v.check_running(task, ports, self._held)
+        task, ports = v.check_running(task, ports, self._held)
         h = self._host(host_id)
         ask = self._ask_from_task(task)
         # A scalar no host has yet counts as capacity 0; it is noted only once the task is held.

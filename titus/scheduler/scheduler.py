@@ -222,7 +222,7 @@ class Scheduler:
         raising: the task and ``ports`` (ValueError naming the field, ``add_running:
         ports[0]: ...``), the host (UnknownIdError), then the fit (ValueError).
         """
-        ports = v.check_running(task, ports, self._task_slot)
+        task, ports = v.check_running(task, ports, self._task_slot)
         idx = self._index(host_id)
         # Fit first, against capacity 0 for a scalar no host has: a refused task must not
         # leave a new name behind in ``resources``.

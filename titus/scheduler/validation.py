@@ -12,7 +12,6 @@ Every refused input raises ``ValueError``: :class:`InputTypeError` (a wrong type
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,7 +24,9 @@ from titus._codec import ConstraintVerdicts, plain_class_keys, plain_classes, pl
 from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr, value_text
 from titus.readers import int_value, is_integer, quantity
 from titus.resources import BASE_RESOURCES
+from titus.scheduler.errors import InputTypeError, UnknownIdError
 from titus.scheduler.model import Host, Task, TaskClass
+from titus.scheduler.read_once import class_once, constraint_once, host_once, task_once
 
 # The named fitness functions and the slacks are the engine's (csrc/fitness.hpp, layout.hpp).
 #: name -> the base resources whose utilisations it averages (binpackers only).
@@ -55,17 +56,6 @@ MAX_PORT = 65535
 # rather than allocated.
 MAX_SETS = 65536
 _MAX_FLOAT = sys.float_info.max
-
-
-class InputTypeError(ValueError, TypeError):
-    """A value of the wrong type: a ValueError like every refused input, and a TypeError."""
-
-
-class UnknownIdError(KeyError, ValueError):
-    """A host or task id the scheduler does not know: a KeyError, and a ValueError."""
-
-    def __str__(self) -> str:  # the message itself, not KeyError's quoted repr
-        return str(self.args[0]) if self.args else ""
 
 
 def show(value) -> str:
@@ -174,8 +164,8 @@ def count(value, where: str, lo: int = 0, hi: int = MAX_COUNT) -> int:
 
 
 def sequence(value, where: str, what: str) -> Sequence:
-    """``value`` if it is a list or tuple (it is read twice: by the checks, then by the
-    encoder), else InputTypeError."""
+    """``value`` if it is a sequence but not a string (a list or tuple once read by
+    ``read_once``), else InputTypeError."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise InputTypeError(f"{where}: must be a list of {what}, {_got(value)}")
     return value
@@ -194,17 +184,6 @@ def batch(value, where: str, what: str) -> list:
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
         raise InputTypeError(f"{where}: must be a list of {what}, {_got(value)}")
     return list(value)
-
-
-def _present(obj, names, where: str) -> None:
-    """Each field of ``names`` readable on ``obj``: a frozen dataclass's field deleted past its
-    guard (``object.__delattr__``) and without a class default raises InputTypeError naming
-    ``where.field``, not an AttributeError."""
-    for name in names:
-        try:
-            getattr(obj, name)
-        except AttributeError:
-            raise InputTypeError(f"{where}.{name}: missing (the object has no such attribute)") from None
 
 
 def unknown_host(host_id, where: str = "") -> UnknownIdError:
@@ -299,11 +278,13 @@ def check_group_limits(limits) -> dict[str, dict[str, float]]:
 
 
 # ----------------------------------------------------------------------------- constraints
-def check_constraint(c, where: str) -> None:
-    """One constraint object: a known kind, well formed, hashable (it keys the class tables)."""
+def check_constraint(c, where: str):
+    """One constraint object: a known kind, well formed, hashable (it keys the class tables).
+    Returns it as checked: exactly its kind, its fields read once (``read_once.constraint_once``;
+    a message names the caller's own type)."""
     kind = type(c).__name__
+    c = constraint_once(c, where)
     if isinstance(c, HostAttrValue):
-        _present(c, ("attr", "values"), f"{where} {kind}")
         ident(c.attr, f"{where} {kind}.attr")
         values = sequence(c.values, f"{where} {kind}.values", "values")
         if not values:
@@ -311,7 +292,6 @@ def check_constraint(c, where: str) -> None:
         for k, x in enumerate(values):
             attr_value(x, f"{where} {kind}.values[{k}]")
     elif isinstance(c, (UniqueHostAttr, BalancedHostAttr)):
-        _present(c, ("attr", "expected_values") if isinstance(c, BalancedHostAttr) else ("attr",), f"{where} {kind}")
         ident(c.attr, f"{where} {kind}.attr")
         if isinstance(c, BalancedHostAttr):
             count(c.expected_values, f"{where} {kind}.expected_values", lo=1)
@@ -321,12 +301,15 @@ def check_constraint(c, where: str) -> None:
         hash(c)
     except TypeError:
         raise InputTypeError(f"{where}: {kind} must be hashable") from None
+    return c
 
 
-def check_constraints(constraints, where: str) -> None:
-    """A list of constraints (hard or soft)."""
-    for j, c in enumerate(sequence(constraints, where, "constraints")):
-        check_constraint(c, f"{where}[{j}]")
+def check_constraints(constraints, where: str) -> Sequence:
+    """A list of constraints (hard or soft); returns them as checked (``check_constraint``), a
+    list for a list and a tuple otherwise."""
+    checked = (check_constraint(c, f"{where}[{j}]")
+               for j, c in enumerate(sequence(constraints, where, "constraints")))
+    return list(checked) if isinstance(constraints, list) else tuple(checked)
 
 
 # Constraints already checked: they are frozen, hashable values, so a check holds forever.
@@ -340,12 +323,6 @@ _plain_constraints = ConstraintVerdicts(_VALID_CONSTRAINTS, check_constraint, Ho
 
 
 # ----------------------------------------------------------------------------- hosts
-# The fields the checks and the encoders read, in the order a message names the first missing.
-_HOST_FIELDS = tuple(f.name for f in dataclasses.fields(Host))
-_TASK_FIELDS = tuple(f.name for f in dataclasses.fields(Task))
-_CLASS_FIELDS = tuple(f.name for f in dataclasses.fields(TaskClass))
-
-
 def _check_scalars(scalars, where: str) -> None:
     for name, q in mapping(scalars, f"{where}.scalars", "name -> quantity").items():
         ident(name, f"{where}.scalars key")
@@ -379,11 +356,13 @@ def _check_host_sets(sets, where: str) -> None:
         count(shape[1], f"{at} slots", lo=1)
 
 
-def check_host(h, where: str) -> None:
-    """One host: id, quantities, scalars, port ranges, resource sets, attributes."""
+def check_host(h, where: str) -> Host:
+    """One host: id, quantities, scalars, port ranges, resource sets, attributes. Returns the
+    host as checked: its fields read once (``read_once.host_once``), for the caller to use
+    instead of ``h``."""
     if not isinstance(h, Host):
         raise InputTypeError(f"{where}: must be a Host, {_got(h)}")
-    _present(h, _HOST_FIELDS, where)
+    h = host_once(h, where)
     ident(h.id, f"{where}.id")
     for r in BASE_RESOURCES:
         number(getattr(h, r), f"{where}.{r}")
@@ -393,6 +372,7 @@ def check_host(h, where: str) -> None:
     for k, x in mapping(h.attributes, f"{where}.attributes", "name -> value").items():
         ident(k, f"{where}.attributes key")
         attr_value(x, f"{where}.attributes[{k!r}]")
+    return h
 
 
 def _plain_hosts(hosts) -> int:
@@ -407,8 +387,9 @@ def _plain_host(h) -> bool:
 
 def _check_batch(items, known_ids, plain_prefix, check_one, arg: str, kind: str, known: str) -> list:
     """``arg``'s items each valid (``plain_prefix``, the compiled fast path, first; the full
-    ``check_one`` only for an item it does not pass), ids unique in the batch and not in
-    ``known_ids``. Raises at the first bad item."""
+    ``check_one`` only for an item it does not pass, which returns the item read once), ids
+    unique in the batch and not in ``known_ids``. Returns a new list: the items as checked.
+    Raises at the first bad item."""
     items = batch(items, arg, f"{kind.capitalize()} objects")
     n_plain = plain_prefix(items)  # the leading items it passes, in one pass
     if n_plain == len(items):  # all plain (str ids): unique and new, decided without a Python loop
@@ -418,7 +399,7 @@ def _check_batch(items, known_ids, plain_prefix, check_one, arg: str, kind: str,
     seen: set = set()
     for i, x in enumerate(items):
         if i >= n_plain and plain_prefix([x]) != 1:
-            check_one(x, f"{arg}[{i}]")
+            x = items[i] = check_one(x, f"{arg}[{i}]")
         xid = x.id
         if xid in seen:
             j = next(j for j, y in enumerate(items) if y.id == xid)  # only when refusing
@@ -450,13 +431,15 @@ def check_host_ids(host_ids, known_ids) -> list:
 
 # ----------------------------------------------------------------------------- tasks
 def _check_demand_shape(t, where: str) -> None:
-    """What a Task and a TaskClass share: job, group, constraints, ports, resource sets."""
+    """What a Task and a TaskClass share: job, group, constraints, ports, resource sets. ``t`` is
+    the copy ``read_once`` made (no caller holds it): its constraints are replaced by theirs
+    as checked."""
     for f in ("job", "group"):
         x = getattr(t, f)
         if x is not None:
             ident(x, f"{where}.{f}")
-    check_constraints(t.hard, f"{where}.hard")
-    check_constraints(t.soft, f"{where}.soft")
+    object.__setattr__(t, "hard", check_constraints(t.hard, f"{where}.hard"))
+    object.__setattr__(t, "soft", check_constraints(t.soft, f"{where}.soft"))
     count(t.ports, f"{where}.ports")
     count(t.priority, f"{where}.priority", MIN_PRIORITY, MAX_PRIORITY)
     at = f"{where}.resource_sets"
@@ -465,11 +448,13 @@ def _check_demand_shape(t, where: str) -> None:
         ident(label, f"{at}[{name!r}]")
 
 
-def check_task(t, where: str) -> None:
-    """One task: id, quantities, scalars, constraints, ports, resource sets."""
+def check_task(t, where: str) -> Task:
+    """One task: id, quantities, scalars, constraints, ports, resource sets. Returns the task as
+    checked: its fields read once (``read_once.task_once``), for the caller to use instead of
+    ``t``."""
     if not isinstance(t, Task):
         raise InputTypeError(f"{where}: must be a Task, {_got(t)}")
-    _present(t, _TASK_FIELDS, where)
+    t = task_once(t, where)
     ident(t.id, f"{where}.id")
     for r in BASE_RESOURCES:
         number(getattr(t, r), f"{where}.{r}")
@@ -477,6 +462,7 @@ def check_task(t, where: str) -> None:
     _check_demand_shape(t, where)
     if t.gang is not None:
         ident(t.gang, f"{where}.gang")
+    return t
 
 
 def _plain_tasks(tasks) -> int:
@@ -514,15 +500,16 @@ def check_gang_priorities(tasks) -> None:
                              f"got {mine} (tasks[{j}] has {theirs})")
 
 
-def check_running(task, ports, held_ids) -> list[int] | None:
+def check_running(task, ports, held_ids) -> tuple[Task, list[int] | None]:
     """``add_running``'s task and ports, before the host is looked at: the task valid and not
-    held; ``ports`` None or exactly ``task.ports`` distinct port numbers. Returns the ports."""
+    held; ``ports`` None or exactly ``task.ports`` distinct port numbers. Returns the task as
+    checked (read once, for the caller to use) and the ports."""
     if not _plain_task(task):
-        check_task(task, "add_running: task")
+        task = check_task(task, "add_running: task")
     if task.id in held_ids:
         raise ValueError(f"add_running: task.id: duplicate task id {show(task.id)} (already held)")
     if ports is None:
-        return None
+        return task, None
     ports = batch(ports, "add_running: ports", "port numbers")
     out = [count(p, f"add_running: ports[{j}]", hi=MAX_PORT) for j, p in enumerate(ports)]
     if len(out) != task.ports:
@@ -532,7 +519,7 @@ def check_running(task, ports, held_ids) -> list[int] | None:
         k = first.setdefault(p, j)
         if k != j:
             raise ValueError(f"add_running: ports[{j}]: port {p} is named twice (ports[{k}] has it)")
-    return out
+    return task, out
 
 
 # ----------------------------------------------------------------------------- arrays
@@ -561,12 +548,14 @@ def check_keyed_classes(classes) -> tuple:
 
 
 def _check_classes_one_by_one(classes: list) -> list:
+    """Each class checked, the compiled fast path first; a class failing it is read once
+    (``read_once.class_once``) and that copy checked and put in its place in ``classes``."""
     for i, c in enumerate(classes):
         if _plain_classes([c]):
             continue
         if not isinstance(c, TaskClass):
             raise InputTypeError(f"classes[{i}]: must be a TaskClass, {_got(c)}")
-        _present(c, _CLASS_FIELDS, f"classes[{i}]")
+        c = classes[i] = class_once(c, f"classes[{i}]")
         _check_demand_shape(c, f"classes[{i}]")
         if not isinstance(c.gang, (bool, np.bool_)):
             raise InputTypeError(f"classes[{i}].gang: must be True or False, {_got(c.gang)}")
