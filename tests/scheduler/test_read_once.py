@@ -364,3 +364,34 @@ def test_the_callers_objects_are_not_changed():
         _cluster(s)
         assert s.schedule([t]).assignments == {"t": "h0"}
         assert t.hard is hard and hard == [HostAttrValue("zone", "a")] and t.scalars is scalars
+
+
+def test_a_check_runs_no_method_of_a_string_subclass():
+    """The fast path keeps an exact Task's own list of constraints; a string subclass inside
+    whose ``isascii``, ``encode`` or ``__len__`` ran during the check could add an unchecked
+    constraint to that list before it is encoded. The check uses ``str``'s own methods."""
+    hard: list = []
+
+    class Sneaky(str):
+        def _grow(self):
+            hard.append(BalancedHostAttr("zone", 0))  # never checked: expected_values must be >= 1
+
+        def isascii(self):
+            self._grow()
+            return str.isascii(self)
+
+        def encode(self, *a, **k):
+            self._grow()
+            return str.encode(self, *a, **k)
+
+        def __len__(self):
+            self._grow()
+            return str.__len__(self)
+
+    for e in ENGINES:
+        hard[:] = [HostAttrValue("zone", Sneaky("a\u00e9"))]
+        s = make_scheduler(e)
+        _cluster(s)
+        s.add_hosts([Host("h9", cpus=4, attributes={"zone": "a\u00e9"})])
+        assert s.schedule([Task("t", cpus=1.0, hard=hard)]).assignments == {"t": "h9"}
+        assert len(hard) == 1, e

@@ -72,11 +72,12 @@ def _got(value) -> str:
 
 
 def utf8(text: str) -> bool:
-    """True when UTF-8 can encode ``text`` (only a lone surrogate cannot)."""
-    if text.isascii():
+    """True when UTF-8 can encode ``text`` (only a lone surrogate cannot). Read by ``str``'s own
+    methods: a subclass's overrides run no code of the caller's during a check."""
+    if str.isascii(text):
         return True
     try:
-        text.encode("utf-8")
+        str.encode(text, "utf-8")
     except UnicodeEncodeError:
         return False
     return True
@@ -111,7 +112,7 @@ def ident(value, where: str) -> str:
     if not isinstance(value, str):
         raise InputTypeError(f"{where}: must be a non-empty string, {_got(value)}")
     plain_equality(value, where)
-    if not value:
+    if str.__len__(value) == 0:  # not a subclass's __len__
         raise ValueError(f"{where}: must be a non-empty string, got ''")
     if not utf8(value):
         raise ValueError(f"{where}: {show(value)} is not encodable as UTF-8 (lone surrogate)")
