@@ -8,6 +8,7 @@ store has the change; the scheduling loop asks it to place.
 """
 from __future__ import annotations
 
+import logging
 from typing import Iterable, Optional
 
 from titus.boundary import unicode_ok
@@ -21,6 +22,15 @@ from titus.protocol import HostInfo
 from titus.scheduler.factory import make_scheduler
 from titus.scheduler.model import Host, Task
 from titus.scheduler.validation import check_hosts
+
+
+log = logging.getLogger(__name__)
+
+# The engine keeps a host slot for every host ever added and a name for every job ever seen
+# (Scheduler.footprint): it is rebuilt from what it holds once these pass twice what is live,
+# plus a floor so that a small cluster is not rebuilt for a handful of names.
+COMPACT_HOST_FLOOR = 4096
+COMPACT_JOB_FLOOR = 65536
 
 
 class HostRejected(ValueError):
@@ -59,9 +69,7 @@ class EngineAdapter:
         self.settings = settings
         self.state = state
         # capacity group limits are applied by the master's queue, not by the engine
-        self.scheduler = make_scheduler("native", fitness=settings.fitness,
-                                        good_enough=settings.good_enough,
-                                        task_order=settings.task_order)
+        self.scheduler = self._fresh_scheduler()
         self.hosts: set[str] = set()  # host ids in the engine
         # Hosts kept disabled even across a re-registration, which would otherwise bring a
         # host back enabled.
@@ -139,6 +147,55 @@ class EngineAdapter:
             self.scheduler.release(task_id)
         except KeyError:
             pass
+
+    # ------------------------------------------------------------------ upkeep
+    def compact_due(self) -> bool:
+        """Whether the engine's tables have grown well past what it holds: more than twice the
+        live hosts (plus ``COMPACT_HOST_FLOOR``) host slots, or more than twice the held tasks
+        (plus ``COMPACT_JOB_FLOOR``) job names. Hosts churned by autoscaling and jobs that ended
+        would otherwise grow the master's memory with its history (some 300-500 bytes each)."""
+        f = self.scheduler.footprint
+        return (f["host_slots"] > 2 * f["live_hosts"] + COMPACT_HOST_FLOOR
+                or f["jobs_seen"] > 2 * f["held_tasks"] + COMPACT_JOB_FLOOR)
+
+    def compact_if_due(self) -> bool:
+        """``compact()`` when ``compact_due()``; whether it rebuilt."""
+        return self.compact_due() and self.compact()
+
+    def compact(self) -> bool:
+        """Rebuild the engine from what it holds now: a fresh scheduler with the same hosts (held
+        off ones disabled) holding the same tasks on the same hosts and ports, as a restart's
+        recovery would rebuild it, then swapped in. Call it between rounds, under the state's
+        lock. All or nothing: if the master's records and the engine disagree on what is held,
+        or a task cannot be held again, the old engine stays (logged) and False is returned."""
+        old = self.scheduler
+        infos = {info.host_id: info for _, info in self.state.registry.hosts() if info.host_id in self.hosts}
+        held = {t.id: t for t in self.state.tasks.values() if t.in_engine}
+        if len(infos) != len(self.hosts) or old.footprint["held_tasks"] != len(held) \
+                or old.held_tasks() != {tid: t.host_id for tid, t in held.items()}:
+            log.warning("engine not compacted: its hosts or held tasks differ from the master's records")
+            return False
+        fresh = self._fresh_scheduler()
+        keep = set(self.settings.engine_attributes)
+        try:
+            fresh.add_hosts([engine_host(infos[h], keep) for h in sorted(infos)])
+            for h in sorted(self.hosts):  # held off (draining, phased out) or otherwise
+                if not old.is_enabled(h):
+                    fresh.disable_host(h)
+            for tid in sorted(held, key=lambda t: (held[t].launched_at or 0.0, t)):
+                task = held[tid]
+                fresh.add_running(self.task_for(task), task.host_id, ports=task.port_list or None)
+        except (ValueError, KeyError) as exc:
+            log.warning("engine not compacted: %s", exc)
+            return False
+        before = old.footprint
+        self.scheduler = fresh
+        log.info("engine compacted: %s -> %s", before, fresh.footprint)
+        return True
+
+    def _fresh_scheduler(self):
+        return make_scheduler("native", fitness=self.settings.fitness, good_enough=self.settings.good_enough,
+                              task_order=self.settings.task_order)
 
     # ------------------------------------------------------------------ hosts
     def add_hosts(self, infos: Iterable) -> None:

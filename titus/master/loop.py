@@ -85,6 +85,7 @@ class Scheduling:
             if not order:
                 self.ledger.commit(work)
                 return 0
+            self.engine.compact_if_due()  # between rounds: nothing placed and not yet stored
             started = time.perf_counter()
             result = self.engine.place([tasks[tid] for tid in order], st.zone_count(),
                                        self._preemption_quotas(order, now))

@@ -163,6 +163,12 @@ class ReferenceScheduler:
         """Task id -> host id for every named task held."""
         return {k: self._hosts[t.host].id for k, t in self._held.items() if isinstance(k, str)}
 
+    @property
+    def footprint(self) -> dict:
+        """What the scheduler keeps, as counts (see ``titus.Scheduler.footprint``)."""
+        return {"host_slots": len(self._hosts), "live_hosts": len(self), "jobs_seen": len(self._job_hosts),
+                "held_tasks": len(self._held)}
+
     # ----------------------------------------------------------------- hosts
     def _note_scalars(self, scalars):
         for name in scalars:

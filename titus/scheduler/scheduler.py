@@ -132,6 +132,17 @@ class Scheduler:
         ids, slot_host = self._host_ids, self._engine.slot_host
         return {t: ids[slot_host(s)] for t, s in self._task_slot.items()}
 
+    @property
+    def footprint(self) -> dict:
+        """What the scheduler keeps, as counts: ``host_slots`` (every host ever added: indices
+        are never reused), ``live_hosts``, ``jobs_seen`` (every job name ever scheduled or held:
+        its co-task counts live on) and ``held_tasks`` (named or not). A long-lived scheduler
+        grows with its history, not only with what it holds; a service rebuilds it from what it
+        holds (``titus.master.engine_adapter.EngineAdapter.compact_if_due``) when these run far
+        ahead of ``live_hosts`` and ``held_tasks``."""
+        return {"host_slots": len(self._host_ids), "live_hosts": len(self), "jobs_seen": len(self._codec.jobs),
+                "held_tasks": int(self._engine.n_held)}
+
     # ----------------------------------------------------------------- hosts
     def _sync_resources(self, items) -> None:
         """Append scalar names first seen in ``items`` to ``resources`` (and engine columns)."""
