@@ -114,3 +114,19 @@ def test_footprint_counts_history(engine):
     s.release("t0")
     f = s.footprint
     assert f["host_slots"] == 3 and f["live_hosts"] == 2 and f["held_tasks"] == 2 and f["jobs_seen"] == 3
+
+
+def test_a_refused_rebuild_is_not_tried_every_round(master, monkeypatch):
+    monkeypatch.setattr(ea, "COMPACT_JOB_FLOOR", 3)
+    monkeypatch.setattr(ea, "COMPACT_HOST_FLOOR", 100)
+    agent = ScriptedAgent(master, hosts=2, cpus=8)
+    agent.register()
+    tries = []
+    monkeypatch.setattr(ea.EngineAdapter, "compact", lambda self: tries.append(1) or False)
+    _churn(master, agent, rounds=5, size=1)  # due from the 4th job name on, refused each time
+    first = len(tries)
+    assert first >= 1
+    _churn(master, agent, rounds=2, size=1)  # rounds that place, two names more (< the floor of 3)
+    assert len(tries) == first  # not again until the tables grow by another floor
+    _churn(master, agent, rounds=4, size=1)
+    assert len(tries) > first

@@ -75,6 +75,7 @@ class EngineAdapter:
         # host back enabled.
         self.held_off: set[str] = set()
         self.hosts_version = 0  # bumped whenever hosts come or go (constraint caches follow)
+        self._refused: Optional[dict] = None  # footprint when a rebuild was last refused
 
     # ------------------------------------------------------------------ tasks
     def task_for(self, task: TaskRecord, zones: Optional[int] = None) -> Task:
@@ -155,12 +156,20 @@ class EngineAdapter:
         (plus ``COMPACT_JOB_FLOOR``) job names. Hosts churned by autoscaling and jobs that ended
         would otherwise grow the master's memory with its history (some 300-500 bytes each)."""
         f = self.scheduler.footprint
+        if self._refused is not None and (f["host_slots"] < self._refused["host_slots"] + COMPACT_HOST_FLOOR
+                                          and f["jobs_seen"] < self._refused["jobs_seen"] + COMPACT_JOB_FLOOR):
+            return False  # refused at about this size: not tried again every round
         return (f["host_slots"] > 2 * f["live_hosts"] + COMPACT_HOST_FLOOR
                 or f["jobs_seen"] > 2 * f["held_tasks"] + COMPACT_JOB_FLOOR)
 
     def compact_if_due(self) -> bool:
-        """``compact()`` when ``compact_due()``; whether it rebuilt."""
-        return self.compact_due() and self.compact()
+        """``compact()`` when ``compact_due()``; whether it rebuilt. A refused rebuild is tried
+        again only once the tables have grown by another floor's worth."""
+        if not self.compact_due():
+            return False
+        done = self.compact()
+        self._refused = None if done else self.scheduler.footprint
+        return done
 
     def compact(self) -> bool:
         """Rebuild the engine from what it holds now: a fresh scheduler with the same hosts (held
