@@ -287,6 +287,14 @@ PYBIND11_MODULE(_engine, m) {
              "A held task ended: its resources go back to its host.")
         .def("reset", &Engine::reset, "Drop every held task.")
         .def("slot_host", [](const Engine& e, int32_t slot) { return e.slot_held(slot) ? e.slot_host(slot) : -1; })
+        .def("slot_seq", [](const Engine& e, int32_t slot) { return e.slot_held(slot) ? e.slot_seq(slot) : int64_t{-1}; },
+             "The hold order of a held slot (lower is older), -1 if it holds nothing.")
+        .def("slot_priority",
+             [](const Engine& e, int32_t slot) {
+                 if (!e.slot_held(slot)) throw py::key_error("no task held in slot " + std::to_string(slot));
+                 return e.slot_priority(slot);
+             },
+             "The priority a held slot's task was held with.")
         .def_property_readonly("host_bytes", &Engine::host_bytes, "Engine bytes per host (dense part).")
         .def_property_readonly("task_bytes", &Engine::task_bytes, "Engine bytes per held task (dense part).")
         .def_property_readonly("n_host_classes", &Engine::n_host_classes,

@@ -223,6 +223,8 @@ public:
         return slot >= 0 && static_cast<size_t>(slot) < t_host_.size() && t_host_[slot] >= 0;
     }
     int32_t slot_host(int32_t slot) const { return t_host_[slot]; }
+    int64_t slot_seq(int32_t slot) const { return t_seq_[slot]; }
+    int32_t slot_priority(int32_t slot) const { return t_prio_[slot]; }
     int64_t n_held() const { return n_held_; }
     /// Bytes of engine memory per host and per held task (for the memory targets).
     size_t host_bytes() const;

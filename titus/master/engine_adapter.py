@@ -9,8 +9,10 @@ store has the change; the scheduling loop asks it to place.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Iterable, Optional
 
+from titus import states
 from titus.boundary import unicode_ok
 from titus.constraints import BalancedHostAttr, HostAttrValue
 from titus.master.config import MasterSettings
@@ -173,15 +175,25 @@ class EngineAdapter:
 
     def compact(self) -> bool:
         """Rebuild the engine from what it holds now: a fresh scheduler with the same hosts (held
-        off ones disabled) holding the same tasks on the same hosts and ports, as a restart's
-        recovery would rebuild it, then swapped in. Call it between rounds, under the state's
-        lock. All or nothing: if the master's records and the engine disagree on what is held,
-        or a task cannot be held again, the old engine stays (logged) and False is returned."""
+        off ones disabled) holding the same tasks on the same hosts and ports, in the old
+        engine's hold order and with the priorities they were held with (preemption reads
+        both), then swapped in. Call it between rounds, under the state's lock. All or nothing:
+        if the master's records and the engine disagree on what is held, or a task cannot be
+        held again, the old engine stays (logged) and False is returned.
+
+        A task being killed that the engine no longer holds (a preemption victim whose kill is
+        not yet confirmed: the engine evicted it) is no disagreement; the rebuilt engine does
+        not hold it either."""
         old = self.scheduler
         infos = {info.host_id: info for _, info in self.state.registry.hosts() if info.host_id in self.hosts}
-        held = {t.id: t for t in self.state.tasks.values() if t.in_engine}
-        if len(infos) != len(self.hosts) or old.footprint["held_tasks"] != len(held) \
-                or old.held_tasks() != {tid: t.host_id for tid, t in held.items()}:
+        held = old.held_tasks()  # task id -> host id, oldest hold first
+        tasks = self.state.tasks
+        agree = (len(infos) == len(self.hosts) and old.footprint["held_tasks"] == len(held)
+                 and all((t := tasks.get(tid)) is not None and t.in_engine and t.host_id == h
+                         for tid, h in held.items())
+                 and all(t.state == states.KILL_INITIATED for t in tasks.values()
+                         if t.in_engine and t.id not in held))
+        if not agree:
             log.warning("engine not compacted: its hosts or held tasks differ from the master's records")
             return False
         fresh = self._fresh_scheduler()
@@ -191,9 +203,10 @@ class EngineAdapter:
             for h in sorted(self.hosts):  # held off (draining, phased out) or otherwise
                 if not old.is_enabled(h):
                     fresh.disable_host(h)
-            for tid in sorted(held, key=lambda t: (held[t].launched_at or 0.0, t)):
-                task = held[tid]
-                fresh.add_running(self.task_for(task), task.host_id, ports=task.port_list or None)
+            for tid in held:
+                task = tasks[tid]
+                fresh.add_running(replace(self.task_for(task), priority=old.task_priority(tid)),
+                                  task.host_id, ports=task.port_list or None)
         except (ValueError, KeyError) as exc:
             log.warning("engine not compacted: %s", exc)
             return False

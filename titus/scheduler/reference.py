@@ -159,9 +159,15 @@ class ReferenceScheduler:
         held = self._held.get(task_id) if isinstance(task_id, str) else None
         return self._hosts[held.host].id if held else None
 
+    def task_priority(self, task_id):
+        """The priority the task is held with, or None (see ``titus.Scheduler.task_priority``)."""
+        held = self._held.get(task_id) if isinstance(task_id, str) else None
+        return held.priority if held else None
+
     def held_tasks(self) -> dict:
-        """Task id -> host id for every named task held."""
-        return {k: self._hosts[t.host].id for k, t in self._held.items() if isinstance(k, str)}
+        """Task id -> host id for every named task held, in hold order (oldest first)."""
+        named = sorted(((k, t) for k, t in self._held.items() if isinstance(k, str)), key=lambda kt: kt[1].seq)
+        return {k: self._hosts[t.host].id for k, t in named}
 
     @property
     def footprint(self) -> dict:

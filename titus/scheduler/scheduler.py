@@ -126,11 +126,19 @@ class Scheduler:
         slot = self._task_slot.get(task_id) if isinstance(task_id, str) else None
         return None if slot is None else self._host_ids[self._engine.slot_host(slot)]
 
+    def task_priority(self, task_id):
+        """The priority the task is held with (as placed or ``add_running``), or None if it is
+        not held."""
+        slot = self._task_slot.get(task_id) if isinstance(task_id, str) else None
+        return None if slot is None else int(self._engine.slot_priority(slot))
+
     def held_tasks(self) -> dict:
-        """Task id -> host id for every named task held (rows of ``schedule_arrays`` placed without
-        ``task_ids`` are held too, but have no id)."""
-        ids, slot_host = self._host_ids, self._engine.slot_host
-        return {t: ids[slot_host(s)] for t, s in self._task_slot.items()}
+        """Task id -> host id for every named task held, in hold order (oldest first: the order
+        preemption reprieves in, which ``add_running`` in this order reproduces). Rows of
+        ``schedule_arrays`` placed without ``task_ids`` are held too, but have no id."""
+        ids, slot_host, slot_seq = self._host_ids, self._engine.slot_host, self._engine.slot_seq
+        slots = sorted(self._task_slot.items(), key=lambda ts: slot_seq(ts[1]))
+        return {t: ids[slot_host(s)] for t, s in slots}
 
     @property
     def footprint(self) -> dict:
