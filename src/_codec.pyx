@@ -22,7 +22,7 @@ Array layouts:
 """
 import numpy as np
 cimport numpy as cnp
-from cpython.dict cimport PyDict_GetItem
+from cpython.dict cimport PyDict_GetItem, PyDict_Next
 from cpython.long cimport PyLong_FromVoidPtr
 from cpython.object cimport PyObject
 from libc.stdint cimport int32_t, uint64_t
@@ -76,6 +76,14 @@ cdef inline int32_t intern(dict table, object key):
 
 
 cdef double _MAX_FLOAT = 1.7976931348623157e308
+
+
+cdef extern from "Python.h":
+    # The head of a dict object (Include/cpython/dictobject.h): ``ma_values`` is set only on a
+    # split table, whose keys CPython keeps exact ``str`` (inserting any other key makes the
+    # dict a combined table first).
+    ctypedef struct _DictHead "PyDictObject":
+        void* ma_values
 
 
 cdef extern from *:
@@ -205,10 +213,23 @@ cdef inline bint _plain_quantity(object x):
 
 
 cdef inline dict _fields(object x):
-    """The instance dict of ``x`` (None if it has none): a fast path reads the fields of an
-    object of an exact, known dataclass type there (its class defines no descriptor for them)."""
+    """The instance dict of ``x`` (None if it has none, or if a key of it is not exactly a
+    ``str``): a fast path reads the fields of an object of an exact, known dataclass type there
+    (its class defines no descriptor for them). A key of another type whose hash equals a
+    field's would have its ``__eq__`` called by every lookup of that field: the caller's code,
+    which could answer one value to the check and another to the encoder."""
     cdef object d = getattr(x, "__dict__", None)
-    return d if type(d) is dict else None
+    if type(d) is not dict:
+        return None
+    if (<_DictHead*><PyObject*>d).ma_values != NULL:
+        return d  # a split table (an instance dict as its class's __init__ made it): str keys only
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* key
+    cdef PyObject* value
+    while PyDict_Next(d, &pos, &key, &value):
+        if type(<object>key) is not str:
+            return None
+    return d
 
 
 cdef object _HAV = CONSTRAINT_TYPES[0], _UNIQUE = CONSTRAINT_TYPES[1], _EXCL = CONSTRAINT_TYPES[2]
@@ -378,30 +399,38 @@ cdef bint _plain_constraint(object c, object host_attr_value, object balanced, o
 
 
 cdef object _constraint_key(object c, object host_attr_value, object balanced):
-    """The key a constraint's verdict is kept under: equal constraints whose values are equal
-    but of other types (1 == 1.0 == True) must not share one."""
-    cdef dict f
-    if type(c) is host_attr_value:
-        f = _fields(c)
-        attr, vals = (f.get("attr"), f.get("values")) if f is not None else (None, None)
-        if type(attr) is str and type(vals) is tuple:
-            for x in vals:
-                if type(x) is not str:
-                    break
-            else:  # strings only: equal keys are equal constraints (hashed and compared in C)
-                return (host_attr_value, attr, vals)
-    elif type(c) is balanced:
-        f = _fields(c)
-        attr, k = (f.get("attr"), f.get("expected_values")) if f is not None else (None, None)
-        if type(attr) is str and type(k) is int:
-            return (balanced, attr, k)
-    if not _exact_kind(c):  # no fast path takes a caller's subclass (ConstraintVerdicts.plain)
+    """The key a constraint's verdict is kept under, when ``c`` is exactly one of the four kinds
+    with an instance dict of ``str`` keys and fields of exact builtin types (a ``str``
+    attribute, a tuple of ``str`` and ``int`` values, an ``int`` count): ``(kind, attr, values)``,
+    ``(kind, attr, count)``, ``(kind, attr)`` or ``(kind,)``. The key holds those immutable
+    values, not ``c`` (whose fields ``object.__setattr__`` could change once its verdict is
+    kept), and is hashed and compared in C (a ``str`` never equals an ``int``). None for any
+    other constraint: a field of a caller's type (a tuple subclass whose ``__iter__`` answers
+    other values to the encoder, a ``str`` subclass) runs the caller's code when read, so the
+    full check reads it once into a copy (``titus.scheduler.read_once``) instead."""
+    cdef object t = type(c)
+    if t is _EXCL:
+        return (t,)
+    if t is not host_attr_value and t is not balanced and t is not _UNIQUE:
         return None
-    # Any other of the four kinds (equal to one whose values are of other types): the types of
-    # every field the check reads are part of the key.
-    if isinstance(c, host_attr_value):
-        return (type(c), c, type(c.attr), tuple(map(type, c.values)))
-    return (type(c), c, type(getattr(c, "attr", None)), type(getattr(c, "expected_values", None)))
+    cdef dict f = _fields(c)
+    if f is None:
+        return None
+    attr = f.get("attr")
+    if type(attr) is not str:
+        return None
+    if t is host_attr_value:
+        vals = f.get("values")
+        if type(vals) is not tuple:
+            return None
+        for x in <tuple>vals:
+            if type(x) is not str and type(x) is not int:
+                return None
+        return (t, attr, vals)
+    if t is balanced:
+        k = f.get("expected_values")
+        return (t, attr, k) if type(k) is int else None
+    return (t, attr)
 
 
 cdef class ConstraintVerdicts:
@@ -434,19 +463,20 @@ cdef class ConstraintVerdicts:
         for c in cs:
             if _plain_constraint(c, self.host_attr_value, self.balanced, self.max_count):
                 continue  # a trace's call brings thousands never seen: no Python check for them
-            if not _exact_kind(c):
-                # A caller's subclass: its fields may answer differently at each read, so the
-                # full check reads them once into a copy (titus.scheduler.read_once) and that
-                # copy is what is encoded; not a fast path.
+            # A caller's subclass, or a field of a caller's type: reading it runs the caller's
+            # code, which may answer differently at each read, so the full check reads it once
+            # into a copy (titus.scheduler.read_once) and that copy is what is encoded; not a
+            # fast path. The check of the rest runs no code of the caller's.
+            key = _constraint_key(c, self.host_attr_value, self.balanced)
+            if key is None:
                 return False
+            if key in self.known:
+                continue
             try:
-                key = _constraint_key(c, self.host_attr_value, self.balanced)
-                if key is not None and key in self.known:
-                    continue
                 self.check_one(c, "constraint")
             except (TypeError, ValueError, AttributeError):
                 return False
-            if key is not None and len(self.known) < self.limit:
+            if len(self.known) < self.limit:
                 self.known[key] = True
         return True
 

@@ -15,7 +15,8 @@ def is_integer(value) -> bool:
     """Whether ``value`` is an integer field's type: an ``int`` or a numpy integer (a subclass
     too), not a bool nor a numpy ``timedelta64`` (which numpy counts an integer but reads as a
     duration)."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.timedelta64))
+    t = type(value)  # its type, not its ``__class__`` (which a caller's property can make up)
+    return issubclass(t, (int, np.integer)) and not issubclass(t, (bool, np.timedelta64))
 
 
 def int_value(value) -> int:
@@ -27,7 +28,7 @@ def int_value(value) -> int:
     """
     if not is_integer(value):
         raise TypeError(f"an integer field is an int or a numpy integer, got {type(value).__name__}")
-    if isinstance(value, int):
+    if issubclass(type(value), int):
         return int.__index__(value)
     return np.generic.item(value)  # its value, not a subclass's item, __int__ or __index__
 
@@ -39,19 +40,20 @@ def quantity(value) -> float:
     TypeError for a bool or any other type; validation refuses those first (and a value that is
     not finite and >= 0).
     """
-    if type(value) is float:
+    t = type(value)  # its type, not its ``__class__`` (which a caller's property can make up)
+    if t is float:
         return value
-    if isinstance(value, (bool, np.timedelta64)):
-        raise TypeError(f"a quantity is a float, an int or a numpy number, got {type(value).__name__}")
-    if isinstance(value, float):
+    if issubclass(t, (bool, np.timedelta64)):
+        raise TypeError(f"a quantity is a float, an int or a numpy number, got {t.__name__}")
+    if issubclass(t, float):
         return float.__float__(value)  # the double it holds, not its __float__
-    if isinstance(value, int):
+    if issubclass(t, int):
         n = int.__index__(value)
         try:
             return float(n)
         except OverflowError:  # an int beyond float range
             return float("inf") if n > 0 else float("-inf")
-    if isinstance(value, (np.floating, np.integer)):
+    if issubclass(t, (np.floating, np.integer)):
         held = np.generic.item(value)  # its value, as a Python float or int ...
         if type(held) is not float and type(held) is not int:  # ... or numpy's own (longdouble)
             held = float(held)  # numpy's base type here, not the caller's subclass

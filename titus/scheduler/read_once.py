@@ -81,32 +81,22 @@ def sequence_once(value, where: str):
         raise _failed(where, e) from e
 
 
-def _plain_tuple(value) -> bool:
-    return type(value) is tuple and all(type(x) is str or type(x) is int for x in value)
-
-
 def constraint_once(c, where: str):
-    """A constraint as exactly its kind (``HostAttrValue``, ``UniqueHostAttr``, ``ExclusiveHost``,
-    ``BalancedHostAttr``), its fields read once and kept as read (values as a tuple); an exact
-    kind whose fields are plain already is returned as it is. Anything else as it is (the check
-    refuses it)."""
-    t = type(c)
-    kind = t.__name__
+    """A constraint as a new object of exactly its kind (``HostAttrValue``, ``UniqueHostAttr``,
+    ``ExclusiveHost``, ``BalancedHostAttr``), its fields read once and kept as read (values as a
+    tuple). Always a copy, an exact kind too: the caller's code run later in the call (another
+    object's reads) could change the caller's constraint by ``object.__setattr__`` after its
+    check. Anything else as it is (the check refuses it)."""
+    kind = type(c).__name__
     if isinstance(c, HostAttrValue):
         f = _fields(c, ("attr", "values"), f"{where} {kind}")
-        if t is HostAttrValue and type(f["attr"]) is str and _plain_tuple(f["values"]):
-            return c
         return _built(HostAttrValue, attr=f["attr"], values=sequence_once(f["values"], f"{where} {kind}.values"))
     if isinstance(c, BalancedHostAttr):
-        f = _fields(c, ("attr", "expected_values"), f"{where} {kind}")
-        if t is BalancedHostAttr and type(f["attr"]) is str and type(f["expected_values"]) is int:
-            return c
-        return _built(BalancedHostAttr, **f)
+        return _built(BalancedHostAttr, **_fields(c, ("attr", "expected_values"), f"{where} {kind}"))
     if isinstance(c, UniqueHostAttr):
-        f = _fields(c, ("attr",), f"{where} {kind}")
-        return c if t is UniqueHostAttr and type(f["attr"]) is str else _built(UniqueHostAttr, **f)
+        return _built(UniqueHostAttr, **_fields(c, ("attr",), f"{where} {kind}"))
     if isinstance(c, ExclusiveHost):
-        return c if t is ExclusiveHost else ExclusiveHost()
+        return c if type(c) is ExclusiveHost else ExclusiveHost()  # no field to change
     return c
 
 
@@ -166,3 +156,44 @@ def class_once(c, where: str):
     if not isinstance(c, TaskClass):
         return c
     return _built(TaskClass, **_demand_shape_once(_fields(c, CLASS_FIELDS, where), where))
+
+
+# ----------------------------------------------------------------------------- snapshots
+# An item that passed the compiled fast path (an exact Host, Task or TaskClass with plain
+# fields: exact str, int and float values, tuples or lists of exact constraints whose fields
+# are exact str and int, empty or str -> str dicts) copied as it is, when the caller's code
+# runs later in the same call (the full check of another item): the fields of the caller's
+# object, its dicts and lists and its constraints could be changed in place after its check.
+# Reading them here runs no code of the caller's (the fast path passed only such values).
+
+
+def _constraint_copy(c):
+    return c if type(c) is ExclusiveHost else _built(type(c), **vars(c))
+
+
+def _demand_shape_snapshot(f: dict) -> dict:
+    f["hard"] = tuple(map(_constraint_copy, f["hard"]))
+    f["soft"] = tuple(map(_constraint_copy, f["soft"]))
+    f["resource_sets"] = dict(f["resource_sets"])
+    return f
+
+
+def snapshot_task(t: Task) -> Task:
+    """A copy of a fast-path ``Task`` nothing of the caller's can change."""
+    f = _demand_shape_snapshot(dict(vars(t)))
+    f["scalars"] = dict(f["scalars"])
+    return _built(Task, **f)
+
+
+def snapshot_class(c: TaskClass) -> TaskClass:
+    """A copy of a fast-path ``TaskClass`` nothing of the caller's can change."""
+    return _built(TaskClass, **_demand_shape_snapshot(dict(vars(c))))
+
+
+def snapshot_host(h: Host) -> Host:
+    """A copy of a fast-path ``Host`` nothing of the caller's can change (its port ranges are
+    tuples of ints already)."""
+    f = dict(vars(h))
+    f.update(ports=tuple(f["ports"]), scalars=dict(f["scalars"]), attributes=dict(f["attributes"]),
+             resource_sets=dict(f["resource_sets"]))
+    return _built(Host, **f)

@@ -110,6 +110,7 @@ class ReferenceScheduler:
         self._seed = v.check_seed(seed)
         self._ws, self._wf = v.check_weights(soft_weight, fitness_weight)
         self._task_order = order.check_task_order(task_order)
+        v.check_flag(index, "index")  # the twin has no index, but takes what the engine takes
         self._resources: list[str] = list(BASE_RESOURCES)
         self._hosts: list[_Host | None] = []
         self._by_id: dict[str, int] = {}
@@ -136,9 +137,10 @@ class ReferenceScheduler:
         return len(self._by_id)
 
     def _host(self, host_id) -> _Host:
-        if not isinstance(host_id, str) or host_id not in self._by_id:
+        key = v.text(host_id)  # looked up by str's own == and hash, not a subclass's
+        if key is None or key not in self._by_id:
             raise v.unknown_host(host_id)
-        return self._hosts[self._by_id[host_id]]
+        return self._hosts[self._by_id[key]]
 
     def host_usage(self, host_id) -> dict:
         """Resource -> amount held on the host."""
@@ -156,7 +158,8 @@ class ReferenceScheduler:
 
     def task_host(self, task_id):
         """The host id holding the task, or None."""
-        held = self._held.get(task_id) if isinstance(task_id, str) else None
+        key = v.text(task_id)
+        held = None if key is None else self._held.get(key)
         return self._hosts[held.host].id if held else None
 
     def task_priority(self, task_id):
@@ -212,7 +215,7 @@ class ReferenceScheduler:
         for k in dropped:
             self._unhold(k)
         self._hosts[h.idx] = None
-        del self._by_id[host_id]
+        del self._by_id[h.id]
         return sorted(k for k in dropped if isinstance(k, str))
 
     def remove_hosts(self, host_ids) -> list:
@@ -233,9 +236,10 @@ class ReferenceScheduler:
     # ----------------------------------------------------------------- tasks
     def release(self, task_id) -> None:
         """The task ended: its resources go back to its host (UnknownIdError if not held)."""
-        if not isinstance(task_id, str) or task_id not in self._held:  # rows without ids stay
+        key = v.text(task_id)  # looked up by str's own == and hash, not a subclass's
+        if key is None or key not in self._held:  # rows without ids stay
             raise v.unknown_task(task_id)
-        self._unhold(task_id)
+        self._unhold(key)
 
     def reset(self) -> None:
         """Drop every held task."""

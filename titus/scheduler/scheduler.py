@@ -68,6 +68,7 @@ class Scheduler:
         self._seed = v.check_seed(seed)
         self._ws, self._wf = v.check_weights(soft_weight, fitness_weight)
         self._task_order = order.check_task_order(task_order)
+        index = v.check_flag(index, "index")
         self._codec = Codec()
         self._engine = Engine(
             len(self._codec.resources), self._seed,
@@ -95,7 +96,8 @@ class Scheduler:
         return len(self._codec.host_index)
 
     def _index(self, host_id) -> int:
-        idx = self._codec.host_index.get(host_id) if isinstance(host_id, str) else None
+        key = v.text(host_id)  # looked up by str's own == and hash, not a subclass's
+        idx = None if key is None else self._codec.host_index.get(key)
         if idx is None:
             raise v.unknown_host(host_id)
         return idx
@@ -123,7 +125,8 @@ class Scheduler:
 
     def task_host(self, task_id):
         """The id of the host holding the task, or None if it is not held."""
-        slot = self._task_slot.get(task_id) if isinstance(task_id, str) else None
+        key = v.text(task_id)
+        slot = None if key is None else self._task_slot.get(key)
         return None if slot is None else self._host_ids[self._engine.slot_host(slot)]
 
     def task_priority(self, task_id):
@@ -186,6 +189,7 @@ class Scheduler:
         """Remove a host; the tasks it held are dropped. Returns their ids, sorted.
         UnknownIdError (a KeyError) if the host is not known."""
         idx = self._index(host_id)
+        host_id = v.text(host_id)  # the key found: a subclass's == could answer otherwise now
         dropped = []
         for slot in self._engine.remove_host(idx).tolist():
             tid = self._slot_task.pop(slot, None)
@@ -218,9 +222,11 @@ class Scheduler:
         """The task ended: its resources, ports and set slots go back to its host (a set whose
         slots are all free loses its label), and its group usage shrinks. UnknownIdError (a
         KeyError) if it is not held; nothing changes then."""
-        slot = self._task_slot.get(task_id) if isinstance(task_id, str) else None
+        key = v.text(task_id)  # looked up by str's own == and hash, not a subclass's
+        slot = None if key is None else self._task_slot.get(key)
         if slot is None:
             raise v.unknown_task(task_id)
+        task_id = key
         self._engine.release(slot)
         del self._task_slot[task_id]
         del self._slot_task[slot]

@@ -14,9 +14,10 @@ TASK_ORDERS = ("given", "interleave_jobs")
 
 def check_task_order(task_order) -> str:
     """``task_order`` if it is one of TASK_ORDERS, else ValueError naming the choices."""
-    if task_order not in TASK_ORDERS:
+    name = str.__str__(task_order) if issubclass(type(task_order), str) else None  # not a subclass's ==
+    if name not in TASK_ORDERS:
         raise ValueError(f"task_order must be one of {', '.join(TASK_ORDERS)}, got {task_order!r}")
-    return task_order
+    return name
 
 
 def interleave_jobs(job_codes: np.ndarray) -> np.ndarray:

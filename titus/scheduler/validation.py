@@ -26,7 +26,8 @@ from titus.readers import int_value, is_integer, quantity
 from titus.resources import BASE_RESOURCES
 from titus.scheduler.errors import InputTypeError, UnknownIdError
 from titus.scheduler.model import Host, Task, TaskClass
-from titus.scheduler.read_once import class_once, constraint_once, host_once, task_once
+from titus.scheduler.read_once import (class_once, constraint_once, host_once, mapping_once, snapshot_class,
+                                      snapshot_host, snapshot_task, task_once)
 
 # The named fitness functions and the slacks are the engine's (csrc/fitness.hpp, layout.hpp).
 #: name -> the base resources whose utilisations it averages (binpackers only).
@@ -91,16 +92,33 @@ def _base_of(t: type) -> type:
     return object
 
 
+_EQUALITY = frozenset({"__eq__", "__ne__", "__hash__"})
+
+
+def _redefines_equality(t: type, base: type) -> bool:
+    """Whether a class between ``t`` and ``base`` in its MRO defines ``==``, ``!=`` or ``hash``,
+    read from the class dicts themselves: ``t.__eq__`` would call a descriptor's ``__get__``
+    (the caller's code, free to answer ``str.__eq__`` while instances compare otherwise)."""
+    for b in t.__mro__:
+        if b is base:
+            return False
+        if any(type(k) is str and k in _EQUALITY for k in vars(b)):
+            return True
+    return True
+
+
 def plain_equality(value, where: str) -> None:
     """A subclass of ``str``, ``int`` or a numpy number may stand for a value, but not one that
     redefines ``==``, ``!=`` or ``hash``: ids, names and values key tables on both schedulers
     and tasks with equal fields share a task class, so equal must mean the same value
     everywhere. InputTypeError naming ``where`` otherwise."""
     t = type(value)
+    if type(t) is not type:  # a metaclass could make up what its classes' attributes are
+        raise InputTypeError(f"{where}: a value's class must not have its own metaclass, got {t.__name__}")
     base = _base_of(t)
     if t is base:
         return
-    if t.__eq__ is not base.__eq__ or t.__ne__ is not base.__ne__ or t.__hash__ is not base.__hash__:
+    if _redefines_equality(t, base):
         raise InputTypeError(f"{where}: a {base.__name__} subclass that redefines ==, != or hash "
                              f"cannot stand for a value, got {t.__name__}")
 
@@ -109,7 +127,7 @@ def ident(value, where: str) -> str:
     """``value`` if it is a non-empty string UTF-8 can encode (an id or a name); else
     ValueError naming ``where`` (InputTypeError if it is no string, or a subclass redefining
     equality: ``plain_equality``)."""
-    if not isinstance(value, str):
+    if not issubclass(type(value), str):  # not its __class__, which a property can make up
         raise InputTypeError(f"{where}: must be a non-empty string, {_got(value)}")
     plain_equality(value, where)
     if str.__len__(value) == 0:  # not a subclass's __len__
@@ -122,7 +140,7 @@ def ident(value, where: str) -> str:
 def attr_value(value, where: str) -> None:
     """An attribute value (of a host, or one a HostAttrValue names) is a string UTF-8 can
     encode or an integer; else ValueError naming ``where`` (InputTypeError for another type)."""
-    if isinstance(value, str):
+    if issubclass(type(value), str):  # not its __class__, which a property can make up
         plain_equality(value, where)
         if not utf8(value):
             raise ValueError(f"{where}: {show(value)} is not encodable as UTF-8 (lone surrogate)")
@@ -197,14 +215,24 @@ def unknown_task(task_id) -> UnknownIdError:
     return UnknownIdError(f"unknown task id {show(task_id)}")
 
 
+def text(value):
+    """A string (or a subclass) as an exact ``str`` of its characters, read by ``str``'s own
+    method (no override of the caller's runs); None for anything else. An option name or an
+    id to look up is compared and hashed as this, never by a subclass's ``==`` or ``hash``,
+    which could answer otherwise at the next lookup."""
+    return str.__str__(value) if issubclass(type(value), str) else None
+
+
 def normalize_fitness(spec) -> tuple[tuple[str, float], ...]:
-    """``"cpu_mem_binpack"`` or ``{"cpu_binpack": 2, "memory_spread": 1}`` -> ((name, w), ...)."""
-    if isinstance(spec, str):
-        spec = {spec: 1.0}
+    """``"cpu_mem_binpack"`` or ``{"cpu_binpack": 2, "memory_spread": 1}`` -> ((name, w), ...).
+    Names are kept as exact strings (``text``): the engine and the twin read them alike."""
+    if text(spec) is not None:
+        spec = {text(spec): 1.0}
     if not isinstance(spec, Mapping) or not spec:
         raise ValueError(f"fitness must be a name or a non-empty {{name: weight}} mapping, got {spec!r}")
     pairs = []
-    for name, weight in spec.items():
+    for name, weight in mapping_once(spec, "fitness").items():
+        name = text(name)
         if name not in FITNESS_NAMES:
             raise ValueError(f"fitness: unknown fitness {name!r}; known: {', '.join(FITNESS_NAMES)}")
         pairs.append((name, number(weight, f"fitness weight of {name!r}")))
@@ -234,7 +262,9 @@ def check_good_enough(value) -> float | None:
 
 def check_flag(value, where: str) -> bool:
     """A plain True or False (``explain=``): InputTypeError naming ``where`` otherwise."""
-    if not isinstance(value, (bool, np.bool_)):
+    # by its type, not ``isinstance`` (which reads a ``__class__`` property: the caller's code,
+    # run after the call's objects were checked)
+    if type(value) is not bool and type(value) is not np.bool_:
         raise InputTypeError(f"{where}: must be True or False, {_got(value)}")
     return bool(value)
 
@@ -386,9 +416,10 @@ def _plain_host(h) -> bool:
     return _plain_hosts([h]) == 1
 
 
-def _check_batch(items, known_ids, plain_prefix, check_one, arg: str, kind: str, known: str) -> list:
+def _check_batch(items, known_ids, plain_prefix, check_one, snapshot, arg: str, kind: str, known: str) -> list:
     """``arg``'s items each valid (``plain_prefix``, the compiled fast path, first; the full
-    ``check_one`` only for an item it does not pass, which returns the item read once), ids
+    ``check_one`` only for an item it does not pass, which returns the item read once; in such
+    a batch the plain items are kept as ``snapshot`` copies), ids
     unique in the batch and not in ``known_ids``. Returns a new list: the items as checked.
     Raises at the first bad item."""
     items = batch(items, arg, f"{kind.capitalize()} objects")
@@ -397,10 +428,15 @@ def _check_batch(items, known_ids, plain_prefix, check_one, arg: str, kind: str,
         ids = [x.id for x in items]
         if len(set(ids)) == len(ids) and not any(map(known_ids.__contains__, ids)):
             return items
+    elif n_plain:
+        # The full check of a later item runs the caller's code (a subclass's reads), which
+        # could change a plain item already passed (its fields by object.__setattr__, its
+        # dicts, lists and constraints in place): those are kept as copies taken now.
+        items[:n_plain] = map(snapshot, items[:n_plain])
     seen: set = set()
     for i, x in enumerate(items):
-        if i >= n_plain and plain_prefix([x]) != 1:
-            x = items[i] = check_one(x, f"{arg}[{i}]")
+        if i >= n_plain:
+            x = items[i] = snapshot(x) if plain_prefix([x]) == 1 else check_one(x, f"{arg}[{i}]")
         xid = x.id
         if xid in seen:
             j = next(j for j, y in enumerate(items) if y.id == xid)  # only when refusing
@@ -414,20 +450,22 @@ def _check_batch(items, known_ids, plain_prefix, check_one, arg: str, kind: str,
 def check_hosts(hosts, known_ids) -> list:
     """A batch of hosts: each valid, ids unique in the batch and not already known. Errors
     name the host's index: ``hosts[1].cpus: must be finite and >= 0, got nan``."""
-    return _check_batch(hosts, known_ids, _plain_hosts, check_host, "hosts", "host", "already added")
+    return _check_batch(hosts, known_ids, _plain_hosts, check_host, snapshot_host, "hosts", "host", "already added")
 
 
 def check_host_ids(host_ids, known_ids) -> list:
-    """The argument of ``remove_hosts``: ids of hosts known now, each named once."""
+    """The argument of ``remove_hosts``: ids of hosts known now, each named once. Returns them
+    as exact strings (``text``): looked up again by ``str``'s own ``==`` and ``hash``."""
     ids = batch(host_ids, "host_ids", "host ids")
-    seen: set = set()
-    for i, h in enumerate(ids):
-        if not isinstance(h, str) or h not in known_ids:
+    keys = [text(h) for h in ids]
+    seen: dict = {}
+    for i, (h, k) in enumerate(zip(ids, keys)):
+        if k is None or k not in known_ids:
             raise unknown_host(h, f"host_ids[{i}]: ")
-        if h in seen:
-            raise ValueError(f"host_ids[{i}]: duplicate host id {show(h)} (host_ids[{ids.index(h)}] has it)")
-        seen.add(h)
-    return ids
+        if k in seen:
+            raise ValueError(f"host_ids[{i}]: duplicate host id {show(h)} (host_ids[{seen[k]}] has it)")
+        seen[k] = i
+    return keys
 
 
 # ----------------------------------------------------------------------------- tasks
@@ -479,7 +517,7 @@ def _plain_task(t) -> bool:
 def check_tasks(tasks, held_ids) -> list:
     """A batch of tasks: each valid, ids unique in the batch and not already held. Errors
     name the task's index: ``tasks[3].hard[0] BalancedHostAttr.expected_values: ...``."""
-    tasks = _check_batch(tasks, held_ids, _plain_tasks, check_task, "tasks", "task", "already held")
+    tasks = _check_batch(tasks, held_ids, _plain_tasks, check_task, snapshot_task, "tasks", "task", "already held")
     check_gang_priorities(tasks)
     return tasks
 
@@ -505,8 +543,8 @@ def check_running(task, ports, held_ids) -> tuple[Task, list[int] | None]:
     """``add_running``'s task and ports, before the host is looked at: the task valid and not
     held; ``ports`` None or exactly ``task.ports`` distinct port numbers. Returns the task as
     checked (read once, for the caller to use) and the ports."""
-    if not _plain_task(task):
-        task = check_task(task, "add_running: task")
+    # Copied either way: reading ``ports`` and the host id after this runs the caller's code.
+    task = snapshot_task(task) if _plain_task(task) else check_task(task, "add_running: task")
     if task.id in held_ids:
         raise ValueError(f"add_running: task.id: duplicate task id {show(task.id)} (already held)")
     if ports is None:
@@ -550,9 +588,11 @@ def check_keyed_classes(classes) -> tuple:
 
 def _check_classes_one_by_one(classes: list) -> list:
     """Each class checked, the compiled fast path first; a class failing it is read once
-    (``read_once.class_once``) and that copy checked and put in its place in ``classes``."""
+    (``read_once.class_once``) and that copy checked and put in its place in ``classes``; a
+    class passing it is put there as a copy (``read_once.snapshot_class``)."""
     for i, c in enumerate(classes):
-        if _plain_classes([c]):
+        if _plain_classes([c]):  # kept as a copy: a later class's reads run the caller's code
+            classes[i] = snapshot_class(c)
             continue
         if not isinstance(c, TaskClass):
             raise InputTypeError(f"classes[{i}]: must be a TaskClass, {_got(c)}")
@@ -584,8 +624,7 @@ def _check_demand(d: np.ndarray, resources) -> np.ndarray:
     return d
 
 
-def _check_task_ids(task_ids, n: int, held_ids) -> list:
-    task_ids = batch(task_ids, "task_ids", "task ids")
+def _check_task_ids(task_ids: list, n: int, held_ids) -> list:
     if len(task_ids) != n:
         raise ValueError(f"task_ids: must have {n} entries (one per row), got {len(task_ids)}")
     seen: set = set()
@@ -608,16 +647,20 @@ def check_arrays(demand, task_class, classes, resources: Sequence[str], task_ids
     ``keyed`` a fifth value: the classes' keys as ``check_keyed_classes`` gives them (or None).
     ValueError naming the array and cell, class or id: ``demand[5, 0] (cpus): ...``,
     ``task_class[2]: ...``, ``classes[1].ports: ...``, ``task_ids[7]: ...``."""
+    # Read first, checked after the classes: reading an array or a list of ids may run the
+    # caller's code (``__array__``, an iterator), which must not change a class already checked.
+    d = _numeric_array(demand, "demand")
+    tc = _numeric_array(task_class, "task_class")
+    if task_ids is not None:
+        task_ids = batch(task_ids, "task_ids", "task ids")
     if keyed:
         classes, keys = check_keyed_classes(classes)
     else:
         classes, keys = check_classes(classes), None
-    d = _numeric_array(demand, "demand")
     if d.ndim != 2 or d.shape[1] != len(resources):
         raise ValueError(
             f"demand: must have shape (N, {len(resources)}) with columns {tuple(resources)}, got {d.shape}")
     d = _check_demand(d, resources)
-    tc = _numeric_array(task_class, "task_class")
     if tc.dtype.kind == "f":
         raise InputTypeError(f"task_class: must be an integer array, got dtype {tc.dtype}")
     if tc.ndim != 1 or tc.shape[0] != d.shape[0]:
