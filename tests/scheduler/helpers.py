@@ -1,6 +1,7 @@
 """Small helpers shared by the scheduler tests: tie keys, state snapshots, result summaries."""
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping
 
@@ -174,3 +175,19 @@ def zone_hosts(zones, per_zone: int = 1, prefix: str = "h", **resources) -> list
 def zone_of(host_id: str) -> str:
     """The zone encoded in a host id made by ``zone_hosts``."""
     return host_id.split("-")[1]
+
+
+def scheduler_state(s) -> tuple:
+    """What a refused call must leave as it was: resources, host ids, every live host's usage
+    and the held tasks."""
+    return (s.resources, s.host_ids, {h: s.host_usage(h) for h in s.host_ids if h is not None}, s.held_tasks())
+
+
+def assert_within_capacity(s) -> None:
+    """Every live host's usage finite and within its capacity (free >= 0 up to rounding)."""
+    for h in s.host_ids:
+        if h is None:
+            continue
+        used, free = s.host_usage(h), s.host_free(h)
+        for r, u in used.items():
+            assert math.isfinite(u) and math.isfinite(free[r]) and free[r] >= -1e-6, (h, r, used, free)

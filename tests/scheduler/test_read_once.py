@@ -11,7 +11,6 @@ changes nothing, and what is accepted leaves every host within its capacity.
 """
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
@@ -21,6 +20,8 @@ import pytest
 from titus import Host, Task, TaskClass
 from titus.constraints import BalancedHostAttr, HostAttrValue
 from titus.workloads.runner import make_scheduler
+
+from tests.scheduler.helpers import assert_within_capacity, scheduler_state
 
 ENGINES = ("native", "reference")
 NAN = float("nan")
@@ -52,19 +53,6 @@ def _outcome(call):
         return (type(e).__name__, str(e))
 
 
-def _state(s):
-    return (s.resources, s.host_ids, {h: s.host_usage(h) for h in s.host_ids if h is not None}, s.held_tasks())
-
-
-def _within_capacity(s):
-    for h in s.host_ids:
-        if h is None:
-            continue
-        used, free = s.host_usage(h), s.host_free(h)
-        for r, u in used.items():
-            assert math.isfinite(u) and math.isfinite(free[r]) and free[r] >= -1e-6, (h, r, used, free)
-
-
 def _cluster(s):
     s.add_hosts([Host(f"h{i}", cpus=4, memory_mb=1000, ports=[(100, 101)], scalars={"gpu": 1},
                       attributes={"zone": "ab"[i % 2]}, resource_sets={"eni": (1, 2)}) for i in range(2)])
@@ -77,16 +65,16 @@ def _attack(setup, call, field, where, cls):
     for e in ENGINES:
         s = make_scheduler(e)
         setup(s)
-        before = _state(s)
+        before = scheduler_state(s)
         T = cls()
         r = _outcome(lambda: call(s, T))
         assert T.reads[field] == 1, (e, field, T.reads)
         if r[0] != "ok":
             assert r[0] in ("ValueError", "InputTypeError"), (e, r)
             assert where in r[1], (e, r)
-            assert _state(s) == before, e
-        _within_capacity(s)
-        out[e] = (r, _state(s))
+            assert scheduler_state(s) == before, e
+        assert_within_capacity(s)
+        out[e] = (r, scheduler_state(s))
     assert out["native"] == out["reference"]
 
 
@@ -232,8 +220,8 @@ def test_a_container_whose_items_change_is_read_once(field, make):
         r = _outcome(lambda: s.schedule([Task("t", cpus=1.0, **{field: box})]))
         assert box.reads == 1, (e, box.reads)
         assert r[0] == "ok" or f"tasks[0].{field}" in r[1], (e, r)
-        _within_capacity(s)
-        out[e] = (r, _state(s))
+        assert_within_capacity(s)
+        out[e] = (r, scheduler_state(s))
     assert out["native"] == out["reference"]
 
 
@@ -248,7 +236,7 @@ def test_host_port_ranges_whose_items_change_are_read_once(ranges):
         s = make_scheduler(e)
         r = _outcome(lambda: s.add_hosts([Host("h", cpus=4, ports=ranges())]))
         assert r[0] == "ok" or "hosts[0].ports" in r[1], (e, r)
-        out[e] = (r, _state(s), s.schedule([Task("t", ports=3)]).assignments)
+        out[e] = (r, scheduler_state(s), s.schedule([Task("t", ports=3)]).assignments)
     assert out["native"] == out["reference"]
 
 
@@ -267,7 +255,7 @@ def test_a_constraint_whose_fields_change_is_read_once(field, answers, where):
         r = _outcome(lambda: s.schedule([Task("t", cpus=1.0, **{where: [C("zone", "a")]})]))
         assert C.reads[field] == 1, (e, C.reads)
         assert r[0] == "ok" or f"tasks[0].{where}[0]" in r[1], (e, r)
-        out[e] = (r, _state(s))
+        out[e] = (r, scheduler_state(s))
     assert out["native"] == out["reference"]
 
 
@@ -284,8 +272,8 @@ def test_a_balanced_constraint_whose_count_changes_is_read_once_per_task():
         assert C.reads["expected_values"] == 1 and first[0] == "ok", (e, C.reads, first)
         second = _outcome(lambda: s.schedule([Task("t1", cpus=1.0, job="j", hard=[c])]))
         assert C.reads["expected_values"] == 2 and "tasks[0].hard[0] Shifting.expected_values" in second[1]
-        _within_capacity(s)
-        out[e] = (first, second, _state(s))
+        assert_within_capacity(s)
+        out[e] = (first, second, scheduler_state(s))
     assert out["native"] == out["reference"]
 
 
@@ -309,10 +297,10 @@ def test_a_task_field_that_raises_is_refused_naming_it(field):
     for e in ENGINES:
         s = make_scheduler(e)
         _cluster(s)
-        before = _state(s)
+        before = scheduler_state(s)
         with pytest.raises(ValueError, match=rf"^tasks\[1\]\.{field}: could not be read \(Broken: no\)"):
             s.schedule([Task("ok", cpus=1.0), _raising(Task, field)("t", cpus=1.0)])
-        assert _state(s) == before
+        assert scheduler_state(s) == before
 
 
 @pytest.mark.parametrize("field", ["id", "ports", "attributes"])

@@ -20,7 +20,7 @@ from titus.constraints import BalancedHostAttr, HostAttrValue
 from titus.scheduler.validation import InputTypeError
 from titus.workloads.runner import make_scheduler
 
-from tests.scheduler.helpers import OtherIntegral
+from tests.scheduler.helpers import OtherIntegral, scheduler_state
 
 ENGINES = ("native", "reference")
 
@@ -35,10 +35,6 @@ def _outcome(call):
         return ("ok", call())
     except Exception as e:  # noqa: BLE001 -- the type is what is compared
         return (type(e).__name__, str(e))
-
-
-def _state(s):
-    return (s.resources, s.host_ids, {h: s.host_usage(h) for h in s.host_ids if h is not None}, s.held_tasks())
 
 
 # --------------------------------------------------------------------------- claims that hold
@@ -71,7 +67,7 @@ def test_lying_quantities_are_placed_by_their_value_on_both(cls):
         s.set_group_limits({"g": {"cpus": cls(4)}})
         s.add_running(Task("r", cpus=cls(1), scalars={"gpu": cls(1)}), "h0")
         r = s.schedule([Task(f"t{i}", cpus=cls(1), group="g") for i in range(6)])
-        out[e] = (r.assignments, {k: f.message for k, f in r.failures.items()}, _state(s))
+        out[e] = (r.assignments, {k: f.message for k, f in r.failures.items()}, scheduler_state(s))
         for h in ("h0", "h1"):
             free = s.host_free(h)
             assert all(v >= -1e-9 for v in free.values()), (e, h, free)
@@ -86,7 +82,7 @@ def test_lying_integer_fields_are_read_by_value_on_both():
         s.add_running(Task("r", ports=_LyingInt(2)), "h", ports=[_LyingInt(3), 4])
         r = s.schedule([Task("t", cpus=1, ports=_LyingInt(2), priority=_LyingInt(1), job="j",
                              hard=[BalancedHostAttr("z", _LyingInt(1))])])
-        out[e] = (r.assignments, r.ports, _state(s))
+        out[e] = (r.assignments, r.ports, scheduler_state(s))
     assert out["native"] == out["reference"]
     assert out["native"][1] == {"t": [1, 2]}
 
@@ -115,10 +111,10 @@ class _HashInt(int):
 ])
 def test_equality_redefining_subclasses_are_refused_naming_the_field(engine, call, where):
     s = make_scheduler(engine)
-    before = _state(s)
+    before = scheduler_state(s)
     with pytest.raises(InputTypeError, match=re.escape(where)):
         call(s)
-    assert _state(s) == before
+    assert scheduler_state(s) == before
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -134,7 +130,7 @@ def test_odd_numbers_are_refused_naming_the_field(engine, call, where):
     s = make_scheduler(engine)
     with pytest.raises(ValueError, match=re.escape(where)):
         call(s)
-    assert _state(s) == (("cpus", "memory_mb", "disk_mb", "network_mbps"), [], {}, {})
+    assert scheduler_state(s) == (("cpus", "memory_mb", "disk_mb", "network_mbps"), [], {}, {})
 
 
 def test_odd_but_valid_numbers_agree():
@@ -144,7 +140,7 @@ def test_odd_but_valid_numbers_agree():
                           network_mbps=np.uint64(2**64 - 1))])
         r = s.schedule([Task("a", cpus=np.float16(2.5), disk_mb=5e-324, network_mbps=np.float32(1e19)),
                         Task("b", cpus=1e-7)])
-        out[e] = (r.assignments, {k: f.message for k, f in r.failures.items()}, _state(s))
+        out[e] = (r.assignments, {k: f.message for k, f in r.failures.items()}, scheduler_state(s))
     assert out["native"] == out["reference"]
 
 
@@ -297,7 +293,7 @@ def test_port_range_of_another_integral_is_refused_alike():
     for e, s in _both().items():
         r = _outcome(lambda: s.add_hosts([Host("h", cpus=1, scalars={"gpu": 1},
                                                ports=[(OtherIntegral(1), OtherIntegral(5))])]))
-        out[e] = (r[0], _state(s))
+        out[e] = (r[0], scheduler_state(s))
     assert out["native"] == out["reference"]
     assert out["native"][0] == "InputTypeError"
     assert out["native"][1][0] == ("cpus", "memory_mb", "disk_mb", "network_mbps")
@@ -363,7 +359,7 @@ def test_scalars_read_once():
     out = {}
     for e, s in _both().items():
         r = _outcome(lambda: s.add_hosts([Host("h", cpus=1, scalars=_Shifting())]))
-        out[e] = (r, _state(s), s.host_free("h") if s.host_ids else None)
+        out[e] = (r, scheduler_state(s), s.host_free("h") if s.host_ids else None)
     assert out["native"] == out["reference"]
     if out["native"][0][0] != "ok":
         assert "hosts[0].scalars" in out["native"][0][1]

@@ -164,7 +164,8 @@ class ReferenceScheduler:
 
     def task_priority(self, task_id):
         """The priority the task is held with, or None (see ``titus.Scheduler.task_priority``)."""
-        held = self._held.get(task_id) if isinstance(task_id, str) else None
+        key = v.text(task_id)
+        held = None if key is None else self._held.get(key)
         return held.priority if held else None
 
     def held_tasks(self) -> dict:

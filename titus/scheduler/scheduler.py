@@ -132,7 +132,8 @@ class Scheduler:
     def task_priority(self, task_id):
         """The priority the task is held with (as placed or ``add_running``), or None if it is
         not held."""
-        slot = self._task_slot.get(task_id) if isinstance(task_id, str) else None
+        key = v.text(task_id)
+        slot = None if key is None else self._task_slot.get(key)
         return None if slot is None else int(self._engine.slot_priority(slot))
 
     def held_tasks(self) -> dict:
