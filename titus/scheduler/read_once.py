@@ -6,9 +6,10 @@ object whose fields answer differently at each read -- a ``Task`` subclass overr
 pass the check with one value and be placed with another (a NaN usage on the twin, a host
 over-committed, an id registered as an int). So every object that does not take the compiled
 fast path (which reads an exact ``Task``, ``Host`` or ``TaskClass`` with plain fields directly)
-is first copied here: its fields read once each, mappings as ``dict``, sequences as ``tuple``,
-constraints as their exact kind. The copy is what is checked and used; the caller's object is
-not read again. Values themselves (a ``float`` subclass, ...) are read by the value they hold
+is first copied here: its fields read once each, mappings as ``dict``, sequences as ``list``
+or ``tuple``, constraints as new objects of their exact kind. The copy is what is checked and
+used; the caller's object is not read again. In a batch that mixes the two, the fast-path items
+are copied too (``snapshot_*``), before any of the caller's code runs. Values themselves (a ``float`` subclass, ...) are read by the value they hold
 (``titus.readers``), so they are kept as they are.
 
 A field that cannot be read raises :class:`~titus.scheduler.errors.InputTypeError` naming
