@@ -150,33 +150,8 @@ def test_every_class_field_is_read_once_by_schedule_arrays(field, order):
 
 
 # ----------------------------------------------------------------------------- containers
-class ShiftingMapping(Mapping):
-    """A mapping whose items are ``answers[k]`` at its k-th read of them (any read: items,
-    iteration, lookup, length)."""
-
-    def __init__(self, *answers):
-        self.answers, self.reads = answers, 0
-
-    def _now(self) -> dict:
-        self.reads += 1
-        return self.answers[min(self.reads - 1, len(self.answers) - 1)]
-
-    def __getitem__(self, k):
-        return self._now()[k]
-
-    def __iter__(self):
-        return iter(self._now())
-
-    def __len__(self):
-        return len(self._now())
-
-    def items(self):
-        return self._now().items()
-
-
-class ShiftingSequence(Sequence):
-    """A sequence whose items are ``answers[k]`` at its k-th read of them (iteration or
-    lookup; its length is that of the answer due next, and no read)."""
+class _Answers:
+    """Answers ``answers[k]`` at its k-th read (the last one after that)."""
 
     def __init__(self, *answers):
         self.answers, self.reads = answers, 0
@@ -189,14 +164,30 @@ class ShiftingSequence(Sequence):
         self.reads += 1
         return due
 
-    def __getitem__(self, i):
-        return self._now()[i]
-
-    def __len__(self):
-        return len(self._due())
+    def __getitem__(self, k):
+        return self._now()[k]
 
     def __iter__(self):
         return iter(self._now())
+
+
+class ShiftingMapping(_Answers, Mapping):
+    """A mapping whose items are ``answers[k]`` at its k-th read of them (any read: items,
+    iteration, lookup, length)."""
+
+    def __len__(self):
+        return len(self._now())
+
+    def items(self):
+        return self._now().items()
+
+
+class ShiftingSequence(_Answers, Sequence):
+    """A sequence whose items are ``answers[k]`` at its k-th read of them (iteration or
+    lookup; its length is that of the answer due next, and no read)."""
+
+    def __len__(self):
+        return len(self._due())
 
 
 CONTAINERS = [
