@@ -11,6 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 
+def text(value):
+    """A string (or a subclass) as an exact ``str`` of its characters, read by ``str``'s own
+    method (no override of the caller's runs); None for anything else. An option name or an
+    id to look up is compared and hashed as this, never by a subclass's ``==`` or ``hash``,
+    which could answer otherwise at the next lookup."""
+    return str.__str__(value) if issubclass(type(value), str) else None
+
+
 def is_integer(value) -> bool:
     """Whether ``value`` is an integer field's type: an ``int`` or a numpy integer (a subclass
     too), not a bool nor a numpy ``timedelta64`` (which numpy counts an integer but reads as a

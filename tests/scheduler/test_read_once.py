@@ -78,6 +78,12 @@ def _attack(setup, call, field, where, cls):
     assert out["native"] == out["reference"]
 
 
+def _in_order(pair, order: str) -> list:
+    """A field's (good, bad) values as the answers to its reads, in the order the test asks."""
+    good, bad = pair
+    return [good, bad] if order == "good-then-bad" else [bad, good]
+
+
 # field -> (a good value, a bad one)
 TASK_FIELDS = {
     "id": ("t", 5), "cpus": (1.0, NAN), "memory_mb": (10.0, -1.0), "disk_mb": (0.0, float("inf")),
@@ -90,8 +96,7 @@ TASK_FIELDS = {
 @pytest.mark.parametrize("order", ["good-then-bad", "bad-then-good"])
 @pytest.mark.parametrize("field", sorted(TASK_FIELDS))
 def test_every_task_field_is_read_once_by_schedule(field, order):
-    good, bad = TASK_FIELDS[field]
-    answers = [good, bad] if order == "good-then-bad" else [bad, good]
+    answers = _in_order(TASK_FIELDS[field], order)
     kw = {} if field == "id" else {"cpus": 1.0}
     _attack(_cluster, lambda s, T: s.schedule([T("t", **kw)]), field, f"tasks[0].{field}",
             lambda: shifting(Task, {field: answers}))
@@ -103,7 +108,7 @@ def test_every_task_field_is_read_once_by_add_running(field, order):
     good, bad = TASK_FIELDS[field]
     if field == "hard":
         bad = [HostAttrValue("zone", 5.5)]
-    answers = [good, bad] if order == "good-then-bad" else [bad, good]
+    answers = _in_order((good, bad), order)
     _attack(_cluster, lambda s, T: s.add_running(T("t", cpus=1.0), "h0"), field, f"add_running: task.{field}",
             lambda: shifting(Task, {field: answers}))
 
@@ -118,8 +123,7 @@ HOST_FIELDS = {
 @pytest.mark.parametrize("order", ["good-then-bad", "bad-then-good"])
 @pytest.mark.parametrize("field", sorted(HOST_FIELDS))
 def test_every_host_field_is_read_once_by_add_hosts(field, order):
-    good, bad = HOST_FIELDS[field]
-    answers = [good, bad] if order == "good-then-bad" else [bad, good]
+    answers = _in_order(HOST_FIELDS[field], order)
 
     def call(s, H):
         s.add_hosts([H("hx", cpus=4.0)])
@@ -138,8 +142,7 @@ CLASS_FIELDS = {
 @pytest.mark.parametrize("order", ["good-then-bad", "bad-then-good"])
 @pytest.mark.parametrize("field", sorted(CLASS_FIELDS))
 def test_every_class_field_is_read_once_by_schedule_arrays(field, order):
-    good, bad = CLASS_FIELDS[field]
-    answers = [good, bad] if order == "good-then-bad" else [bad, good]
+    answers = _in_order(CLASS_FIELDS[field], order)
 
     def call(s, C):
         d = np.zeros((3, len(s.resources)))

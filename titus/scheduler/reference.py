@@ -156,16 +156,19 @@ class ReferenceScheduler:
         """Whether new tasks may be placed on the host."""
         return self._host(host_id).enabled
 
+    def _held_task(self, task_id):
+        """The named held task, or None; the id looked up by ``str``'s own ``==`` and ``hash``."""
+        key = v.text(task_id)
+        return None if key is None else self._held.get(key)
+
     def task_host(self, task_id):
         """The host id holding the task, or None."""
-        key = v.text(task_id)
-        held = None if key is None else self._held.get(key)
+        held = self._held_task(task_id)
         return self._hosts[held.host].id if held else None
 
     def task_priority(self, task_id):
         """The priority the task is held with, or None (see ``titus.Scheduler.task_priority``)."""
-        key = v.text(task_id)
-        held = None if key is None else self._held.get(key)
+        held = self._held_task(task_id)
         return held.priority if held else None
 
     def held_tasks(self) -> dict:

@@ -123,17 +123,21 @@ class Scheduler:
         """Whether new tasks may be placed on the host."""
         return self._engine.is_enabled(self._index(host_id))
 
+    def _held_slot(self, task_id):
+        """The engine slot of a named held task, or None; the id looked up by ``str``'s own
+        ``==`` and ``hash`` (``titus.readers.text``), not a subclass's."""
+        key = v.text(task_id)
+        return None if key is None else self._task_slot.get(key)
+
     def task_host(self, task_id):
         """The id of the host holding the task, or None if it is not held."""
-        key = v.text(task_id)
-        slot = None if key is None else self._task_slot.get(key)
+        slot = self._held_slot(task_id)
         return None if slot is None else self._host_ids[self._engine.slot_host(slot)]
 
     def task_priority(self, task_id):
         """The priority the task is held with (as placed or ``add_running``), or None if it is
         not held."""
-        key = v.text(task_id)
-        slot = None if key is None else self._task_slot.get(key)
+        slot = self._held_slot(task_id)
         return None if slot is None else int(self._engine.slot_priority(slot))
 
     def held_tasks(self) -> dict:
@@ -223,14 +227,11 @@ class Scheduler:
         """The task ended: its resources, ports and set slots go back to its host (a set whose
         slots are all free loses its label), and its group usage shrinks. UnknownIdError (a
         KeyError) if it is not held; nothing changes then."""
-        key = v.text(task_id)  # looked up by str's own == and hash, not a subclass's
-        slot = None if key is None else self._task_slot.get(key)
+        slot = self._held_slot(task_id)
         if slot is None:
             raise v.unknown_task(task_id)
-        task_id = key
         self._engine.release(slot)
-        del self._task_slot[task_id]
-        del self._slot_task[slot]
+        del self._task_slot[self._slot_task.pop(slot)]
 
     def reset(self) -> None:
         """Drop every held task (hosts stay). Takes no input, so it cannot be refused."""

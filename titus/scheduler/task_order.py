@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from titus.readers import text
+
 TASK_ORDERS = ("given", "interleave_jobs")
 
 
 def check_task_order(task_order) -> str:
     """``task_order`` if it is one of TASK_ORDERS, else ValueError naming the choices."""
-    name = str.__str__(task_order) if issubclass(type(task_order), str) else None  # not a subclass's ==
+    name = text(task_order)  # not a subclass's ==
     if name not in TASK_ORDERS:
         raise ValueError(f"task_order must be one of {', '.join(TASK_ORDERS)}, got {task_order!r}")
     return name

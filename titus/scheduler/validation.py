@@ -22,7 +22,7 @@ import numpy as np
 from titus import _engine
 from titus._codec import ConstraintVerdicts, plain_class_keys, plain_classes, plain_host_prefix, plain_task_prefix
 from titus.constraints import BalancedHostAttr, ExclusiveHost, HostAttrValue, UniqueHostAttr, value_text
-from titus.readers import int_value, is_integer, quantity
+from titus.readers import int_value, is_integer, quantity, text
 from titus.resources import BASE_RESOURCES
 from titus.scheduler.errors import InputTypeError, UnknownIdError
 from titus.scheduler.model import Host, Task, TaskClass
@@ -213,14 +213,6 @@ def unknown_host(host_id, where: str = "") -> UnknownIdError:
 def unknown_task(task_id) -> UnknownIdError:
     """The error for a task id not held."""
     return UnknownIdError(f"unknown task id {show(task_id)}")
-
-
-def text(value):
-    """A string (or a subclass) as an exact ``str`` of its characters, read by ``str``'s own
-    method (no override of the caller's runs); None for anything else. An option name or an
-    id to look up is compared and hashed as this, never by a subclass's ``==`` or ``hash``,
-    which could answer otherwise at the next lookup."""
-    return str.__str__(value) if issubclass(type(value), str) else None
 
 
 def normalize_fitness(spec) -> tuple[tuple[str, float], ...]:
